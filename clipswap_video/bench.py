@@ -1,0 +1,159 @@
+"""`clipswap-video bench`: speed and memory, as ratios measured in one run.
+
+Absolute times on a shared 2-core machine are noisy, so every figure that
+matters is a ratio of two runs made back to back on the same file:
+- passthrough_vs_transcode: the pipeline with `--swapper none` against a
+  plain single-loop PyAV decode+encode (video re-encoded with the same
+  encoder settings, other streams copied), best of `repeats` runs each;
+- rss_60s_vs_10s: peak resident memory of the CLI on a long clip against a
+  short one (each in its own process): flat memory means a ratio near 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+from rich.console import Console
+from rich.table import Table
+
+from clipswap_video.config import Settings, VideoSettings
+from clipswap_video.demo import DemoMedia, write_demo_media
+from clipswap_video.media import probe
+from clipswap_video.media.encoder import plan_encoder
+from clipswap_video.pipeline import run_video
+
+TARGETS = {"passthrough_vs_transcode": 1.10, "rss_60s_vs_10s": 1.10}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure on: demo clips of these lengths and this size."""
+
+    work_dir: Path | None = None
+    seconds: float = 10.0
+    long_seconds: float = 60.0
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    repeats: int = 2
+
+
+def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
+    """Runs every measurement; returns one flat JSON-ready dict."""
+    with tempfile.TemporaryDirectory(prefix="clipswap-bench-") as scratch:
+        folder = options.work_dir or Path(scratch)
+        short = _clip(folder / "short", options.seconds, options, console)
+        long = _clip(folder / "long", options.long_seconds, options, console)
+        results = {"clip": f"{options.width}x{options.height} {options.fps} fps h264+aac"}
+        results.update(_speed(short, folder, options.repeats, console))
+        results.update(_memory(short, long, folder, console))
+    return results
+
+
+def _clip(folder: Path, seconds: float, options: BenchOptions, console: Console | None) -> DemoMedia:
+    _say(console, f"writing a {seconds:g} s demo clip in {folder}")
+    return write_demo_media(
+        folder, seconds=seconds, width=options.width, height=options.height, fps=options.fps
+    )
+
+
+def _speed(clip: DemoMedia, folder: Path, repeats: int, console: Console | None) -> dict[str, Any]:
+    settings = Settings()
+    pipeline_s, transcode_s = [], []
+    for attempt in range(repeats):  # interleaved, so drift in machine load hits both
+        _say(console, f"timing passthrough and plain transcode ({attempt + 1}/{repeats})")
+        pipeline_s.append(_timed(lambda: run_video(
+            clip.source_image, clip.video, folder / "passthrough.mp4", settings)))  # fmt: skip
+        transcode_s.append(_timed(lambda: plain_transcode(
+            clip.video, folder / "transcode.mp4", settings.video)))  # fmt: skip
+    frames = probe(clip.video).video.frame_count or 0
+    return {
+        "frames": frames,
+        "passthrough_s": round(min(pipeline_s), 3),
+        "transcode_s": round(min(transcode_s), 3),
+        "passthrough_fps": round(frames / min(pipeline_s), 1),
+        "transcode_fps": round(frames / min(transcode_s), 1),
+        "passthrough_vs_transcode": round(min(pipeline_s) / min(transcode_s), 3),
+    }
+
+
+def _memory(short: DemoMedia, long: DemoMedia, folder: Path, console: Console | None) -> dict[str, Any]:
+    _say(console, "measuring peak memory on the short and the long clip")
+    rss_short = peak_rss_mb(_cli(short, folder / "rss_short.mp4"))
+    rss_long = peak_rss_mb(_cli(long, folder / "rss_long.mp4"))
+    return {
+        "rss_10s_mb": round(rss_short, 1),
+        "rss_60s_mb": round(rss_long, 1),
+        "rss_60s_vs_10s": round(rss_long / rss_short, 3),
+    }
+
+
+def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None:
+    """The baseline: one loop, decode video -> encode with the same settings, copy the rest."""
+    video = probe(source).video
+    plan = plan_encoder(video, settings)
+    with av.open(str(source)) as inp, av.open(str(output), "w") as out:
+        in_video = inp.streams.video[0]
+        in_video.thread_type = "AUTO"
+        out_video = out.add_stream(plan.codec, rate=in_video.average_rate, options=plan.options)
+        out_video.width, out_video.height, out_video.pix_fmt = video.width, video.height, plan.pix_fmt
+        out_video.time_base = out_video.codec_context.time_base = in_video.time_base
+        copies = {s.index: out.add_stream_from_template(s) for s in inp.streams if s is not in_video}
+        for packet in inp.demux():
+            if packet.stream is in_video:
+                for frame in packet.decode():
+                    frame.pict_type = av.video.frame.PictureType.NONE
+                    out.mux(out_video.encode(frame))
+            elif packet.size:
+                packet.stream = copies[packet.stream_index]
+                out.mux(packet)
+        out.mux(out_video.encode(None))
+
+
+def peak_rss_mb(command: list[str]) -> float:
+    """Runs `command` and returns its peak resident set size in MiB (Linux ru_maxrss)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        error = process.stderr.read().decode() if process.stderr else ""
+        raise RuntimeError(f"{' '.join(command)} failed: {error.strip()}")
+    return usage.ru_maxrss / 1024
+
+
+def print_table(results: dict[str, Any], console: Console) -> None:
+    """The results as a rich table, with the targets the issues set."""
+    table = Table(title=f"clipswap-video bench ({results['clip']})")
+    for column in ("measure", "value", "target"):
+        table.add_column(column)
+    for key, value in results.items():
+        if key == "clip":
+            continue
+        target = TARGETS.get(key)
+        verdict = "" if target is None else f"<= {target} " + ("[green]ok" if value <= target else "[red]missed")
+        table.add_row(key, str(value), verdict)
+    console.print(table)
+
+
+def _cli(clip: DemoMedia, output: Path) -> list[str]:
+    return [sys.executable, "-m", "clipswap_video", str(clip.source_image), str(clip.video),
+            str(output), "--quiet"]  # fmt: skip
+
+
+def _timed(work: Any) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def _say(console: Console | None, message: str) -> None:
+    if console is not None:
+        console.print(f"[dim]{message}", soft_wrap=True)

@@ -1,0 +1,328 @@
+"""Command line: argument parsing, the rich console, and exit codes.
+
+    clipswap-video SRC IN OUT [--config FILE] [--set key=value ...]
+    clipswap-video doctor | probe FILE | demo-media DIR | bench
+
+Only `main()` turns a ClipswapError into one printed line and its exit code
+(see errors.ExitCode); everything below it raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, get_args
+
+import av
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from clipswap_video import __version__
+from clipswap_video.config import SwapperName, load_settings, to_toml
+from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
+
+_COMMANDS = ("swap", "doctor", "probe", "demo-media", "bench")
+Handler = Callable[[argparse.Namespace, Console], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line grammar (tests drive it in-process through `main`)."""
+    parser = argparse.ArgumentParser(
+        prog="clipswap-video",
+        description="Swap faces in videos. Default command: clipswap-video SRC IN OUT",
+    )
+    parser.add_argument("--version", action="version", version=f"clipswap-video {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_swap(commands)
+    _add_doctor(commands)
+    _add_probe(commands)
+    _add_demo_media(commands)
+    _add_bench(commands)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="print details")
+
+
+def _add_swap(commands: Any) -> None:
+    parser = commands.add_parser("swap", help="swap faces in one video (the default command)")
+    parser.add_argument("source", type=Path, metavar="SRC", help="image of the face to put in")
+    parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
+    parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override one setting, e.g. video.crf=20")  # fmt: skip
+    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
+    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
+    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+    parser.add_argument("--tolerate-errors", action="store_true",
+                        help="skip undecodable packets and accept a truncated input")  # fmt: skip
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective settings as TOML and exit")  # fmt: skip
+    _add_common(parser)
+    parser.set_defaults(handler=_run_swap)
+
+
+def _add_doctor(commands: Any) -> None:
+    parser = commands.add_parser("doctor", help="versions, devices, encoders, weights")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    _add_common(parser)
+    parser.set_defaults(handler=_run_doctor)
+
+
+def _add_probe(commands: Any) -> None:
+    parser = commands.add_parser("probe", help="what is in a media file")
+    parser.add_argument("input", type=Path, metavar="FILE")
+    parser.add_argument("--count-frames", action="store_true", help="count frames exactly, detect VFR")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    _add_common(parser)
+    parser.set_defaults(handler=_run_probe)
+
+
+def _add_demo_media(commands: Any) -> None:
+    parser = commands.add_parser("demo-media", help="write the demo source image and clip")
+    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--fps", type=int, default=30)
+    _add_common(parser)
+    parser.set_defaults(handler=_run_demo_media)
+
+
+def _add_bench(commands: Any) -> None:
+    parser = commands.add_parser("bench", help="measure speed and memory")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--work-dir", type=Path, help="keep the clips here (default: a temp dir)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the short clip")
+    parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long clip")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    _add_common(parser)
+    parser.set_defaults(handler=_run_bench)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; returns the exit code (the console script exits with it)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] not in (*_COMMANDS, "-h", "--help", "--version"):
+        arguments.insert(0, "swap")  # `clipswap-video SRC IN OUT` is the swap command
+    args = build_parser().parse_args(arguments)
+    if args.command is None:
+        build_parser().print_help()
+        return ExitCode.USAGE
+    console = Console(stderr=True, highlight=False)
+    _configure_logging(console, quiet=args.quiet, verbose=args.verbose)
+    try:
+        with _sigterm_as_interrupt():
+            return int(args.handler(args, console))
+    except ClipswapError as error:
+        _print_error(console, str(error))
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        _print_error(console, "interrupted; nothing was written")
+        return int(ExitCode.INTERRUPTED)
+    except av.FFmpegError as error:  # one the media layer did not expect: still one line
+        _print_error(console, f"FFmpeg failed: {error}")
+        return int(ExitCode.INTERNAL)
+
+
+def _print_error(console: Console, message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records as single console lines (rich would wrap long paths)."""
+
+    _STYLES = {logging.WARNING: "yellow", logging.ERROR: "red", logging.INFO: "dim"}
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = self._STYLES.get(record.levelno, "")
+        label = record.levelname.lower()
+        text = f"[{style}]{label}:[/] " if style else f"{label}: "
+        self.console.print(text + escape(record.getMessage()), soft_wrap=True)
+
+
+def _configure_logging(console: Console, *, quiet: bool, verbose: bool) -> None:
+    logger = logging.getLogger("clipswap_video")
+    logger.handlers[:] = [_ConsoleHandler(console)]
+    logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A render farm stops jobs with SIGTERM: treat it like Ctrl-C (clean up, exit 130)."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (a test harness): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_swap(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.pipeline import run_video
+
+    settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
+    if args.print_config:
+        print(to_toml(settings), end="")
+        return ExitCode.OK
+    with _progress(console, enabled=not args.quiet) as (on_start, on_progress):
+        result = run_video(
+            args.source, args.input, args.output, settings,
+            on_start=on_start, on_progress=on_progress,
+        )  # fmt: skip
+    for note in result.notes:
+        logging.getLogger("clipswap_video").warning(note)
+    if not args.quiet:
+        console.print(
+            f"wrote {escape(str(result.output))}: {result.frames} frames in "
+            f"{result.elapsed_s:.1f} s ({result.fps:.1f} fps)",
+            soft_wrap=True,
+        )
+    return ExitCode.OK
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The convenience flags, as `--set` overrides (they win over the config file)."""
+    flags = {
+        "swap.swapper": args.swapper,
+        "video.codec": args.codec,
+        "video.crf": args.crf,
+        "video.preset": args.preset,
+        "input.tolerate_errors": "true" if args.tolerate_errors else None,
+    }
+    return [f"{key}={_quoted(value)}" for key, value in flags.items() if value is not None]
+
+
+def _quoted(value: object) -> str:
+    return json.dumps(value) if isinstance(value, str) and value not in ("true", "false") else str(value)
+
+
+class _FpsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="cyan")
+
+
+@contextmanager
+def _progress(
+    console: Console, *, enabled: bool
+) -> Iterator[tuple[Callable[[int | None], None], Callable[[int], None]]]:
+    """A frames / fps / ETA bar; yields the pipeline's start and progress callbacks."""
+    bar = Progress(
+        TextColumn("[bold]swapping"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console, disable=not enabled, transient=False,
+    )  # fmt: skip
+    task = bar.add_task("frames", total=None)
+    with bar:
+        yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
+
+
+def _run_doctor(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.doctor import collect
+
+    report = collect(args.weights)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return ExitCode.OK
+    console.print(_doctor_table(report))
+    return ExitCode.OK
+
+
+def _doctor_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"clipswap-video {report['clipswap_video']}", show_header=False)
+    torch = report["torch"]
+    rows = [
+        ("python", report["python"]), ("platform", report["platform"]),
+        ("torch", f"{torch['version']} (CUDA {'yes: ' + ', '.join(torch['devices']) if torch['cuda'] else 'no'})"),
+        ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
+        ("encoders", ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in report["encoders"].items())),
+        ("hw devices", ", ".join(report["hw_devices"]) or "none"),
+        ("weights searched", ", ".join(report["weights_search"])),
+    ]  # fmt: skip
+    rows += [(f"weights: {name}", path or "[dim]not found[/]") for name, path in report["weights"].items()]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _run_probe(args: argparse.Namespace, console: Console) -> int:
+    import dataclasses
+
+    from clipswap_video.media import probe
+
+    info = dataclasses.asdict(probe(args.input, count_frames=args.count_frames))
+    text = json.dumps(info, indent=2, default=str)
+    print(text) if args.json else console.print_json(text)
+    return ExitCode.OK
+
+
+def _run_demo_media(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.demo import write_demo_media
+
+    try:
+        media = write_demo_media(
+            args.directory, seconds=args.seconds, width=args.width, height=args.height, fps=args.fps
+        )
+    except ValueError as error:
+        raise ConfigValueError(f"demo-media: {error}") from None
+    if not args.quiet:
+        for path in (media.source_image, media.video, media.landmarks):
+            console.print(f"wrote {escape(str(path))}", soft_wrap=True)
+    return ExitCode.OK
+
+
+def _run_bench(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.bench import BenchOptions, print_table, run_bench
+
+    options = BenchOptions(
+        work_dir=args.work_dir, seconds=args.seconds, long_seconds=args.long_seconds,
+        width=args.width, height=args.height,
+    )  # fmt: skip
+    results = run_bench(options, console=None if args.json or args.quiet else console)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results, console)
+    return ExitCode.OK
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,221 @@
+"""Typed settings: frozen dataclasses filled from TOML files and `--set key=value`.
+
+Precedence, lowest first: the dataclass defaults (mirrored by
+configs/default.toml, which a test keeps in sync), a `--config FILE`, then
+`--set section.key=value` overrides. Keys and values are checked before any
+work starts: an unknown key or a bad value is one clear error line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
+
+SwapperName = Literal["none"]
+"""Swap backends; later ones (classic, clipswap, auto) join this Literal."""
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """[video]: the encoder of the output video stream."""
+
+    codec: str = "libx264"
+    crf: int = field(default=18, metadata={"range": (0, 63)})
+    preset: str = "medium"
+    pix_fmt: str = "auto"
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """[input]: how the input video is read."""
+
+    tolerate_errors: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """[pipeline]: the streaming stages."""
+
+    queue_size: int = field(default=8, metadata={"range": (1, 1024)})
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    """[swap]: which backend replaces the faces."""
+
+    swapper: SwapperName = "none"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of one run, passed down explicitly (no global state)."""
+
+    video: VideoSettings = field(default_factory=VideoSettings)
+    input: InputSettings = field(default_factory=InputSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    swap: SwapSettings = field(default_factory=SwapSettings)
+
+
+def load_settings(config_file: Path | None = None, overrides: typing.Sequence[str] = ()) -> Settings:
+    """Builds the effective settings from an optional TOML file and `key=value` overrides."""
+    values = _as_nested_dict(Settings())
+    if config_file is not None:
+        _merge(values, _read_toml(config_file), origin=str(config_file))
+    for override in overrides:
+        key, value = _parse_override(override)
+        _merge(values, _nest(key, value), origin="--set")
+    return _build(Settings, values, prefix="")
+
+
+def valid_keys() -> list[str]:
+    """All `section.key` names, for messages and the docs."""
+    return [
+        f"{section.name}.{key.name}"
+        for section in dataclasses.fields(Settings)
+        for key in dataclasses.fields(_field_type(Settings, section.name))
+    ]
+
+
+def to_toml(settings: Settings) -> str:
+    """The effective settings as TOML, one [section] per group."""
+    lines: list[str] = []
+    for section, values in _as_nested_dict(settings).items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigValueError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigValueError(f"config file {path} cannot be read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigValueError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigValueError(f"--set expects section.key=value, got {text!r}")
+    try:  # TOML syntax first (numbers, booleans, quoted strings, inline tables)
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as `--set video.codec=libx265`
+    return key.strip(), value
+
+
+def _nest(dotted_key: str, value: Any) -> dict[str, Any]:
+    section, _, key = dotted_key.partition(".")
+    if not key:
+        _raise_unknown(dotted_key)
+    return {section: {key: value}}
+
+
+def _merge(values: dict[str, Any], update: dict[str, Any], *, origin: str) -> None:
+    for section, entries in update.items():
+        if section not in values:
+            first_key = next(iter(entries), "") if isinstance(entries, dict) else ""
+            _raise_unknown(f"{section}.{first_key}" if first_key else section, origin)
+        if not isinstance(entries, dict):
+            raise ConfigValueError(f"{origin}: [{section}] must be a table of settings")
+        for key, value in entries.items():
+            if key not in values[section]:
+                _raise_unknown(f"{section}.{key}", origin)
+            values[section][key] = value
+
+
+def _raise_unknown(key: str, origin: str = "") -> typing.NoReturn:
+    close = difflib.get_close_matches(key, valid_keys() + list(_as_nested_dict(Settings())), n=1)
+    hint = f"; did you mean {close[0]}?" if close else f"; valid keys: {', '.join(valid_keys())}"
+    where = f"{origin}: " if origin else ""
+    raise UnknownConfigKeyError(f"{where}unknown config key '{key}'{hint}")
+
+
+def _build(cls: type, values: dict[str, Any], *, prefix: str) -> Any:
+    kwargs = {}
+    for spec in dataclasses.fields(cls):
+        name = f"{prefix}{spec.name}"
+        hint = _field_type(cls, spec.name)
+        if dataclasses.is_dataclass(hint):
+            kwargs[spec.name] = _build(hint, values[spec.name], prefix=f"{name}.")
+        else:
+            kwargs[spec.name] = _coerce(values[spec.name], hint, name, spec.metadata)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]) -> Any:
+    origin = get_origin(hint)
+    if origin is Literal:
+        if value not in get_args(hint):
+            choices = ", ".join(map(str, get_args(hint)))
+            raise ConfigValueError(f"{name} = {value!r} is not one of: {choices}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigValueError(f"{name} must be a table, e.g. {name} = {{tune = \"film\"}}")
+        return {str(k): _toml_scalar_str(v) for k, v in value.items()}
+    if not _fits(value, hint):
+        raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")
+    low, high = metadata.get("range", (None, None))
+    if low is not None and not low <= value <= high:
+        raise ConfigValueError(f"{name} = {value!r} is out of range [{low}, {high}]")
+    return float(value) if hint is float else value
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if isinstance(value, bool):  # bool is an int subclass; keep them apart
+        return hint is bool
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(value, hint)
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _as_nested_dict(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        section.name: dict(dataclasses.asdict(getattr(settings, section.name)))
+        for section in dataclasses.fields(settings)
+    }
+
+
+def _toml_scalar_str(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+__all__ = [
+    "InputSettings",
+    "PipelineSettings",
+    "Settings",
+    "SwapSettings",
+    "SwapperName",
+    "VideoSettings",
+    "load_settings",
+    "to_toml",
+    "valid_keys",
+]

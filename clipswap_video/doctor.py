@@ -1,0 +1,58 @@
+"""`clipswap-video doctor`: what this machine offers the pipeline.
+
+Like `python -m av --version --codecs --hwdevices`: versions of Python, torch,
+PyAV and FFmpeg; CUDA devices; which encoders and hardware device types exist;
+which weight files were found.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import av
+
+from clipswap_video import __version__
+from clipswap_video.weights import find_weight, load_manifest, search_dirs
+
+_ENCODERS = ["libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "libsvtav1",
+             "libvpx-vp9", "prores_ks", "ffv1", "aac", "libopus"]  # fmt: skip
+
+
+def collect(weights_dir: Path | None = None) -> dict[str, Any]:
+    """Everything `doctor` reports, as plain data (the `--json` output)."""
+    return {
+        "clipswap_video": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": _torch_report(),
+        "av": av.__version__,
+        "ffmpeg": {name: ".".join(map(str, v)) for name, v in av.library_versions.items()},
+        "encoders": {name: name in av.codecs_available for name in _ENCODERS},
+        "hw_devices": _hw_devices(),
+        "weights_search": [str(folder) for folder in search_dirs(weights_dir)],
+        "weights": {
+            entry.name: str(path) if (path := find_weight(entry, weights_dir)) else None
+            for entry in load_manifest()
+        },
+    }
+
+
+def _torch_report() -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"version": None, "cuda": False, "devices": []}
+    cuda = torch.cuda.is_available()
+    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
+    return {"version": torch.__version__, "cuda": cuda, "cuda_version": torch.version.cuda, "devices": devices}
+
+
+def _hw_devices() -> list[str]:
+    try:
+        from av.codec.hwaccel import hwdevices_available
+    except ImportError:
+        return []
+    return sorted(hwdevices_available())

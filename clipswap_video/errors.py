@@ -1,0 +1,72 @@
+"""One exception family for every failure a user can cause.
+
+Each class also subclasses the matching builtin (as PyAV's
+``av.FileNotFoundError(FFmpegError, FileNotFoundError)`` does), so callers may
+catch either. Library code raises; only ``cli.main`` turns an error into one
+printed line and the exit code below.
+"""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes: one per kind of failure, documented in README.md."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    UNKNOWN_CONFIG_KEY = 3
+    BAD_CONFIG_VALUE = 4
+    INPUT_MISSING = 5
+    INPUT_UNREADABLE = 6
+    NO_VIDEO_STREAM = 7
+    CORRUPT_INPUT = 8
+    BAD_OUTPUT_PATH = 9
+    OUTPUT_UNWRITABLE = 10
+    ENCODER_UNAVAILABLE = 11
+    INTERRUPTED = 130
+
+
+class ClipswapError(Exception):
+    """Base of every user-facing error; the message is one complete line."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class UnknownConfigKeyError(ClipswapError, KeyError):
+    exit_code = ExitCode.UNKNOWN_CONFIG_KEY
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ConfigValueError(ClipswapError, ValueError):
+    exit_code = ExitCode.BAD_CONFIG_VALUE
+
+
+class InputNotFoundError(ClipswapError, FileNotFoundError):
+    exit_code = ExitCode.INPUT_MISSING
+
+
+class UnreadableInputError(ClipswapError, ValueError):
+    exit_code = ExitCode.INPUT_UNREADABLE
+
+
+class NoVideoStreamError(ClipswapError, ValueError):
+    exit_code = ExitCode.NO_VIDEO_STREAM
+
+
+class CorruptInputError(ClipswapError, ValueError):
+    exit_code = ExitCode.CORRUPT_INPUT
+
+
+class OutputPathError(ClipswapError, ValueError):
+    exit_code = ExitCode.BAD_OUTPUT_PATH
+
+
+class OutputUnwritableError(ClipswapError, PermissionError):
+    exit_code = ExitCode.OUTPUT_UNWRITABLE
+
+
+class EncoderUnavailableError(ClipswapError, RuntimeError):
+    exit_code = ExitCode.ENCODER_UNAVAILABLE

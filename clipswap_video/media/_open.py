@@ -1,0 +1,64 @@
+"""Opening an input with PyAV, turning FFmpeg's failures into one clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import av.container
+
+from clipswap_video.errors import CorruptInputError, InputNotFoundError, UnreadableInputError
+
+# Leading bytes of containers FFmpeg would recognise. A file that starts like
+# one of these but does not open is damaged (typically truncated: an mp4 cut
+# before its `moov` index), not merely "some other kind of file".
+_CONTAINER_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (4, b"ftyp", "MP4/MOV"),
+    (4, b"moov", "MOV"),
+    (4, b"mdat", "MOV"),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
+    (0, b"RIFF", "AVI"),
+    (0, b"OggS", "Ogg"),
+    (0, b"FLV", "FLV"),
+)
+
+
+def open_input(path: Path, *, what: str = "input video") -> av.container.InputContainer:
+    """Opens `path` for demuxing, or raises a ClipswapError naming the file."""
+    if not path.exists():
+        raise InputNotFoundError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise UnreadableInputError(f"{what} {path} is a folder, not a video file")
+    try:
+        return av.open(str(path), mode="r")
+    except PermissionError:
+        raise UnreadableInputError(f"{what} {path} cannot be read: permission denied") from None
+    except (av.InvalidDataError, av.EOFError, av.FFmpegError, OSError) as error:
+        kind = _sniff_container(path)
+        if kind is not None:
+            raise CorruptInputError(
+                f"{what} {path} looks like {kind} but cannot be opened; it is truncated or "
+                f"corrupt ({_ffmpeg_reason(error)})"
+            ) from None
+        raise UnreadableInputError(
+            f"{what} {path} is not a media file FFmpeg can read ({_ffmpeg_reason(error)})"
+        ) from None
+
+
+def _sniff_container(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(16)
+    except OSError:
+        return None
+    for offset, magic, kind in _CONTAINER_SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    if len(head) >= 1 and head[0] == 0x47 and path.suffix.lower() in {".ts", ".m2ts", ".mts"}:
+        return "MPEG-TS"
+    return None
+
+
+def _ffmpeg_reason(error: BaseException) -> str:
+    """FFmpeg's own words, without PyAV's errno prefix."""
+    return getattr(error, "strerror", None) or str(error)

@@ -1,0 +1,142 @@
+"""Choosing how the output video is encoded: codec, pixel format, quality options.
+
+The rules keep what the input had wherever the encoder allows it: the same
+chroma layout and bit depth ("10-bit in gives 10-bit out"), the exact frame
+size (odd sizes cannot be coded as 4:2:0 at all, so they move to 4:4:4), and
+one quality knob (`crf`) translated to each encoder family's own option.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import av
+
+from clipswap_video.config import VideoSettings
+from clipswap_video.errors import ConfigValueError, EncoderUnavailableError
+from clipswap_video.media.probe import VideoInfo
+
+log = logging.getLogger(__name__)
+
+# x264-style preset names mapped onto NVENC's p1 (fastest) .. p7 (best).
+_NVENC_PRESETS = {
+    "ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
+    "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EncoderPlan:
+    """Everything the writer needs to open the video encoder."""
+
+    codec: str
+    pix_fmt: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def plan_encoder(video: VideoInfo, settings: VideoSettings) -> EncoderPlan:
+    """Resolves `settings` against the input `video` and this FFmpeg build."""
+    codec = _encoder(settings.codec)
+    pix_fmt = _pix_fmt(codec, video, settings.pix_fmt)
+    return EncoderPlan(codec=codec.name, pix_fmt=pix_fmt, options=_options(codec.name, settings))
+
+
+def _encoder(name: str) -> av.Codec:
+    try:
+        codec = av.Codec(name, "w")
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        raise EncoderUnavailableError(
+            f"video encoder '{name}' is not in this FFmpeg build; "
+            f"available video encoders include: {', '.join(available_video_encoders()[:12])}"
+        ) from None
+    if codec.type != "video":
+        raise ConfigValueError(f"video.codec = '{name}' is a {codec.type} encoder, not a video one")
+    return codec
+
+
+def available_video_encoders() -> list[str]:
+    """The well-known video encoders this FFmpeg build has, most common first."""
+    wanted = ["libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "libsvtav1",
+              "libaom-av1", "libvpx-vp9", "prores_ks", "ffv1", "mpeg4"]  # fmt: skip
+    return [name for name in wanted if name in av.codecs_available and _is_encoder(name)]
+
+
+def _is_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "video"
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        return False
+
+
+def _pix_fmt(codec: av.Codec, video: VideoInfo, requested: str) -> str:
+    supported = [f.name for f in codec.video_formats or ()]
+    if requested != "auto":
+        if supported and requested not in supported:
+            raise ConfigValueError(
+                f"video.pix_fmt = '{requested}' is not supported by {codec.name}; "
+                f"it takes: {', '.join(supported)}"
+            )
+        return _odd_size_safe(requested, supported, video, codec.name)
+    if not supported or video.pix_fmt in supported:
+        return _odd_size_safe(video.pix_fmt, supported, video, codec.name)
+    chosen = _closest(video, supported)
+    if _depth(chosen) < video.bit_depth:
+        log.warning("%s cannot keep %d-bit video; encoding %s", codec.name, video.bit_depth, chosen)
+    return _odd_size_safe(chosen, supported, video, codec.name)
+
+
+def _closest(video: VideoInfo, supported: list[str]) -> str:
+    """A YUV 4:2:0 format of the input's depth if there is one, else the encoder's first."""
+    deep = ["yuv420p10le", "p010le", "yuv420p12le"] if video.bit_depth > 8 else []
+    for name in [*deep, "yuv420p", "nv12"]:
+        if name in supported:
+            return name
+    return supported[0]
+
+
+def _odd_size_safe(pix_fmt: str, supported: list[str], video: VideoInfo, codec: str) -> str:
+    # H.264/HEVC code 4:2:0 in 2x2 chroma blocks and cannot crop by one pixel,
+    # so an odd width or height keeps its exact size only as 4:4:4.
+    fmt = av.VideoFormat(pix_fmt)
+    odd_w = video.width % 2 and fmt.chroma_width(2) == 1
+    odd_h = video.height % 2 and fmt.chroma_height(2) == 1
+    if not (odd_w or odd_h):
+        return pix_fmt
+    full = _full_chroma(pix_fmt)
+    if full in supported:
+        log.warning(
+            "%dx%d is odd: encoding %s instead of %s to keep the exact size",
+            video.width, video.height, full, pix_fmt,
+        )  # fmt: skip
+        return full
+    raise ConfigValueError(
+        f"{codec} cannot encode the odd size {video.width}x{video.height} as {pix_fmt} "
+        "and has no 4:4:4 format; choose another video.codec (libx264 keeps odd sizes)"
+    )
+
+
+def _full_chroma(pix_fmt: str) -> str:
+    for subsampled in ("yuvj420p", "yuvj422p", "yuv420p", "yuv422p", "yuv440p", "nv12", "nv16", "nv21"):
+        if pix_fmt.startswith(subsampled):
+            return pix_fmt.replace(subsampled, "yuvj444p" if "j" in subsampled else "yuv444p")
+    return "yuv444p10le" if pix_fmt in ("p010le", "p210le") else "yuv444p"
+
+
+def _depth(pix_fmt: str) -> int:
+    return max(component.bits for component in av.VideoFormat(pix_fmt).components)
+
+
+def _options(codec: str, settings: VideoSettings) -> dict[str, str]:
+    options: dict[str, str] = {}
+    if codec.endswith("_nvenc"):
+        options.update(rc="vbr", cq=str(settings.crf), b="0")
+        options["preset"] = _NVENC_PRESETS.get(settings.preset, settings.preset)
+    elif codec in ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9", "libvpx"):
+        options["crf"] = str(settings.crf)
+        if codec in ("libx264", "libx265") or settings.preset.isdigit():  # SVT/AOM: numbers
+            options["preset"] = settings.preset
+        if codec.startswith("libvpx") or codec == "libaom-av1":
+            options["b"] = "0"  # constant-quality mode
+    options.update(settings.options)
+    return options

@@ -1,0 +1,110 @@
+"""Copying every non-processed stream (audio, subtitles, data) packet for packet.
+
+The copier demuxes the input a second time, on its own, and only the streams
+it copies. The writer asks it to catch up to each video frame's time, so the
+copied packets reach the muxer interleaved with the video and memory stays
+flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import av.container
+
+from clipswap_video.media._open import open_input
+
+log = logging.getLogger(__name__)
+
+
+class StreamCopier:
+    """Copies the streams of `source` other than `video_index` into `output`."""
+
+    def __init__(
+        self, source: Path, output: av.container.OutputContainer, *, video_index: int
+    ) -> None:
+        self._input = open_input(source)
+        self._outputs: dict[int, av.stream.Stream] = {}
+        self.dropped: list[str] = []
+        for stream in self._input.streams:
+            if stream.index != video_index:
+                self._add(stream, output)
+        self._packets = self._demux()
+        self._pending: av.Packet | None = None
+
+    @property
+    def copied_streams(self) -> int:
+        return len(self._outputs)
+
+    def copy_until(self, seconds: float, output: av.container.OutputContainer) -> None:
+        """Muxes every copied packet that starts at or before `seconds`."""
+        while (packet := self._next()) is not None:
+            if _start_s(packet) > seconds:
+                self._pending = packet
+                return
+            self._mux(packet, output)
+
+    def copy_rest(self, output: av.container.OutputContainer) -> None:
+        """Muxes every packet still unread (after the last video frame)."""
+        while (packet := self._next()) is not None:
+            self._mux(packet, output)
+
+    def close(self) -> None:
+        self._input.close()
+
+    def _add(self, stream: av.stream.Stream, output: av.container.OutputContainer) -> None:
+        context = stream.codec_context
+        codec = context.name if context is not None else "data"
+        if context is not None and codec not in output.supported_codecs:
+            self._drop(stream, codec, f"{output.format.name} cannot hold it")
+            return
+        try:
+            copy = output.add_stream_from_template(stream)
+        except (av.FFmpegError, ValueError, TypeError) as error:
+            self._drop(stream, codec, f"it cannot be copied ({error})")
+            return
+        copy.metadata.update(stream.metadata)  # language, title, handler
+        copy.disposition = stream.disposition  # default / forced / comment flags
+        self._outputs[stream.index] = copy
+
+    def _drop(self, stream: av.stream.Stream, codec: str, why: str) -> None:
+        note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}; .mkv keeps every stream"
+        log.warning(note)
+        self.dropped.append(note)
+
+    def _demux(self) -> Iterator[av.Packet]:
+        if not self._outputs:
+            return
+        streams = [self._input.streams[index] for index in self._outputs]
+        for packet in self._input.demux(streams):
+            # Size 0 marks a stream's end (a decoder flush), not data to copy;
+            # `dts is None` would also drop real packets of some formats.
+            if packet.size:
+                yield packet
+
+    def _next(self) -> av.Packet | None:
+        if self._pending is not None:
+            packet, self._pending = self._pending, None
+            return packet
+        try:
+            return next(self._packets)
+        except StopIteration:
+            return None
+        except av.FFmpegError as error:
+            log.warning("stopped copying audio/subtitles early: %s", error.strerror)
+            self._packets = iter(())
+            return None
+
+    def _mux(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
+        packet.stream = self._outputs[packet.stream_index]
+        output.mux_one(packet)
+
+
+def _start_s(packet: av.Packet) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    if stamp is None or packet.time_base is None:
+        return float("-inf")  # no timestamp: mux it now, before the next frame
+    return float(stamp * packet.time_base)

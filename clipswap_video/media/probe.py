@@ -1,0 +1,186 @@
+"""What is in a media file: streams, codecs, geometry, timing and colour tags.
+
+`probe()` reads the container header and decodes one video frame (rotation
+lives in the display-matrix side data that FFmpeg attaches to frames). With
+`count_frames=True` it also demuxes (never decodes) the video packets to count
+frames exactly and to tell constant from variable frame rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.video.stream
+
+from clipswap_video.errors import CorruptInputError, NoVideoStreamError
+from clipswap_video.media._open import open_input
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of the container."""
+
+    index: int
+    kind: str  # video, audio, subtitle, data, attachment
+    codec: str
+    language: str | None
+    title: str | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The video stream that will be processed."""
+
+    index: int
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    time_base: Fraction
+    average_rate: Fraction | None
+    duration_s: float | None
+    frame_count: int | None  # exact when counted, else the container's claim
+    variable_frame_rate: bool | None  # None when not measured
+    rotation: int  # degrees counter-clockwise, from the display matrix
+    display_matrix: tuple[int, ...] | None  # the raw 3x3 matrix, copied to the output
+    sample_aspect_ratio: Fraction | None
+    color_range: int
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """A whole file: container facts, every stream, and the chosen video stream."""
+
+    path: Path
+    format_name: str
+    duration_s: float | None
+    bit_rate: int | None
+    metadata: dict[str, str]
+    streams: tuple[StreamInfo, ...]
+    video: VideoInfo
+
+
+def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
+    """Describes `path`; raises ClipswapError for missing, unreadable or video-less files."""
+    with open_input(path) as container:
+        stream = select_video_stream(container, path)
+        video = _video_info(container, stream, path)
+        if count_frames:
+            video = _with_counted_frames(container, stream, video)
+        return MediaInfo(
+            path=path,
+            format_name=container.format.name,
+            duration_s=_seconds(container.duration, Fraction(1, av.time_base)),
+            bit_rate=container.bit_rate or None,
+            metadata=dict(container.metadata),
+            streams=tuple(_stream_info(s) for s in container.streams),
+            video=video,
+        )
+
+
+def select_video_stream(
+    container: av.container.InputContainer, path: Path
+) -> av.video.stream.VideoStream:
+    """The first real video stream (cover-art pictures are not video)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise NoVideoStreamError(f"input video {path} has no video stream (streams: {_kinds(container)})")
+
+
+def _kinds(container: av.container.InputContainer) -> str:
+    return ", ".join(f"#{s.index} {s.type}" for s in container.streams) or "none"
+
+
+def _video_info(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
+) -> VideoInfo:
+    context = stream.codec_context
+    first_frame = _first_frame(container, stream, path)
+    pix_fmt = context.pix_fmt or first_frame.format.name
+    return VideoInfo(
+        index=stream.index,
+        codec=context.name,
+        width=context.width,
+        height=context.height,
+        pix_fmt=pix_fmt,
+        bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components),
+        time_base=stream.time_base or Fraction(1, 90000),
+        average_rate=stream.average_rate or stream.guessed_rate,
+        duration_s=_seconds(stream.duration, stream.time_base)
+        or _seconds(container.duration, Fraction(1, av.time_base)),
+        frame_count=stream.frames or None,
+        variable_frame_rate=None,
+        rotation=first_frame.rotation,
+        display_matrix=display_matrix(first_frame),
+        sample_aspect_ratio=stream.sample_aspect_ratio,
+        color_range=first_frame.color_range,
+        colorspace=first_frame.colorspace,
+        color_primaries=first_frame.color_primaries,
+        color_trc=first_frame.color_trc,
+    )
+
+
+def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's 3x3 display matrix (rotation and flips) as 9 int32, if any."""
+    for side_data in frame.side_data:
+        if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+            raw = bytes(side_data)
+            return tuple(int.from_bytes(raw[i : i + 4], "little", signed=True) for i in range(0, 36, 4))
+    return None
+
+
+def _first_frame(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
+) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.FFmpegError as error:
+        raise CorruptInputError(
+            f"input video {path}: the first frame cannot be decoded ({error.strerror})"
+        ) from None
+    finally:
+        container.seek(0)
+    raise CorruptInputError(f"input video {path}: the video stream holds no decodable frame")
+
+
+def _with_counted_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, video: VideoInfo
+) -> VideoInfo:
+    timestamps = sorted(p.pts for p in container.demux(stream) if p.size and p.pts is not None)
+    container.seek(0)
+    steps = [b - a for a, b in zip(timestamps, timestamps[1:])]
+    # One tick of slack: 30 fps in a 1/1000 time base alternates 33 and 34 ms.
+    variable = bool(steps) and max(steps) - min(steps) > 1
+    return replace(video, frame_count=len(timestamps), variable_frame_rate=variable)
+
+
+def _stream_info(stream: av.stream.Stream) -> StreamInfo:
+    context = stream.codec_context
+    codec = context.name if context is not None else _codec_name_of(stream)
+    return StreamInfo(
+        index=stream.index,
+        kind=stream.type,
+        codec=codec,
+        language=stream.language,
+        title=stream.metadata.get("title"),
+    )
+
+
+def _codec_name_of(stream: av.stream.Stream) -> str:
+    return str(getattr(stream, "codec_name", None) or stream.metadata.get("handler_name", "unknown"))
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if not value or time_base is None:
+        return None
+    return float(value * time_base)

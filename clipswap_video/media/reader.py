@@ -1,0 +1,143 @@
+"""Streaming decode of the video stream: frames in order, with their own pts.
+
+Damaged input has one policy, chosen by `tolerate_errors`:
+- off (default): the first undecodable packet, demux error or premature end
+  raises CorruptInputError, so no output that silently lacks frames is made;
+- on: damaged packets are skipped and counted, a truncated file is read up to
+  where it ends, and `problems()` describes what was lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+
+from clipswap_video.errors import CorruptInputError
+from clipswap_video.media._open import open_input
+from clipswap_video.media.frame import Frame
+from clipswap_video.media.probe import MediaInfo, probe
+
+
+class VideoReader:
+    """Decodes the chosen video stream of `path`, one frame at a time."""
+
+    def __init__(self, path: Path, *, tolerate_errors: bool = False) -> None:
+        self.path = path
+        self.info: MediaInfo = probe(path)
+        self.tolerate_errors = tolerate_errors
+        self.skipped_packets = 0
+        self.corrupt_frames = 0
+        self.truncated_at_s: float | None = None
+        self._container = open_input(path)
+        self._stream = self._container.streams[self.info.video.index]
+        self._stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def frames(self) -> Iterator[Frame]:
+        """Yields every decodable frame in presentation order."""
+        index = 0
+        last: av.VideoFrame | None = None
+        for decoded in self._decoded_frames():
+            self._fill_missing_pts(decoded, last)
+            if decoded.is_corrupt:
+                self._damaged(f"frame {index} at {_time(decoded):.2f} s is corrupt")
+                self.corrupt_frames += 1
+            yield Frame(index=index, decoded=decoded)
+            index += 1
+            last = decoded
+        self._check_complete(last)
+
+    def problems(self) -> list[str]:
+        """What was lost when errors were tolerated, one sentence each."""
+        notes = []
+        if self.skipped_packets:
+            notes.append(f"skipped {self.skipped_packets} undecodable video packet(s)")
+        if self.corrupt_frames:
+            notes.append(f"kept {self.corrupt_frames} frame(s) the decoder flagged as corrupt")
+        if self.truncated_at_s is not None:
+            notes.append(f"the input ends early, at {self.truncated_at_s:.2f} s")
+        return notes
+
+    def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as error:  # the container itself is damaged here
+                self._damaged(f"demuxing failed ({error.strerror})")
+                return  # a demuxer cannot resume after an error: keep what was read
+            yield from self._decode(packet)
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        # A size-0 packet is the demuxer's end-of-stream marker: decoding it
+        # flushes the frames still held for B-frame reordering.
+        try:
+            return packet.decode()  # type: ignore[return-value]
+        except av.FFmpegError as error:
+            at = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
+            self._damaged(f"undecodable video packet at {at:.2f} s ({error.strerror})")
+            self.skipped_packets += 1
+            return []
+
+    def _damaged(self, what: str) -> None:
+        if not self.tolerate_errors:
+            raise CorruptInputError(
+                f"input video {self.path} is damaged: {what}; "
+                "rerun with --tolerate-errors to skip the damage"
+            )
+
+    def _fill_missing_pts(self, decoded: av.VideoFrame, last: av.VideoFrame | None) -> None:
+        # Raw elementary streams (.h264) carry no timestamps; continue the last one.
+        if decoded.time_base is None:
+            decoded.time_base = self._stream.time_base
+        if decoded.pts is None:
+            step = _frame_step(self.info.video.average_rate, decoded.time_base)
+            decoded.pts = 0 if last is None or last.pts is None else last.pts + step
+
+    def _check_complete(self, last: av.VideoFrame | None) -> None:
+        expected_end = self._expected_end_s()
+        if last is None:
+            raise CorruptInputError(f"input video {self.path} holds no decodable video frame")
+        if expected_end is None:
+            return
+        frame_s = 1 / float(self.info.video.average_rate or 30)
+        reached = _time(last) + frame_s
+        if expected_end - reached > max(0.5, 3 * frame_s):
+            self.truncated_at_s = reached
+            self._damaged(f"it ends at {reached:.2f} s of {expected_end:.2f} s (truncated)")
+
+    def _expected_end_s(self) -> float | None:
+        """Where the container says the video stream ends (None when it does not say)."""
+        stream = self._stream
+        start = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
+        if stream.duration and stream.time_base:
+            return start + float(stream.duration * stream.time_base)
+        tagged = stream.metadata.get("DURATION")  # Matroska writes one per track
+        return start + _parse_clock(tagged) if tagged else None
+
+
+def _time(frame: av.VideoFrame) -> float:
+    return float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else 0.0
+
+
+def _frame_step(rate: Fraction | None, time_base: Fraction) -> int:
+    return max(1, round(1 / (float(rate or 30) * time_base)))
+
+
+def _parse_clock(text: str) -> float:
+    hours, minutes, seconds = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

@@ -1,0 +1,203 @@
+"""Encoding the processed video and muxing it with every copied stream.
+
+The output is written to `<name>.partial<.ext>` beside the target and renamed
+only after the muxer has closed cleanly, so an interrupted or failed job never
+leaves a file that looks finished. Timestamps, rotation, colour tags and the
+sample aspect ratio come from the input; a disclosure tag goes in the
+container's `comment`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.container
+
+from clipswap_video.config import VideoSettings
+from clipswap_video.errors import (
+    ConfigValueError,
+    EncoderUnavailableError,
+    OutputPathError,
+    OutputUnwritableError,
+)
+from clipswap_video.media.encoder import EncoderPlan, plan_encoder
+from clipswap_video.media.frame import Frame
+from clipswap_video.media.passthrough import StreamCopier
+from clipswap_video.media.probe import MediaInfo, VideoInfo
+
+log = logging.getLogger(__name__)
+
+# Container-level tags the muxer writes itself; copying them would be wrong.
+_MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
+
+
+def partial_path(output: Path) -> Path:
+    """Where `output` is written until it is complete: `out.partial.mp4`."""
+    return output.with_name(f"{output.stem}.partial{output.suffix}")
+
+
+def check_output_path(input_path: Path, output: Path) -> None:
+    """Refuses outputs that would overwrite the input or cannot be created."""
+    if output.suffix == "":
+        raise OutputPathError(f"output {output} needs a file extension such as .mp4, .mov or .mkv")
+    if output.is_dir():
+        raise OutputPathError(f"output {output} is a folder; give a file name such as out.mp4")
+    if output.resolve() == input_path.resolve() or (
+        output.exists() and os.path.samefile(output, input_path)
+    ):
+        raise OutputPathError(f"output {output} is the input file; inputs are never overwritten")
+    folder = output.parent
+    if not folder.is_dir():
+        raise OutputUnwritableError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputUnwritableError(f"output folder {folder} is not writable")
+
+
+class VideoWriter:
+    """Encodes frames into `output`; use as a context manager, call `finish()` on success."""
+
+    def __init__(
+        self, output: Path, *, source: MediaInfo, settings: VideoSettings, disclosure: str
+    ) -> None:
+        check_output_path(source.path, output)
+        self.output = output
+        self.plan: EncoderPlan = plan_encoder(source.video, settings)
+        self._partial = partial_path(output)
+        self._container = _open_output(self._partial)
+        self._copier: StreamCopier | None = None
+        try:
+            self._stream = _add_video_stream(self._container, source.video, self.plan)
+            self._copier = StreamCopier(source.path, self._container, video_index=source.video.index)
+            self._container.metadata.update(_container_tags(source.metadata, disclosure))
+            self._start()
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def dropped_streams(self) -> list[str]:
+        return self._copier.dropped if self._copier else []
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def write(self, frame: Frame) -> None:
+        """Encodes one frame (in presentation order) and muxes what is ready."""
+        picture = self._encoder_frame(frame)
+        packets = self._stream.encode(picture)
+        assert self._copier is not None
+        self._copier.copy_until(frame.seconds, self._container)
+        self._container.mux(packets)
+
+    def finish(self) -> Path:
+        """Flushes the encoder, copies the remaining packets, renames into place."""
+        assert self._copier is not None
+        self._container.mux(self._stream.encode(None))
+        self._copier.copy_rest(self._container)
+        self._copier.close()
+        self._container.close()
+        os.replace(self._partial, self.output)
+        return self.output
+
+    def abort(self) -> None:
+        """Closes everything and removes the partial file; safe to call twice."""
+        for closer in (self._copier.close if self._copier else None, self._container.close):
+            try:
+                if closer is not None:
+                    closer()
+            except (av.FFmpegError, OSError, ValueError):
+                pass  # already failing: the partial file is removed below anyway
+        self._partial.unlink(missing_ok=True)
+
+    def _start(self) -> None:
+        # Opening the encoder and writing the header now surfaces a missing
+        # GPU encoder or a rejected option before the first frame is decoded.
+        try:
+            self._container.start_encoding()
+        except (av.FFmpegError, ValueError) as error:
+            raise _encoder_error(self.plan, error) from None
+
+    def _encoder_frame(self, frame: Frame) -> av.VideoFrame:
+        picture = frame.decoded if frame.pixels is None else _from_rgb(frame)
+        if picture.format.name != self.plan.pix_fmt:
+            picture = picture.reformat(format=self.plan.pix_fmt)
+        picture.pts = frame.pts
+        picture.time_base = frame.time_base
+        # Decoded frames remember their I/P/B type, and libx264 obeys it:
+        # clear it so the encoder picks its own GOP instead of the input's.
+        picture.pict_type = av.video.frame.PictureType.NONE
+        return picture
+
+
+def _open_output(partial: Path) -> av.container.OutputContainer:
+    try:
+        return av.open(str(partial), mode="w")
+    except ValueError as error:  # FFmpeg knows no muxer for this extension
+        raise OutputPathError(
+            f"output {partial.with_name(partial.name.replace('.partial', ''))}: {error}; "
+            "use an extension such as .mp4, .mov or .mkv"
+        ) from None
+    except (av.FFmpegError, OSError) as error:
+        raise OutputUnwritableError(
+            f"cannot create {partial}: {getattr(error, 'strerror', None) or error}"
+        ) from None
+
+
+def _add_video_stream(
+    container: av.container.OutputContainer, video: VideoInfo, plan: EncoderPlan
+) -> av.video.stream.VideoStream:
+    stream = container.add_stream(plan.codec, rate=video.average_rate or 30, options=plan.options)
+    stream.width, stream.height, stream.pix_fmt = video.width, video.height, plan.pix_fmt
+    stream.time_base = video.time_base  # same clock as the input: pts pass through exactly
+    context = stream.codec_context
+    context.time_base = video.time_base
+    context.color_range, context.colorspace = video.color_range, video.colorspace
+    context.color_primaries, context.color_trc = video.color_primaries, video.color_trc
+    if video.sample_aspect_ratio:
+        context.sample_aspect_ratio = video.sample_aspect_ratio
+    if video.display_matrix is not None:
+        stream.set_display_matrix(video.display_matrix)
+    return stream
+
+
+def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]:
+    tags = {key: value for key, value in metadata.items() if key not in _MUXER_OWNED_TAGS}
+    earlier = tags.get("comment")
+    tags["comment"] = f"{disclosure}; {earlier}" if earlier else disclosure
+    return tags
+
+
+def _from_rgb(frame: Frame) -> av.VideoFrame:
+    decoded = frame.decoded
+    picture = av.VideoFrame.from_ndarray(frame.rgb(), format="rgb24").reformat(
+        format=decoded.format.name,
+        dst_colorspace=decoded.colorspace,
+        dst_color_range=decoded.color_range,
+    )
+    picture.colorspace, picture.color_range = decoded.colorspace, decoded.color_range
+    picture.color_primaries, picture.color_trc = decoded.color_primaries, decoded.color_trc
+    return picture
+
+
+def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
+    reason = getattr(error, "strerror", None) or str(error)
+    if "nvenc" in plan.codec:
+        return EncoderUnavailableError(
+            f"{plan.codec} could not start ({reason}); it needs an NVIDIA GPU and driver. "
+            "Use --set video.codec=libx264 on this machine"
+        )
+    options = " ".join(f"{k}={v}" for k, v in plan.options.items())
+    return ConfigValueError(f"video encoder {plan.codec} rejected its settings ({options}): {reason}")

@@ -1,0 +1,113 @@
+"""One video: decode -> (analyse -> swap -> composite) -> encode, streamed.
+
+The pipeline wires stages and owns no math. A reader thread decodes into a
+bounded queue, the calling thread runs the frame stages, a writer thread
+encodes and muxes. Everything is checked before the first frame is decoded
+(source image, input, output path, encoder), and the output appears only when
+complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clipswap_video import __version__
+from clipswap_video._threads import Consumer, Producer
+from clipswap_video.config import Settings
+from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
+
+log = logging.getLogger(__name__)
+
+FrameStage = Callable[[Frame], None]
+"""Changes a frame in place (via Frame.replace_pixels) or leaves it as it is."""
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of frames just finished."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What one finished video job did."""
+
+    output: Path
+    frames: int
+    elapsed_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def disclosure_tag(settings: Settings) -> str:
+    """The container comment that labels the output (synthetic media must say so)."""
+    if settings.swap.swapper == "none":
+        return f"processed by clipswap-video {__version__} (passthrough: no face swapped)"
+    return f"synthetic: face swapped by clipswap-video {__version__}"
+
+
+def run_video(
+    source_image: Path,
+    input_video: Path,
+    output: Path,
+    settings: Settings,
+    *,
+    stages: Sequence[FrameStage] = (),
+    on_start: Callable[[int | None], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> JobResult:
+    """Processes `input_video` into `output`; raises ClipswapError on bad input."""
+    started = time.perf_counter()
+    read_image(source_image)  # a bad source fails before any decoding
+    reader = VideoReader(input_video, tolerate_errors=settings.input.tolerate_errors)
+    with reader:
+        with VideoWriter(
+            output, source=reader.info, settings=settings.video, disclosure=disclosure_tag(settings)
+        ) as writer:
+            if on_start is not None:
+                on_start(_expected_frames(reader))
+            count = _stream_frames(reader, writer, stages, settings.pipeline.queue_size, on_progress)
+            notes = reader.problems() + writer.dropped_streams
+            writer.finish()
+    return JobResult(output, count, time.perf_counter() - started, notes)
+
+
+def _stream_frames(
+    reader: VideoReader,
+    writer: VideoWriter,
+    stages: Sequence[FrameStage],
+    queue_size: int,
+    on_progress: ProgressCallback | None,
+) -> int:
+    stop = threading.Event()
+    decoded = Producer(reader.frames(), maxsize=queue_size, stop=stop, name="decode")
+    encoder = Consumer(writer.write, maxsize=queue_size, stop=stop, name="encode")
+    count = 0
+    try:
+        for frame in decoded:
+            for stage in stages:
+                stage(frame)
+            encoder.put(frame)
+            count += 1
+            if on_progress is not None:
+                on_progress(1)
+        encoder.close()
+    finally:
+        stop.set()  # on any error or Ctrl-C: both threads end within a poll
+        decoded.join()
+        encoder.join()
+    return count
+
+
+def _expected_frames(reader: VideoReader) -> int | None:
+    video = reader.info.video
+    if video.frame_count:
+        return video.frame_count
+    if video.duration_s and video.average_rate:
+        return round(video.duration_s * float(video.average_rate))
+    return None

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from clipswap_video._resources import configs_dir
+from clipswap_video.config import Settings, load_settings, to_toml
+from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
+
+
+def test_default_toml_equals_builtin_defaults() -> None:
+    assert load_settings(configs_dir() / "default.toml") == Settings()
+
+
+def test_to_toml_round_trips(tmp_path: Path) -> None:
+    settings = load_settings(overrides=["video.crf=23", 'video.options={tune="film"}'])
+    (tmp_path / "c.toml").write_text(to_toml(settings))
+    assert load_settings(tmp_path / "c.toml") == settings
+
+
+def test_overrides_win_over_file(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('[video]\ncrf = 30\ncodec = "libx265"\n')
+    settings = load_settings(tmp_path / "c.toml", ["video.crf=12", "video.preset=slow"])
+    assert (settings.video.codec, settings.video.crf, settings.video.preset) == ("libx265", 12, "slow")
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [("video.crff=1", "did you mean video.crf"), ("vidoe.crf=1", "vidoe.crf"), ("nokey=1", "nokey")],
+)
+def test_unknown_key_names_it(override: str, hint: str) -> None:
+    with pytest.raises(UnknownConfigKeyError, match=hint):
+        load_settings(overrides=[override])
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        ("video.crf=abc", "not a valid int"),
+        ("video.crf=99", "out of range"),
+        ("video.crf=true", "not a valid int"),
+        ("swap.swapper=magic", "not one of"),
+        ("input.tolerate_errors=1", "not a valid bool"),
+        ("video.options=3", "must be a table"),
+        ("just-a-word", "section.key=value"),
+    ],
+)
+def test_bad_values_are_refused(override: str, hint: str) -> None:
+    with pytest.raises(ConfigValueError, match=hint):
+        load_settings(overrides=[override])
+
+
+def test_bad_config_files(tmp_path: Path) -> None:
+    (tmp_path / "broken.toml").write_text("[video\ncrf = 1")
+    with pytest.raises(ConfigValueError, match="not valid TOML"):
+        load_settings(tmp_path / "broken.toml")
+    with pytest.raises(ConfigValueError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+    (tmp_path / "flat.toml").write_text("video = 3\n")
+    with pytest.raises(ConfigValueError, match="must be a table"):
+        load_settings(tmp_path / "flat.toml")

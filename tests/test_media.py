@@ -1,0 +1,146 @@
+"""Encode -> process -> decode round trips: nothing of the input is lost."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from clipswap_video.config import Settings, load_settings
+from clipswap_video.media import Frame, probe
+from clipswap_video.pipeline import JobResult, run_video
+from media_fixtures import SUBTITLES, frame_times, packets, write_clip
+
+VFR_PTS = [0, 40, 73, 140, 173, 300, 333, 366, 500, 533, 566, 700]  # ms: gaps and bursts
+
+
+def passthrough(source: Path, clip: Path, output: Path, *overrides: str, **kwargs: object) -> JobResult:
+    return run_video(source, clip, output, load_settings(overrides=overrides), **kwargs)  # type: ignore[arg-type]
+
+
+def test_cfr_frames_and_pts_identical(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=45)
+    result = passthrough(source_image, clip, tmp_path / "out.mp4")
+    assert result.frames == 45
+    assert frame_times(tmp_path / "out.mp4") == frame_times(clip)
+    assert probe(tmp_path / "out.mp4", count_frames=True).video.variable_frame_rate is False
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_vfr_stays_vfr(source_image: Path, tmp_path: Path, suffix: str) -> None:
+    clip = write_clip(tmp_path / "in.mkv", pts=VFR_PTS, time_base=Fraction(1, 1000))
+    passthrough(source_image, clip, tmp_path / f"out{suffix}")
+    assert frame_times(tmp_path / f"out{suffix}") == [Fraction(p, 1000) for p in VFR_PTS]
+    assert probe(tmp_path / f"out{suffix}", count_frames=True).video.variable_frame_rate
+
+
+def test_audio_packets_byte_identical(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=60, audio=["aac"])
+    passthrough(source_image, clip, tmp_path / "out.mp4")
+    copied = packets(tmp_path / "out.mp4", "audio")
+    assert copied == packets(clip, "audio") and len(copied) > 50
+
+
+def test_no_audio(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4")
+    passthrough(source_image, clip, tmp_path / "out.mp4")
+    kinds = [s.kind for s in probe(tmp_path / "out.mp4").streams]
+    assert kinds == ["video"]
+
+
+def test_two_audio_streams_and_subtitles_into_mkv(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mkv", frames=30, audio=["aac", "libopus"], subtitles=True)
+    result = passthrough(source_image, clip, tmp_path / "out.mkv")
+    out = tmp_path / "out.mkv"
+    assert [s.kind for s in probe(out).streams] == ["video", "audio", "audio", "subtitle"]
+    assert packets(out, "audio") == packets(clip, "audio")
+    assert [text.decode() for _, text in packets(out, "subtitle")] == [t for _, _, t in SUBTITLES]
+    assert result.notes == []
+
+
+def test_subtitles_mp4_cannot_hold_are_reported(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mkv", frames=30, audio=["aac", "libopus"], subtitles=True)
+    result = passthrough(source_image, clip, tmp_path / "out.mp4")
+    assert [s.kind for s in probe(tmp_path / "out.mp4").streams] == ["video", "audio", "audio"]
+    assert packets(tmp_path / "out.mp4", "audio") == packets(clip, "audio")
+    assert len(result.notes) == 1 and "subtitle stream #3" in result.notes[0]
+
+
+def test_rotation_kept(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4", rotation=90)
+    passthrough(source_image, clip, tmp_path / "out.mp4")
+    before, after = probe(clip).video, probe(tmp_path / "out.mp4").video
+    assert after.rotation == before.rotation == 90
+    assert after.display_matrix == before.display_matrix
+    assert (after.width, after.height) == (before.width, before.height)
+
+
+def test_ten_bit_and_colour_tags_kept(source_image: Path, tmp_path: Path) -> None:
+    hdr = {"color_range": 1, "colorspace": 9, "color_primaries": 9, "color_trc": 16}  # BT.2020 PQ
+    clip = write_clip(tmp_path / "in.mp4", pix_fmt="yuv420p10le", color=hdr)
+    passthrough(source_image, clip, tmp_path / "out.mp4")
+    video = probe(tmp_path / "out.mp4").video
+    assert (video.pix_fmt, video.bit_depth) == ("yuv420p10le", 10)
+    kept = {key: getattr(video, key) for key in hdr}
+    assert kept == hdr
+
+
+def test_odd_size_keeps_exact_size(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mkv", width=641, height=359, codec="ffv1", frames=6)
+    result = passthrough(source_image, clip, tmp_path / "out.mp4")
+    video = probe(tmp_path / "out.mp4", count_frames=True).video
+    assert (video.width, video.height, video.frame_count) == (641, 359, 6)
+    assert video.pix_fmt == "yuv444p"  # 4:2:0 cannot code an odd size in H.264
+    with av.open(str(clip)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        first_in = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+        first_out = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(first_in - first_out).mean() < 3
+    assert result.frames == 6
+
+
+def test_disclosure_tag_and_metadata(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4")
+    passthrough(source_image, clip, tmp_path / "out.mp4")
+    comment = probe(tmp_path / "out.mp4").metadata["comment"]
+    assert comment.startswith("processed by clipswap-video") and "no face swapped" in comment
+
+
+def test_changed_pixels_are_encoded(source_image: Path, tmp_path: Path) -> None:
+    """A stage that paints a black box: the box is in the output, the rest is not changed."""
+    clip = write_clip(tmp_path / "in.mp4", frames=10)
+
+    def paint(frame: Frame) -> None:
+        rgb = frame.rgb().copy()
+        rgb[16:48, 16:48] = 0
+        frame.replace_pixels(rgb)
+
+    passthrough(source_image, clip, tmp_path / "out.mp4", stages=[paint])
+    with av.open(str(clip)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        for before, after in zip(a.decode(video=0), b.decode(video=0), strict=True):
+            x, y = before.to_ndarray(format="rgb24").astype(int), after.to_ndarray(format="rgb24").astype(int)
+            assert y[20:44, 20:44].max() < 12
+            assert np.abs(x[:, 64:] - y[:, 64:]).mean() < 3
+
+
+def test_encoder_settings_apply(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=10)
+    passthrough(source_image, clip, tmp_path / "out.mkv", "video.codec=libx265", "video.preset=ultrafast")
+    assert probe(tmp_path / "out.mkv").video.codec == "hevc"
+
+
+def test_memory_is_bounded_by_queue(source_image: Path, tmp_path: Path) -> None:
+    """Frames alive at once never exceed the two queues plus the ones in hand."""
+    import gc
+
+    clip = write_clip(tmp_path / "in.mp4", frames=120)
+    peak = 0
+
+    def count_frames(frame: Frame) -> None:
+        nonlocal peak
+        peak = max(peak, sum(isinstance(o, Frame) for o in gc.get_objects()))
+
+    passthrough(source_image, clip, tmp_path / "out.mp4", "pipeline.queue_size=4", stages=[count_frames])
+    assert peak <= 2 * 4 + 4
