@@ -208,7 +208,7 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
             args.source, args.input, args.output, settings,
             on_start=on_start, on_progress=on_progress,
         )  # fmt: skip
-    for note in result.notes:
+    for note in result.input_problems:
         logging.getLogger("clipswap_video").warning(note)
     if not args.quiet:
         console.print(
@@ -245,15 +245,27 @@ class _FpsColumn(ProgressColumn):
 def _progress(
     console: Console, *, enabled: bool
 ) -> Iterator[tuple[Callable[[int | None], None], Callable[[int], None]]]:
-    """A frames / fps / ETA bar; yields the pipeline's start and progress callbacks."""
+    """A frames / fps / ETA bar, shown once the job has passed its checks.
+
+    Yields the pipeline's `on_start(total_frames)` and `on_progress(n)` callbacks.
+    """
     bar = Progress(
         TextColumn("[bold]swapping"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, disable=not enabled, transient=False,
     )  # fmt: skip
-    task = bar.add_task("frames", total=None)
-    with bar:
-        yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
+    task = bar.add_task("frames", total=None, start=False)
+
+    def on_start(total: int | None) -> None:
+        bar.update(task, total=total)
+        bar.start_task(task)
+        bar.start()
+
+    try:
+        yield on_start, (lambda n: bar.advance(task, n))
+        bar.update(task, total=bar.tasks[0].completed)  # the estimate may have been off
+    finally:
+        bar.stop()
 
 
 def _run_doctor(args: argparse.Namespace, console: Console) -> int:

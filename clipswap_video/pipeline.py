@@ -37,7 +37,8 @@ class JobResult:
     output: Path
     frames: int
     elapsed_s: float
-    notes: list[str] = field(default_factory=list)
+    input_problems: list[str] = field(default_factory=list)  # tolerated damage
+    dropped_streams: list[str] = field(default_factory=list)  # already logged when found
 
     @property
     def fps(self) -> float:
@@ -72,9 +73,9 @@ def run_video(
             if on_start is not None:
                 on_start(_expected_frames(reader))
             count = _stream_frames(reader, writer, stages, settings.pipeline.queue_size, on_progress)
-            notes = reader.problems() + writer.dropped_streams
             writer.finish()
-    return JobResult(output, count, time.perf_counter() - started, notes)
+    elapsed = time.perf_counter() - started
+    return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams)
 
 
 def _stream_frames(

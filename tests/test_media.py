@@ -58,7 +58,7 @@ def test_two_audio_streams_and_subtitles_into_mkv(source_image: Path, tmp_path: 
     assert [s.kind for s in probe(out).streams] == ["video", "audio", "audio", "subtitle"]
     assert packets(out, "audio") == packets(clip, "audio")
     assert [text.decode() for _, text in packets(out, "subtitle")] == [t for _, _, t in SUBTITLES]
-    assert result.notes == []
+    assert result.dropped_streams == [] and result.input_problems == []
 
 
 def test_subtitles_mp4_cannot_hold_are_reported(source_image: Path, tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_subtitles_mp4_cannot_hold_are_reported(source_image: Path, tmp_path: Pa
     result = passthrough(source_image, clip, tmp_path / "out.mp4")
     assert [s.kind for s in probe(tmp_path / "out.mp4").streams] == ["video", "audio", "audio"]
     assert packets(tmp_path / "out.mp4", "audio") == packets(clip, "audio")
-    assert len(result.notes) == 1 and "subtitle stream #3" in result.notes[0]
+    assert len(result.dropped_streams) == 1 and "subtitle stream #3" in result.dropped_streams[0]
 
 
 def test_rotation_kept(source_image: Path, tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ class StreamCopier:
 
     def _drop(self, stream: av.stream.Stream, codec: str, why: str) -> None:
         note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}; .mkv keeps every stream"
-        log.warning(note)
+        log.warning(note)  # now, before a long render, not only in the job's result
         self.dropped.append(note)
 
     def _demux(self) -> Iterator[av.Packet]:

@@ -124,11 +124,18 @@ class VideoWriter:
 
     def _start(self) -> None:
         # Opening the encoder and writing the header now surfaces a missing
-        # GPU encoder or a rejected option before the first frame is decoded.
+        # GPU encoder, a rejected option or an uncreatable file before the
+        # first frame is decoded. The encoder goes first: its failures can
+        # carry errno values (EPERM from NVENC) that look like file errors.
         try:
-            self._container.start_encoding()
+            self._stream.codec_context.open()
         except (av.FFmpegError, ValueError) as error:
             raise _encoder_error(self.plan, error) from None
+        try:
+            self._container.start_encoding()
+        except (av.FFmpegError, OSError) as error:  # the file is created here, lazily
+            reason = getattr(error, "strerror", None) or error
+            raise OutputUnwritableError(f"cannot create {self._partial}: {reason}") from None
 
     def _encoder_frame(self, frame: Frame) -> av.VideoFrame:
         picture = frame.decoded if frame.pixels is None else _from_rgb(frame)
