@@ -13,7 +13,7 @@ RgbImage = npt.NDArray[np.uint8]
 """H x W x 3, uint8, RGB."""
 
 
-@dataclass
+@dataclass(eq=False)  # frames are compared by identity, and can live in sets
 class Frame:
     """One decoded video frame.
 

@@ -1,0 +1,89 @@
+"""Ctrl-C, SIGTERM and failing stages: the job stops cleanly and leaves no OUT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from clipswap_video._threads import Consumer, Producer
+from clipswap_video.config import Settings
+from clipswap_video.errors import ExitCode
+from clipswap_video.media import Frame
+from clipswap_video.pipeline import run_video
+from media_fixtures import write_clip
+
+
+def test_keyboard_interrupt_in_a_stage_leaves_nothing(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=40)
+
+    def interrupt_at_ten(frame: Frame) -> None:
+        if frame.index == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_video(source_image, clip, tmp_path / "out.mp4", Settings(), stages=[interrupt_at_ten])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    assert threading.active_count() == 1  # the decode and encode threads are gone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_exits_130_without_output(source_image: Path, tmp_path: Path, signum: int) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=900, width=640, height=360)
+    command = [sys.executable, "-m", "clipswap_video", str(source_image), str(clip),
+               str(tmp_path / "out.mp4"), "--preset", "veryslow", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "out.partial.mp4"
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    os.kill(process.pid, signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_producer_error_reaches_the_consumer_thread() -> None:
+    def numbers() -> object:
+        yield 1
+        raise ValueError("bad packet")
+
+    stop = threading.Event()
+    received = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for item in Producer(numbers(), maxsize=2, stop=stop, name="t"):  # type: ignore[call-overload]
+            received.append(item)
+    assert received == [1]
+
+
+def test_consumer_error_is_raised_on_put_or_close() -> None:
+    stop = threading.Event()
+
+    def sink(item: int) -> None:
+        if item == 3:
+            raise OSError("disk full")
+
+    consumer = Consumer(sink, maxsize=1, stop=stop, name="t")
+    with pytest.raises(OSError, match="disk full"):
+        for item in range(100):
+            consumer.put(item)
+        consumer.close()
+    assert stop.is_set()  # the producer side is told to stop too
+    consumer.join()
+
+
+def test_stop_ends_a_blocked_producer() -> None:
+    stop = threading.Event()
+    producer = Producer(iter(range(1000)), maxsize=1, stop=stop, name="t")
+    time.sleep(0.05)  # the thread now waits on a full queue
+    stop.set()
+    producer.join()
