@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,12 @@ demo: install
 
 bench: install
 	$(BIN)/clipswap-video bench
+
+lint: install
+	$(PIP) --editable '.[test,dev]'
+	$(BIN)/ruff check clipswap_video tests
+	$(BIN)/ruff format --check clipswap_video tests
+	$(BIN)/mypy clipswap_video
 
 clean:
 	rm -rf $(VENV) demo out .pytest_cache

@@ -39,7 +39,9 @@ def _put(items: queue.Queue[object], item: object, stop: threading.Event) -> boo
 class Producer(Generic[T]):
     """Runs `source` in a thread; iterate the Producer to receive its items."""
 
-    def __init__(self, source: Iterable[T], *, maxsize: int, stop: threading.Event, name: str) -> None:
+    def __init__(
+        self, source: Iterable[T], *, maxsize: int, stop: threading.Event, name: str
+    ) -> None:
         self._items: queue.Queue[object] = queue.Queue(maxsize)
         self._stop = stop
         self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
@@ -70,7 +72,9 @@ class Producer(Generic[T]):
 class Consumer(Generic[T]):
     """Calls `sink(item)` in a thread for every item `put()`; `close()` waits for the rest."""
 
-    def __init__(self, sink: Callable[[T], None], *, maxsize: int, stop: threading.Event, name: str) -> None:
+    def __init__(
+        self, sink: Callable[[T], None], *, maxsize: int, stop: threading.Event, name: str
+    ) -> None:
         self._items: queue.Queue[object] = queue.Queue(maxsize)
         self._stop = stop
         self._error: BaseException | None = None

@@ -18,9 +18,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
+from av.video.stream import VideoStream
 from rich.console import Console
 from rich.table import Table
 
@@ -58,7 +59,9 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
     return results
 
 
-def _clip(folder: Path, seconds: float, options: BenchOptions, console: Console | None) -> DemoMedia:
+def _clip(
+    folder: Path, seconds: float, options: BenchOptions, console: Console | None
+) -> DemoMedia:
     _say(console, f"writing a {seconds:g} s demo clip in {folder}")
     return write_demo_media(
         folder, seconds=seconds, width=options.width, height=options.height, fps=options.fps
@@ -85,7 +88,9 @@ def _speed(clip: DemoMedia, folder: Path, repeats: int, console: Console | None)
     }
 
 
-def _memory(short: DemoMedia, long: DemoMedia, folder: Path, console: Console | None) -> dict[str, Any]:
+def _memory(
+    short: DemoMedia, long: DemoMedia, folder: Path, console: Console | None
+) -> dict[str, Any]:
     _say(console, "measuring peak memory on the short and the long clip")
     rss_short = peak_rss_mb(_cli(short, folder / "rss_short.mp4"))
     rss_long = peak_rss_mb(_cli(long, folder / "rss_long.mp4"))
@@ -103,13 +108,20 @@ def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None
     with av.open(str(source)) as inp, av.open(str(output), "w") as out:
         in_video = inp.streams.video[0]
         in_video.thread_type = "AUTO"
-        out_video = out.add_stream(plan.codec, rate=in_video.average_rate, options=plan.options)
-        out_video.width, out_video.height, out_video.pix_fmt = video.width, video.height, plan.pix_fmt
-        out_video.time_base = out_video.codec_context.time_base = in_video.time_base
-        copies = {s.index: out.add_stream_from_template(s) for s in inp.streams if s is not in_video}
+        rate = in_video.average_rate
+        out_video = cast(VideoStream, out.add_stream(plan.codec, rate=rate, options=plan.options))
+        out_video.width, out_video.height, out_video.pix_fmt = (
+            video.width,
+            video.height,
+            plan.pix_fmt,
+        )
+        out_video.time_base = out_video.codec_context.time_base = video.time_base
+        copies = {
+            s.index: out.add_stream_from_template(s) for s in inp.streams if s is not in_video
+        }
         for packet in inp.demux():
             if packet.stream is in_video:
-                for frame in packet.decode():
+                for frame in cast(list[av.VideoFrame], packet.decode()):
                     frame.pict_type = av.video.frame.PictureType.NONE
                     out.mux(out_video.encode(frame))
             elif packet.size:
@@ -138,7 +150,11 @@ def print_table(results: dict[str, Any], console: Console) -> None:
         if key == "clip":
             continue
         target = TARGETS.get(key)
-        verdict = "" if target is None else f"<= {target} " + ("[green]ok" if value <= target else "[red]missed")
+        verdict = (
+            ""
+            if target is None
+            else f"<= {target} " + ("[green]ok" if value <= target else "[red]missed")
+        )
         table.add_row(key, str(value), verdict)
     console.print(table)
 

@@ -72,8 +72,10 @@ def _add_swap(commands: Any) -> None:
     parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
     parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override one setting, e.g. video.crf=20")  # fmt: skip
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one setting, e.g. video.crf=20",
+    )  # fmt: skip
     parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
     parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
@@ -97,7 +99,9 @@ def _add_doctor(commands: Any) -> None:
 def _add_probe(commands: Any) -> None:
     parser = commands.add_parser("probe", help="what is in a media file")
     parser.add_argument("input", type=Path, metavar="FILE")
-    parser.add_argument("--count-frames", action="store_true", help="count frames exactly, detect VFR")
+    parser.add_argument(
+        "--count-frames", action="store_true", help="count frames exactly, detect VFR"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object")
     _add_common(parser)
     parser.set_defaults(handler=_run_probe)
@@ -232,7 +236,11 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _quoted(value: object) -> str:
-    return json.dumps(value) if isinstance(value, str) and value not in ("true", "false") else str(value)
+    return (
+        json.dumps(value)
+        if isinstance(value, str) and value not in ("true", "false")
+        else str(value)
+    )
 
 
 class _FpsColumn(ProgressColumn):
@@ -282,15 +290,20 @@ def _run_doctor(args: argparse.Namespace, console: Console) -> int:
 def _doctor_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"clipswap-video {report['clipswap_video']}", show_header=False)
     torch = report["torch"]
+    cuda = "yes: " + ", ".join(torch["devices"]) if torch["cuda"] else "no"
+    encoders = [name if ok else f"{name} (missing)" for name, ok in report["encoders"].items()]
     rows = [
         ("python", report["python"]), ("platform", report["platform"]),
-        ("torch", f"{torch['version']} (CUDA {'yes: ' + ', '.join(torch['devices']) if torch['cuda'] else 'no'})"),
+        ("torch", f"{torch['version']} (CUDA {cuda})"),
         ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
-        ("encoders", ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in report["encoders"].items())),
+        ("encoders", ", ".join(encoders)),
         ("hw devices", ", ".join(report["hw_devices"]) or "none"),
         ("weights searched", ", ".join(report["weights_search"])),
     ]  # fmt: skip
-    rows += [(f"weights: {name}", path or "[dim]not found[/]") for name, path in report["weights"].items()]
+    rows += [
+        (f"weights: {name}", path or "[dim]not found[/]")
+        for name, path in report["weights"].items()
+    ]
     for key, value in rows:
         table.add_row(key, value)
     return table

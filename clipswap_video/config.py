@@ -64,7 +64,9 @@ class Settings:
     swap: SwapSettings = field(default_factory=SwapSettings)
 
 
-def load_settings(config_file: Path | None = None, overrides: typing.Sequence[str] = ()) -> Settings:
+def load_settings(
+    config_file: Path | None = None, overrides: typing.Sequence[str] = ()
+) -> Settings:
     """Builds the effective settings from an optional TOML file and `key=value` overrides."""
     values = _as_nested_dict(Settings())
     if config_file is not None:
@@ -149,7 +151,7 @@ def _build(cls: type, values: dict[str, Any], *, prefix: str) -> Any:
     for spec in dataclasses.fields(cls):
         name = f"{prefix}{spec.name}"
         hint = _field_type(cls, spec.name)
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[spec.name] = _build(hint, values[spec.name], prefix=f"{name}.")
         else:
             kwargs[spec.name] = _coerce(values[spec.name], hint, name, spec.metadata)
@@ -165,7 +167,7 @@ def _coerce(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]
         return value
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigValueError(f"{name} must be a table, e.g. {name} = {{tune = \"film\"}}")
+            raise ConfigValueError(f'{name} must be a table, e.g. {name} = {{tune = "film"}}')
         return {str(k): _toml_scalar_str(v) for k, v in value.items()}
     if not _fits(value, hint):
         raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")

@@ -46,8 +46,15 @@ def _torch_report() -> dict[str, Any]:
     except ImportError:
         return {"version": None, "cuda": False, "devices": []}
     cuda = torch.cuda.is_available()
-    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
-    return {"version": torch.__version__, "cuda": cuda, "cuda_version": torch.version.cuda, "devices": devices}
+    devices = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
+    )
+    return {
+        "version": torch.__version__,
+        "cuda": cuda,
+        "cuda_version": torch.version.cuda,
+        "devices": devices,
+    }
 
 
 def _hw_devices() -> list[str]:

@@ -72,7 +72,9 @@ def run_video(
         ) as writer:
             if on_start is not None:
                 on_start(_expected_frames(reader))
-            count = _stream_frames(reader, writer, stages, settings.pipeline.queue_size, on_progress)
+            count = _stream_frames(
+                reader, writer, stages, settings.pipeline.queue_size, on_progress
+            )
             writer.finish()
     elapsed = time.perf_counter() - started
     return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams)

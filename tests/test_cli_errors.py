@@ -38,20 +38,42 @@ def test_ok_run_prints_summary(cli, source_image: Path, clip: Path, tmp_path: Pa
 @pytest.mark.parametrize(
     ("make_args", "expected", "words"),
     [
-        (lambda d, s, c: (d / "nope.jpg", c, d / "out.mp4"), ExitCode.INPUT_MISSING, "does not exist"),
-        (lambda d, s, c: (s, d / "nope.mp4", d / "out.mp4"), ExitCode.INPUT_MISSING, "does not exist"),
-        (lambda d, s, c: (_junk(d / "bad.jpg"), c, d / "out.mp4"), ExitCode.INPUT_UNREADABLE, "not a readable image"),
-        (lambda d, s, c: (s, _junk(d / "bad.mp4"), d / "out.mp4"), ExitCode.INPUT_UNREADABLE, "not a media file"),
+        (
+            lambda d, s, c: (d / "nope.jpg", c, d / "out.mp4"),
+            ExitCode.INPUT_MISSING,
+            "does not exist",
+        ),
+        (
+            lambda d, s, c: (s, d / "nope.mp4", d / "out.mp4"),
+            ExitCode.INPUT_MISSING,
+            "does not exist",
+        ),
+        (
+            lambda d, s, c: (_junk(d / "bad.jpg"), c, d / "out.mp4"),
+            ExitCode.INPUT_UNREADABLE,
+            "not a readable image",
+        ),
+        (
+            lambda d, s, c: (s, _junk(d / "bad.mp4"), d / "out.mp4"),
+            ExitCode.INPUT_UNREADABLE,
+            "not a media file",
+        ),
         (lambda d, s, c: (s, d, d / "out.mp4"), ExitCode.INPUT_UNREADABLE, "is a folder"),
         (lambda d, s, c: (s, c, c), ExitCode.BAD_OUTPUT_PATH, "is the input file"),
         (lambda d, s, c: (s, c, d / "out"), ExitCode.BAD_OUTPUT_PATH, "needs a file extension"),
         (lambda d, s, c: (s, c, d / "out.xyzzy"), ExitCode.BAD_OUTPUT_PATH, "extension"),
-        (lambda d, s, c: (s, c, d / "missing" / "out.mp4"), ExitCode.OUTPUT_UNWRITABLE, "does not exist"),
+        (
+            lambda d, s, c: (s, c, d / "missing" / "out.mp4"),
+            ExitCode.OUTPUT_UNWRITABLE,
+            "does not exist",
+        ),
         (lambda d, s, c: (s, c, c / "out.mp4"), ExitCode.OUTPUT_UNWRITABLE, "does not exist"),
         (lambda d, s, c: (s, c, Path("/proc/out.mp4")), ExitCode.OUTPUT_UNWRITABLE, "/proc"),
     ],
 )
-def test_bad_paths(cli, source_image: Path, clip: Path, tmp_path: Path, make_args, expected, words) -> None:  # type: ignore[no-untyped-def]
+def test_bad_paths(
+    cli, source_image: Path, clip: Path, tmp_path: Path, make_args, expected, words
+) -> None:  # type: ignore[no-untyped-def]
     before = sorted(p.name for p in tmp_path.iterdir())
     code, err = cli(*make_args(tmp_path, source_image, clip))
     assert_one_line_error(code, err, expected, words)
@@ -70,7 +92,9 @@ def test_no_video_stream(cli, source_image: Path, tmp_path: Path) -> None:  # ty
     audio_only = tmp_path / "in.m4a"
     with av.open(str(audio_only), "w") as container:
         stream = container.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((2, 1024), np.float32), format="fltp", layout="stereo"
+        )
         frame.sample_rate, frame.pts = 48000, 0
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

@@ -48,11 +48,13 @@ def test_probe_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert [s["kind"] for s in info["streams"]] == ["video", "audio"]
 
 
-def test_print_config(capsys: pytest.CaptureFixture[str], tmp_path: Path, source_image: Path) -> None:
+def test_print_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, source_image: Path
+) -> None:
     from clipswap_video.cli import main
 
-    code = main([str(source_image), "in.mp4", "out.mp4", "--crf", "22", "--set", "video.preset=slow",
-                 "--print-config"])  # fmt: skip
+    args = ["--crf", "22", "--set", "video.preset=slow", "--print-config"]
+    code = main([str(source_image), "in.mp4", "out.mp4", *args])
     assert code == 0
     out = capsys.readouterr().out
     assert "crf = 22" in out and 'preset = "slow"' in out

@@ -20,12 +20,20 @@ def test_to_toml_round_trips(tmp_path: Path) -> None:
 def test_overrides_win_over_file(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('[video]\ncrf = 30\ncodec = "libx265"\n')
     settings = load_settings(tmp_path / "c.toml", ["video.crf=12", "video.preset=slow"])
-    assert (settings.video.codec, settings.video.crf, settings.video.preset) == ("libx265", 12, "slow")
+    assert (settings.video.codec, settings.video.crf, settings.video.preset) == (
+        "libx265",
+        12,
+        "slow",
+    )
 
 
 @pytest.mark.parametrize(
     ("override", "hint"),
-    [("video.crff=1", "did you mean video.crf"), ("vidoe.crf=1", "vidoe.crf"), ("nokey=1", "nokey")],
+    [
+        ("video.crff=1", "did you mean video.crf"),
+        ("vidoe.crf=1", "vidoe.crf"),
+        ("nokey=1", "nokey"),
+    ],
 )
 def test_unknown_key_names_it(override: str, hint: str) -> None:
     with pytest.raises(UnknownConfigKeyError, match=hint):

@@ -35,7 +35,9 @@ def test_keyboard_interrupt_in_a_stage_leaves_nothing(source_image: Path, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_run_exits_130_without_output(source_image: Path, tmp_path: Path, signum: int) -> None:
+def test_signal_mid_run_exits_130_without_output(
+    source_image: Path, tmp_path: Path, signum: int
+) -> None:
     clip = write_clip(tmp_path / "in.mp4", frames=900, width=640, height=360)
     command = [sys.executable, "-m", "clipswap_video", str(source_image), str(clip),
                str(tmp_path / "out.mp4"), "--preset", "veryslow", "--quiet"]  # fmt: skip

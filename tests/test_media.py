@@ -18,7 +18,9 @@ from media_fixtures import SUBTITLES, frame_times, packets, write_clip
 VFR_PTS = [0, 40, 73, 140, 173, 300, 333, 366, 500, 533, 566, 700]  # ms: gaps and bursts
 
 
-def passthrough(source: Path, clip: Path, output: Path, *overrides: str, **kwargs: object) -> JobResult:
+def passthrough(
+    source: Path, clip: Path, output: Path, *overrides: str, **kwargs: object
+) -> JobResult:
     return run_video(source, clip, output, load_settings(overrides=overrides), **kwargs)  # type: ignore[arg-type]
 
 
@@ -121,14 +123,19 @@ def test_changed_pixels_are_encoded(source_image: Path, tmp_path: Path) -> None:
     passthrough(source_image, clip, tmp_path / "out.mp4", stages=[paint])
     with av.open(str(clip)) as a, av.open(str(tmp_path / "out.mp4")) as b:
         for before, after in zip(a.decode(video=0), b.decode(video=0), strict=True):
-            x, y = before.to_ndarray(format="rgb24").astype(int), after.to_ndarray(format="rgb24").astype(int)
+            x, y = (
+                before.to_ndarray(format="rgb24").astype(int),
+                after.to_ndarray(format="rgb24").astype(int),
+            )
             assert y[20:44, 20:44].max() < 12
             assert np.abs(x[:, 64:] - y[:, 64:]).mean() < 3
 
 
 def test_encoder_settings_apply(source_image: Path, tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "in.mp4", frames=10)
-    passthrough(source_image, clip, tmp_path / "out.mkv", "video.codec=libx265", "video.preset=ultrafast")
+    passthrough(
+        source_image, clip, tmp_path / "out.mkv", "video.codec=libx265", "video.preset=ultrafast"
+    )
     assert probe(tmp_path / "out.mkv").video.codec == "hevc"
 
 
@@ -143,5 +150,7 @@ def test_memory_is_bounded_by_queue(source_image: Path, tmp_path: Path) -> None:
         alive.add(frame)
         peak = max(peak, len(alive))
 
-    passthrough(source_image, clip, tmp_path / "out.mp4", "pipeline.queue_size=4", stages=[count_frames])
+    passthrough(
+        source_image, clip, tmp_path / "out.mp4", "pipeline.queue_size=4", stages=[count_frames]
+    )
     assert 4 < peak <= 2 * 4 + 4

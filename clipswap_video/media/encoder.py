@@ -117,7 +117,16 @@ def _odd_size_safe(pix_fmt: str, supported: list[str], video: VideoInfo, codec: 
 
 
 def _full_chroma(pix_fmt: str) -> str:
-    for subsampled in ("yuvj420p", "yuvj422p", "yuv420p", "yuv422p", "yuv440p", "nv12", "nv16", "nv21"):
+    for subsampled in (
+        "yuvj420p",
+        "yuvj422p",
+        "yuv420p",
+        "yuv422p",
+        "yuv440p",
+        "nv12",
+        "nv16",
+        "nv21",
+    ):
         if pix_fmt.startswith(subsampled):
             return pix_fmt.replace(subsampled, "yuvj444p" if "j" in subsampled else "yuv444p")
     return "yuv444p10le" if pix_fmt in ("p010le", "p210le") else "yuv444p"

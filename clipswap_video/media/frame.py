@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -43,7 +44,7 @@ class Frame:
     def rgb(self) -> RgbImage:
         """The current picture as RGB (the decoder's colour matrix and range are honoured)."""
         if self.pixels is None:
-            return self.decoded.to_ndarray(format="rgb24")
+            return cast(RgbImage, self.decoded.to_ndarray(format="rgb24"))
         return self.pixels
 
     def replace_pixels(self, rgb: RgbImage) -> None:

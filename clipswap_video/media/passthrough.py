@@ -71,7 +71,8 @@ class StreamCopier:
         self._outputs[stream.index] = copy
 
     def _drop(self, stream: av.stream.Stream, codec: str, why: str) -> None:
-        note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}; .mkv keeps every stream"
+        note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}"
+        note += "; .mkv keeps every stream"
         log.warning(note)  # now, before a long render, not only in the job's result
         self.dropped.append(note)
 

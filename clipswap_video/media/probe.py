@@ -8,13 +8,16 @@ frames exactly and to tell constant from variable frame rate.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.container
 import av.video.stream
+from av.sidedata.sidedata import Type
 
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
 from clipswap_video.media._open import open_input
@@ -93,7 +96,9 @@ def select_video_stream(
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
-    raise NoVideoStreamError(f"input video {path} has no video stream (streams: {_kinds(container)})")
+    raise NoVideoStreamError(
+        f"input video {path} has no video stream (streams: {_kinds(container)})"
+    )
 
 
 def _kinds(container: av.container.InputContainer) -> str:
@@ -131,10 +136,13 @@ def _video_info(
 
 def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     """The frame's 3x3 display matrix (rotation and flips) as 9 int32, if any."""
-    for side_data in frame.side_data:
-        if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+    entries: Iterable[Any] = frame.side_data  # iterates SideData objects (the stub says str)
+    for side_data in entries:
+        if side_data.type == Type.DISPLAYMATRIX:
             raw = bytes(side_data)
-            return tuple(int.from_bytes(raw[i : i + 4], "little", signed=True) for i in range(0, 36, 4))
+            return tuple(
+                int.from_bytes(raw[i : i + 4], "little", signed=True) for i in range(0, 36, 4)
+            )
     return None
 
 
@@ -158,7 +166,7 @@ def _with_counted_frames(
 ) -> VideoInfo:
     timestamps = sorted(p.pts for p in container.demux(stream) if p.size and p.pts is not None)
     container.seek(0)
-    steps = [b - a for a, b in zip(timestamps, timestamps[1:])]
+    steps = [b - a for a, b in zip(timestamps, timestamps[1:], strict=False)]
     # One tick of slack: 30 fps in a 1/1000 time base alternates 33 and 34 ms.
     variable = bool(steps) and max(steps) - min(steps) > 1
     return replace(video, frame_count=len(timestamps), variable_frame_rate=variable)
@@ -177,7 +185,9 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
 
 
 def _codec_name_of(stream: av.stream.Stream) -> str:
-    return str(getattr(stream, "codec_name", None) or stream.metadata.get("handler_name", "unknown"))
+    return str(
+        getattr(stream, "codec_name", None) or stream.metadata.get("handler_name", "unknown")
+    )
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:

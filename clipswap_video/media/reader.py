@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import av
+from av.video.stream import VideoStream
 
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import open_input
@@ -33,7 +35,7 @@ class VideoReader:
         self.corrupt_frames = 0
         self.truncated_at_s: float | None = None
         self._container = open_input(path)
-        self._stream = self._container.streams[self.info.video.index]
+        self._stream = cast(VideoStream, self._container.streams[self.info.video.index])
         self._stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg
 
     def __enter__(self) -> VideoReader:
@@ -103,9 +105,9 @@ class VideoReader:
     def _fill_missing_pts(self, decoded: av.VideoFrame, last: av.VideoFrame | None) -> None:
         # Raw elementary streams (.h264) carry no timestamps; continue the last one.
         if decoded.time_base is None:
-            decoded.time_base = self._stream.time_base
+            decoded.time_base = self.info.video.time_base
         if decoded.pts is None:
-            step = _frame_step(self.info.video.average_rate, decoded.time_base)
+            step = _frame_step(self.info.video.average_rate, self.info.video.time_base)
             decoded.pts = 0 if last is None or last.pts is None else last.pts + step
 
     def _check_complete(self, last: av.VideoFrame | None) -> None:

@@ -13,9 +13,11 @@ import logging
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import av
 import av.container
+from av.video.stream import VideoStream
 
 from clipswap_video.config import VideoSettings
 from clipswap_video.errors import (
@@ -71,7 +73,9 @@ class VideoWriter:
         self._copier: StreamCopier | None = None
         try:
             self._stream = _add_video_stream(self._container, source.video, self.plan)
-            self._copier = StreamCopier(source.path, self._container, video_index=source.video.index)
+            self._copier = StreamCopier(
+                source.path, self._container, video_index=source.video.index
+            )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
             self._start()
         except BaseException:
@@ -165,8 +169,9 @@ def _open_output(partial: Path) -> av.container.OutputContainer:
 
 def _add_video_stream(
     container: av.container.OutputContainer, video: VideoInfo, plan: EncoderPlan
-) -> av.video.stream.VideoStream:
-    stream = container.add_stream(plan.codec, rate=video.average_rate or 30, options=plan.options)
+) -> VideoStream:
+    rate = video.average_rate or 30
+    stream = cast(VideoStream, container.add_stream(plan.codec, rate=rate, options=plan.options))
     stream.width, stream.height, stream.pix_fmt = video.width, video.height, plan.pix_fmt
     stream.time_base = video.time_base  # same clock as the input: pts pass through exactly
     context = stream.codec_context
@@ -207,4 +212,6 @@ def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
             "Use --set video.codec=libx264 on this machine"
         )
     options = " ".join(f"{k}={v}" for k, v in plan.options.items())
-    return ConfigValueError(f"video encoder {plan.codec} rejected its settings ({options}): {reason}")
+    return ConfigValueError(
+        f"video encoder {plan.codec} rejected its settings ({options}): {reason}"
+    )
