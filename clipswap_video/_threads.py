@@ -57,8 +57,14 @@ class Producer(Generic[T]):
             _put(self._items, _Failed(error), self._stop)
 
     def __iter__(self) -> Iterator[T]:
+        """Items in order; ends early when a stage downstream failed and set `stop`."""
         while True:
-            item = self._items.get()
+            try:
+                item = self._items.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._stop.is_set() and not self._thread.is_alive():
+                    return  # the failed stage raises its own error next
+                continue
             if item is _DONE:
                 return
             if isinstance(item, _Failed):

@@ -245,7 +245,8 @@ def _quoted(value: object) -> str:
 
 class _FpsColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        elapsed = task.elapsed or 0.0
+        speed = task.finished_speed or task.speed or (task.completed / elapsed if elapsed else None)
         return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="cyan")
 
 

@@ -70,6 +70,7 @@ def run_video(
         with VideoWriter(
             output, source=reader.info, settings=settings.video, disclosure=disclosure_tag(settings)
         ) as writer:
+            _describe(reader, writer)
             if on_start is not None:
                 on_start(_expected_frames(reader))
             count = _stream_frames(
@@ -105,6 +106,18 @@ def _stream_frames(
         decoded.join()
         encoder.join()
     return count
+
+
+def _describe(reader: VideoReader, writer: VideoWriter) -> None:
+    """One `--verbose` line about what goes in and how it comes out."""
+    video, plan = reader.info.video, writer.plan
+    rate = f"{float(video.average_rate):.3f} fps" if video.average_rate else "unknown rate"
+    options = " ".join(f"{key}={value}" for key, value in plan.options.items())
+    log.info(
+        "input %dx%d %s %s %s, %d other stream(s); encoding %s %s %s -> %s",
+        video.width, video.height, video.codec, video.pix_fmt, rate,
+        len(reader.info.streams) - 1, plan.codec, plan.pix_fmt, options, writer.output,
+    )  # fmt: skip
 
 
 def _expected_frames(reader: VideoReader) -> int | None:

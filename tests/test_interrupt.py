@@ -89,3 +89,29 @@ def test_stop_ends_a_blocked_producer() -> None:
     time.sleep(0.05)  # the thread now waits on a full queue
     stop.set()
     producer.join()
+
+
+def test_disk_full_is_one_error_and_no_output(
+    source_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import av.container
+
+    from clipswap_video.errors import OutputUnwritableError
+
+    clip = write_clip(tmp_path / "in.mp4", frames=30)
+    real_mux = av.container.OutputContainer.mux
+    calls = 0
+
+    def mux_until_full(self: av.container.OutputContainer, packets: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_mux(self, packets)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(av.container.OutputContainer, "mux", mux_until_full)
+    with pytest.raises(OutputUnwritableError, match="No space left on device"):
+        run_video(source_image, clip, tmp_path / "out.mp4", Settings())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

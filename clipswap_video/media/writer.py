@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import cast
@@ -103,18 +105,29 @@ class VideoWriter:
         picture = self._encoder_frame(frame)
         packets = self._stream.encode(picture)
         assert self._copier is not None
-        self._copier.copy_until(frame.seconds, self._container)
-        self._container.mux(packets)
+        with self._output_errors():
+            self._copier.copy_until(frame.seconds, self._container)
+            self._container.mux(packets)
 
     def finish(self) -> Path:
         """Flushes the encoder, copies the remaining packets, renames into place."""
         assert self._copier is not None
-        self._container.mux(self._stream.encode(None))
-        self._copier.copy_rest(self._container)
-        self._copier.close()
-        self._container.close()
-        os.replace(self._partial, self.output)
+        with self._output_errors():
+            self._container.mux(self._stream.encode(None))
+            self._copier.copy_rest(self._container)
+            self._copier.close()
+            self._container.close()
+            os.replace(self._partial, self.output)
         return self.output
+
+    @contextmanager
+    def _output_errors(self) -> Iterator[None]:
+        """A failed write (disk full, folder removed) becomes one clear error."""
+        try:
+            yield
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise OutputUnwritableError(f"writing {self._partial} failed: {reason}") from None
 
     def abort(self) -> None:
         """Closes everything and removes the partial file; safe to call twice."""
