@@ -154,3 +154,17 @@ def test_memory_is_bounded_by_queue(source_image: Path, tmp_path: Path) -> None:
         source_image, clip, tmp_path / "out.mp4", "pipeline.queue_size=4", stages=[count_frames]
     )
     assert 4 < peak <= 2 * 4 + 4
+
+
+def test_codec_auto_falls_back_to_libx264_without_gpu(source_image: Path, tmp_path: Path) -> None:
+    from clipswap_video.media.encoder import nvenc_usable
+
+    clip = write_clip(tmp_path / "in.mp4", frames=5)
+    passthrough(source_image, clip, tmp_path / "out.mp4", "video.codec=auto")
+    encoder_tag = probe(tmp_path / "out.mp4").video.codec
+    assert encoder_tag == "h264"
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        # x264 writes its version string in an SEI; NVENC does not.
+        first = next(container.decode(video=0))
+        x264_sei = any(b"x264" in bytes(side) for side in first.side_data)
+    assert x264_sei is (not nvenc_usable())

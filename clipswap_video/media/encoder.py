@@ -8,8 +8,10 @@ one quality knob (`crf`) translated to each encoder family's own option.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import av
 
@@ -37,9 +39,34 @@ class EncoderPlan:
 
 def plan_encoder(video: VideoInfo, settings: VideoSettings) -> EncoderPlan:
     """Resolves `settings` against the input `video` and this FFmpeg build."""
-    codec = _encoder(settings.codec)
+    codec = _encoder(_resolve_auto(settings.codec))
     pix_fmt = _pix_fmt(codec, video, settings.pix_fmt)
     return EncoderPlan(codec=codec.name, pix_fmt=pix_fmt, options=_options(codec.name, settings))
+
+
+def _resolve_auto(name: str) -> str:
+    """`auto`: NVENC when an NVIDIA GPU can run it, else libx264 (same H.264 stream)."""
+    if name != "auto":
+        return name
+    chosen = "h264_nvenc" if nvenc_usable() else "libx264"
+    log.info("video.codec auto -> %s", chosen)
+    return chosen
+
+
+@functools.cache
+def nvenc_usable() -> bool:
+    """Whether h264_nvenc opens here: the wheel always has it, a GPU and driver may lack."""
+    try:
+        context = av.CodecContext.create("h264_nvenc", "w")
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        return False
+    context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+    context.time_base = Fraction(1, 30)
+    try:
+        context.open()
+    except (av.FFmpegError, OSError, ValueError):
+        return False
+    return True
 
 
 def _encoder(name: str) -> av.Codec:
