@@ -11,7 +11,6 @@ matters is a ratio of two runs made back to back on the same file:
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -130,15 +129,18 @@ def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None
         out.mux(out_video.encode(None))
 
 
-def peak_rss_mb(command: list[str]) -> float:
-    """Runs `command` and returns its peak resident set size in MiB (Linux ru_maxrss)."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        error = process.stderr.read().decode() if process.stderr else ""
-        raise RuntimeError(f"{' '.join(command)} failed: {error.strip()}")
-    return usage.ru_maxrss / 1024
+def peak_rss_mb(cli_args: list[str]) -> float:
+    """Runs `clipswap-video CLI_ARGS` in a fresh process; returns its peak RSS in MiB.
+
+    The child reports its own high-water mark: rusage from wait4() would also
+    count the memory of this (large) parent at fork time, which Linux carries
+    into the child's ru_maxrss across exec.
+    """
+    command = [sys.executable, "-m", "clipswap_video._peak_rss", *cli_args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"clipswap-video {' '.join(cli_args)} failed: {done.stderr.strip()}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def print_table(results: dict[str, Any], console: Console) -> None:
@@ -160,8 +162,7 @@ def print_table(results: dict[str, Any], console: Console) -> None:
 
 
 def _cli(clip: DemoMedia, output: Path) -> list[str]:
-    return [sys.executable, "-m", "clipswap_video", str(clip.source_image), str(clip.video),
-            str(output), "--quiet"]  # fmt: skip
+    return [str(clip.source_image), str(clip.video), str(output), "--quiet"]
 
 
 def _timed(work: Any) -> float:

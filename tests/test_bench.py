@@ -1,0 +1,28 @@
+"""`bench` runs end to end on tiny clips and reports every promised key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clipswap_video.cli import main
+
+
+@pytest.mark.slow
+def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "--json", "--work-dir", str(tmp_path), "--seconds", "1", "--long-seconds", "2"]
+    assert main([*args, "--width", "160", "--height", "96"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    for key in ("passthrough_vs_transcode", "rss_60s_vs_10s", "passthrough_fps", "rss_10s_mb"):
+        assert results[key] > 0
+    assert results["frames"] == 30
+    assert 0.3 < results["rss_60s_vs_10s"] < 3  # same program, two lengths: same ballpark
+
+
+def test_peak_rss_reports_failure(tmp_path: Path) -> None:
+    from clipswap_video.bench import peak_rss_mb
+
+    with pytest.raises(RuntimeError, match="does not exist"):
+        peak_rss_mb([str(tmp_path / "no.jpg"), str(tmp_path / "no.mp4"), str(tmp_path / "o.mp4")])
