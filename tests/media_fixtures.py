@@ -43,6 +43,8 @@ def write_clip(
     color: dict[str, int] | None = None,
     audio: Sequence[str] = (),
     subtitles: bool = False,
+    klv_data: bool = False,
+    attachment: bytes | None = None,
 ) -> Path:
     """Writes a clip; `pts` (in `time_base`) makes it variable frame rate."""
     time_base = time_base or Fraction(1, fps)
@@ -59,12 +61,17 @@ def write_clip(
             video.set_display_rotation(rotation)
         audio_streams = [_add_audio(container, name) for name in audio]
         subtitle = container.add_mux_stream("subrip") if subtitles else None
+        data = container.add_data_stream("klv") if klv_data else None
+        if attachment is not None:
+            container.add_attachment("font.ttf", "application/x-truetype-font", attachment)
         duration_s = float((stamps[-1] + 1) * time_base)
         _write_video(container, video, stamps, width, height, color or {})
         for stream in audio_streams:
             _write_audio(container, stream, duration_s)
         if subtitle is not None:
             _write_subtitles(container, subtitle)
+        if data is not None:
+            _write_klv(container, data, duration_s)
     return path
 
 
@@ -111,6 +118,14 @@ def _write_subtitles(container, stream) -> None:  # type: ignore[no-untyped-def]
         packet.time_base = Fraction(1, 1000)
         packet.pts = packet.dts = int(start * 1000)
         packet.duration = int(duration * 1000)
+        container.mux(packet)
+
+
+def _write_klv(container, stream, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    for tenth in range(int(seconds * 10)):  # a metadata packet every 0.1 s
+        packet = av.Packet(b"\x06\x0e\x2b\x34" + f"frame-metadata-{tenth}".encode())
+        packet.stream, packet.time_base = stream, Fraction(1, 90000)
+        packet.pts = packet.dts = tenth * 9000
         container.mux(packet)
 
 

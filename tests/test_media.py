@@ -72,6 +72,25 @@ def test_subtitles_mp4_cannot_hold_are_reported(source_image: Path, tmp_path: Pa
     assert len(result.dropped_streams) == 1 and "subtitle stream #3" in result.dropped_streams[0]
 
 
+def test_data_stream_copied_or_reported(source_image: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in.ts", frames=30, audio=["aac"], klv_data=True)
+    result = passthrough(source_image, clip, tmp_path / "out.ts")
+    assert packets(tmp_path / "out.ts", "data") == packets(clip, "data")
+    assert len(packets(clip, "data")) == 10 and result.dropped_streams == []
+    result = passthrough(source_image, clip, tmp_path / "out.mp4")
+    assert [s.kind for s in probe(tmp_path / "out.mp4").streams] == ["video", "audio"]
+    assert "data stream #2 (klv)" in result.dropped_streams[0]
+
+
+def test_attachment_copied_into_mkv(source_image: Path, tmp_path: Path) -> None:
+    font = bytes(range(256)) * 8
+    clip = write_clip(tmp_path / "in.mkv", frames=10, subtitles=True, attachment=font)
+    passthrough(source_image, clip, tmp_path / "out.mkv")
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        (attached,) = container.streams.attachments
+        assert (attached.name, attached.data) == ("font.ttf", font)
+
+
 def test_rotation_kept(source_image: Path, tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "in.mp4", rotation=90)
     passthrough(source_image, clip, tmp_path / "out.mp4")

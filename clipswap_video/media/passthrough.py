@@ -8,6 +8,7 @@ flat however long the file is.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ import av.container
 from clipswap_video.media._open import open_input
 
 log = logging.getLogger(__name__)
+
+_KEEPER = {"data": ".ts", "attachment": ".mkv"}  # the container to suggest instead
 
 
 class StreamCopier:
@@ -56,9 +59,11 @@ class StreamCopier:
         self._input.close()
 
     def _add(self, stream: av.stream.Stream, output: av.container.OutputContainer) -> None:
-        context = stream.codec_context
-        codec = context.name if context is not None else "data"
-        if context is not None and codec not in output.supported_codecs:
+        if isinstance(stream, av.stream.AttachmentStream):
+            self._add_attachment(stream, output)
+            return
+        codec = _codec_name(stream)
+        if not _holds(output, stream, codec):
             self._drop(stream, codec, f"{output.format.name} cannot hold it")
             return
         try:
@@ -70,9 +75,22 @@ class StreamCopier:
         copy.disposition = stream.disposition  # default / forced / comment flags
         self._outputs[stream.index] = copy
 
+    def _add_attachment(
+        self, stream: av.stream.AttachmentStream, output: av.container.OutputContainer
+    ) -> None:
+        # Attachments (fonts for styled subtitles) have no packets: they are header data.
+        if output.format.name != "matroska" or stream.name is None:
+            self._drop(
+                stream, stream.mimetype or "attachment", f"{output.format.name} cannot hold it"
+            )
+            return
+        output.add_attachment(
+            stream.name, stream.mimetype or "application/octet-stream", stream.data
+        )
+
     def _drop(self, stream: av.stream.Stream, codec: str, why: str) -> None:
         note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}"
-        note += "; .mkv keeps every stream"
+        note += f"; {_KEEPER.get(stream.type, '.mkv')} keeps it"
         log.warning(note)  # now, before a long render, not only in the job's result
         self.dropped.append(note)
 
@@ -102,6 +120,26 @@ class StreamCopier:
     def _mux(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
         packet.stream = self._outputs[packet.stream_index]
         output.mux_one(packet)
+
+
+def _codec_name(stream: av.stream.Stream) -> str:
+    if stream.codec_context is not None:
+        return stream.codec_context.name
+    return getattr(stream, "name", None) or "data"  # DataStream: the codec descriptor's name
+
+
+def _holds(output: av.container.OutputContainer, stream: av.stream.Stream, codec: str) -> bool:
+    if codec in output.supported_codecs:
+        return True
+    # Many muxers (MPEG-TS, NUT) answer "unknown", not "no", to FFmpeg's codec
+    # query; writing a header with this one stream in memory is the real test.
+    with av.open(io.BytesIO(), "w", format=output.format.name) as trial:
+        try:
+            trial.add_stream_from_template(stream)
+            trial.start_encoding()
+        except (av.FFmpegError, ValueError, TypeError):
+            return False
+    return True
 
 
 def _start_s(packet: av.Packet) -> float:
