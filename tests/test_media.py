@@ -187,3 +187,14 @@ def test_codec_auto_falls_back_to_libx264_without_gpu(source_image: Path, tmp_pa
         first = next(container.decode(video=0))
         x264_sei = any(b"x264" in bytes(side) for side in first.side_data)
     assert x264_sei is (not nvenc_usable())
+
+
+def test_mov_refuses_opus_and_srt_with_notes(source_image: Path, tmp_path: Path) -> None:
+    """FFmpeg's codec table says MOV holds Opus; its muxer refuses it: the job still runs."""
+    clip = write_clip(tmp_path / "in.mkv", frames=20, audio=["aac", "libopus"], subtitles=True)
+    result = passthrough(source_image, clip, tmp_path / "out.mov")
+    assert [s.kind for s in probe(tmp_path / "out.mov").streams] == ["video", "audio"]
+    assert [note.split(":")[0] for note in result.dropped_streams] == [
+        "dropped audio stream #2 (opus)",
+        "dropped subtitle stream #3 (srt)",
+    ]

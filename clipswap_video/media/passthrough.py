@@ -38,10 +38,6 @@ class StreamCopier:
         self._packets = self._demux()
         self._pending: av.Packet | None = None
 
-    @property
-    def copied_streams(self) -> int:
-        return len(self._outputs)
-
     def copy_until(self, seconds: float, output: av.container.OutputContainer) -> None:
         """Muxes every copied packet that starts at or before `seconds`."""
         while (packet := self._next()) is not None:
@@ -63,7 +59,7 @@ class StreamCopier:
             self._add_attachment(stream, output)
             return
         codec = _codec_name(stream)
-        if not _holds(output, stream, codec):
+        if not _holds(output, stream):
             self._drop(stream, codec, f"{output.format.name} cannot hold it")
             return
         try:
@@ -128,11 +124,12 @@ def _codec_name(stream: av.stream.Stream) -> str:
     return getattr(stream, "name", None) or "data"  # DataStream: the codec descriptor's name
 
 
-def _holds(output: av.container.OutputContainer, stream: av.stream.Stream, codec: str) -> bool:
-    if codec in output.supported_codecs:
-        return True
-    # Many muxers (MPEG-TS, NUT) answer "unknown", not "no", to FFmpeg's codec
-    # query; writing a header with this one stream in memory is the real test.
+def _holds(output: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
+    """Whether the output's muxer takes this stream, asked by writing a header in memory.
+
+    FFmpeg's codec query is not enough: MPEG-TS answers "unknown" for AAC it
+    does carry, and MOV answers "yes" for Opus that its muxer then refuses.
+    """
     with av.open(io.BytesIO(), "w", format=output.format.name) as trial:
         try:
             trial.add_stream_from_template(stream)
