@@ -41,6 +41,7 @@ def write_clip(
     pts: Sequence[int] | None = None,
     rotation: int | None = None,
     color: dict[str, int] | None = None,
+    sample_aspect_ratio: Fraction | None = None,
     audio: Sequence[str] = (),
     subtitles: bool = False,
     klv_data: bool = False,
@@ -59,6 +60,8 @@ def write_clip(
             setattr(video.codec_context, key, value)
         if rotation is not None:
             video.set_display_rotation(rotation)
+        if sample_aspect_ratio is not None:  # anamorphic: pixels wider than tall
+            video.codec_context.sample_aspect_ratio = sample_aspect_ratio
         audio_streams = [_add_audio(container, name) for name in audio]
         subtitle = container.add_mux_stream("subrip") if subtitles else None
         data = container.add_data_stream("klv") if klv_data else None

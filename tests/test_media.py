@@ -100,6 +100,14 @@ def test_rotation_kept(source_image: Path, tmp_path: Path) -> None:
     assert (after.width, after.height) == (before.width, before.height)
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_sample_aspect_ratio_kept(source_image: Path, tmp_path: Path, suffix: str) -> None:
+    clip = write_clip(tmp_path / f"in{suffix}", sample_aspect_ratio=Fraction(4, 3))
+    passthrough(source_image, clip, tmp_path / f"out{suffix}")
+    assert probe(clip).video.sample_aspect_ratio == Fraction(4, 3)
+    assert probe(tmp_path / f"out{suffix}").video.sample_aspect_ratio == Fraction(4, 3)
+
+
 def test_ten_bit_and_colour_tags_kept(source_image: Path, tmp_path: Path) -> None:
     hdr = {"color_range": 1, "colorspace": 9, "color_primaries": 9, "color_trc": 16}  # BT.2020 PQ
     clip = write_clip(tmp_path / "in.mp4", pix_fmt="yuv420p10le", color=hdr)
