@@ -46,6 +46,7 @@ def write_clip(
     subtitles: bool = False,
     klv_data: bool = False,
     attachment: bytes | None = None,
+    chapters: Sequence[str] = (),
 ) -> Path:
     """Writes a clip; `pts` (in `time_base`) makes it variable frame rate."""
     time_base = time_base or Fraction(1, fps)
@@ -65,6 +66,8 @@ def write_clip(
         audio_streams = [_add_audio(container, name) for name in audio]
         subtitle = container.add_mux_stream("subrip") if subtitles else None
         data = container.add_data_stream("klv") if klv_data else None
+        if chapters:
+            container.set_chapters(_chapters(chapters, len(stamps) / fps))
         if attachment is not None:
             container.add_attachment("font.ttf", "application/x-truetype-font", attachment)
         duration_s = float((stamps[-1] + 1) * time_base)
@@ -122,6 +125,16 @@ def _write_subtitles(container, stream) -> None:  # type: ignore[no-untyped-def]
         packet.pts = packet.dts = int(start * 1000)
         packet.duration = int(duration * 1000)
         container.mux(packet)
+
+
+def _chapters(titles: Sequence[str], seconds: float) -> list[dict[str, object]]:
+    """Equal-length chapters over `seconds`, in milliseconds."""
+    step = int(seconds * 1000) // len(titles)
+    return [
+        {"id": i + 1, "start": i * step, "end": (i + 1) * step, "time_base": Fraction(1, 1000),
+         "metadata": {"title": title}}
+        for i, title in enumerate(titles)
+    ]  # fmt: skip
 
 
 def _write_klv(container, stream, seconds: float) -> None:  # type: ignore[no-untyped-def]

@@ -131,6 +131,25 @@ def test_odd_size_keeps_exact_size(source_image: Path, tmp_path: Path) -> None:
     assert result.frames == 6
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_chapters_kept(source_image: Path, tmp_path: Path, suffix: str) -> None:
+    clip = write_clip(tmp_path / "in.mkv", frames=30, chapters=["opening", "the swap"])
+    passthrough(source_image, clip, tmp_path / f"out{suffix}")
+
+    def outline(path: Path) -> list[tuple[str, float, float]]:
+        return [
+            (
+                c["metadata"]["title"],
+                float(c["start"] * c["time_base"]),
+                float(c["end"] * c["time_base"]),
+            )
+            for c in probe(path).chapters
+        ]
+
+    assert outline(clip) == [("opening", 0.0, 0.5), ("the swap", 0.5, 1.0)]
+    assert outline(tmp_path / f"out{suffix}") == outline(clip)
+
+
 def test_disclosure_tag_and_metadata(source_image: Path, tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "in.mp4")
     passthrough(source_image, clip, tmp_path / "out.mp4")

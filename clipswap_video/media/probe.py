@@ -12,12 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import av.container
 import av.video.stream
 from av.sidedata.sidedata import Type
+
+if TYPE_CHECKING:
+    from av.container.core import Chapter  # a TypedDict that exists in PyAV's stubs only
 
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
 from clipswap_video.media._open import open_input
@@ -69,6 +72,7 @@ class MediaInfo:
     metadata: dict[str, str]
     streams: tuple[StreamInfo, ...]
     video: VideoInfo
+    chapters: tuple[Chapter, ...] = ()
 
 
 def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
@@ -86,6 +90,7 @@ def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
             metadata=dict(container.metadata),
             streams=tuple(_stream_info(s) for s in container.streams),
             video=video,
+            chapters=tuple(container.chapters()),
         )
 
 

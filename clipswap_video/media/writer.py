@@ -79,6 +79,7 @@ class VideoWriter:
                 source.path, self._container, video_index=source.video.index
             )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
+            self._container.set_chapters(list(source.chapters))
             self._start()
         except BaseException:
             self.abort()
