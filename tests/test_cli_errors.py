@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from clipswap_video.errors import ExitCode
+from clipswap_video.media import probe
 from media_fixtures import write_clip
 
 CliRun = object  # the `cli` fixture of conftest.py
@@ -149,17 +150,24 @@ def test_truncated_stream_stops_or_is_tolerated(cli, source_image: Path, tmp_pat
 
 
 def test_damaged_packets_stop_or_are_skipped(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    clip = write_clip(tmp_path / "in.mkv", frames=60, width=320, height=192)
+    """Noise over part of the mp4's media data: the index is intact, some packets are not."""
+    import random
+
+    clip = write_clip(tmp_path / "in.mp4", frames=60, width=320, height=192)
     data = bytearray(clip.read_bytes())
-    start = len(data) // 3
-    data[start : start + 3000] = bytes(range(256)) * 11 + bytes(184)  # scribble over some packets
-    damaged = tmp_path / "damaged.mkv"
+    media_start = data.find(b"mdat")
+    start = media_start + (len(data) - media_start) // 3
+    noise = random.Random(1)
+    data[start : start + 4000] = bytes(noise.randrange(256) for _ in range(4000))
+    damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
-    code, err = cli(source_image, damaged, tmp_path / "out.mkv")
-    assert_one_line_error(code, err, ExitCode.CORRUPT_INPUT, "damaged")
-    code, err = cli(source_image, damaged, tmp_path / "out.mkv", "--tolerate-errors")
+    code, err = cli(source_image, damaged, tmp_path / "out.mp4")
+    assert_one_line_error(code, err, ExitCode.CORRUPT_INPUT, "undecodable video packet")
+    assert outputs(tmp_path) == []
+    code, err = cli(source_image, damaged, tmp_path / "out.mp4", "--tolerate-errors")
     assert code == 0, err
-    assert "warning:" in err
+    assert "warning: skipped" in err and "undecodable video packet(s)" in err
+    assert 40 < probe(tmp_path / "out.mp4", count_frames=True).video.frame_count < 60
     assert damaged.read_bytes() == bytes(data)  # inputs are never written to
 
 
