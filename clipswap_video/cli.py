@@ -1,6 +1,7 @@
 """Command line: argument parsing, the rich console, and exit codes.
 
     clipswap-video SRC IN OUT [--config FILE] [--set key=value ...]
+    clipswap-video faces IMAGE_OR_VIDEO [--json] [--preview OUT.png]
     clipswap-video doctor | probe FILE | demo-media DIR | bench
 
 Only `main()` turns a ClipswapError into one printed line and its exit code
@@ -23,24 +24,14 @@ from typing import Any, get_args
 import av
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from clipswap_video import __version__
-from clipswap_video.config import SwapperName, load_settings, to_toml
+from clipswap_video._console import configure_logging, progress
+from clipswap_video.config import DetectorName, SwapperName, load_settings, to_toml
 from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
 
-_COMMANDS = ("swap", "doctor", "probe", "demo-media", "bench")
+_COMMANDS = ("swap", "faces", "doctor", "probe", "demo-media", "bench")
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
@@ -53,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clipswap-video {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_swap(commands)
+    _add_faces(commands)
     _add_doctor(commands)
     _add_probe(commands)
     _add_demo_media(commands)
@@ -66,16 +58,26 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     loudness.add_argument("-v", "--verbose", action="store_true", help="print details")
 
 
-def _add_swap(commands: Any) -> None:
-    parser = commands.add_parser("swap", help="swap faces in one video (the default command)")
-    parser.add_argument("source", type=Path, metavar="SRC", help="image of the face to put in")
-    parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
-    parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """--config, --set and the face flags, shared by the commands that analyse faces."""
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one setting, e.g. video.crf=20",
     )  # fmt: skip
+    parser.add_argument("--faces", metavar="WHICH",
+                        help="faces to swap: all, largest, reference:IMG[,IMG]")  # fmt: skip
+    parser.add_argument("--detector", choices=get_args(DetectorName), help="face detector")
+    parser.add_argument("--source-face", type=int, metavar="N",
+                        help="face of a source photo with several: N-th from the left")  # fmt: skip
+
+
+def _add_swap(commands: Any) -> None:
+    parser = commands.add_parser("swap", help="swap faces in one video (the default command)")
+    parser.add_argument("source", type=Path, metavar="SRC", help="image of the face to put in")
+    parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
+    parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    _add_settings(parser)
     parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
     parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
@@ -86,6 +88,22 @@ def _add_swap(commands: Any) -> None:
                         help="print the effective settings as TOML and exit")  # fmt: skip
     _add_common(parser)
     parser.set_defaults(handler=_run_swap)
+
+
+def _add_faces(commands: Any) -> None:
+    parser = commands.add_parser(
+        "faces", help="show the faces found in a photo or video, and which would be swapped"
+    )
+    parser.add_argument("input", type=Path, metavar="IMAGE_OR_VIDEO")
+    parser.add_argument("--json", action="store_true", help="per-frame faces as one JSON object")
+    parser.add_argument("--preview", type=Path, metavar="OUT.png",
+                        help="annotated picture (video: a contact sheet)")  # fmt: skip
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument("--tolerate-errors", action="store_true",
+                        help="skip undecodable packets and accept a truncated input")  # fmt: skip
+    _add_settings(parser)
+    _add_common(parser)
+    parser.set_defaults(handler=_run_faces)
 
 
 def _add_doctor(commands: Any) -> None:
@@ -140,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return ExitCode.USAGE
     console = Console(stderr=True, highlight=False)
-    _configure_logging(console, quiet=args.quiet, verbose=args.verbose)
+    configure_logging(console, quiet=args.quiet, verbose=args.verbose)
     try:
         with _sigterm_as_interrupt():
             return int(args.handler(args, console))
@@ -157,29 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_error(console: Console, message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-
-
-class _ConsoleHandler(logging.Handler):
-    """Log records as single console lines (rich would wrap long paths)."""
-
-    _STYLES = {logging.WARNING: "yellow", logging.ERROR: "red", logging.INFO: "dim"}
-
-    def __init__(self, console: Console) -> None:
-        super().__init__()
-        self.console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        style = self._STYLES.get(record.levelno, "")
-        label = record.levelname.lower()
-        text = f"[{style}]{label}:[/] " if style else f"{label}: "
-        self.console.print(text + escape(record.getMessage()), soft_wrap=True)
-
-
-def _configure_logging(console: Console, *, quiet: bool, verbose: bool) -> None:
-    logger = logging.getLogger("clipswap_video")
-    logger.handlers[:] = [_ConsoleHandler(console)]
-    logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING)
-    logger.propagate = False
 
 
 @contextmanager
@@ -207,7 +202,7 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
     if args.print_config:
         print(to_toml(settings), end="")
         return ExitCode.OK
-    with _progress(console, enabled=not args.quiet) as (on_start, on_progress):
+    with progress(console, enabled=not args.quiet) as (on_start, on_progress):
         result = run_video(
             args.source, args.input, args.output, settings,
             on_start=on_start, on_progress=on_progress,
@@ -226,11 +221,14 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The convenience flags, as `--set` overrides (they win over the config file)."""
     flags = {
-        "swap.swapper": args.swapper,
-        "video.codec": args.codec,
-        "video.crf": args.crf,
-        "video.preset": args.preset,
+        "swap.swapper": getattr(args, "swapper", None),
+        "video.codec": getattr(args, "codec", None),
+        "video.crf": getattr(args, "crf", None),
+        "video.preset": getattr(args, "preset", None),
         "input.tolerate_errors": "true" if args.tolerate_errors else None,
+        "faces.select": args.faces,
+        "faces.detector": args.detector,
+        "faces.source_face": args.source_face,
     }
     return [f"{key}={_quoted(value)}" for key, value in flags.items() if value is not None]
 
@@ -243,38 +241,49 @@ def _quoted(value: object) -> str:
     )
 
 
-class _FpsColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        elapsed = task.elapsed or 0.0
-        speed = task.finished_speed or task.speed or (task.completed / elapsed if elapsed else None)
-        return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="cyan")
+def _run_faces(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.face_report import analyse_input, write_preview
+    from clipswap_video.faces import parse_selection
+
+    settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
+    parse_selection(settings.faces.select)  # a bad --faces fails before any decoding
+    with progress(console, enabled=not (args.quiet or args.json), label="analysing") as (
+        on_start, on_progress,
+    ):  # fmt: skip
+        on_start(None)
+        report = analyse_input(
+            args.input, settings, weights_dir=args.weights, on_frame=lambda: on_progress(1)
+        )
+    if args.preview is not None:
+        write_preview(report.previews, args.preview)
+    if args.json:
+        print(json.dumps(report.as_json()))
+    elif not args.quiet:
+        console.print(_faces_table(report))
+    return ExitCode.OK
 
 
-@contextmanager
-def _progress(
-    console: Console, *, enabled: bool
-) -> Iterator[tuple[Callable[[int | None], None], Callable[[int], None]]]:
-    """A frames / fps / ETA bar, shown once the job has passed its checks.
-
-    Yields the pipeline's `on_start(total_frames)` and `on_progress(n)` callbacks.
-    """
-    bar = Progress(
-        TextColumn("[bold]swapping"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console, disable=not enabled, transient=False,
-    )  # fmt: skip
-    task = bar.add_task("frames", total=None, start=False)
-
-    def on_start(total: int | None) -> None:
-        bar.update(task, total=total)
-        bar.start_task(task)
-        bar.start()
-
-    try:
-        yield on_start, (lambda n: bar.advance(task, n))
-        bar.update(task, total=bar.tasks[0].completed)  # the estimate may have been off
-    finally:
-        bar.stop()
+def _faces_table(report: Any) -> Table:
+    table = Table(title=f"{report.input}: {report.width}x{report.height}, {report.kind}")
+    if report.kind == "image":
+        for column in ("face", "box", "score", "size", "swapped"):
+            table.add_column(column)
+        for face in report.frames[0]["faces"]:
+            box = ", ".join(f"{v:.0f}" for v in face["box"])
+            swapped = "yes" if face["selected"] else "no"
+            table.add_row(
+                str(face["index"]), box, f"{face['score']:.2f}", f"{face['size']:.0f}", swapped
+            )
+        return table
+    for column in ("track", "first frame", "last frame", "frames seen", "mean size", "swapped in"):
+        table.add_column(column)
+    for track in report.tracks():
+        table.add_row(*(str(track[key]) for key in (
+            "track_id", "first", "last", "frames", "mean_size", "selected_frames"
+        )))  # fmt: skip
+    empty = sum(1 for frame in report.frames if not frame["faces"])
+    table.caption = f"{len(report.frames)} frames, {empty} without a face"
+    return table
 
 
 def _run_doctor(args: argparse.Namespace, console: Console) -> int:

@@ -54,6 +54,55 @@ class SwapSettings:
     swapper: SwapperName = "none"
 
 
+DetectorName = Literal["dlib", "insightface"]
+"""Face detector backends (clipswap_video.faces.detect)."""
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """[faces]: detection, landmarks, identity and which faces are swapped."""
+
+    detector: DetectorName = "dlib"
+    detect_size: int = field(default=960, metadata={"range": (0, 16384)})
+    """Longest side the frame is downscaled to for detection (0 = full size)."""
+    detect_every: int = field(default=5, metadata={"range": (1, 1000)})
+    """Full detection every k frames; landmarks are refreshed in between."""
+    min_score: float = field(default=0.5, metadata={"range": (0.0, 1.0)})
+    """insightface: lowest detection probability kept."""
+    hog_threshold: float = field(default=0.0, metadata={"range": (-2.0, 5.0)})
+    """dlib: lowest HOG margin kept (raise to drop false detections)."""
+    hog_upsample: int = field(default=0, metadata={"range": (0, 3)})
+    """dlib: times the detection image is doubled to find small faces (slow)."""
+    min_size: int = field(default=24, metadata={"range": (0, 100000)})
+    """Smallest face kept, in frame pixels (side of the box)."""
+    select: str = "all"
+    """Faces to swap: all, largest, or reference:IMG[,IMG] (the matching person)."""
+    match_distance: float = field(default=0.0, metadata={"range": (0.0, 2.0)})
+    """Cosine distance under which two faces are one person (0 = the backend's own)."""
+    source_face: int = field(default=0, metadata={"range": (0, 1000)})
+    """Face of a source image with several faces: 0 = the largest, N = Nth from the left."""
+    device: str = "auto"
+    """Where ONNX detectors run: auto (CUDA when onnxruntime has it), cpu, cuda[:N]."""
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """[track]: how detections become face tracks with stable ids."""
+
+    iou_threshold: float = field(default=0.3, metadata={"range": (0.0, 1.0)})
+    """Lowest box overlap that continues a track."""
+    max_misses: int = field(default=30, metadata={"range": (0, 100000)})
+    """Frames a track lives on without a detection (occlusion) before it ends."""
+    min_hits: int = field(default=1, metadata={"range": (1, 100)})
+    """Detections before a new track is reported (raise to drop one-off false faces)."""
+    smooth: bool = True
+    """Kalman-smooth the landmarks of each track."""
+    process_noise: float = field(default=0.004, metadata={"range": (0.0, 10.0)})
+    """Kalman: std of the per-frame acceleration, as a fraction of the face size."""
+    measurement_noise: float = field(default=0.02, metadata={"range": (1e-6, 10.0)})
+    """Kalman: std of a measured landmark, as a fraction of the face size."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of one run, passed down explicitly (no global state)."""
@@ -62,6 +111,8 @@ class Settings:
     input: InputSettings = field(default_factory=InputSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     swap: SwapSettings = field(default_factory=SwapSettings)
+    faces: FaceSettings = field(default_factory=FaceSettings)
+    track: TrackSettings = field(default_factory=TrackSettings)
 
 
 def load_settings(
@@ -211,6 +262,9 @@ def _toml_value(value: Any) -> str:
 
 
 __all__ = [
+    "DetectorName",
+    "FaceSettings",
+    "TrackSettings",
     "InputSettings",
     "PipelineSettings",
     "Settings",

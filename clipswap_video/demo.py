@@ -73,13 +73,25 @@ class Actor:
 
 def astronaut_actor(path: Path2D) -> Actor:
     """The astronaut's head as a feathered-ellipse sprite following `path`."""
-    x0, y0, x1, y1 = _HEAD_CROP
-    rgb = skimage_data.astronaut()[y0:y1, x0:x1]
+    return sprite_actor(
+        skimage_data.astronaut(), _HEAD_CROP, ASTRONAUT_LANDMARKS_5, ASTRONAUT_FACE_BOX, path
+    )
+
+
+def sprite_actor(
+    still: npt.NDArray[np.uint8],
+    head_crop: tuple[int, int, int, int],
+    landmarks_5: Sequence[tuple[float, float]],
+    box: tuple[float, float, float, float],
+    path: Path2D,
+) -> Actor:
+    """The `head_crop` (x0, y0, x1, y1) of an RGB still as a feathered-ellipse sprite,
+    with the still's landmarks and face box, following `path`."""
+    x0, y0, x1, y1 = head_crop
     offset = np.array([x0, y0], float)
-    box = ASTRONAUT_FACE_BOX
     return Actor(
-        sprite=np.dstack([rgb, _feathered_ellipse(x1 - x0, y1 - y0)]),
-        landmarks_5=np.array(ASTRONAUT_LANDMARKS_5, float) - offset,
+        sprite=np.dstack([still[y0:y1, x0:x1], _feathered_ellipse(x1 - x0, y1 - y0)]),
+        landmarks_5=np.array(landmarks_5, float) - offset,
         face_box=(box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0),
         path=path,
     )

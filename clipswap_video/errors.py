@@ -24,6 +24,9 @@ class ExitCode(IntEnum):
     BAD_OUTPUT_PATH = 9
     OUTPUT_UNWRITABLE = 10
     ENCODER_UNAVAILABLE = 11
+    NO_FACE = 12
+    MISSING_WEIGHTS = 13
+    CORRUPT_WEIGHTS = 14
     INTERRUPTED = 130
 
 
@@ -70,3 +73,21 @@ class OutputUnwritableError(ClipswapError, PermissionError):
 
 class EncoderUnavailableError(ClipswapError, RuntimeError):
     exit_code = ExitCode.ENCODER_UNAVAILABLE
+
+
+class NoFaceError(ClipswapError, ValueError):
+    """A source or reference image in which no face is found."""
+
+    exit_code = ExitCode.NO_FACE
+
+
+class MissingWeightsError(ClipswapError, FileNotFoundError):
+    """A model file the chosen backend needs is not in any weights folder."""
+
+    exit_code = ExitCode.MISSING_WEIGHTS
+
+
+class CorruptWeightsError(ClipswapError, ValueError):
+    """A model file exists but cannot be loaded (truncated, wrong format)."""
+
+    exit_code = ExitCode.CORRUPT_WEIGHTS

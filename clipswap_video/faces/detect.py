@@ -1,0 +1,141 @@
+"""The face detector interface, its registry, and the helpers every backend shares.
+
+A backend finds faces (box, score, 5 landmarks), re-estimates landmarks inside
+known boxes (the cheap per-frame refresh the tracker uses between full
+detections), and computes identity embeddings. Backends register themselves
+with `@register_detector(name)`, as timm's `@register_model` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from clipswap_video.config import FaceSettings
+from clipswap_video.errors import ConfigValueError
+from clipswap_video.faces.types import Box, Face, Landmarks, RgbImage
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """What the tracker, selection and source identity need from a backend."""
+
+    name: str
+    match_distance: float
+    """Cosine distance under which two of this backend's embeddings are one person."""
+
+    def detect(self, image: RgbImage) -> list[Face]:
+        """Faces with box, score and 5 landmarks, in `image` pixels, best score first."""
+        ...
+
+    def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        """The same faces with landmarks re-estimated inside their boxes (no search)."""
+        ...
+
+    def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        """The same faces with `embedding` set (unit length)."""
+        ...
+
+
+DetectorFactory = Callable[[FaceSettings, Path | None], FaceDetector]
+_REGISTRY: dict[str, DetectorFactory] = {}
+
+
+def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
+    """Class decorator: makes a backend available as `faces.detector = name`."""
+
+    def add(factory: DetectorFactory) -> DetectorFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+def list_detectors() -> list[str]:
+    _import_backends()
+    return sorted(_REGISTRY)
+
+
+def create_detector(settings: FaceSettings, weights_dir: Path | None = None) -> FaceDetector:
+    """The backend named by `settings.detector`, loaded and ready.
+
+    Raises:
+        ConfigValueError: unknown backend name.
+        MissingWeightsError / CorruptWeightsError: the backend's model files.
+    """
+    _import_backends()
+    if settings.detector not in _REGISTRY:
+        names = ", ".join(sorted(_REGISTRY))
+        raise ConfigValueError(
+            f"unknown face detector {settings.detector!r}; choose one of {names}"
+        )
+    return _REGISTRY[settings.detector](settings, weights_dir)
+
+
+def _import_backends() -> None:
+    # Imported here, not at the top, so that importing the interface does not
+    # load dlib or onnxruntime; each backend module registers itself.
+    from clipswap_video.faces import dlib_backend, insightface_backend  # noqa: F401
+
+
+def downscale(image: RgbImage, longest_side: int) -> tuple[RgbImage, float]:
+    """`image` shrunk so its longest side is at most `longest_side` (0 = no limit).
+
+    Returns the image and the factor from original to returned pixels (<= 1).
+    """
+    height, width = image.shape[:2]
+    if longest_side <= 0 or max(height, width) <= longest_side:
+        return image, 1.0
+    scale = longest_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def keep_faces(faces: list[Face], *, min_size: float) -> list[Face]:
+    """Faces at least `min_size` pixels, best score first."""
+    kept = [face for face in faces if face.size >= min_size]
+    return sorted(kept, key=lambda face: -face.score)
+
+
+def scaled_face(face: Face, factor: float) -> Face:
+    """`face` with box and landmarks multiplied by `factor` (small image -> frame)."""
+    if factor == 1.0:
+        return face
+    dense = None if face.landmarks_dense is None else face.landmarks_dense * factor
+    return face.with_(
+        box=(face.box * factor).astype(np.float32),
+        landmarks_5=(face.landmarks_5 * factor).astype(np.float32),
+        landmarks_dense=dense,
+    )
+
+
+def follow_landmarks(box: Box, before: Landmarks, after: Landmarks) -> Box:
+    """`box` moved and scaled as the landmarks moved from `before` to `after`.
+
+    Keeps a track's box on the face between full detections, so the next
+    landmark refresh starts from the right place.
+    """
+    centre_before, centre_after = before.mean(0), after.mean(0)
+    spread_before = float(np.linalg.norm(before - centre_before, axis=1).mean())
+    spread_after = float(np.linalg.norm(after - centre_after, axis=1).mean())
+    scale = spread_after / spread_before if spread_before > 1e-6 else 1.0
+    box_centre = (box[:2] + box[2:]) / 2
+    half = (box[2:] - box[:2]) / 2 * scale
+    new_centre = centre_after + (box_centre - centre_before) * scale
+    return np.concatenate([new_centre - half, new_centre + half]).astype(np.float32)
+
+
+__all__ = [
+    "follow_landmarks",
+    "FaceDetector",
+    "create_detector",
+    "downscale",
+    "keep_faces",
+    "list_detectors",
+    "register_detector",
+    "scaled_face",
+]

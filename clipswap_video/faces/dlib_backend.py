@@ -1,0 +1,145 @@
+"""The embedded default detector: dlib's HOG detector, 68-point shape predictor and
+128-d ResNet face descriptor (King, "Dlib-ml", JMLR 2009; the descriptor is
+dlib's `dlib_face_recognition_resnet_model_v1`, 99.38% on LFW).
+
+The model files ship inside the PyPI package `face-recognition-models`. Its own
+`import face_recognition_models` needs pkg_resources, so the files are found by
+the package's location instead. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from clipswap_video.config import FaceSettings
+from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
+from clipswap_video.faces.detect import (
+    downscale,
+    follow_landmarks,
+    keep_faces,
+    register_detector,
+)
+from clipswap_video.faces.types import Face, Landmarks, RgbImage, unit
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
+# dlib's documented same-person threshold is a Euclidean distance of 0.6 between
+# raw descriptors (norm about 1.45), i.e. a cosine distance of about
+# 0.6**2 / (2 * 1.45**2) = 0.086. Different people in t1.jpg come as close as
+# 0.089, and one face flipped or darkened stays under 0.011: 0.07 keeps a margin.
+DLIB_MATCH_DISTANCE = 0.07
+
+
+def dlib_models_dir() -> Path:
+    """The folder of face-recognition-models' .dat files."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise MissingWeightsError(
+            "the dlib face models are not installed; run `pip install face-recognition-models` "
+            "(or `make install`), or use --set faces.detector=insightface"
+        )
+    return Path(spec.origin).parent / "models"
+
+
+def landmarks_5_from_68(points: Landmarks) -> Landmarks:
+    """ArcFace's 5 points from dlib's 68: eye centres (36-41, 42-47), nose tip (30),
+    mouth corners (48, 54)."""
+    return np.stack(
+        [points[36:42].mean(0), points[42:48].mean(0), points[30], points[48], points[54]]
+    ).astype(np.float32)
+
+
+@register_detector("dlib")
+class DlibDetector:
+    """HOG detection on a downscaled frame, landmarks and descriptors at full size."""
+
+    name = "dlib"
+
+    def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
+        import dlib  # deferred: importing the interface must not load dlib
+
+        self._dlib = dlib
+        self.settings = settings
+        self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
+        folder = dlib_models_dir()
+        self._hog = dlib.get_frontal_face_detector()
+        self._predictor = _load(dlib.shape_predictor, folder / PREDICTOR_FILE)
+        self._descriptor = _load(dlib.face_recognition_model_v1, folder / DESCRIPTOR_FILE)
+
+    def detect(self, image: RgbImage) -> list[Face]:
+        small, scale = downscale(image, self.settings.detect_size)
+        rects, scores, _ = self._hog.run(
+            small, self.settings.hog_upsample, self.settings.hog_threshold
+        )
+        faces = []
+        for rect, score in zip(rects, scores, strict=True):
+            box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
+            faces.append(self._landmarks(image, box / scale, float(score)))
+        return keep_faces(faces, min_size=self.settings.min_size)
+
+    def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        refreshed = []
+        for face in faces:
+            found = self._landmarks(image, face.box, face.score)
+            box = follow_landmarks(face.box, face.landmarks_5, found.landmarks_5)
+            refreshed.append(
+                face.with_(
+                    box=box, landmarks_5=found.landmarks_5, landmarks_dense=found.landmarks_dense
+                )
+            )
+        return refreshed
+
+    def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        if not faces:
+            return []
+        shapes = self._dlib.full_object_detections([self._shape(image, face) for face in faces])
+        descriptors = self._descriptor.compute_face_descriptor(np.ascontiguousarray(image), shapes)
+        return [
+            face.with_(embedding=unit(descriptor))
+            for face, descriptor in zip(faces, descriptors, strict=True)
+        ]
+
+    def _landmarks(self, image: RgbImage, box: np.ndarray, score: float) -> Face:
+        rect = self._rect(box)
+        shape = self._predictor(image, rect)
+        points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+        return Face(
+            box=box.astype(np.float32),
+            score=score,
+            landmarks_5=landmarks_5_from_68(points),
+            landmarks_dense=points,
+        )
+
+    def _shape(self, image: RgbImage, face: Face) -> object:
+        points = face.landmarks_dense
+        if points is None or len(points) != 68:  # e.g. a face another backend found
+            points = self._landmarks(image, face.box, face.score).landmarks_dense
+            assert points is not None
+        parts = [self._dlib.point(int(round(x)), int(round(y))) for x, y in points]
+        return self._dlib.full_object_detection(self._rect(face.box), parts)
+
+    def _rect(self, box: np.ndarray) -> object:
+        left, top, right, bottom = (int(round(float(v))) for v in box)
+        return self._dlib.rectangle(left, top, right, bottom)
+
+
+def _load(loader: type, path: Path) -> object:
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"dlib model file {path} is missing; reinstall face-recognition-models "
+            "(`pip install --force-reinstall face-recognition-models`)"
+        )
+    try:
+        return loader(str(path))
+    except RuntimeError as error:
+        raise CorruptWeightsError(
+            f"dlib model file {path} cannot be loaded ({error}); reinstall face-recognition-models"
+        ) from None
+
+
+__all__ = ["DLIB_MATCH_DISTANCE", "DlibDetector", "dlib_models_dir", "landmarks_5_from_68"]

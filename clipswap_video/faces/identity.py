@@ -1,0 +1,112 @@
+"""The identity of the source person, from one or several photos.
+
+Each photo's chosen face is embedded by the detector backend; several photos
+give the mean of their unit embeddings, re-normalised, which is steadier than
+any single photo (lighting, pose and expression average out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from clipswap_video.errors import NoFaceError
+from clipswap_video.faces.detect import FaceDetector, scaled_face
+from clipswap_video.faces.types import Embedding, Face, RgbImage, unit
+from clipswap_video.media.image import read_image
+
+# Photos smaller than this are searched again at twice the size when no face is
+# found at first: dlib's HOG window is 80 px, too big for a small face in a small photo.
+_UPSCALE_BELOW = 1200
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """The embedding to swap in, and the face it came from in each photo.
+
+    Attributes:
+        embedding: unit-length mean embedding.
+        faces: the chosen face of each photo (landmarks for crops, embedding).
+        images: the photos, decoded RGB, in the order given.
+        paths: the photos' paths.
+        notes: one-line warnings for the user (e.g. a photo with several faces).
+    """
+
+    embedding: Embedding
+    faces: tuple[Face, ...]
+    images: tuple[RgbImage, ...]
+    paths: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+
+
+def source_identity(
+    detector: FaceDetector,
+    paths: Sequence[Path],
+    source_face: int = 0,
+    *,
+    what: str = "source image",
+) -> SourceIdentity:
+    """Finds and embeds the source face of every photo in `paths`.
+
+    Args:
+        detector: the face backend.
+        paths: one or more photos of the same person.
+        source_face: 0 = the largest face of each photo; N = the Nth face from the left.
+        what: how the photos are named in messages.
+
+    Raises:
+        NoFaceError: a photo without a face (or without an Nth face).
+        InputNotFoundError / UnreadableInputError: a photo that cannot be read.
+    """
+    faces, images, notes = [], [], []
+    for path in paths:
+        image = read_image(path, what=what)
+        found = detect_still(detector, image)
+        face, note = _choose(found, source_face, path, what)
+        faces.append(detector.embed(image, [face])[0])
+        images.append(image)
+        notes.extend([note] if note else [])
+    embedding = mean_embedding([face.embedding for face in faces if face.embedding is not None])
+    return SourceIdentity(embedding, tuple(faces), tuple(images), tuple(paths), tuple(notes))
+
+
+def detect_still(detector: FaceDetector, image: RgbImage) -> list[Face]:
+    """Faces of a photo; a small photo without a found face is tried at twice its size."""
+    faces = detector.detect(image)
+    if faces or max(image.shape[:2]) >= _UPSCALE_BELOW:
+        return faces
+    larger = cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    return [scaled_face(face, 0.5) for face in detector.detect(larger)]
+
+
+def mean_embedding(embeddings: Sequence[Embedding]) -> Embedding:
+    """Mean of unit embeddings, re-normalised."""
+    return unit(np.mean(np.stack(embeddings), axis=0))
+
+
+def _choose(faces: list[Face], source_face: int, path: Path, what: str) -> tuple[Face, str]:
+    if not faces:
+        raise NoFaceError(
+            f"no face found in {what} {path}; use a photo where the face is clear, "
+            "frontal and at least about 80 pixels wide"
+        )
+    if source_face == 0:
+        largest = max(faces, key=lambda face: face.size)
+        note = ""
+        if len(faces) > 1:
+            note = (
+                f"{what} {path} has {len(faces)} faces; using the largest "
+                "(choose another with --source-face N, N counted from the left)"
+            )
+        return largest, note
+    if source_face > len(faces):
+        raise NoFaceError(f"{what} {path} has {len(faces)} face(s); there is no face {source_face}")
+    from_left = sorted(faces, key=lambda face: float(face.box[0]))
+    return from_left[source_face - 1], ""
+
+
+__all__ = ["SourceIdentity", "detect_still", "mean_embedding", "source_identity"]

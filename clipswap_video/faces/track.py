@@ -1,0 +1,201 @@
+"""Face tracks: stable ids across frames and Kalman-smoothed landmarks.
+
+Detections join tracks by box overlap (IoU, Hungarian assignment), then by
+identity embedding, so a face hidden for a few frames gets its old id back.
+Each track's 5 landmarks and box corners are smoothed by a constant-velocity
+Kalman filter (filterpy), with noise levels proportional to the face size so
+one setting fits small and large faces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import KalmanFilter
+from scipy.linalg import block_diag
+from scipy.optimize import linear_sum_assignment
+
+from clipswap_video.config import TrackSettings
+from clipswap_video.faces.types import Face, box_iou, embedding_distance
+
+Embedder = Callable[[list[Face]], list[Face]]
+"""Adds embeddings to faces of the current frame (the backend's `embed` on that frame)."""
+
+_COORDINATES = 14  # 5 landmarks and 2 box corners, x and y
+
+
+def _measurement(face: Face) -> np.ndarray:
+    return np.concatenate([face.landmarks_5.reshape(-1), face.box]).astype(np.float64)
+
+
+class LandmarkFilter:
+    """Constant-velocity Kalman filter over a face's 14 coordinates.
+
+    The state is (position, velocity) per coordinate; the noise levels are
+    fractions of the face size, re-scaled at every step as the face grows or
+    shrinks.
+    """
+
+    def __init__(self, face: Face, settings: TrackSettings) -> None:
+        self.settings = settings
+        self.kalman = KalmanFilter(dim_x=2 * _COORDINATES, dim_z=_COORDINATES)
+        self.kalman.F = block_diag(*[np.array([[1.0, 1.0], [0.0, 1.0]])] * _COORDINATES)
+        self.kalman.H = np.zeros((_COORDINATES, 2 * _COORDINATES))
+        self.kalman.H[np.arange(_COORDINATES), 2 * np.arange(_COORDINATES)] = 1.0
+        self.kalman.x[0::2, 0] = _measurement(face)
+        size = max(face.size, 1.0)
+        position_var = (settings.measurement_noise * size) ** 2
+        velocity_var = (0.05 * size) ** 2  # a new face may already be moving
+        self.kalman.P = np.diag([position_var, velocity_var] * _COORDINATES)
+        self._set_noise(size)
+
+    def predict(self) -> None:
+        self.kalman.predict()
+
+    def update(self, face: Face) -> None:
+        self._set_noise(max(face.size, 1.0))
+        self.kalman.update(_measurement(face))
+
+    def apply(self, face: Face) -> Face:
+        """`face` with its landmarks and box replaced by the filter's estimate."""
+        state = self.kalman.x[0::2, 0].astype(np.float32)
+        return face.with_(landmarks_5=state[:10].reshape(5, 2), box=state[10:])
+
+    def _set_noise(self, size: float) -> None:
+        accel_var = (self.settings.process_noise * size) ** 2
+        block = Q_discrete_white_noise(dim=2, dt=1.0, var=accel_var)
+        self.kalman.Q = block_diag(*[block] * _COORDINATES)
+        self.kalman.R = np.eye(_COORDINATES) * (self.settings.measurement_noise * size) ** 2
+
+
+@dataclass
+class Track:
+    """One face over time."""
+
+    track_id: int
+    face: Face
+    """The latest estimate (smoothed when smoothing is on)."""
+    filter: LandmarkFilter | None
+    hits: int = 1
+    misses: int = 0
+    """Frames since the last detection or refresh that matched this track."""
+    embedding: np.ndarray | None = None
+    present: bool = True
+    """Matched at the last full detection: reported until the next one says otherwise."""
+
+
+class FaceTracker:
+    """Turns per-frame detections into tracks with stable ids.
+
+    Call `update` on frames with a full detection and `refresh` on frames in
+    between with the re-measured faces of the visible tracks.
+    """
+
+    def __init__(self, settings: TrackSettings, match_distance: float, detect_every: int) -> None:
+        self.settings = settings
+        self.match_distance = match_distance
+        self.detect_every = detect_every
+        self.tracks: list[Track] = []
+        self._next_id = 0
+
+    def predict(self) -> None:
+        """Advances every track by one frame; call once per frame, first."""
+        for track in self.tracks:
+            track.misses += 1
+            if track.filter is not None:
+                track.filter.predict()
+                track.face = track.filter.apply(track.face)
+
+    def visible_faces(self) -> list[Face]:
+        """Predicted faces of the tracks seen at the last measurement, for a refresh."""
+        return [track.face for track in self.tracks if track.present]
+
+    def update(self, detections: Sequence[Face], embed: Embedder) -> list[Face]:
+        """Associates a full detection; returns the reported faces of this frame."""
+        for track in self.tracks:
+            track.present = False
+        unmatched = self._match_by_overlap(list(detections))
+        if unmatched:
+            unmatched = embed(unmatched)
+            unmatched = self._match_by_identity(unmatched)
+        for face in unmatched:
+            self._start(face)
+        self.tracks = [t for t in self.tracks if t.misses <= self.settings.max_misses]
+        return self.faces()
+
+    def refresh(self, measured: Sequence[Face]) -> list[Face]:
+        """Feeds re-measured faces (track ids set) of a frame without full detection."""
+        by_id = {track.track_id: track for track in self.tracks}
+        for face in measured:
+            if face.track_id in by_id:
+                self._measure(by_id[face.track_id], face, detected=False)
+        return self.faces()
+
+    def faces(self) -> list[Face]:
+        """Faces of confirmed tracks measured in this frame, by track id."""
+        confirmed = [t for t in self.tracks if t.present and t.hits >= self.settings.min_hits]
+        return [t.face for t in sorted(confirmed, key=lambda t: t.track_id)]
+
+    def _match_by_overlap(self, detections: list[Face]) -> list[Face]:
+        # Boxes of tracks seen since the last full detection are still where the
+        # face is; older ones have drifted and are left to the identity match.
+        candidates = [t for t in self.tracks if t.misses <= self.detect_every]
+        if not candidates or not detections:
+            return detections
+        overlap = box_iou(
+            np.stack([t.face.box for t in candidates]), np.stack([d.box for d in detections])
+        )
+        rows, cols = linear_sum_assignment(-overlap)
+        matched = set()
+        for row, col in zip(rows, cols, strict=True):
+            if overlap[row, col] >= self.settings.iou_threshold:
+                self._measure(candidates[row], detections[col])
+                matched.add(col)
+        return [d for i, d in enumerate(detections) if i not in matched]
+
+    def _match_by_identity(self, detections: list[Face]) -> list[Face]:
+        waiting = [t for t in self.tracks if not t.present and t.embedding is not None]
+        if not waiting:
+            return detections
+        distance = np.array(
+            [[embedding_distance(t.embedding, d.embedding) for d in detections] for t in waiting]
+        )
+        rows, cols = linear_sum_assignment(distance)
+        matched = set()
+        for row, col in zip(rows, cols, strict=True):
+            if distance[row, col] < self.match_distance:
+                track = waiting[row]
+                track.filter = self._new_filter(detections[col])  # it jumped: restart
+                self._measure(track, detections[col])
+                matched.add(col)
+        return [d for i, d in enumerate(detections) if i not in matched]
+
+    def _measure(self, track: Track, face: Face, *, detected: bool = True) -> None:
+        if track.filter is not None:
+            track.filter.update(face)
+            face = track.filter.apply(face)
+        embedding = face.embedding if face.embedding is not None else track.embedding
+        track.face = face.with_(track_id=track.track_id, embedding=embedding)
+        track.embedding = embedding
+        track.hits += int(detected)
+        track.misses = 0
+        track.present = True
+
+    def _start(self, face: Face) -> None:
+        track = Track(
+            track_id=self._next_id,
+            face=face.with_(track_id=self._next_id),
+            filter=self._new_filter(face),
+            embedding=face.embedding,
+        )
+        self._next_id += 1
+        self.tracks.append(track)
+
+    def _new_filter(self, face: Face) -> LandmarkFilter | None:
+        return LandmarkFilter(face, self.settings) if self.settings.smooth else None
+
+
+__all__ = ["Embedder", "FaceTracker", "LandmarkFilter", "Track"]

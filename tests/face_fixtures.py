@@ -1,0 +1,115 @@
+"""Face photos that ship inside PyPI packages, and clips of them with known motion.
+
+The clips are written with plain PyAV; the ground truth of every frame is the
+still's landmarks mapped through the exact affine each sprite was drawn with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import matplotlib.cbook
+import numpy as np
+from PIL import Image
+from skimage import data as skimage_data
+
+from clipswap_video.demo import (
+    Actor,
+    Path2D,
+    Pose,
+    astronaut_actor,
+    background,
+    render_frame,
+    sprite_actor,
+)
+
+INSIGHTFACE_IMAGES = Path(__import__("insightface").__file__).parent / "data" / "images"
+T1_IMAGE = INSIGHTFACE_IMAGES / "t1.jpg"  # six people
+HANKS_IMAGE = INSIGHTFACE_IMAGES / "Tom_Hanks_54745.png"  # 112 x 112 aligned crop
+
+# Measured once on matplotlib's grace_hopper.jpg (512 x 600) with dlib's HOG
+# detector and 68-point predictor, as the astronaut's are in clipswap_video.demo.
+GRACE_LANDMARKS_5 = ((222.2, 197.2), (310.8, 191.5), (266.0, 238.0), (233.0, 278.0), (309.0, 272.0))
+GRACE_FACE_BOX = (161.0, 137.0, 376.0, 352.0)
+_GRACE_HEAD_CROP = (120, 70, 420, 400)
+
+
+def astronaut() -> np.ndarray:
+    return skimage_data.astronaut()
+
+
+def grace_hopper() -> np.ndarray:
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def grace_actor(path: Path2D) -> Actor:
+    """Grace Hopper's head as a sprite following `path`."""
+    return sprite_actor(grace_hopper(), _GRACE_HEAD_CROP, GRACE_LANDMARKS_5, GRACE_FACE_BOX, path)
+
+
+def line_path(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    seconds: float,
+    scale: float,
+    hidden: tuple[float, float] | None = None,
+) -> Path2D:
+    """Straight motion from `start` to `end` over `seconds`, off-screen during `hidden`."""
+
+    def pose(t: float) -> Pose | None:
+        if hidden is not None and hidden[0] <= t < hidden[1]:
+            return None
+        u = min(max(t / seconds, 0.0), 1.0)
+        x = start[0] + (end[0] - start[0]) * u
+        y = start[1] + (end[1] - start[1]) * u
+        return (x, y, scale, 3.0 * math.sin(2 * math.pi * t))
+
+    return pose
+
+
+def write_actor_clip(
+    path: Path,
+    actors: Sequence[Actor],
+    *,
+    seconds: float,
+    fps: int = 30,
+    size: tuple[int, int] = (640, 360),
+) -> list[list[np.ndarray | None]]:
+    """Writes an H.264 clip of `actors` on the demo backdrop.
+
+    Returns:
+        Per frame, each actor's (5, 2) ground-truth landmarks or None when hidden.
+    """
+    width, height = size
+    backdrop = background(width, height)
+    truth = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "12", "preset": "ultrafast"}
+        for index in range(round(seconds * fps)):
+            frame, landmarks = render_frame(backdrop, actors, index / fps)
+            truth.append(landmarks)
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = index
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    return truth
+
+
+__all__ = [
+    "GRACE_FACE_BOX",
+    "GRACE_LANDMARKS_5",
+    "HANKS_IMAGE",
+    "T1_IMAGE",
+    "astronaut",
+    "astronaut_actor",
+    "grace_actor",
+    "grace_hopper",
+    "line_path",
+    "write_actor_clip",
+]
