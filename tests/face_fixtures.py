@@ -78,23 +78,33 @@ def write_actor_clip(
     seconds: float,
     fps: int = 30,
     size: tuple[int, int] = (640, 360),
+    rotation: int = 0,
 ) -> list[list[np.ndarray | None]]:
     """Writes an H.264 clip of `actors` on the demo backdrop.
 
+    With `rotation` (degrees counter-clockwise, a multiple of 90) the frames are
+    stored turned the other way and tagged to display upright, as phones do.
+
     Returns:
-        Per frame, each actor's (5, 2) ground-truth landmarks or None when hidden.
+        Per frame, each actor's (5, 2) ground-truth landmarks or None when hidden,
+        in upright (displayed) pixels.
     """
     width, height = size
     backdrop = background(width, height)
     truth = []
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        turns = rotation // 90
+        stored_size = (height, width) if turns % 2 else (width, height)
+        stream.width, stream.height, stream.pix_fmt = *stored_size, "yuv420p"
         stream.options = {"crf": "12", "preset": "ultrafast"}
+        if rotation:
+            stream.set_display_rotation(rotation)
         for index in range(round(seconds * fps)):
             frame, landmarks = render_frame(backdrop, actors, index / fps)
             truth.append(landmarks)
-            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            stored = np.ascontiguousarray(np.rot90(frame, -turns))
+            picture = av.VideoFrame.from_ndarray(stored, format="rgb24")
             picture.pts = index
             container.mux(stream.encode(picture))
         container.mux(stream.encode(None))

@@ -118,7 +118,7 @@ def test_refresh_follows_a_moved_face(dlib_detector) -> None:  # type: ignore[no
     [refreshed] = dlib_detector.refresh(moved, [face])
     shift = (refreshed.landmarks_5 - face.landmarks_5).mean(0)
     assert np.allclose(shift, [9, 6], atol=1.5)
-    assert np.allclose((refreshed.box - face.box)[:2], [9, 6], atol=1.5)
+    assert box_iou(refreshed.box, face.box + [9, 6, 9, 6])[0, 0] > 0.75  # HOG boxes are coarse
 
 
 # Alignment -------------------------------------------------------------------

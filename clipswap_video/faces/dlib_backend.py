@@ -13,17 +13,17 @@ import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.detect import (
     downscale,
-    follow_landmarks,
     keep_faces,
     register_detector,
 )
-from clipswap_video.faces.types import Face, Landmarks, RgbImage, unit
+from clipswap_video.faces.types import Face, Landmarks, RgbImage, box_iou, unit
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -33,6 +33,9 @@ DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 # 0.6**2 / (2 * 1.45**2) = 0.086. Different people in t1.jpg come as close as
 # 0.089, and one face flipped or darkened stays under 0.011: 0.07 keeps a margin.
 DLIB_MATCH_DISTANCE = 0.07
+
+_REFRESH_FACE_SIZE = 100.0
+_REFRESH_MIN_IOU = 0.3
 
 
 def dlib_models_dir() -> Path:
@@ -83,16 +86,51 @@ class DlibDetector:
         return keep_faces(faces, min_size=self.settings.min_size)
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        """Re-finds each face near its box with HOG on a small crop, then its landmarks.
+
+        Faces no longer there (gone, turned away, hidden) are left out, so a
+        cut or an occlusion between full detections is noticed at once. Each
+        crop is scaled so the face is about 100 px, the HOG window's comfort zone.
+        """
         refreshed = []
         for face in faces:
-            found = self._landmarks(image, face.box, face.score)
-            box = follow_landmarks(face.box, face.landmarks_5, found.landmarks_5)
-            refreshed.append(
-                face.with_(
-                    box=box, landmarks_5=found.landmarks_5, landmarks_dense=found.landmarks_dense
-                )
-            )
+            found = self._find_near(image, face)
+            if found is not None:
+                refreshed.append(found.with_(track_id=face.track_id, embedding=face.embedding))
         return refreshed
+
+    def _find_near(self, image: RgbImage, face: Face) -> Face | None:
+        height, width = image.shape[:2]
+        centre = (face.box[:2] + face.box[2:]) / 2
+        half = 1.25 * face.size  # room for the motion since the last frame, and HOG's margin
+        x0, y0 = (max(0, int(v)) for v in centre - half)
+        x1, y1 = min(width, int(centre[0] + half)), min(height, int(centre[1] + half))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        scale = _REFRESH_FACE_SIZE / max(face.size, 1.0)  # small faces are enlarged
+        crop = cv2.resize(
+            image[y0:y1, x0:x1],
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        )
+        rects, scores, _ = self._hog.run(crop, 0, self.settings.hog_threshold)
+        if not len(rects):
+            return None
+        factor, offset = (x1 - x0) / crop.shape[1], np.array([x0, y0, x0, y0], np.float32)
+        boxes = (
+            np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float32)
+            * factor
+            + offset
+        )
+        # The box that overlaps the track's, not the best-scoring one: near a
+        # crossing, the window also holds the other face.
+        overlap = box_iou(boxes, face.box)[:, 0]
+        best = int(np.argmax(overlap))
+        if overlap[best] < _REFRESH_MIN_IOU:
+            return None
+        return self._landmarks(image, boxes[best], float(scores[best]))
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         if not faces:

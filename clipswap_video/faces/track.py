@@ -127,11 +127,17 @@ class FaceTracker:
         return self.faces()
 
     def refresh(self, measured: Sequence[Face]) -> list[Face]:
-        """Feeds re-measured faces (track ids set) of a frame without full detection."""
-        by_id = {track.track_id: track for track in self.tracks}
-        for face in measured:
-            if face.track_id in by_id:
-                self._measure(by_id[face.track_id], face, detected=False)
+        """Feeds re-measured faces (track ids set) of a frame without full detection.
+
+        A track left out of `measured` is no longer where it was: it is not
+        reported until a detection finds it again.
+        """
+        by_id = {face.track_id: face for face in measured}
+        for track in self.tracks:
+            if track.track_id in by_id:
+                self._measure(track, by_id[track.track_id], detected=False)
+            else:
+                track.present = False
         return self.faces()
 
     def faces(self) -> list[Face]:
