@@ -65,17 +65,21 @@ def progress(
         console=console, disable=not enabled, transient=False,
     )  # fmt: skip
     task = bar.add_task("frames", total=None, start=False)
+    started = False
 
     def on_start(total: int | None) -> None:
+        nonlocal started
         bar.update(task, total=total)
         bar.start_task(task)
         bar.start()
+        started = True
 
     try:
         yield on_start, (lambda n: bar.advance(task, n))
         bar.update(task, total=bar.tasks[0].completed)  # the estimate may have been off
     finally:
-        bar.stop()
+        if started:  # a bar never shown leaves no blank line before an error
+            bar.stop()
 
 
 __all__ = ["ConsoleHandler", "configure_logging", "progress"]

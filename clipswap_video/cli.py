@@ -196,9 +196,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _run_swap(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.faces import parse_selection
     from clipswap_video.pipeline import run_video
 
     settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
+    parse_selection(settings.faces.select)  # a bad --faces fails before any work
     if args.print_config:
         print(to_toml(settings), end="")
         return ExitCode.OK
@@ -242,18 +244,18 @@ def _quoted(value: object) -> str:
 
 
 def _run_faces(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.face_report import analyse_input, write_preview
-    from clipswap_video.faces import parse_selection
+    from clipswap_video.face_report import analyse_input, check_preview_path, write_preview
 
     settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
-    parse_selection(settings.faces.select)  # a bad --faces fails before any decoding
+    if args.preview is not None:
+        check_preview_path(args.preview)  # before a long analysis, not after
     with progress(console, enabled=not (args.quiet or args.json), label="analysing") as (
         on_start, on_progress,
     ):  # fmt: skip
-        on_start(None)
         report = analyse_input(
-            args.input, settings, weights_dir=args.weights, on_frame=lambda: on_progress(1)
-        )
+            args.input, settings, weights_dir=args.weights,
+            on_start=on_start, on_frame=lambda: on_progress(1),
+        )  # fmt: skip
     if args.preview is not None:
         write_preview(report.previews, args.preview)
     if args.json:

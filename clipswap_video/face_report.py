@@ -69,9 +69,16 @@ def analyse_input(
     settings: Settings,
     *,
     weights_dir: Path | None = None,
+    on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[], None] | None = None,
 ) -> FaceReport:
-    """Runs detection (and tracking, for a video) over `path`."""
+    """Runs detection (and tracking, for a video) over `path`.
+
+    Args:
+        on_start: called with the expected frame count once a video is open and
+            every check has passed (the CLI starts its progress bar there).
+        on_frame: called after each analysed video frame.
+    """
     selection = parse_selection(settings.faces.select)
     detector = create_detector(settings.faces, weights_dir)
     selector = FaceSelector(selection, detector, settings.faces.source_face)
@@ -83,7 +90,7 @@ def analyse_input(
         report.frames.append(_frame_entry(0, 0.0, faces, chosen))
         report.previews.append(annotate(image, faces, chosen))
         return report
-    return _analyse_video(path, settings, detector, selector, on_frame)
+    return _analyse_video(path, settings, detector, selector, on_start, on_frame)
 
 
 def _analyse_video(
@@ -91,10 +98,13 @@ def _analyse_video(
     settings: Settings,
     detector: Any,
     selector: FaceSelector,
+    on_start: Callable[[int | None], None] | None,
     on_frame: Callable[[], None] | None,
 ) -> FaceReport:
     with VideoReader(path, tolerate_errors=settings.input.tolerate_errors) as reader:
         video = reader.info.video
+        if on_start is not None:
+            on_start(video.frame_count)
         analyzer = FaceAnalyzer(detector, settings.faces, settings.track, video.rotation)
         report = FaceReport(path, "video", video.width, video.height)
         wanted = _preview_indices(video.frame_count)
@@ -173,12 +183,17 @@ def contact_sheet(pictures: list[RgbImage]) -> RgbImage:
     return np.vstack(rows)
 
 
-def write_preview(pictures: list[RgbImage], path: Path) -> None:
-    """Writes the contact sheet as an image (format from the suffix)."""
+def check_preview_path(path: Path) -> None:
+    """Raises OutputPathError for a preview path that cannot be written (checked first)."""
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise OutputPathError(f"preview {path} must end in .png or .jpg")
     if not path.parent.is_dir():
         raise OutputPathError(f"cannot write the preview {path}: {path.parent} is not a folder")
+
+
+def write_preview(pictures: list[RgbImage], path: Path) -> None:
+    """Writes the contact sheet as an image (format from the suffix), atomically."""
+    check_preview_path(path)
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     sheet = cv2.cvtColor(contact_sheet(pictures), cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(partial), sheet):
@@ -204,4 +219,11 @@ def _chunks(items: list[RgbImage], size: int) -> Iterator[list[RgbImage]]:
         yield items[start : start + size]
 
 
-__all__ = ["FaceReport", "analyse_input", "annotate", "contact_sheet", "write_preview"]
+__all__ = [
+    "FaceReport",
+    "analyse_input",
+    "annotate",
+    "check_preview_path",
+    "contact_sheet",
+    "write_preview",
+]
