@@ -6,7 +6,9 @@ matters is a ratio of two runs made back to back on the same file:
   plain single-loop PyAV decode+encode (video re-encoded with the same
   encoder settings, other streams copied), best of `repeats` runs each;
 - rss_60s_vs_10s: peak resident memory of the CLI on a long clip against a
-  short one (each in its own process): flat memory means a ratio near 1.
+  short one (each in its own process): flat memory means a ratio near 1;
+- face analysis on the short clip (clipswap_video.bench_faces): landmark jitter
+  and error with and without Kalman smoothing, and analysis throughput.
 """
 
 from __future__ import annotations
@@ -24,13 +26,20 @@ from av.video.stream import VideoStream
 from rich.console import Console
 from rich.table import Table
 
+from clipswap_video.bench_faces import face_figures
 from clipswap_video.config import Settings, VideoSettings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
 from clipswap_video.media.encoder import plan_encoder
 from clipswap_video.pipeline import run_video
 
-TARGETS = {"passthrough_vs_transcode": 1.10, "rss_60s_vs_10s": 1.10}
+TARGETS: dict[str, tuple[str, float]] = {
+    "passthrough_vs_transcode": ("<=", 1.10),
+    "rss_60s_vs_10s": ("<=", 1.10),
+    "jitter_reduction": (">=", 0.60),
+    "error_change": ("<=", 0.10),
+    "analysis_fps": (">=", 25.0),
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         results = {"clip": f"{options.width}x{options.height} {options.fps} fps h264+aac"}
         results.update(_speed(short, folder, options.repeats, console))
         results.update(_memory(short, long, folder, console))
+        _say(console, "measuring face analysis (smoothing, throughput)")
+        results.update(face_figures(short, Settings()))
     return results
 
 
@@ -151,14 +162,16 @@ def print_table(results: dict[str, Any], console: Console) -> None:
     for key, value in results.items():
         if key == "clip":
             continue
-        target = TARGETS.get(key)
-        verdict = (
-            ""
-            if target is None
-            else f"<= {target} " + ("[green]ok" if value <= target else "[red]missed")
-        )
-        table.add_row(key, str(value), verdict)
+        table.add_row(key, str(value), _verdict(key, value))
     console.print(table)
+
+
+def _verdict(key: str, value: float) -> str:
+    if key not in TARGETS:
+        return ""
+    op, target = TARGETS[key]
+    met = value <= target if op == "<=" else value >= target
+    return f"{op} {target} " + ("[green]ok" if met else "[red]missed")
 
 
 def _cli(clip: DemoMedia, output: Path) -> list[str]:
