@@ -76,14 +76,17 @@ def _smoothing(
         ),
     }
     points: dict[str, list[np.ndarray]] = {name: [] for name in analyzers}
-    kept, sizes, ids = [], [], set()
+    kept: list[np.ndarray] = []
+    sizes: list[float] = []
+    ids: set[int | None] = set()
     with VideoReader(video) as reader:
         for frame in reader.frames():
             image = frame.rgb()
             found = {name: analyzer.analyse(image) for name, analyzer in analyzers.items()}
-            if truth[frame.index] is None or not all(len(f) == 1 for f in found.values()):
+            expected = truth[frame.index]
+            if expected is None or not all(len(f) == 1 for f in found.values()):
                 continue  # jitter is measured on the frames where every run saw the face
-            kept.append(truth[frame.index])
+            kept.append(expected)
             sizes.append(found["raw"][0].size)
             ids.update(f[0].track_id for f in found.values())
             for name, faces in found.items():

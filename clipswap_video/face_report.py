@@ -205,7 +205,10 @@ def write_preview(pictures: list[RgbImage], path: Path) -> None:
 def _fit_width(picture: RgbImage, width: int) -> RgbImage:
     scale = width / picture.shape[1]
     size = (width, max(1, round(picture.shape[0] * scale)))
-    return cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA)
+    resized: RgbImage = cv2.resize(
+        np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA
+    )
+    return resized
 
 
 def _pad(tile: RgbImage, height: int, width: int) -> RgbImage:

@@ -74,7 +74,7 @@ def alignment_matrices(landmarks_5: npt.ArrayLike, size: int) -> Matrix:
 def invert_affine(matrices: Matrix) -> Matrix:
     """Exact inverses of (..., 2, 3) affine matrices (crop -> frame)."""
     full = _to_3x3(matrices)
-    return np.linalg.inv(full)[..., :2, :]
+    return np.asarray(np.linalg.inv(full)[..., :2, :], np.float64)
 
 
 def warp_crops(

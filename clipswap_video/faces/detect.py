@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import cv2
 import numpy as np
@@ -92,7 +92,7 @@ def downscale(image: RgbImage, longest_side: int) -> tuple[RgbImage, float]:
         return image, 1.0
     scale = longest_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+    return cast(RgbImage, cv2.resize(image, size, interpolation=cv2.INTER_AREA)), scale
 
 
 def keep_faces(faces: list[Face], *, min_size: float) -> list[Face]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -166,7 +167,7 @@ class DlibDetector:
         return self._dlib.rectangle(left, top, right, bottom)
 
 
-def _load(loader: type, path: Path) -> object:
+def _load(loader: type, path: Path) -> Any:
     if not path.is_file():
         raise MissingWeightsError(
             f"dlib model file {path} is missing; reinstall face-recognition-models "

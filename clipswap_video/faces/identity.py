@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -79,7 +80,7 @@ def detect_still(detector: FaceDetector, image: RgbImage) -> list[Face]:
     faces = detector.detect(image)
     if faces or max(image.shape[:2]) >= _UPSCALE_BELOW:
         return faces
-    larger = cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    larger = cast(RgbImage, cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
     return [scaled_face(face, 0.5) for face in detector.detect(larger)]
 
 

@@ -19,7 +19,7 @@ from scipy.linalg import block_diag
 from scipy.optimize import linear_sum_assignment
 
 from clipswap_video.config import TrackSettings
-from clipswap_video.faces.types import Face, box_iou, embedding_distance
+from clipswap_video.faces.types import Embedding, Face, box_iou, embedding_distance
 
 Embedder = Callable[[list[Face]], list[Face]]
 """Adds embeddings to faces of the current frame (the backend's `embed` on that frame)."""
@@ -82,7 +82,7 @@ class Track:
     hits: int = 1
     misses: int = 0
     """Frames since the last detection or refresh that matched this track."""
-    embedding: np.ndarray | None = None
+    embedding: Embedding | None = None
     present: bool = True
     """Matched at the last full detection: reported until the next one says otherwise."""
 
@@ -167,7 +167,7 @@ class FaceTracker:
         if not waiting:
             return detections
         distance = np.array(
-            [[embedding_distance(t.embedding, d.embedding) for d in detections] for t in waiting]
+            [[_distance(t.embedding, d.embedding) for d in detections] for t in waiting]
         )
         rows, cols = linear_sum_assignment(distance)
         matched = set()
@@ -202,6 +202,11 @@ class FaceTracker:
 
     def _new_filter(self, face: Face) -> LandmarkFilter | None:
         return LandmarkFilter(face, self.settings) if self.settings.smooth else None
+
+
+def _distance(a: Embedding | None, b: Embedding | None) -> float:
+    """Embedding distance; faces without an embedding never match (infinitely far)."""
+    return np.inf if a is None or b is None else embedding_distance(a, b)
 
 
 __all__ = ["Embedder", "FaceTracker", "LandmarkFilter", "Track"]
