@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -205,10 +205,8 @@ def write_preview(pictures: list[RgbImage], path: Path) -> None:
 def _fit_width(picture: RgbImage, width: int) -> RgbImage:
     scale = width / picture.shape[1]
     size = (width, max(1, round(picture.shape[0] * scale)))
-    resized: RgbImage = cv2.resize(
-        np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA
-    )
-    return resized
+    resized = cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA)
+    return cast(RgbImage, resized)
 
 
 def _pad(tile: RgbImage, height: int, width: int) -> RgbImage:
