@@ -310,6 +310,8 @@ def _doctor_table(report: dict[str, Any]) -> Table:
         ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
         ("encoders", ", ".join(encoders)),
         ("hw devices", ", ".join(report["hw_devices"]) or "none"),
+        ("dlib face models", report["faces"]["dlib_models"] or "[red]missing"),
+        ("onnxruntime", ", ".join(report["faces"]["onnxruntime_providers"]) or "not installed"),
         ("weights searched", ", ".join(report["weights_search"])),
     ]  # fmt: skip
     rows += [

@@ -32,6 +32,7 @@ def collect(weights_dir: Path | None = None) -> dict[str, Any]:
         "ffmpeg": {name: ".".join(map(str, v)) for name, v in av.library_versions.items()},
         "encoders": {name: name in av.codecs_available for name in _ENCODERS},
         "hw_devices": _hw_devices(),
+        "faces": _faces_report(),
         "weights_search": [str(folder) for folder in search_dirs(weights_dir)],
         "weights": {
             entry.name: str(path) if (path := find_weight(entry, weights_dir)) else None
@@ -55,6 +56,23 @@ def _torch_report() -> dict[str, Any]:
         "cuda_version": torch.version.cuda,
         "devices": devices,
     }
+
+
+def _faces_report() -> dict[str, Any]:
+    from clipswap_video.errors import MissingWeightsError
+    from clipswap_video.faces.dlib_backend import dlib_models_dir
+
+    try:
+        dlib_models: str | None = str(dlib_models_dir())
+    except MissingWeightsError:
+        dlib_models = None
+    try:
+        import onnxruntime
+
+        providers = list(onnxruntime.get_available_providers())
+    except ImportError:
+        providers = []
+    return {"dlib_models": dlib_models, "onnxruntime_providers": providers}
 
 
 def _hw_devices() -> list[str]:

@@ -6,6 +6,7 @@ still's landmarks mapped through the exact affine each sprite was drawn with.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,10 @@ from clipswap_video.demo import (
     sprite_actor,
 )
 
-INSIGHTFACE_IMAGES = Path(__import__("insightface").__file__).parent / "data" / "images"
+# Found by location: importing insightface itself would load onnx and more.
+_INSIGHTFACE = importlib.util.find_spec("insightface")
+assert _INSIGHTFACE is not None and _INSIGHTFACE.origin is not None, "pip install insightface"
+INSIGHTFACE_IMAGES = Path(_INSIGHTFACE.origin).parent / "data" / "images"
 T1_IMAGE = INSIGHTFACE_IMAGES / "t1.jpg"  # six people
 HANKS_IMAGE = INSIGHTFACE_IMAGES / "Tom_Hanks_54745.png"  # 112 x 112 aligned crop
 
