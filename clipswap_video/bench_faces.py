@@ -91,6 +91,8 @@ def _smoothing(
             ids.update(f[0].track_id for f in found.values())
             for name, faces in found.items():
                 points[name].append(faces[0].landmarks_5)
+    if len(kept) < 3:  # e.g. a clip too small for the detector: nothing to measure
+        return {"smoothing_frames": len(kept)}
     reference = np.stack(kept)
     jitter = {name: _jitter(np.stack(p)) for name, p in points.items()}
     error = {name: _error(np.stack(p), reference) for name, p in points.items()}

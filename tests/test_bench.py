@@ -13,7 +13,7 @@ from clipswap_video.cli import main
 @pytest.mark.slow
 def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["bench", "--json", "--work-dir", str(tmp_path), "--seconds", "1", "--long-seconds", "2"]
-    assert main([*args, "--width", "160", "--height", "96"]) == 0
+    assert main([*args, "--width", "640", "--height", "360"]) == 0  # faces big enough for HOG
     results = json.loads(capsys.readouterr().out)
     for key in ("passthrough_vs_transcode", "rss_60s_vs_10s", "passthrough_fps", "rss_10s_mb"):
         assert results[key] > 0

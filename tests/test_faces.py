@@ -81,10 +81,15 @@ def test_t1_six_faces_and_six_identities(dlib_detector) -> None:  # type: ignore
     image = _t1()
     faces = dlib_detector.embed(image, dlib_detector.detect(image))
     assert len(faces) == 6
-    assert (box_iou(np.stack([f.box for f in faces]), np.stack([f.box for f in faces])) < 0.1).sum() == 30
+    assert (
+        box_iou(np.stack([f.box for f in faces]), np.stack([f.box for f in faces])) < 0.1
+    ).sum() == 30
     for a in range(6):  # six different people: no pair within the same-person distance
         for b in range(a + 1, 6):
-            assert embedding_distance(faces[a].embedding, faces[b].embedding) > dlib_detector.match_distance
+            assert (
+                embedding_distance(faces[a].embedding, faces[b].embedding)
+                > dlib_detector.match_distance
+            )
 
 
 def test_downscaled_detection_maps_back_to_frame_pixels(dlib_detector) -> None:  # type: ignore[no-untyped-def]
@@ -198,7 +203,9 @@ def test_source_without_a_face_is_a_clear_error(dlib_detector, tmp_path: Path) -
         source_identity(dlib_detector, [tmp_path / "missing.jpg"])
 
 
-def test_source_with_several_faces_takes_the_largest_or_the_nth(dlib_detector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_source_with_several_faces_takes_the_largest_or_the_nth(
+    dlib_detector, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     group = _save(_t1(), tmp_path / "group.jpg")
     identity = source_identity(dlib_detector, [group])
     assert "has 6 faces; using the largest" in identity.notes[0]

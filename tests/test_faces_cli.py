@@ -94,7 +94,9 @@ def test_missing_input_and_swap_checks_faces_flag(cli, source_image: Path, tmp_p
     assert code == ExitCode.BAD_CONFIG_VALUE and "--faces 'most'" in err
 
 
-def test_insightface_without_weights_names_the_files(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_insightface_without_weights_names_the_files(
+    cli, source_image: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     code, err = cli("faces", source_image, "--detector", "insightface", "--weights", tmp_path)
     assert code == ExitCode.MISSING_WEIGHTS
     assert "det_10g.onnx" in err and "buffalo_l" in err and err.count("\n") == 1

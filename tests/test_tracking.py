@@ -94,7 +94,9 @@ def test_face_leaving_and_coming_back_keeps_its_id(detector, tmp_path: Path) -> 
 
 def test_rotated_video_faces_in_stored_pixels(detector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = line_path((200, 180), (440, 180), 1, 1.25)
-    truth = write_actor_clip(tmp_path / "phone.mp4", [astronaut_actor(path)], seconds=1, rotation=90)
+    truth = write_actor_clip(
+        tmp_path / "phone.mp4", [astronaut_actor(path)], seconds=1, rotation=90
+    )
     frames = _analyse(detector, tmp_path / "phone.mp4")
     for faces, points in zip(frames, truth, strict=True):
         assert len(faces) == 1
@@ -118,7 +120,9 @@ def _face(centre: np.ndarray, size: float = 100.0) -> Face:
     offsets = np.array([[-20, -15], [20, -15], [0, 5], [-15, 25], [15, 25]], np.float32)
     half = size / 2
     box = np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
-    return Face(box=box.astype(np.float32), score=1.0, landmarks_5=(centre + offsets).astype(np.float32))
+    return Face(
+        box=box.astype(np.float32), score=1.0, landmarks_5=(centre + offsets).astype(np.float32)
+    )
 
 
 def _track(detections: list[list[Face]], **settings: object) -> list[list[Face]]:
