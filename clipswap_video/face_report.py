@@ -18,7 +18,13 @@ import numpy as np
 
 from clipswap_video.config import Settings
 from clipswap_video.errors import OutputPathError, OutputUnwritableError, UnreadableInputError
-from clipswap_video.faces import FaceAnalyzer, FaceSelector, create_detector, parse_selection
+from clipswap_video.faces import (
+    FaceAnalyzer,
+    FaceDetector,
+    FaceSelector,
+    create_detector,
+    parse_selection,
+)
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import Face, RgbImage
 from clipswap_video.media import VideoReader, read_image
@@ -96,7 +102,7 @@ def analyse_input(
 def _analyse_video(
     path: Path,
     settings: Settings,
-    detector: Any,
+    detector: FaceDetector,
     selector: FaceSelector,
     on_start: Callable[[int | None], None] | None,
     on_frame: Callable[[], None] | None,

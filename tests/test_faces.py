@@ -256,3 +256,10 @@ def test_largest_is_sticky_between_similar_faces(dlib_detector) -> None:  # type
     assert selector.select([a]) == [a]
     assert selector.select([a, b]) == [a]  # 10% larger: no flip
     assert selector.select([a, c]) == [c]  # 30% larger: the new largest
+
+
+def test_package_exports_match_the_lazy_table() -> None:
+    import clipswap_video.faces as faces
+
+    assert sorted(faces.__all__) == sorted(faces._MODULE_OF)
+    assert all(getattr(faces, name) is not None for name in faces.__all__)

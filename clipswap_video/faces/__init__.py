@@ -1,28 +1,60 @@
 """Face analysis: detection, landmarks, tracking, alignment, selection, source identity.
 
 Knows nothing of swap models; the pipeline wires it in (DESIGN.md, "Faces").
+
+The public names are loaded on first use (PEP 562): `faces.align` imports
+torch and the backends import dlib or onnxruntime, hundreds of MB that a job
+which never looks at a face (`--swapper none`, `probe`) should not pay for.
 """
 
-from clipswap_video.faces.align import (
-    ARCFACE_TEMPLATE_112,
-    alignment_matrices,
-    arcface_template,
-    estimate_similarity,
-    invert_affine,
-    warp_back,
-    warp_crops,
-)
-from clipswap_video.faces.analysis import FaceAnalyzer
-from clipswap_video.faces.detect import (
-    FaceDetector,
-    create_detector,
-    list_detectors,
-    register_detector,
-)
-from clipswap_video.faces.identity import SourceIdentity, detect_still, source_identity
-from clipswap_video.faces.select import FaceSelection, FaceSelector, parse_selection
-from clipswap_video.faces.track import FaceTracker
-from clipswap_video.faces.types import Face, box_iou, embedding_distance, unit
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "align": [
+        "ARCFACE_TEMPLATE_112", "alignment_matrices", "arcface_template",
+        "estimate_similarity", "invert_affine", "warp_back", "warp_crops",
+    ],
+    "analysis": ["FaceAnalyzer"],
+    "detect": ["FaceDetector", "create_detector", "list_detectors", "register_detector"],
+    "identity": ["SourceIdentity", "detect_still", "source_identity"],
+    "select": ["FaceSelection", "FaceSelector", "parse_selection"],
+    "track": ["FaceTracker"],
+    "types": ["Face", "box_iou", "embedding_distance", "unit"],
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if TYPE_CHECKING:
+    from clipswap_video.faces.align import (
+        ARCFACE_TEMPLATE_112,
+        alignment_matrices,
+        arcface_template,
+        estimate_similarity,
+        invert_affine,
+        warp_back,
+        warp_crops,
+    )
+    from clipswap_video.faces.analysis import FaceAnalyzer
+    from clipswap_video.faces.detect import (
+        FaceDetector,
+        create_detector,
+        list_detectors,
+        register_detector,
+    )
+    from clipswap_video.faces.identity import SourceIdentity, detect_still, source_identity
+    from clipswap_video.faces.select import FaceSelection, FaceSelector, parse_selection
+    from clipswap_video.faces.track import FaceTracker
+    from clipswap_video.faces.types import Face, box_iou, embedding_distance, unit
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_MODULE_OF[name]}")
+    return getattr(module, name)
+
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",

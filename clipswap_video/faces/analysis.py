@@ -58,11 +58,14 @@ class FaceAnalyzer:
 
 def unrotate_face(face: Face, quarter_turns: int, upright_size: tuple[int, ...]) -> Face:
     """`face` found in `np.rot90(stored, quarter_turns)` mapped back to stored pixels."""
-    points = lambda p: unrotate_points(p, quarter_turns, upright_size)  # noqa: E731
-    corners = points(face.box.reshape(2, 2))
+
+    def back(points: np.ndarray) -> np.ndarray:
+        return unrotate_points(points, quarter_turns, upright_size)
+
+    corners = back(face.box.reshape(2, 2))
     box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
-    dense = None if face.landmarks_dense is None else points(face.landmarks_dense)
-    return face.with_(box=box, landmarks_5=points(face.landmarks_5), landmarks_dense=dense)
+    dense = None if face.landmarks_dense is None else back(face.landmarks_dense)
+    return face.with_(box=box, landmarks_5=back(face.landmarks_5), landmarks_dense=dense)
 
 
 def unrotate_points(

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from clipswap_video.errors import ConfigValueError
-from clipswap_video.faces.detect import FaceDetector
-from clipswap_video.faces.identity import source_identity
 from clipswap_video.faces.types import Embedding, Face, embedding_distance
+
+if TYPE_CHECKING:  # the CLI checks --faces without loading OpenCV or the backends
+    from clipswap_video.faces.detect import FaceDetector
 
 SelectionMode = Literal["all", "largest", "reference"]
 
@@ -51,6 +52,8 @@ class FaceSelector:
     def __init__(
         self, selection: FaceSelection, detector: FaceDetector, source_face: int = 0
     ) -> None:
+        from clipswap_video.faces.identity import source_identity
+
         self.selection = selection
         self.match_distance = detector.match_distance
         self.references: list[Embedding] = []
