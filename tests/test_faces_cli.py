@@ -33,7 +33,11 @@ def test_group_photo_table_and_preview(capsys: pytest.CaptureFixture[str], tmp_p
     preview = tmp_path / "group.png"
     code, _, err = _run(capsys, "faces", T1_IMAGE, "--preview", preview, "--faces", "largest")
     assert code == 0
-    assert err.count("yes") == 1 and err.count(" no ") == 5  # one face of six swapped
+    rows = [line for line in err.splitlines() if " yes " in line or " no " in line]
+    assert len(rows) == 6
+    [chosen] = [row for row in rows if " yes " in row]
+    sizes = [int(row.split("│")[4]) for row in rows]
+    assert int(chosen.split("│")[4]) == max(sizes)  # "largest" takes the largest face
     with Image.open(preview) as picture:
         assert picture.size == (480, 332)  # 1280 x 886 scaled to 480 wide
         pixels = np.asarray(picture.convert("RGB"))

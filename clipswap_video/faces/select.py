@@ -79,6 +79,9 @@ class FaceSelector:
 
     def _largest(self, faces: Sequence[Face]) -> Face:
         largest = max(faces, key=lambda face: face.size)
+        if self._largest_id is None:  # first frame, or faces of a photo (no track ids)
+            self._largest_id = largest.track_id
+            return largest
         current = next((f for f in faces if f.track_id == self._largest_id), None)
         if current is not None and largest.size < current.size * _LARGEST_HYSTERESIS:
             return current
