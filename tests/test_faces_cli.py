@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from face_fixtures import T1_IMAGE, astronaut_actor, line_path, write_actor_clip
+from face_fixtures import (
+    T1_IMAGE,
+    astronaut_actor,
+    grace_actor,
+    grace_hopper,
+    line_path,
+    write_actor_clip,
+)
 from PIL import Image
 
 from clipswap_video.cli import main
@@ -104,3 +111,30 @@ def test_insightface_without_weights_names_the_files(
     code, err = cli("faces", source_image, "--detector", "insightface", "--weights", tmp_path)
     assert code == ExitCode.MISSING_WEIGHTS
     assert "det_10g.onnx" in err and "buffalo_l" in err and err.count("\n") == 1
+
+
+def test_reference_picks_one_person_in_a_video(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clip = tmp_path / "two.mp4"
+    actors = [
+        astronaut_actor(line_path((150, 180), (250, 180), 1, 1.25)),
+        grace_actor(line_path((480, 180), (400, 180), 1, 0.5)),
+    ]
+    write_actor_clip(clip, actors, seconds=1)
+    reference = tmp_path / "grace.png"
+    Image.fromarray(grace_hopper()).save(reference)
+    code, out, _ = _run(capsys, "faces", clip, "--json", "--faces", f"reference:{reference}")
+    assert code == 0
+    for frame in json.loads(out)["frames"]:
+        assert len(frame["faces"]) == 2
+        [chosen] = [face for face in frame["faces"] if face["selected"]]
+        assert chosen["box"][0] > 320  # Grace, on the right; never the astronaut
+
+
+def test_damaged_video_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    garbage = tmp_path / "broken.mp4"
+    garbage.write_bytes(np.random.default_rng(0).bytes(20000))
+    code, err = cli("faces", garbage)
+    assert code in (ExitCode.INPUT_UNREADABLE, ExitCode.CORRUPT_INPUT)
+    assert err.startswith("error:") and err.count("\n") == 1
