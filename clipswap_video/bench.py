@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clipswap_video.bench_faces import face_figures
-from clipswap_video.config import Settings, VideoSettings
+from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
 from clipswap_video.media.encoder import plan_encoder
@@ -79,7 +79,7 @@ def _clip(
 
 
 def _speed(clip: DemoMedia, folder: Path, repeats: int, console: Console | None) -> dict[str, Any]:
-    settings = Settings()
+    settings = load_settings(overrides=["swap.swapper=none"])
     pipeline_s, transcode_s = [], []
     for attempt in range(repeats):  # interleaved, so drift in machine load hits both
         _say(console, f"timing passthrough and plain transcode ({attempt + 1}/{repeats})")
@@ -175,7 +175,7 @@ def _verdict(key: str, value: float) -> str:
 
 
 def _cli(clip: DemoMedia, output: Path) -> list[str]:
-    return [str(clip.source_image), str(clip.video), str(output), "--quiet"]
+    return [str(clip.source_image), str(clip.video), str(output), "--swapper", "none", "--quiet"]
 
 
 def _timed(work: Any) -> float:

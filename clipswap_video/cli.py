@@ -15,6 +15,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,8 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     console = Console(stderr=True, highlight=False)
     configure_logging(console, quiet=args.quiet, verbose=args.verbose)
+    interrupted = threading.Event()
     try:
-        with _sigterm_as_interrupt():
+        with _signals_as_interrupt(interrupted):
             return int(args.handler(args, console))
     except ClipswapError as error:
         _print_error(console, str(error))
@@ -171,6 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except av.FFmpegError as error:  # one the media layer did not expect: still one line
         _print_error(console, f"FFmpeg failed: {error}")
         return int(ExitCode.INTERNAL)
+    except Exception:
+        # An interrupt that lands while a C extension initialises surfaces as that
+        # import's error (scipy: "ImportError: initialization failed"), not as
+        # KeyboardInterrupt: after a signal, any failure is the interruption.
+        if not interrupted.is_set():
+            raise
+        _print_error(console, "interrupted; nothing was written")
+        return int(ExitCode.INTERRUPTED)
 
 
 def _print_error(console: Console, message: str) -> None:
@@ -178,21 +188,24 @@ def _print_error(console: Console, message: str) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A render farm stops jobs with SIGTERM: treat it like Ctrl-C (clean up, exit 130)."""
+def _signals_as_interrupt(interrupted: threading.Event) -> Iterator[None]:
+    """Ctrl-C, and SIGTERM (how a render farm stops a job), raise KeyboardInterrupt
+    (clean up, exit 130) and set `interrupted`."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread (a test harness): leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run_swap(args: argparse.Namespace, console: Console) -> int:

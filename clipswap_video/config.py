@@ -18,8 +18,9 @@ from typing import Any, Literal, get_args, get_origin
 
 from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
 
-SwapperName = Literal["none"]
-"""Swap backends; later ones (classic, clipswap, auto) join this Literal."""
+SwapperName = Literal["auto", "classic", "none"]
+"""Swap backends: auto picks the best one available; clipswap joins with its weights."""
+BlendName = Literal["multiband", "alpha"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,23 @@ class PipelineSettings:
 class SwapSettings:
     """[swap]: which backend replaces the faces."""
 
-    swapper: SwapperName = "none"
+    swapper: SwapperName = "auto"
+
+
+@dataclass(frozen=True)
+class CompositeSettings:
+    """[composite]: how a swapped face is blended into the frame."""
+
+    mask_erode: int = field(default=6, metadata={"range": (0, 64)})
+    """Pixels (in the 256 px aligned crop) the landmark hull is shrunk by."""
+    mask_feather: int = field(default=12, metadata={"range": (0, 64)})
+    """Width of the soft mask edge, pixels in the 256 px crop."""
+    blend: BlendName = "multiband"
+    """multiband: Laplacian-pyramid blend (seamless); alpha: feathered mask only."""
+    colour_transfer: bool = True
+    """Match the swapped face's LAB colour statistics to the target skin inside the mask."""
+    temporal_smoothing: float = field(default=0.5, metadata={"range": (0.0, 0.95)})
+    """Weight of the previous frame in each track's mask and colour statistics (0 = off)."""
 
 
 DetectorName = Literal["dlib", "insightface"]
@@ -111,6 +128,7 @@ class Settings:
     input: InputSettings = field(default_factory=InputSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     swap: SwapSettings = field(default_factory=SwapSettings)
+    composite: CompositeSettings = field(default_factory=CompositeSettings)
     faces: FaceSettings = field(default_factory=FaceSettings)
     track: TrackSettings = field(default_factory=TrackSettings)
 
@@ -262,6 +280,8 @@ def _toml_value(value: Any) -> str:
 
 
 __all__ = [
+    "BlendName",
+    "CompositeSettings",
     "DetectorName",
     "FaceSettings",
     "TrackSettings",

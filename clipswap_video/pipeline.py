@@ -59,10 +59,15 @@ def run_video(
     settings: Settings,
     *,
     stages: Sequence[FrameStage] = (),
+    weights_dir: Path | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> JobResult:
-    """Processes `input_video` into `output`; raises ClipswapError on bad input."""
+    """Processes `input_video` into `output`; raises ClipswapError on bad input.
+
+    Unless `settings.swap.swapper` is "none", the face swap stage runs first,
+    then any extra `stages` (tests use these to inspect or interrupt).
+    """
     started = time.perf_counter()
     read_image(source_image)  # a bad source fails before any decoding
     reader = VideoReader(input_video, tolerate_errors=settings.input.tolerate_errors)
@@ -71,6 +76,8 @@ def run_video(
             output, source=reader.info, settings=settings.video, disclosure=disclosure_tag(settings)
         ) as writer:
             _describe(reader, writer)
+            if settings.swap.swapper != "none":  # models load after the cheap checks
+                stages = [_swap_stage(source_image, reader, settings, weights_dir), *stages]
             if on_start is not None:
                 on_start(_expected_frames(reader))
             count = _stream_frames(
@@ -79,6 +86,14 @@ def run_video(
             writer.finish()
     elapsed = time.perf_counter() - started
     return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams)
+
+
+def _swap_stage(
+    source_image: Path, reader: VideoReader, settings: Settings, weights_dir: Path | None
+) -> FrameStage:
+    from clipswap_video.swap import FaceSwapper  # torch, dlib: only for jobs that swap
+
+    return FaceSwapper(settings, [source_image], weights_dir).stage_for(reader.info)
 
 
 def _stream_frames(

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from clipswap_video._threads import Consumer, Producer
-from clipswap_video.config import Settings
+from clipswap_video.config import load_settings
 from clipswap_video.errors import ExitCode
 from clipswap_video.media import Frame
 from clipswap_video.pipeline import run_video
 from media_fixtures import write_clip
+
+PASSTHROUGH = load_settings(overrides=["swap.swapper=none"])
 
 
 def test_keyboard_interrupt_in_a_stage_leaves_nothing(source_image: Path, tmp_path: Path) -> None:
@@ -28,7 +30,7 @@ def test_keyboard_interrupt_in_a_stage_leaves_nothing(source_image: Path, tmp_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_video(source_image, clip, tmp_path / "out.mp4", Settings(), stages=[interrupt_at_ten])
+        run_video(source_image, clip, tmp_path / "out.mp4", PASSTHROUGH, stages=[interrupt_at_ten])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
     assert threading.active_count() == 1  # the decode and encode threads are gone
 
@@ -113,5 +115,5 @@ def test_disk_full_is_one_error_and_no_output(
 
     monkeypatch.setattr(av.container.OutputContainer, "mux", mux_until_full)
     with pytest.raises(OutputUnwritableError, match="No space left on device"):
-        run_video(source_image, clip, tmp_path / "out.mp4", Settings())
+        run_video(source_image, clip, tmp_path / "out.mp4", PASSTHROUGH)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

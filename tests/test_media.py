@@ -21,7 +21,8 @@ VFR_PTS = [0, 40, 73, 140, 173, 300, 333, 366, 500, 533, 566, 700]  # ms: gaps a
 def passthrough(
     source: Path, clip: Path, output: Path, *overrides: str, **kwargs: object
 ) -> JobResult:
-    return run_video(source, clip, output, load_settings(overrides=overrides), **kwargs)  # type: ignore[arg-type]
+    settings = load_settings(overrides=["swap.swapper=none", *overrides])  # media, not faces
+    return run_video(source, clip, output, settings, **kwargs)  # type: ignore[arg-type]
 
 
 def test_cfr_frames_and_pts_identical(source_image: Path, tmp_path: Path) -> None:

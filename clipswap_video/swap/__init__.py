@@ -1,0 +1,22 @@
+"""Swap backends behind one interface, compositing, and the pipeline's swap stage."""
+
+from clipswap_video.swap.backend import (
+    CropBatch,
+    SwapBackend,
+    SwappedBatch,
+    create_backend,
+    register_backend,
+    resolve_swapper,
+)
+from clipswap_video.swap.stage import FaceSwapper, SwapStage
+
+__all__ = [
+    "CropBatch",
+    "FaceSwapper",
+    "SwapBackend",
+    "SwapStage",
+    "SwappedBatch",
+    "create_backend",
+    "register_backend",
+    "resolve_swapper",
+]

@@ -1,0 +1,93 @@
+"""The swap backend interface and registry.
+
+A backend prepares the source once, then swaps batches of aligned target
+crops; compositing, tracking and I/O are not its business. Backends register
+with `@register_backend(name)` (timm's `@register_model` pattern) behind one
+Protocol that mypy checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from clipswap_video.errors import ConfigValueError
+from clipswap_video.faces import SourceIdentity
+
+
+@dataclass(frozen=True)
+class CropBatch:
+    """Aligned target crops (N, S, S, 3) uint8 RGB, S = the backend's crop size."""
+
+    crops: np.ndarray
+
+
+@dataclass(frozen=True)
+class SwappedBatch:
+    """The swapped crops, and the target landmarks (N, 68, 2) in crop pixels that
+    the compositing masks are drawn from."""
+
+    crops: np.ndarray
+    landmarks_68: np.ndarray
+
+
+class SwapBackend(Protocol):
+    name: str
+    crop_size: int
+
+    def prepare_source(self, identity: SourceIdentity) -> None:
+        """Computes whatever the source contributes, once per job."""
+        ...
+
+    def swap(self, batch: CropBatch) -> SwappedBatch:
+        """Swaps the source into every crop of the batch."""
+        ...
+
+
+BackendFactory = Callable[[Path | None], SwapBackend]
+_REGISTRY: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    def add(factory: BackendFactory) -> BackendFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+def create_backend(name: str, weights_dir: Path | None = None) -> SwapBackend:
+    """The backend `name`, loaded. `auto` must be resolved before (see `resolve_swapper`)."""
+    import clipswap_video.swap.classic  # noqa: F401  (registers itself)
+
+    if name not in _REGISTRY:
+        raise ConfigValueError(f"unknown swapper {name!r}; choose one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](weights_dir)
+
+
+def resolve_swapper(name: str) -> tuple[str, str | None]:
+    """The backend `auto` stands for, and the warning to print when it falls back.
+
+    ClipSwap's PyTorch generator is not part of this build yet, so `auto`
+    always means `classic` and says how the better one will be enabled.
+    """
+    if name != "auto":
+        return name, None
+    return "classic", (
+        "using the classic swapper (landmark warp, lower fidelity): the ClipSwap "
+        "generator is not available; see weights/README.md for the ClipSwap weights"
+    )
+
+
+__all__ = [
+    "CropBatch",
+    "SwapBackend",
+    "SwappedBatch",
+    "create_backend",
+    "register_backend",
+    "resolve_swapper",
+]

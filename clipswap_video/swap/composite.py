@@ -1,0 +1,149 @@
+"""Compositing shared by every swap backend: a soft face mask from landmarks,
+LAB colour transfer, Laplacian-pyramid (multi-band, Burt & Adelson 1983)
+blending in the aligned crop, per-track temporal smoothing, and the paste back
+into the frame.
+
+Everything except the paste happens in the 256 px aligned crop, where a face
+has the same size and pose in every frame: masks and colour statistics of
+consecutive frames are comparable there, so smoothing them over time is a
+plain running average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from clipswap_video.config import CompositeSettings
+from clipswap_video.faces import invert_affine, warp_back
+
+FloatImage = npt.NDArray[np.float32]
+MOUTH_INNER = slice(60, 68)  # dlib 68-point layout: inner lip contour
+_PYRAMID_LEVELS = 5
+
+
+def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) -> FloatImage:
+    """Soft mask (size x size, 0..1): the landmark hull eroded and feathered,
+    with the inner mouth cut out so the target's teeth and tongue stay."""
+    mask: np.ndarray = np.zeros((size, size), np.uint8)
+    hull = cv2.convexHull(np.round(landmarks_68).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255)
+    cv2.fillPoly(mask, [np.round(landmarks_68[MOUTH_INNER]).astype(np.int32)], 0)
+    if settings.mask_erode:
+        kernel = np.ones((2 * settings.mask_erode + 1,) * 2, np.uint8)
+        mask = cv2.erode(mask, kernel)
+    soft: FloatImage = mask.astype(np.float32) / 255.0
+    if settings.mask_feather:
+        soft = cast(FloatImage, cv2.GaussianBlur(soft, (0, 0), settings.mask_feather / 2.0))
+    return soft
+
+
+@dataclass
+class ColourStats:
+    """Mean and std of each LAB channel inside a mask."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def blend(self, previous: ColourStats | None, weight: float) -> ColourStats:
+        if previous is None or weight <= 0:
+            return self
+        return ColourStats(
+            weight * previous.mean + (1 - weight) * self.mean,
+            weight * previous.std + (1 - weight) * self.std,
+        )
+
+
+def lab_stats(image: np.ndarray, mask: FloatImage) -> ColourStats:
+    """Colour statistics of `image` (uint8 RGB) where `mask` > 0.5."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    inside = lab[mask > 0.5]
+    if len(inside) < 16:  # a face too small or masked out: no change
+        inside = lab.reshape(-1, 3)
+    return ColourStats(inside.mean(0), inside.std(0) + 1e-3)
+
+
+def transfer_colour(image: np.ndarray, source: ColourStats, target: ColourStats) -> np.ndarray:
+    """`image` (uint8 RGB) with LAB statistics moved from `source` to `target`
+    (Reinhard et al. 2001, per channel mean and std)."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = (lab - source.mean) / source.std * target.std + target.mean
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def multiband_blend(front: np.ndarray, back: np.ndarray, mask: FloatImage) -> np.ndarray:
+    """`front` over `back` (uint8 RGB, same size) by Laplacian pyramids: low
+    frequencies blend over a wide band, fine detail over a narrow one, so the
+    seam disappears without blurring the face."""
+    front_pyr = _laplacian(front.astype(np.float32))
+    back_pyr = _laplacian(back.astype(np.float32))
+    masks: list[np.ndarray] = [mask]
+    for _ in range(_PYRAMID_LEVELS - 1):
+        masks.append(cv2.pyrDown(masks[-1]))
+    blended = [m[..., None] * f + (1 - m[..., None]) * b for f, b, m in
+               zip(front_pyr, back_pyr, masks, strict=True)]  # fmt: skip
+    image = blended[-1]
+    for level in reversed(blended[:-1]):
+        image = cv2.pyrUp(image, dstsize=level.shape[1::-1]) + level
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+def _laplacian(image: FloatImage) -> list[np.ndarray]:
+    levels: list[np.ndarray] = []
+    current: np.ndarray = image
+    for _ in range(_PYRAMID_LEVELS - 1):
+        smaller = cv2.pyrDown(current)
+        levels.append(current - cv2.pyrUp(smaller, dstsize=current.shape[1::-1]))
+        current = smaller
+    return [*levels, current]
+
+
+def paste(frame: np.ndarray, crop: np.ndarray, mask: FloatImage, matrix: np.ndarray) -> None:
+    """Alpha-composites an aligned `crop` (uint8 RGB) back into `frame` in place.
+
+    Only the frame region the crop covers is warped (torch grid_sample, the
+    same warp as the crops were cut with), so a small face costs little in a
+    large frame.
+    """
+    box = _crop_footprint(matrix, crop.shape[0], frame.shape[:2])
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    shifted = matrix.copy()  # frame -> crop, for pixels of the region only
+    shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+    # Premultiplied by the mask, so bilinear sampling at the mask's edge stays exact.
+    layers = np.dstack([crop.astype(np.float32) * mask[..., None], mask[..., None]])
+    tensor = torch.from_numpy(layers).permute(2, 0, 1)[None]
+    region = warp_back(tensor, shifted[None], (y1 - y0, x1 - x0))[0].permute(1, 2, 0).numpy()
+    alpha = region[..., 3:]
+    target = frame[y0:y1, x0:x1].astype(np.float32)
+    frame[y0:y1, x0:x1] = np.clip(region[..., :3] + (1 - alpha) * target + 0.5, 0, 255)
+
+
+def _crop_footprint(
+    matrix: np.ndarray, size: int, frame_size: tuple[int, ...]
+) -> tuple[int, int, int, int] | None:
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    in_frame = corners @ invert_affine(matrix).T
+    height, width = frame_size[:2]
+    x0, y0 = np.maximum(np.floor(in_frame.min(0)).astype(int) - 1, 0)
+    x1 = min(int(np.ceil(in_frame[:, 0].max())) + 2, width)
+    y1 = min(int(np.ceil(in_frame[:, 1].max())) + 2, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0), int(y0), x1, y1
+
+
+__all__ = [
+    "ColourStats",
+    "face_mask",
+    "lab_stats",
+    "multiband_blend",
+    "paste",
+    "transfer_colour",
+]
