@@ -23,7 +23,7 @@ test: install
 demo: install
 	$(BIN)/clipswap-video demo-media demo
 	mkdir -p out
-	$(BIN)/clipswap-video demo/source.jpg demo/target.mp4 out/demo.mp4
+	$(BIN)/clipswap-video demo/source.jpg demo/target.mp4 out/demo.mp4 --preview out/demo.png
 
 bench: install
 	$(BIN)/clipswap-video bench

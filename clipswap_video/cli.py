@@ -32,7 +32,7 @@ from clipswap_video._console import configure_logging, progress
 from clipswap_video.config import DetectorName, SwapperName, load_settings, to_toml
 from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
 
-_COMMANDS = ("swap", "faces", "doctor", "probe", "demo-media", "bench")
+_COMMANDS = ("swap", "faces", "evaluate", "doctor", "probe", "demo-media", "bench")
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_swap(commands)
     _add_faces(commands)
+    _add_evaluate(commands)
     _add_doctor(commands)
     _add_probe(commands)
     _add_demo_media(commands)
@@ -80,6 +81,8 @@ def _add_swap(commands: Any) -> None:
     parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     _add_settings(parser)
     parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument("--preview", type=Path, metavar="OUT.png",
+                        help="also write source | input | output at the middle frame")  # fmt: skip
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
     parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
     parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
@@ -105,6 +108,20 @@ def _add_faces(commands: Any) -> None:
     _add_settings(parser)
     _add_common(parser)
     parser.set_defaults(handler=_run_faces)
+
+
+def _add_evaluate(commands: Any) -> None:
+    parser = commands.add_parser(
+        "evaluate", help="identity transfer, flicker and background damage of a swap"
+    )
+    parser.add_argument("source", type=Path, metavar="SRC")
+    parser.add_argument("input", type=Path, metavar="IN")
+    parser.add_argument("output", type=Path, metavar="OUT")
+    parser.add_argument("--samples", type=int, default=30, help="frames sampled for identity")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
+    _add_common(parser)
+    parser.set_defaults(handler=_run_evaluate)
 
 
 def _add_doctor(commands: Any) -> None:
@@ -211,9 +228,12 @@ def _signals_as_interrupt(interrupted: threading.Event) -> Iterator[None]:
 def _run_swap(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.faces import parse_selection
     from clipswap_video.pipeline import run_video
+    from clipswap_video.preview import check_preview_path, write_side_by_side
 
     settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
     parse_selection(settings.faces.select)  # a bad --faces fails before any work
+    if args.preview is not None:
+        check_preview_path(args.preview)
     if args.print_config:
         print(to_toml(settings), end="")
         return ExitCode.OK
@@ -224,6 +244,8 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
         )  # fmt: skip
     for note in result.input_problems:
         logging.getLogger("clipswap_video").warning(note)
+    if args.preview is not None:
+        write_side_by_side(args.source, args.input, result.output, args.preview)
     if not args.quiet:
         console.print(
             f"wrote {escape(str(result.output))}: {result.frames} frames in "
@@ -257,7 +279,8 @@ def _quoted(value: object) -> str:
 
 
 def _run_faces(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.face_report import analyse_input, check_preview_path, write_preview
+    from clipswap_video.face_report import analyse_input, write_preview
+    from clipswap_video.preview import check_preview_path
 
     settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
     if args.preview is not None:
@@ -299,6 +322,30 @@ def _faces_table(report: Any) -> Table:
     empty = sum(1 for frame in report.frames if not frame["faces"])
     table.caption = f"{len(report.frames)} frames, {empty} without a face"
     return table
+
+
+def _run_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.evaluate import evaluate
+
+    settings = load_settings(args.config)
+    with progress(console, enabled=not (args.quiet or args.json), label="evaluating") as (
+        on_start, on_progress,
+    ):  # fmt: skip
+        on_start(None)
+        results = evaluate(
+            args.source, args.input, args.output, settings,
+            samples=args.samples, on_frame=lambda: on_progress(1),
+        )  # fmt: skip
+    if args.json:
+        print(json.dumps(results))
+    elif not args.quiet:
+        table = Table(title=f"evaluate {args.output}")
+        table.add_column("measure")
+        table.add_column("value")
+        for key, value in results.items():
+            table.add_row(key, "n/a" if value is None else str(value))
+        console.print(table)
+    return ExitCode.OK
 
 
 def _run_doctor(args: argparse.Namespace, console: Console) -> int:

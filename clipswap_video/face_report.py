@@ -7,7 +7,6 @@ will be swapped before starting a long render.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.config import Settings
-from clipswap_video.errors import OutputPathError, OutputUnwritableError, UnreadableInputError
+from clipswap_video.errors import UnreadableInputError
 from clipswap_video.faces import (
     FaceAnalyzer,
     FaceDetector,
@@ -28,6 +27,7 @@ from clipswap_video.faces import (
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import Face, RgbImage
 from clipswap_video.media import VideoReader, read_image
+from clipswap_video.preview import write_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 PREVIEW_FRAMES = 6
@@ -189,23 +189,9 @@ def contact_sheet(pictures: list[RgbImage]) -> RgbImage:
     return np.vstack(rows)
 
 
-def check_preview_path(path: Path) -> None:
-    """Raises OutputPathError for a preview path that cannot be written (checked first)."""
-    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise OutputPathError(f"preview {path} must end in .png or .jpg")
-    if not path.parent.is_dir():
-        raise OutputPathError(f"cannot write the preview {path}: {path.parent} is not a folder")
-
-
 def write_preview(pictures: list[RgbImage], path: Path) -> None:
     """Writes the contact sheet as an image (format from the suffix), atomically."""
-    check_preview_path(path)
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-    sheet = cv2.cvtColor(contact_sheet(pictures), cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(partial), sheet):
-        partial.unlink(missing_ok=True)
-        raise OutputUnwritableError(f"cannot write the preview {path}")
-    os.replace(partial, path)
+    write_image(contact_sheet(pictures), path)
 
 
 def _fit_width(picture: RgbImage, width: int) -> RgbImage:
@@ -230,7 +216,6 @@ __all__ = [
     "FaceReport",
     "analyse_input",
     "annotate",
-    "check_preview_path",
     "contact_sheet",
     "write_preview",
 ]
