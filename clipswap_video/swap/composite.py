@@ -40,7 +40,7 @@ def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) 
     soft: FloatImage = mask.astype(np.float32) / 255.0
     if settings.mask_feather:
         soft = cast(FloatImage, cv2.GaussianBlur(soft, (0, 0), settings.mask_feather / 2.0))
-    return soft
+    return np.clip(soft, 0.0, 1.0)  # the blur's rounding can step just over 1
 
 
 @dataclass

@@ -1,0 +1,184 @@
+"""The classic swap, compositing and the swap stage, end to end on clips with faces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from face_fixtures import (
+    astronaut,
+    astronaut_actor,
+    grace_actor,
+    grace_hopper,
+    line_path,
+    write_actor_clip,
+)
+from PIL import Image
+
+from clipswap_video.cli import main
+from clipswap_video.config import CompositeSettings, load_settings
+from clipswap_video.demo import ASTRONAUT_LANDMARKS_5, write_demo_media
+from clipswap_video.faces import alignment_matrices, create_detector, source_identity
+from clipswap_video.media import Frame
+from clipswap_video.pipeline import run_video
+from clipswap_video.swap import CropBatch, create_backend
+from clipswap_video.swap.composite import (
+    face_mask,
+    lab_stats,
+    multiband_blend,
+    paste,
+    transfer_colour,
+)
+from media_fixtures import packets
+
+
+def _save(image: np.ndarray, path: Path) -> Path:
+    Image.fromarray(image).save(path)
+    return path
+
+
+def _astronaut_crop() -> np.ndarray:
+    matrix = alignment_matrices(np.array(ASTRONAUT_LANDMARKS_5), 256)[0]
+    return cv2.warpAffine(astronaut(), matrix, (256, 256))
+
+
+@pytest.fixture(scope="module")
+def classic(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    source = _save(grace_hopper(), tmp_path_factory.mktemp("src") / "grace.png")
+    backend = create_backend("classic")
+    backend.prepare_source(source_identity(create_detector(load_settings().faces), [source]))
+    return backend
+
+
+# Compositing -----------------------------------------------------------------
+
+
+def test_mask_is_soft_inside_the_hull_without_the_mouth(classic) -> None:  # type: ignore[no-untyped-def]
+    points = classic.landmarks(_astronaut_crop())
+    mask = face_mask(points, 256, CompositeSettings())
+    assert mask.dtype == np.float32 and 0 <= mask.min() and mask.max() <= 1
+    nose = np.round(points[30]).astype(int)
+    assert mask[nose[1], nose[0]] > 0.95
+    assert mask[5, 5] == 0  # corner: outside the face
+    mouth = np.round(points[60:68].mean(0)).astype(int)
+    open_mouth = points.copy()
+    open_mouth[[61, 62, 63]] -= [0, 8]  # upper inner lip up, lower lip down: a gap
+    open_mouth[[65, 66, 67]] += [0, 8]
+    assert face_mask(open_mouth, 256, CompositeSettings())[mouth[1], mouth[0]] < 0.5
+
+
+def test_multiband_blend_limits_and_seam() -> None:
+    front = np.full((256, 256, 3), 200, np.uint8)
+    back = np.full((256, 256, 3), 50, np.uint8)
+    ones, zeros = np.ones((256, 256), np.float32), np.zeros((256, 256), np.float32)
+    assert np.abs(multiband_blend(front, back, ones).astype(int) - 200).max() <= 1
+    assert np.abs(multiband_blend(front, back, zeros).astype(int) - 50).max() <= 1
+    half = zeros.copy()
+    half[:, :128] = 1
+    row = multiband_blend(front, back, half)[128, :, 0].astype(int)
+    assert row[10] > 190 and row[245] < 60 and np.all(np.diff(row) <= 1)  # a smooth ramp
+
+
+def test_colour_transfer_matches_target_statistics() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 200, (64, 64, 3), dtype=np.uint8)
+    warmer = np.clip(image.astype(int) + [30, 0, -30], 0, 255).astype(np.uint8)
+    mask = np.ones((64, 64), np.float32)
+    moved = transfer_colour(image, lab_stats(image, mask), lab_stats(warmer, mask))
+    assert np.allclose(lab_stats(moved, mask).mean, lab_stats(warmer, mask).mean, atol=1.5)
+
+
+def test_paste_round_trip_and_empty_mask() -> None:
+    frame = astronaut().copy()
+    matrix = alignment_matrices(np.array(ASTRONAUT_LANDMARKS_5), 256)[0]
+    crop = cv2.warpAffine(frame, matrix, (256, 256))
+    untouched = frame.copy()
+    paste(untouched, np.zeros_like(crop), np.zeros((256, 256), np.float32), matrix)
+    assert np.array_equal(untouched, frame)
+    mask = np.zeros((256, 256), np.float32)
+    mask[60:200, 60:200] = 1
+    pasted = frame.copy()
+    paste(pasted, crop, mask, matrix)
+    inner = (slice(100, 140), slice(205, 245))
+    assert np.abs(pasted[inner].astype(int) - frame[inner]).mean() < 3  # crop of itself
+    assert np.array_equal(pasted[400:], frame[400:])  # far from the face: not touched
+
+
+# Classic backend ---------------------------------------------------------------
+
+
+def test_classic_puts_source_features_on_target_geometry(classic) -> None:  # type: ignore[no-untyped-def]
+    target = _astronaut_crop()
+    swapped = classic.swap(CropBatch(target[None]))
+    assert swapped.crops.shape == (1, 256, 256, 3) and swapped.landmarks_68.shape == (1, 68, 2)
+    found = classic.landmarks(swapped.crops[0])
+    error = np.linalg.norm(found - swapped.landmarks_68[0], axis=1)
+    assert np.median(error) < 4.0  # the warped face sits on the target's landmarks
+
+
+# The swap stage in the pipeline --------------------------------------------------
+
+
+def _changed(tmp_path: Path, clip: Path, source: Path, *overrides: str) -> list[np.ndarray]:
+    """Per frame, |swapped - decoded| (H x W), from a stage that runs after the swap."""
+    changes: list[np.ndarray] = []
+
+    def record(frame: Frame) -> None:
+        original = frame.decoded.to_ndarray(format="rgb24").astype(int)
+        changes.append(np.abs(frame.rgb().astype(int) - original).max(axis=2))
+
+    settings = load_settings(overrides=["swap.swapper=classic", *overrides])
+    run_video(source, clip, tmp_path / "out.mp4", settings, stages=[record])
+    return changes
+
+
+def test_frames_without_a_face_are_untouched(tmp_path: Path) -> None:
+    path = line_path((120, 170), (520, 190), 2, 1.25, hidden=(0.5, 1.0))
+    truth = write_actor_clip(tmp_path / "gone.mp4", [astronaut_actor(path)], seconds=2)
+    source = _save(grace_hopper(), tmp_path / "grace.png")
+    changes = _changed(tmp_path, tmp_path / "gone.mp4", source)
+    for change, points in zip(changes, truth, strict=True):
+        if points[0] is None:
+            assert change.max() == 0
+    assert sum(1 for c in changes if c.max() > 30) >= sum(p[0] is not None for p in truth) - 4
+
+
+def test_faces_selection_limits_what_is_swapped(tmp_path: Path) -> None:
+    actors = [
+        astronaut_actor(line_path((150, 180), (200, 180), 1, 1.25)),
+        grace_actor(line_path((480, 180), (450, 180), 1, 0.5)),
+    ]
+    write_actor_clip(tmp_path / "two.mp4", actors, seconds=1)
+    source = _save(grace_hopper(), tmp_path / "grace.png")
+    reference = _save(astronaut(), tmp_path / "astronaut.png")
+    every = _changed(tmp_path, tmp_path / "two.mp4", source, "faces.select=all")
+    only = _changed(tmp_path, tmp_path / "two.mp4", source, f'faces.select="reference:{reference}"')
+    for both, one in zip(every, only, strict=True):
+        assert both[:, :320].max() > 30 and both[:, 320:].max() > 30
+        assert one[:, :320].max() > 30 and one[:, 320:].max() == 0  # Grace left alone
+
+
+@pytest.mark.slow
+def test_demo_swap_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    media = write_demo_media(tmp_path, seconds=2, width=640, height=360, fps=30)
+    output, preview = tmp_path / "out.mp4", tmp_path / "side.png"
+    args = [media.source_image, media.video, output, "--preview", preview]
+    assert main([str(arg) for arg in args]) == 0
+    assert "using the classic swapper" in capsys.readouterr().err
+    with av.open(str(output)) as container:
+        assert container.metadata["comment"].startswith("synthetic: face swapped")
+        assert sum(1 for _ in container.decode(video=0)) == 60
+    assert packets(output, "audio") == packets(media.video, "audio")
+    with Image.open(preview) as picture:
+        assert picture.height == 360
+    assert main(["evaluate", str(media.source_image), str(media.video), str(output), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["identity_transfer"] >= 0.9
+    assert metrics["dist_to_source"] < metrics["dist_to_target"]
+    assert metrics["flicker_ratio"] <= 1.5
+    assert metrics["background_psnr_db"] >= 40
+    assert metrics["frames_evaluated"] >= 20
