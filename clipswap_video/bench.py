@@ -8,7 +8,9 @@ matters is a ratio of two runs made back to back on the same file:
 - rss_60s_vs_10s: peak resident memory of the CLI on a long clip against a
   short one (each in its own process): flat memory means a ratio near 1;
 - face analysis on the short clip (clipswap_video.bench_faces): landmark jitter
-  and error with and without Kalman smoothing, and analysis throughput.
+  and error with and without Kalman smoothing, and analysis throughput;
+- the classic swap on the short clip (clipswap_video.bench_swap): fps, time
+  over the plain transcode, and the `evaluate` metrics of its output.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clipswap_video.bench_faces import face_figures
+from clipswap_video.bench_swap import swap_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
@@ -39,6 +42,10 @@ TARGETS: dict[str, tuple[str, float]] = {
     "jitter_reduction": (">=", 0.60),
     "error_change": ("<=", 0.10),
     "analysis_fps": (">=", 25.0),
+    "classic_fps": (">=", 20.0),
+    "classic_identity_transfer": (">=", 0.90),
+    "classic_flicker_ratio": ("<=", 1.5),
+    "classic_background_psnr_db": (">=", 40.0),
 }
 
 
@@ -61,11 +68,15 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         folder = options.work_dir or Path(scratch)
         short = _clip(folder / "short", options.seconds, options, console)
         long = _clip(folder / "long", options.long_seconds, options, console)
-        results = {"clip": f"{options.width}x{options.height} {options.fps} fps h264+aac"}
+        results: dict[str, Any] = {
+            "clip": f"{options.width}x{options.height} {options.fps} fps h264+aac"
+        }
         results.update(_speed(short, folder, options.repeats, console))
         results.update(_memory(short, long, folder, console))
         _say(console, "measuring face analysis (smoothing, throughput)")
         results.update(face_figures(short, Settings()))
+        _say(console, "timing and evaluating the classic swap")
+        results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
     return results
 
 

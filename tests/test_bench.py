@@ -19,7 +19,15 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert results[key] > 0
     assert results["frames"] == 30
     assert 0.3 < results["rss_60s_vs_10s"] < 3  # same program, two lengths: same ballpark
-    for key in ("jitter_raw_px", "jitter_smoothed_px", "error_raw_px", "analysis_fps"):
+    for key in (
+        "jitter_raw_px",
+        "jitter_smoothed_px",
+        "error_raw_px",
+        "analysis_fps",
+        "classic_fps",
+        "classic_vs_transcode",
+        "classic_background_psnr_db",
+    ):
         assert results[key] > 0
 
 
