@@ -228,11 +228,12 @@ def _signals_as_interrupt(interrupted: threading.Event) -> Iterator[None]:
 def _run_swap(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.faces import parse_selection
     from clipswap_video.pipeline import run_video
-    from clipswap_video.preview import check_preview_path, write_side_by_side
 
     settings = load_settings(args.config, [*args.overrides, *_flag_overrides(args)])
     parse_selection(settings.faces.select)  # a bad --faces fails before any work
-    if args.preview is not None:
+    if args.preview is not None:  # imported only when asked for: OpenCV is large
+        from clipswap_video.preview import check_preview_path, write_side_by_side
+
         check_preview_path(args.preview)
     if args.print_config:
         print(to_toml(settings), end="")
