@@ -332,10 +332,9 @@ def _run_evaluate(args: argparse.Namespace, console: Console) -> int:
     with progress(console, enabled=not (args.quiet or args.json), label="evaluating") as (
         on_start, on_progress,
     ):  # fmt: skip
-        on_start(None)
         results = evaluate(
-            args.source, args.input, args.output, settings,
-            samples=args.samples, on_frame=lambda: on_progress(1),
+            args.source, args.input, args.output, settings, samples=args.samples,
+            on_start=on_start, on_frame=lambda: on_progress(1),
         )  # fmt: skip
     if args.json:
         print(json.dumps(results))

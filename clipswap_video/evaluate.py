@@ -30,7 +30,7 @@ from clipswap_video.faces import (
     embedding_distance,
     source_identity,
 )
-from clipswap_video.media import VideoReader
+from clipswap_video.media import VideoReader, probe
 from clipswap_video.pipeline import run_video
 
 SAMPLES = 30
@@ -57,12 +57,20 @@ def evaluate(
     settings: Settings,
     *,
     samples: int = SAMPLES,
+    on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """The metrics as one JSON-ready dict (keys in the module docstring's order)."""
+    """The metrics as one JSON-ready dict (keys in the module docstring's order).
+
+    `on_start(frames)` is called once every input has been checked.
+    """
+    frame_count = probe(input_video).video.frame_count
+    probe(output_video)  # a missing or broken OUT fails before the long part
     faces_settings = replace(settings.faces, detector="dlib", select="all")
     detector = create_detector(faces_settings)
     source_embedding = source_identity(detector, [source]).embedding
+    if on_start is not None:
+        on_start(frame_count)
     with tempfile.TemporaryDirectory(prefix="clipswap-eval-") as scratch:
         passthrough = Path(scratch) / f"passthrough{output_video.suffix or '.mp4'}"
         plain = replace(settings, swap=replace(settings.swap, swapper="none"))

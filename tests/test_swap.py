@@ -182,3 +182,29 @@ def test_demo_swap_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert metrics["flicker_ratio"] <= 1.5
     assert metrics["background_psnr_db"] >= 40
     assert metrics["frames_evaluated"] >= 20
+
+
+def test_source_without_a_face_fails_before_any_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clip = tmp_path / "in.mp4"
+    write_actor_clip(
+        clip, [astronaut_actor(line_path((300, 180), (340, 180), 1, 1.25))], seconds=0.2
+    )
+    wall = _save(np.full((300, 300, 3), 128, np.uint8), tmp_path / "wall.png")
+    code, err = cli(wall, clip, tmp_path / "out.mp4", "--swapper", "classic")
+    assert code == 12 and "no face found in source image" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "wall.png"]
+
+
+def test_evaluate_errors_are_one_line(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clip = tmp_path / "in.mp4"
+    write_actor_clip(
+        clip, [astronaut_actor(line_path((300, 180), (340, 180), 1, 1.25))], seconds=0.2
+    )
+    code, err = cli("evaluate", source_image, clip, tmp_path / "missing.mp4")
+    assert code == 5 and err.count("\n") == 1
+    short = tmp_path / "short.mp4"
+    write_actor_clip(
+        short, [astronaut_actor(line_path((300, 180), (340, 180), 1, 1.25))], seconds=0.1
+    )
+    code, err = cli("evaluate", source_image, clip, short)
+    assert code == 6 and "different frame counts" in err
