@@ -15,8 +15,8 @@ from typing import Protocol, cast, runtime_checkable
 import cv2
 import numpy as np
 
+from clipswap_video._registry import Registry
 from clipswap_video.config import FaceSettings
-from clipswap_video.errors import ConfigValueError
 from clipswap_video.faces.types import Box, Face, Landmarks, RgbImage
 
 
@@ -42,22 +42,14 @@ class FaceDetector(Protocol):
 
 
 DetectorFactory = Callable[[FaceSettings, Path | None], FaceDetector]
-_REGISTRY: dict[str, DetectorFactory] = {}
-
-
-def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
-    """Class decorator: makes a backend available as `faces.detector = name`."""
-
-    def add(factory: DetectorFactory) -> DetectorFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
+_DETECTORS: Registry[DetectorFactory] = Registry("face detector")
+register_detector = _DETECTORS.register
+"""Class decorator: makes a backend available as `faces.detector = name`."""
 
 
 def list_detectors() -> list[str]:
     _import_backends()
-    return sorted(_REGISTRY)
+    return _DETECTORS.names()
 
 
 def create_detector(settings: FaceSettings, weights_dir: Path | None = None) -> FaceDetector:
@@ -68,12 +60,7 @@ def create_detector(settings: FaceSettings, weights_dir: Path | None = None) -> 
         MissingWeightsError / CorruptWeightsError: the backend's model files.
     """
     _import_backends()
-    if settings.detector not in _REGISTRY:
-        names = ", ".join(sorted(_REGISTRY))
-        raise ConfigValueError(
-            f"unknown face detector {settings.detector!r}; choose one of {names}"
-        )
-    return _REGISTRY[settings.detector](settings, weights_dir)
+    return _DETECTORS.get(settings.detector)(settings, weights_dir)
 
 
 def _import_backends() -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from clipswap_video.errors import ConfigValueError
+from clipswap_video._registry import Registry
 from clipswap_video.faces import SourceIdentity
 
 
@@ -49,24 +49,16 @@ class SwapBackend(Protocol):
 
 
 BackendFactory = Callable[[Path | None], SwapBackend]
-_REGISTRY: dict[str, BackendFactory] = {}
-
-
-def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    def add(factory: BackendFactory) -> BackendFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
+_BACKENDS: Registry[BackendFactory] = Registry("swapper")
+register_backend = _BACKENDS.register
+"""Class decorator: makes a backend available as `swap.swapper = name`."""
 
 
 def create_backend(name: str, weights_dir: Path | None = None) -> SwapBackend:
     """The backend `name`, loaded. `auto` must be resolved before (see `resolve_swapper`)."""
     import clipswap_video.swap.classic  # noqa: F401  (registers itself)
 
-    if name not in _REGISTRY:
-        raise ConfigValueError(f"unknown swapper {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[name](weights_dir)
+    return _BACKENDS.get(name)(weights_dir)
 
 
 def resolve_swapper(name: str) -> tuple[str, str | None]:
