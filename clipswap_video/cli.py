@@ -28,9 +28,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from clipswap_video import __version__
+from clipswap_video._commands import (
+    run_bench,
+    run_demo_media,
+    run_doctor,
+    run_evaluate,
+    run_probe,
+)
 from clipswap_video._console import configure_logging, progress
 from clipswap_video.config import DetectorName, SwapperName, load_settings, to_toml
-from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
+from clipswap_video.errors import ClipswapError, ExitCode
 
 _COMMANDS = ("swap", "faces", "evaluate", "doctor", "probe", "demo-media", "bench")
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -121,7 +128,7 @@ def _add_evaluate(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object")
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     _add_common(parser)
-    parser.set_defaults(handler=_run_evaluate)
+    parser.set_defaults(handler=run_evaluate)
 
 
 def _add_doctor(commands: Any) -> None:
@@ -129,7 +136,7 @@ def _add_doctor(commands: Any) -> None:
     parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
     parser.add_argument("--json", action="store_true", help="one JSON object")
     _add_common(parser)
-    parser.set_defaults(handler=_run_doctor)
+    parser.set_defaults(handler=run_doctor)
 
 
 def _add_probe(commands: Any) -> None:
@@ -140,7 +147,7 @@ def _add_probe(commands: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object")
     _add_common(parser)
-    parser.set_defaults(handler=_run_probe)
+    parser.set_defaults(handler=run_probe)
 
 
 def _add_demo_media(commands: Any) -> None:
@@ -151,7 +158,7 @@ def _add_demo_media(commands: Any) -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=30)
     _add_common(parser)
-    parser.set_defaults(handler=_run_demo_media)
+    parser.set_defaults(handler=run_demo_media)
 
 
 def _add_bench(commands: Any) -> None:
@@ -163,7 +170,7 @@ def _add_bench(commands: Any) -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     _add_common(parser)
-    parser.set_defaults(handler=_run_bench)
+    parser.set_defaults(handler=run_bench)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -323,105 +330,6 @@ def _faces_table(report: Any) -> Table:
     empty = sum(1 for frame in report.frames if not frame["faces"])
     table.caption = f"{len(report.frames)} frames, {empty} without a face"
     return table
-
-
-def _run_evaluate(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.evaluate import evaluate
-
-    settings = load_settings(args.config)
-    with progress(console, enabled=not (args.quiet or args.json), label="evaluating") as (
-        on_start, on_progress,
-    ):  # fmt: skip
-        results = evaluate(
-            args.source, args.input, args.output, settings, samples=args.samples,
-            on_start=on_start, on_frame=lambda: on_progress(1),
-        )  # fmt: skip
-    if args.json:
-        print(json.dumps(results))
-    elif not args.quiet:
-        table = Table(title=f"evaluate {args.output}")
-        table.add_column("measure")
-        table.add_column("value")
-        for key, value in results.items():
-            table.add_row(key, "n/a" if value is None else str(value))
-        console.print(table)
-    return ExitCode.OK
-
-
-def _run_doctor(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.doctor import collect
-
-    report = collect(args.weights)
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return ExitCode.OK
-    console.print(_doctor_table(report))
-    return ExitCode.OK
-
-
-def _doctor_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"clipswap-video {report['clipswap_video']}", show_header=False)
-    torch = report["torch"]
-    cuda = "yes: " + ", ".join(torch["devices"]) if torch["cuda"] else "no"
-    encoders = [name if ok else f"{name} (missing)" for name, ok in report["encoders"].items()]
-    rows = [
-        ("python", report["python"]), ("platform", report["platform"]),
-        ("torch", f"{torch['version']} (CUDA {cuda})"),
-        ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
-        ("encoders", ", ".join(encoders)),
-        ("hw devices", ", ".join(report["hw_devices"]) or "none"),
-        ("dlib face models", report["faces"]["dlib_models"] or "[red]missing"),
-        ("onnxruntime", ", ".join(report["faces"]["onnxruntime_providers"]) or "not installed"),
-        ("weights searched", ", ".join(report["weights_search"])),
-    ]  # fmt: skip
-    rows += [
-        (f"weights: {name}", path or "[dim]not found[/]")
-        for name, path in report["weights"].items()
-    ]
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
-
-
-def _run_probe(args: argparse.Namespace, console: Console) -> int:
-    import dataclasses
-
-    from clipswap_video.media import probe
-
-    info = dataclasses.asdict(probe(args.input, count_frames=args.count_frames))
-    text = json.dumps(info, indent=2, default=str)
-    print(text) if args.json else console.print_json(text)
-    return ExitCode.OK
-
-
-def _run_demo_media(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.demo import write_demo_media
-
-    try:
-        media = write_demo_media(
-            args.directory, seconds=args.seconds, width=args.width, height=args.height, fps=args.fps
-        )
-    except ValueError as error:
-        raise ConfigValueError(f"demo-media: {error}") from None
-    if not args.quiet:
-        for path in (media.source_image, media.video, media.landmarks):
-            console.print(f"wrote {escape(str(path))}", soft_wrap=True)
-    return ExitCode.OK
-
-
-def _run_bench(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.bench import BenchOptions, print_table, run_bench
-
-    options = BenchOptions(
-        work_dir=args.work_dir, seconds=args.seconds, long_seconds=args.long_seconds,
-        width=args.width, height=args.height,
-    )  # fmt: skip
-    results = run_bench(options, console=None if args.json or args.quiet else console)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results, console)
-    return ExitCode.OK
 
 
 __all__ = ["build_parser", "main"]

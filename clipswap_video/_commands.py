@@ -1,0 +1,121 @@
+"""Handlers of the report-style commands: evaluate, doctor, probe, demo-media, bench.
+
+Each takes the parsed arguments and the console and returns an exit code;
+`cli.main` turns their errors into one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from clipswap_video._console import progress
+from clipswap_video.config import load_settings
+from clipswap_video.errors import ConfigValueError, ExitCode
+
+
+def run_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.evaluate import evaluate
+
+    settings = load_settings(args.config)
+    with progress(console, enabled=not (args.quiet or args.json), label="evaluating") as (
+        on_start, on_progress,
+    ):  # fmt: skip
+        results = evaluate(
+            args.source, args.input, args.output, settings, samples=args.samples,
+            on_start=on_start, on_frame=lambda: on_progress(1),
+        )  # fmt: skip
+    if args.json:
+        print(json.dumps(results))
+    elif not args.quiet:
+        table = Table(title=f"evaluate {args.output}")
+        table.add_column("measure")
+        table.add_column("value")
+        for key, value in results.items():
+            table.add_row(key, "n/a" if value is None else str(value))
+        console.print(table)
+    return ExitCode.OK
+
+
+def run_doctor(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.doctor import collect
+
+    report = collect(args.weights)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return ExitCode.OK
+    console.print(_doctor_table(report))
+    return ExitCode.OK
+
+
+def _doctor_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"clipswap-video {report['clipswap_video']}", show_header=False)
+    torch = report["torch"]
+    cuda = "yes: " + ", ".join(torch["devices"]) if torch["cuda"] else "no"
+    encoders = [name if ok else f"{name} (missing)" for name, ok in report["encoders"].items()]
+    rows = [
+        ("python", report["python"]), ("platform", report["platform"]),
+        ("torch", f"{torch['version']} (CUDA {cuda})"),
+        ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
+        ("encoders", ", ".join(encoders)),
+        ("hw devices", ", ".join(report["hw_devices"]) or "none"),
+        ("dlib face models", report["faces"]["dlib_models"] or "[red]missing"),
+        ("onnxruntime", ", ".join(report["faces"]["onnxruntime_providers"]) or "not installed"),
+        ("weights searched", ", ".join(report["weights_search"])),
+    ]  # fmt: skip
+    rows += [
+        (f"weights: {name}", path or "[dim]not found[/]")
+        for name, path in report["weights"].items()
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def run_probe(args: argparse.Namespace, console: Console) -> int:
+    import dataclasses
+
+    from clipswap_video.media import probe
+
+    info = dataclasses.asdict(probe(args.input, count_frames=args.count_frames))
+    text = json.dumps(info, indent=2, default=str)
+    print(text) if args.json else console.print_json(text)
+    return ExitCode.OK
+
+
+def run_demo_media(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.demo import write_demo_media
+
+    try:
+        media = write_demo_media(
+            args.directory, seconds=args.seconds, width=args.width, height=args.height, fps=args.fps
+        )
+    except ValueError as error:
+        raise ConfigValueError(f"demo-media: {error}") from None
+    if not args.quiet:
+        for path in (media.source_image, media.video, media.landmarks):
+            console.print(f"wrote {escape(str(path))}", soft_wrap=True)
+    return ExitCode.OK
+
+
+def run_bench(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.bench import BenchOptions, print_table, run_bench
+
+    options = BenchOptions(
+        work_dir=args.work_dir, seconds=args.seconds, long_seconds=args.long_seconds,
+        width=args.width, height=args.height,
+    )  # fmt: skip
+    results = run_bench(options, console=None if args.json or args.quiet else console)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results, console)
+    return ExitCode.OK
+
+
+__all__ = ["run_bench", "run_demo_media", "run_doctor", "run_evaluate", "run_probe"]
