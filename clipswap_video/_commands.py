@@ -16,7 +16,12 @@ from rich.table import Table
 
 from clipswap_video._console import progress
 from clipswap_video.config import load_settings
-from clipswap_video.errors import ConfigValueError, ExitCode
+from clipswap_video.errors import (
+    ConfigValueError,
+    CorruptWeightsError,
+    ExitCode,
+    MissingWeightsError,
+)
 
 
 def run_evaluate(args: argparse.Namespace, console: Console) -> int:
@@ -118,4 +123,52 @@ def run_bench(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
-__all__ = ["run_bench", "run_demo_media", "run_doctor", "run_evaluate", "run_probe"]
+def run_weights(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.fetch import default_folder, entry_named, fetch, verify
+    from clipswap_video.weights import load_manifest
+
+    entries = load_manifest(args.manifest)
+    chosen = [entry_named(entries, name) for name in args.names] if args.names else entries
+    if args.action == "fetch":
+        if len(chosen) != 1 or not args.names:
+            raise ConfigValueError("weights fetch takes exactly one NAME")
+        path = fetch(chosen[0], default_folder(args.weights), url=args.url, sha256=args.sha256)
+        console.print(f"fetched {escape(str(path))} (sha256 verified)", soft_wrap=True)
+        return ExitCode.OK
+    checks = [verify(e, args.weights, hash_file=args.action == "verify") for e in chosen]
+    if args.action == "verify" and args.names:
+        missing = [c.entry.name for c in checks if c.status == "missing"]
+        if missing:
+            raise MissingWeightsError(f"not found in any weights folder: {', '.join(missing)}")
+    rows = [
+        {"name": c.entry.name, "file": c.entry.file, "status": c.status,
+         "path": str(c.path) if c.path else None, "sha256": c.sha256}
+        for c in checks
+    ]  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_weights(rows, console)
+    bad = [c.entry.name for c in checks if c.status == "mismatch"]
+    if args.action == "verify" and bad:
+        raise CorruptWeightsError(f"sha256 mismatch: {', '.join(bad)}; fetch them again")
+    return ExitCode.OK
+
+
+def _print_weights(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="weights")
+    for column in ("name", "file", "status", "path"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["file"], row["status"], row["path"] or "")
+    console.print(table)
+
+
+__all__ = [
+    "run_bench",
+    "run_demo_media",
+    "run_doctor",
+    "run_evaluate",
+    "run_probe",
+    "run_weights",
+]

@@ -34,12 +34,13 @@ from clipswap_video._commands import (
     run_doctor,
     run_evaluate,
     run_probe,
+    run_weights,
 )
 from clipswap_video._console import configure_logging, progress
 from clipswap_video.config import DetectorName, SwapperName, load_settings, to_toml
 from clipswap_video.errors import ClipswapError, ExitCode
 
-_COMMANDS = ("swap", "faces", "evaluate", "doctor", "probe", "demo-media", "bench")
+_COMMANDS = ("swap", "faces", "evaluate", "weights", "doctor", "probe", "demo-media", "bench")
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_swap(commands)
     _add_faces(commands)
     _add_evaluate(commands)
+    _add_weights(commands)
     _add_doctor(commands)
     _add_probe(commands)
     _add_demo_media(commands)
@@ -129,6 +131,19 @@ def _add_evaluate(commands: Any) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     _add_common(parser)
     parser.set_defaults(handler=run_evaluate)
+
+
+def _add_weights(commands: Any) -> None:
+    parser = commands.add_parser("weights", help="list, verify or fetch model weight files")
+    parser.add_argument("action", choices=["list", "verify", "fetch"])
+    parser.add_argument("names", nargs="*", metavar="NAME", help="manifest names (or file names)")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="weights folder")
+    parser.add_argument("--manifest", type=Path, metavar="FILE", help="another manifest.toml")
+    parser.add_argument("--url", help="fetch: download address (overrides the manifest)")
+    parser.add_argument("--sha256", help="fetch: expected hash when the manifest has none")
+    parser.add_argument("--json", action="store_true", help="list/verify: one JSON object")
+    _add_common(parser)
+    parser.set_defaults(handler=run_weights)
 
 
 def _add_doctor(commands: Any) -> None:

@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     NO_FACE = 12
     MISSING_WEIGHTS = 13
     CORRUPT_WEIGHTS = 14
+    DOWNLOAD_FAILED = 15
     INTERRUPTED = 130
 
 
@@ -91,3 +92,9 @@ class CorruptWeightsError(ClipswapError, ValueError):
     """A model file exists but cannot be loaded (truncated, wrong format)."""
 
     exit_code = ExitCode.CORRUPT_WEIGHTS
+
+
+class DownloadError(ClipswapError, ConnectionError):
+    """A weight download that did not complete (its partial file is kept for a resume)."""
+
+    exit_code = ExitCode.DOWNLOAD_FAILED

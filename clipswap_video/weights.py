@@ -27,6 +27,10 @@ class WeightEntry:
     sha256: str
     source: str
     licence: str
+    url: str = ""
+    """Where `weights fetch` downloads it from ("" = pass --url)."""
+    archive: str = ""
+    """"zip" for a pack that unpacks into the folder `file`."""
 
 
 def load_manifest(path: Path | None = None) -> list[WeightEntry]:

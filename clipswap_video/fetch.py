@@ -1,0 +1,190 @@
+"""Verifying and downloading weight files: full SHA-256, resumable, atomic.
+
+A download goes to `<file>.partial` beside its destination, resumes with an
+HTTP Range request when a partial file is there, and is renamed into place
+only once its size and SHA-256 match the manifest (open_clip trusts a cached
+file by a hash prefix, timm checks no hash by default; neither is enough for
+files that run code paths on a render farm). Archives (the insightface pack)
+are verified, then extracted into a temporary folder renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from clipswap_video.errors import (
+    ConfigValueError,
+    CorruptWeightsError,
+    DownloadError,
+    MissingWeightsError,
+)
+from clipswap_video.weights import WeightEntry, find_weight, search_dirs
+
+_CHUNK = 1 << 20
+VerifyStatus = Literal["ok", "mismatch", "missing", "unverified", "found"]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `verify` found for one manifest entry."""
+
+    entry: WeightEntry
+    path: Path | None
+    status: VerifyStatus
+    sha256: str | None = None
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, or of every file of a folder (sorted by relative path)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(
+    entry: WeightEntry, weights_dir: Path | None = None, *, hash_file: bool = True
+) -> Verification:
+    """Finds `entry`'s file and checks its full SHA-256 against the manifest
+    (`hash_file=False`: only whether it is there, status "found")."""
+    path = find_weight(entry, weights_dir)
+    if path is None:
+        return Verification(entry, None, "missing")
+    if not hash_file:
+        return Verification(entry, path, "found")
+    if entry.archive or not entry.sha256:  # an unpacked pack has no single published hash
+        return Verification(entry, path, "unverified")
+    actual = sha256_of(path)
+    return Verification(entry, path, "ok" if actual == entry.sha256 else "mismatch", actual)
+
+
+def fetch(
+    entry: WeightEntry,
+    folder: Path,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Downloads `entry` into `folder` and returns its final path.
+
+    Raises:
+        ConfigValueError: no URL or no hash to check the download against.
+        DownloadError: the transfer failed (the partial file is kept for a resume).
+        CorruptWeightsError: the finished download has the wrong size or hash (deleted).
+    """
+    source = url or entry.url
+    expected = (sha256 or entry.sha256).lower()
+    if not source:
+        raise ConfigValueError(f"{entry.name} has no download address; pass --url")
+    if not expected:
+        raise ConfigValueError(
+            f"{entry.name} has no known SHA-256 to check a download against; pass --sha256"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    download = folder / f"{Path(entry.file).name}{'.zip' if entry.archive else ''}.partial"
+    _download(source, download, entry.name, on_bytes, timeout)
+    _check(download, entry, expected)
+    target = folder / entry.file
+    if entry.archive:
+        _extract(download, target)
+        download.unlink()
+    else:
+        os.replace(download, target)
+    return target
+
+
+def _download(
+    url: str, partial: Path, name: str, on_bytes: Callable[[int], None] | None, timeout: float
+) -> None:
+    have = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            # 206: the server resumes; 200: it ignored the Range header, start over.
+            mode = "ab" if have and response.status == 206 else "wb"
+            announced = int(response.headers.get("Content-Length") or -1)
+            received = 0
+            with open(partial, mode) as out:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+            if 0 <= received < announced:  # read(n) returns short at EOF instead of raising
+                raise http.client.IncompleteRead(b"", announced - received)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and have:  # nothing left to send: the partial is whole
+            return
+        raise DownloadError(f"download of {name} from {url} failed: HTTP {error.code}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DownloadError(
+            f"download of {name} from {url} failed ({reason}); run the same command to resume"
+        ) from None
+
+
+def _check(partial: Path, entry: WeightEntry, expected: str) -> None:
+    size = partial.stat().st_size
+    actual = sha256_of(partial)
+    if actual == expected and (not entry.size_bytes or entry.archive or size == entry.size_bytes):
+        return
+    partial.unlink()
+    raise CorruptWeightsError(
+        f"download of {entry.name} has sha256 {actual} ({size} bytes), expected {expected}; "
+        "deleted it: check the address and try again"
+    )
+
+
+def _extract(archive: Path, target: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as scratch:
+        unpacked = Path(scratch) / "unpacked"
+        try:
+            with zipfile.ZipFile(archive) as bundle:
+                bundle.extractall(unpacked)
+        except zipfile.BadZipFile as error:
+            raise CorruptWeightsError(f"{archive} is not a readable zip ({error})") from None
+        inner = list(unpacked.iterdir())
+        root = inner[0] if len(inner) == 1 and inner[0].is_dir() else unpacked
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(root, target)
+
+
+def default_folder(weights_dir: Path | None) -> Path:
+    """Where `fetch` puts files: --weights, else $CLIPSWAP_WEIGHTS, else ./weights."""
+    return search_dirs(weights_dir)[0]
+
+
+def entry_named(entries: list[WeightEntry], name: str) -> WeightEntry:
+    """The manifest entry `name` (or whose file is `name`)."""
+    for entry in entries:
+        if name in (entry.name, entry.file):
+            return entry
+    known = ", ".join(entry.name for entry in entries)
+    raise MissingWeightsError(f"no weight named {name!r} in the manifest; known: {known}")
+
+
+__all__ = [
+    "Verification",
+    "default_folder",
+    "entry_named",
+    "fetch",
+    "sha256_of",
+    "verify",
+]
