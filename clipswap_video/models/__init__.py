@@ -1,0 +1,1 @@
+"""Torch models: the Keras .h5 interpreter (FaceDancer / ClipSwap / ArcFace files)."""

@@ -1,0 +1,182 @@
+"""Keras class name -> torch module: the dispatch of the .h5 interpreter, and the
+weightless layers (activations, pooling, resizing, merges, TFOpLambda ops)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clipswap_video.models._keras_ops import (
+    AdaIN,
+    Conv2D,
+    Dense,
+    KerasOpError,
+    Lambda,
+    Normalization,
+    Weights,
+    _activation,
+    _same_padding,
+    torch_axis,
+)
+
+Tensors = list[torch.Tensor]
+
+
+def build_layer(class_name: str, name: str, config: dict[str, Any], weights: Weights) -> nn.Module:
+    """The module for one Keras layer; refuses unknown classes naming the layer."""
+    if class_name == "Lambda":
+        raise KerasOpError(
+            f"layer {name!r} is a Keras Lambda (Python bytecode), which cannot be converted"
+        )
+    weighted: dict[str, Callable[[], nn.Module]] = {
+        "Conv2D": lambda: Conv2D(config, weights),
+        "Dense": lambda: Dense(config, weights),
+        "BatchNormalization": lambda: Normalization("batch", config, weights),
+        "InstanceNormalization": lambda: Normalization("instance", config, weights),
+        "Addons>InstanceNormalization": lambda: Normalization("instance", config, weights),
+        "LayerNormalization": lambda: Normalization("layer", config, weights),
+        "AdaIN": lambda: AdaIN(config, weights),
+    }
+    if class_name in weighted:
+        return weighted[class_name]()
+    if class_name == "TFOpLambda":
+        return Lambda(_tf_function(name, config))
+    if class_name not in _WEIGHTLESS:
+        raise KerasOpError(f"layer {name!r} has class {class_name!r}, which is not supported")
+    return Lambda(_WEIGHTLESS[class_name](config))
+
+
+def _leaky(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    alpha = float(config.get("alpha", 0.3))  # Keras' default slope is 0.3, not 0.01
+    return lambda x: F.leaky_relu(x[0], alpha)
+
+
+def _relu(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    if config.get("max_value") is not None or config.get("threshold", 0) != 0:
+        raise KerasOpError("ReLU with max_value or threshold is not supported")
+    return lambda x: F.relu(x[0], float(config.get("negative_slope", 0)))  # type: ignore[arg-type]
+
+
+def _pool(kind: str) -> Callable[[dict[str, Any]], Callable[..., torch.Tensor]]:
+    def make(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+        size = tuple(config.get("pool_size", (2, 2)))
+        stride = tuple(config.get("strides") or size)
+        same = config.get("padding", "valid") == "same"
+
+        def pool(x: Tensors) -> torch.Tensor:
+            value = x[0]
+            if not same:
+                pooled = F.avg_pool2d if kind == "avg" else F.max_pool2d
+                return pooled(value, size, stride)
+            top, bottom = _same_padding(value.shape[2], size[0], stride[0], 1)
+            left, right = _same_padding(value.shape[3], size[1], stride[1], 1)
+            pad = (left, right, top, bottom)
+            if kind == "max":
+                return F.max_pool2d(F.pad(value, pad, value=float("-inf")), size, stride)
+            # TF averages over the real pixels only (padding not counted).
+            total = F.avg_pool2d(F.pad(value, pad), size, stride)
+            ones = F.pad(torch.ones_like(value[:, :1]), pad)
+            return total / F.avg_pool2d(ones, size, stride)
+
+        return pool
+
+    return make
+
+
+def _upsample(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    size = tuple(config.get("size", (2, 2)))
+    mode = config.get("interpolation", "nearest")
+    if mode == "bilinear":  # half-pixel centres, no antialias
+        return lambda x: F.interpolate(x[0], scale_factor=size, mode="bilinear",
+                                       align_corners=False)  # fmt: skip
+    return lambda x: F.interpolate(x[0], scale_factor=size, mode="nearest")
+
+
+def _zero_padding(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    padding = config.get("padding", (1, 1))
+    if isinstance(padding, int):
+        (top, bottom), (left, right) = (padding, padding), (padding, padding)
+    elif isinstance(padding[0], int):
+        (top, bottom), (left, right) = (padding[0],) * 2, (padding[1],) * 2
+    else:
+        (top, bottom), (left, right) = padding
+    return lambda x: F.pad(x[0], (left, right, top, bottom))
+
+
+def _concatenate(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    axis = int(config.get("axis", -1))
+    return lambda x: torch.cat(x, dim=torch_axis(axis, x[0].dim()))
+
+
+def _flatten(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    def flatten(x: Tensors) -> torch.Tensor:
+        value = x[0].permute(0, 2, 3, 1) if x[0].dim() == 4 else x[0]  # NHWC order
+        return value.reshape(value.shape[0], -1)
+
+    return flatten
+
+
+def _apply(function: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
+    return lambda x: function(x[0])
+
+
+def _sum(x: Tensors) -> torch.Tensor:
+    total = x[0]
+    for other in x[1:]:
+        total = total + other
+    return total
+
+
+def _product(x: Tensors) -> torch.Tensor:
+    total = x[0]
+    for other in x[1:]:
+        total = total * other
+    return total
+
+
+_WEIGHTLESS: dict[str, Callable[[dict[str, Any]], Callable[..., torch.Tensor]]] = {
+    "LeakyReLU": _leaky,
+    "ReLU": _relu,
+    "Activation": lambda c: _apply(_activation(c["activation"])),
+    "AveragePooling2D": _pool("avg"),
+    "MaxPooling2D": _pool("max"),
+    "UpSampling2D": _upsample,
+    "ZeroPadding2D": _zero_padding,
+    "Concatenate": _concatenate,
+    "Flatten": _flatten,
+    "Add": lambda c: _sum,
+    "Multiply": lambda c: _product,
+    "Subtract": lambda c: lambda x: x[0] - x[1],
+    "Dropout": lambda c: lambda x: x[0],
+    "SpatialDropout2D": lambda c: lambda x: x[0],
+    "GaussianNoise": lambda c: lambda x: x[0],
+    # FaceDancer's AFFA merge: inputs [mask, target feature, source feature].
+    "AdaptiveAttention": lambda c: lambda x: (1 - x[0]) * x[1] + x[0] * x[2],
+}
+
+
+def _tf_function(name: str, config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    function = config.get("function", "")
+    if function == "math.multiply":
+        return lambda x, y: x[0] * y
+    if function == "math.add":
+        return lambda x, y: x[0] + y
+    if function == "math.subtract":
+        return lambda x, y: x[0] - y
+    if function == "math.l2_normalize":
+        return lambda x, axis=-1, epsilon=1e-12, **_: (
+            x[0]
+            * torch.rsqrt(
+                torch.clamp(
+                    (x[0] ** 2).sum(torch_axis(axis, x[0].dim()), keepdim=True), min=epsilon
+                )
+            )
+        )
+    raise KerasOpError(f"layer {name!r} is TFOpLambda {function!r}, which is not supported")
+
+
+__all__ = ["build_layer"]

@@ -1,0 +1,227 @@
+"""The Keras .h5 interpreter on narrow graphs written in the real layout, against
+an independent NumPy forward (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from keras_writer import (
+    avg_pool2,
+    batch_norm,
+    conv,
+    functional,
+    input_layer,
+    instance_norm,
+    layer,
+    leaky,
+    max_pool,
+    node,
+    sigmoid,
+    upsample2_bilinear,
+    write_keras_h5,
+)
+
+from clipswap_video.errors import CorruptWeightsError, InputNotFoundError
+from clipswap_video.models.keras_h5 import KerasOpError, describe, load
+
+RNG = np.random.default_rng(7)
+
+
+def _r(*shape: int, scale: float = 0.5) -> np.ndarray:
+    return (RNG.normal(size=shape) * scale).astype(np.float32)
+
+
+def _generator() -> tuple[dict, dict]:
+    """A narrow FaceDancer-style graph: mapping, IN + AdaIN, pooling, AFFA-style
+    mask with a `_hat` TFOpLambda multiply, AdaptiveAttention, bilinear up, concat, `final`."""
+    layers = [
+        input_layer("input_1", [None, 16, 16, 3]), input_layer("input_2", [None, 8]),
+        layer("Dense", "dense", node("input_2"), units=6, activation="linear", use_bias=True),
+        layer("LeakyReLU", "leaky_re_lu", node("dense"), alpha=0.2),
+        layer("Dense", "dense_1", node("leaky_re_lu"), units=6, activation="linear"),
+        layer("Conv2D", "conv2d", node("input_1"), filters=4, kernel_size=[3, 3],
+              strides=[1, 1], padding="same", activation="linear", use_bias=True),
+        layer("Addons>InstanceNormalization", "instance_normalization", node("conv2d"),
+              axis=-1, epsilon=1e-3, groups=4),
+        layer("AdaIN", "ada_in", node("instance_normalization", "dense_1")),
+        layer("LeakyReLU", "leaky_re_lu_1", node("ada_in"), alpha=0.2),
+        layer("AveragePooling2D", "average_pooling2d", node("leaky_re_lu_1"),
+              pool_size=[2, 2], strides=[2, 2], padding="valid"),
+        layer("Conv2D", "conv2d_1", node("average_pooling2d"), filters=4, kernel_size=[3, 3],
+              padding="same", activation="linear"),
+        layer("Concatenate", "concatenate", node("average_pooling2d", "conv2d_1"), axis=-1),
+        layer("Conv2D", "8x8", node("concatenate"), filters=4, kernel_size=[1, 1],
+              padding="same", activation="sigmoid"),
+        layer("Conv2D", "8x8_hat", node("concatenate"), filters=1, kernel_size=[1, 1],
+              padding="same", activation="sigmoid"),
+        {"class_name": "TFOpLambda", "name": "tf.math.multiply",
+         "config": {"name": "tf.math.multiply", "function": "math.multiply"},
+         "inbound_nodes": [["8x8", 0, 0, {"y": ["8x8_hat", 0, 0], "name": None}]]},
+        layer("AdaptiveAttention", "adaptive_attention",
+              node("tf.math.multiply", "average_pooling2d", "conv2d_1")),
+        layer("UpSampling2D", "up_sampling2d", node("adaptive_attention"), size=[2, 2],
+              interpolation="bilinear"),
+        layer("Concatenate", "concatenate_1", node("conv2d", "up_sampling2d"), axis=-1),
+        layer("Conv2D", "conv2d_2", node("concatenate_1"), filters=3, kernel_size=[3, 3],
+              padding="same", activation="linear"),
+        layer("Conv2D", "conv2d_3", node("concatenate_1"), filters=3, kernel_size=[1, 1],
+              padding="valid", activation="linear"),
+        layer("Add", "final", node("conv2d_2", "conv2d_3")),
+    ]  # fmt: skip
+    model = functional("generator", layers, ["input_1", "input_2"], ["final"])
+    shapes = {"dense": (8, 6), "dense_1": (6, 6), "conv2d": (3, 3, 3, 4), "conv2d_1": (3, 3, 4, 4),
+              "8x8": (1, 1, 8, 4), "8x8_hat": (1, 1, 8, 1), "conv2d_2": (3, 3, 8, 3),
+              "conv2d_3": (1, 1, 8, 3)}  # fmt: skip
+    weights = {
+        name: [(f"{name}/kernel:0", _r(*shape)), (f"{name}/bias:0", _r(shape[-1], scale=0.2))]
+        for name, shape in shapes.items()
+    }
+    weights["instance_normalization"] = [
+        ("instance_normalization/gamma:0", 1 + _r(4, scale=0.3)),
+        ("instance_normalization/beta:0", _r(4, scale=0.3)),
+    ]
+    weights["ada_in"] = [  # both Dense layers end in the same leaf names: by position
+        ("ada_in/dense_2/kernel:0", _r(6, 4)), ("ada_in/dense_2/bias:0", 1 + _r(4, scale=0.2)),
+        ("ada_in/dense_3/kernel:0", _r(6, 4)), ("ada_in/dense_3/bias:0", _r(4, scale=0.2)),
+    ]  # fmt: skip
+    return model, weights
+
+
+def _generator_numpy(weights: dict, image: np.ndarray, z: np.ndarray) -> np.ndarray:
+    w = {name: [a for _, a in arrays] for name, arrays in weights.items()}
+    style = leaky(z @ w["dense"][0] + w["dense"][1], 0.2) @ w["dense_1"][0] + w["dense_1"][1]
+    x0 = conv(image, *w["conv2d"])
+    normed = instance_norm(x0, *w["instance_normalization"])
+    gamma, beta = style @ w["ada_in"][0] + w["ada_in"][1], style @ w["ada_in"][2] + w["ada_in"][3]
+    pooled = avg_pool2(leaky(normed * gamma[:, None, None] + beta[:, None, None], 0.2))
+    q = conv(pooled, *w["conv2d_1"])
+    joined = np.concatenate([pooled, q], -1)
+    mask = sigmoid(conv(joined, *w["8x8"])) * sigmoid(conv(joined, *w["8x8_hat"]))
+    up = upsample2_bilinear((1 - mask) * pooled + mask * q)
+    both = np.concatenate([x0, up], -1)
+    return conv(both, *w["conv2d_2"]) + conv(both, *w["conv2d_3"], same=False)
+
+
+def _arcface() -> tuple[dict, dict]:
+    """An ArcFace-style graph: a nested Functional backbone (referenced at node 1)
+    with ZeroPadding, strided valid conv, BN, ReLU, MaxPool; then Flatten (NHWC),
+    Dense and BN, and an l2_normalize TFOpLambda."""
+    inner = [
+        input_layer("input_4", [None, 16, 16, 3]),
+        layer("ZeroPadding2D", "conv1_pad", node("input_4"), padding=[[1, 1], [1, 1]]),
+        layer("Conv2D", "conv1_conv", node("conv1_pad"), filters=6, kernel_size=[3, 3],
+              strides=[2, 2], padding="valid", activation="linear"),
+        layer("BatchNormalization", "conv1_bn", node("conv1_conv"), axis=3, epsilon=1.001e-5),
+        layer("Activation", "conv1_relu", node("conv1_bn"), activation="relu"),
+        layer("ZeroPadding2D", "pool1_pad", node("conv1_relu"), padding=[[1, 1], [1, 1]]),
+        layer("MaxPooling2D", "pool1_pool", node("pool1_pad"), pool_size=[3, 3],
+              strides=[2, 2], padding="valid"),
+    ]  # fmt: skip
+    backbone = functional("resnet", inner, ["input_4"], ["pool1_pool"], node("input_3"))
+    layers = [
+        input_layer("input_3", [None, 16, 16, 3]), backbone,
+        layer("Flatten", "flatten", node(("resnet", 1, 0))),
+        layer("Dense", "dense_4", node("flatten"), units=5, activation="linear"),
+        layer("BatchNormalization", "batch_normalization", node("dense_4"), axis=-1,
+              epsilon=1e-3),
+        {"class_name": "TFOpLambda", "name": "tf.math.l2_normalize",
+         "config": {"name": "tf.math.l2_normalize", "function": "math.l2_normalize"},
+         "inbound_nodes": [["batch_normalization", 0, 0, {"axis": 1, "name": None}]]},
+    ]  # fmt: skip
+    model = functional("arcface", layers, ["input_3"], ["tf.math.l2_normalize"])
+    stats = [(_r(6), 0.5 + RNG.uniform(size=6).astype(np.float32)),
+             (_r(5), 0.5 + RNG.uniform(size=5).astype(np.float32))]  # fmt: skip
+    weights = {
+        "resnet": [  # one group: all trainable arrays first, then the moving statistics
+            ("conv1_conv/kernel:0", _r(3, 3, 3, 6)), ("conv1_conv/bias:0", _r(6)),
+            ("conv1_bn/gamma:0", 1 + _r(6, scale=0.2)), ("conv1_bn/beta:0", _r(6)),
+            ("conv1_bn/moving_mean:0", stats[0][0]), ("conv1_bn/moving_variance:0", stats[0][1]),
+        ],
+        "dense_4": [("dense_4/kernel:0", _r(4 * 4 * 6, 5)), ("dense_4/bias:0", _r(5))],
+        "batch_normalization": [
+            ("batch_normalization/gamma:0", 1 + _r(5, scale=0.2)),
+            ("batch_normalization/beta:0", _r(5)),
+            ("batch_normalization/moving_mean:0", stats[1][0]),
+            ("batch_normalization/moving_variance:0", stats[1][1]),
+        ],
+    }  # fmt: skip
+    return model, weights
+
+
+def _arcface_numpy(weights: dict, image: np.ndarray) -> np.ndarray:
+    a = {leaf.split("/")[0] + "/" + leaf.split("/")[1]: arr for leaf, arr in weights["resnet"]}
+    x = conv(np.pad(image, [(0, 0), (1, 1), (1, 1), (0, 0)]), a["conv1_conv/kernel:0"],
+             a["conv1_conv/bias:0"], stride=2, same=False)  # fmt: skip
+    x = batch_norm(x, a["conv1_bn/gamma:0"], a["conv1_bn/beta:0"], a["conv1_bn/moving_mean:0"],
+                   a["conv1_bn/moving_variance:0"], 1.001e-5)  # fmt: skip
+    x = max_pool(np.pad(np.maximum(x, 0), [(0, 0), (1, 1), (1, 1), (0, 0)]), 3, 2)
+    dense = [arr for _, arr in weights["dense_4"]]
+    bn = [arr for _, arr in weights["batch_normalization"]]
+    y = batch_norm(x.reshape(len(x), -1) @ dense[0] + dense[1], *bn, 1e-3)
+    return y / np.linalg.norm(y, axis=1, keepdims=True)
+
+
+def _nchw(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_generator_graph_matches_numpy(tmp_path: Path, chunks: int) -> None:
+    model, weights = _generator()
+    path = write_keras_h5(tmp_path / "g.h5", model, weights, chunks=chunks)
+    image, z = RNG.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32), _r(2, 8)
+    with torch.no_grad():
+        out = load(path)(_nchw(image), torch.from_numpy(z)).numpy().transpose(0, 2, 3, 1)
+    expected = _generator_numpy(weights, image, z)
+    assert out.shape == (2, 16, 16, 3)
+    assert np.abs(out - expected).max() < 1e-4
+
+
+def test_nested_backbone_flatten_order_and_bn(tmp_path: Path) -> None:
+    model, weights = _arcface()
+    path = write_keras_h5(tmp_path / "a.h5", model, weights)
+    image = RNG.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
+    with torch.no_grad():
+        out = load(path)(_nchw(image)).numpy()
+    assert np.abs(out - _arcface_numpy(weights, image)).max() < 1e-5
+
+
+def test_describe_reports_kind_inputs_and_parameters(tmp_path: Path) -> None:
+    model, weights = _generator()
+    report = describe(load(write_keras_h5(tmp_path / "g.h5", model, weights)))
+    assert report["kind"] == "generator"
+    assert report["inputs"] == [[None, 16, 16, 3], [None, 8]]
+    assert report["layers"]["AdaIN"] == 1 and report["layers"]["Conv2D"] == 6
+    assert report["parameters"] == sum(a.size for arrays in weights.values() for _, a in arrays)
+
+
+def test_refusals_name_the_layer(tmp_path: Path) -> None:
+    model, weights = _generator()
+    model["config"]["layers"][3] = layer("Lambda", "mystery", node("dense"), function="...")
+    with pytest.raises(KerasOpError, match="layer 'mystery' is a Keras Lambda"):
+        load(write_keras_h5(tmp_path / "l.h5", model, weights))
+    model["config"]["layers"][3] = layer("Cropping3D", "odd", node("dense"))
+    with pytest.raises(KerasOpError, match="'odd' has class 'Cropping3D'"):
+        load(write_keras_h5(tmp_path / "u.h5", model, weights))
+
+
+def test_weights_only_file_needs_its_json(tmp_path: Path) -> None:
+    model, weights = _generator()
+    path = write_keras_h5(tmp_path / "w.h5", model, weights, with_config=False)
+    with pytest.raises(CorruptWeightsError, match="weights only"):
+        load(path)
+    config = tmp_path / "gen.json"
+    config.write_text(json.dumps(model))
+    assert describe(load(path, config))["kind"] == "generator"
+
+
+def test_missing_and_non_hdf5_files(tmp_path: Path) -> None:
+    with pytest.raises(InputNotFoundError):
+        load(tmp_path / "none.h5")
+    (tmp_path / "bad.h5").write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(CorruptWeightsError, match="not a readable HDF5"):
+        load(tmp_path / "bad.h5")
