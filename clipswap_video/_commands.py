@@ -127,6 +127,8 @@ def run_weights(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.fetch import default_folder, entry_named, fetch, verify
     from clipswap_video.weights import load_manifest
 
+    if args.action == "convert":
+        return _convert(args, console)
     entries = load_manifest(args.manifest)
     chosen = [entry_named(entries, name) for name in args.names] if args.names else entries
     if args.action == "fetch":
@@ -152,6 +154,28 @@ def run_weights(args: argparse.Namespace, console: Console) -> int:
     bad = [c.entry.name for c in checks if c.status == "mismatch"]
     if args.action == "verify" and bad:
         raise CorruptWeightsError(f"sha256 mismatch: {', '.join(bad)}; fetch them again")
+    return ExitCode.OK
+
+
+def _convert(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from clipswap_video.models.convert import convert
+    from clipswap_video.models.keras_h5 import describe
+
+    if len(args.names) != 2:
+        raise ConfigValueError("weights convert takes SRC.h5 DST.safetensors")
+    source, target = Path(args.names[0]), Path(args.names[1])
+    report = describe(convert(source, target, args.model_json))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        inputs = ", ".join(str(shape) for shape in report["inputs"])
+        console.print(
+            f"wrote {escape(str(target))}: {report['kind']}, inputs {inputs}, "
+            f"{report['parameters']:,} parameters",
+            soft_wrap=True,
+        )
     return ExitCode.OK
 
 

@@ -134,9 +134,14 @@ def _add_evaluate(commands: Any) -> None:
 
 
 def _add_weights(commands: Any) -> None:
-    parser = commands.add_parser("weights", help="list, verify or fetch model weight files")
-    parser.add_argument("action", choices=["list", "verify", "fetch"])
-    parser.add_argument("names", nargs="*", metavar="NAME", help="manifest names (or file names)")
+    parser = commands.add_parser(
+        "weights", help="list, verify, fetch or convert model weight files"
+    )
+    parser.add_argument("action", choices=["list", "verify", "fetch", "convert"])
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="manifest names; convert: SRC.h5 DST.safetensors")  # fmt: skip
+    parser.add_argument("--model-json", type=Path, metavar="FILE",
+                        help="convert: the JSON config of a weights-only .h5")  # fmt: skip
     parser.add_argument("--weights", type=Path, metavar="DIR", help="weights folder")
     parser.add_argument("--manifest", type=Path, metavar="FILE", help="another manifest.toml")
     parser.add_argument("--url", help="fetch: download address (overrides the manifest)")

@@ -225,3 +225,37 @@ def test_missing_and_non_hdf5_files(tmp_path: Path) -> None:
     (tmp_path / "bad.h5").write_bytes(b"not an hdf5 file at all")
     with pytest.raises(CorruptWeightsError, match="not a readable HDF5"):
         load(tmp_path / "bad.h5")
+
+
+def test_convert_to_safetensors_rebuilds_the_same_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clipswap_video.cli import main
+    from clipswap_video.models import load as load_any
+
+    model, weights = _generator()
+    source = write_keras_h5(tmp_path / "g.h5", model, weights)
+    target = tmp_path / "g.safetensors"
+    assert main(["weights", "convert", str(source), str(target), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kind"] == "generator" and report["inputs"][1] == [None, 8]
+    image, z = _nchw(RNG.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)), torch.randn(1, 8)
+    with torch.no_grad():
+        assert torch.equal(load_any(target)(image, z), load_any(source)(image, z))
+
+
+def test_converted_file_errors(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from safetensors.numpy import save_file
+
+    from clipswap_video.models import load as load_any
+
+    save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(CorruptWeightsError, match="not a converted clipswap-video model"):
+        load_any(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(CorruptWeightsError, match="cannot be read"):
+        load_any(tmp_path / "junk.safetensors")
+    model, weights = _generator()
+    source = write_keras_h5(tmp_path / "g.h5", model, weights)
+    code, err = cli("weights", "convert", source, tmp_path / "g.pt")
+    assert code == 9 and "must end in .safetensors" in err

@@ -1,0 +1,81 @@
+"""Converting Keras .h5 models to safetensors, and loading either form.
+
+The .safetensors file holds every Keras array under `<layer>|<index>|<name>`
+(index = its place in the layer's `weight_names`, which AdaIN's positional
+weights need) and the graph as `model_config` metadata, so loading it needs
+neither TensorFlow nor h5py and rebuilds exactly the module the .h5 gives.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from clipswap_video.errors import CorruptWeightsError, InputNotFoundError, OutputPathError
+from clipswap_video.models.keras_h5 import KerasGraph, LayerWeights, read_keras_h5
+
+FORMAT = "clipswap-keras-graph/1"
+
+
+def convert(source: Path, target: Path, config_json: Path | None = None) -> KerasGraph:
+    """Writes `target` (.safetensors) from the Keras `source`; returns the loaded model."""
+    from safetensors.numpy import save_file
+
+    if target.suffix != ".safetensors":
+        raise OutputPathError(f"{target}: the converted file must end in .safetensors")
+    keras = read_keras_h5(source, config_json)
+    model = KerasGraph(keras.config, keras.weights).eval()  # refuses what it cannot run
+    tensors = {
+        f"{layer}|{index}|{name}": np.ascontiguousarray(array)
+        for layer, arrays in keras.weights.items()
+        for index, (name, array) in enumerate(arrays)
+    }
+    metadata = {"format": FORMAT, "model_config": json.dumps(keras.config),
+                "keras_version": keras.keras_version, "source": source.name}  # fmt: skip
+    partial = target.with_name(f"{target.name}.partial")
+    save_file(tensors, str(partial), metadata=metadata)
+    partial.replace(target)
+    return model
+
+
+def load(path: Path | str) -> KerasGraph:
+    """A model from a converted .safetensors file or straight from a Keras .h5, in eval mode."""
+    path = Path(path)
+    if path.suffix in (".h5", ".hdf5", ".keras"):
+        from clipswap_video.models.keras_h5 import load as load_h5
+
+        return load_h5(path)
+    config, weights = _read_converted(path)
+    return KerasGraph(config, weights).eval()
+
+
+def _read_converted(path: Path) -> tuple[dict[str, object], LayerWeights]:
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise InputNotFoundError(f"model file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="numpy") as file:
+            metadata = file.metadata() or {}
+            if metadata.get("format") != FORMAT:
+                raise CorruptWeightsError(
+                    f"{path} is not a converted clipswap-video model; "
+                    "make one with `clipswap-video weights convert SRC.h5 DST.safetensors`"
+                )
+            entries = sorted((_split(key), key) for key in file.keys())
+            weights: LayerWeights = {}
+            for (layer, _, name), key in entries:
+                weights.setdefault(layer, []).append((name, file.get_tensor(key)))
+    except (SafetensorError, OSError) as error:
+        raise CorruptWeightsError(f"{path} cannot be read as safetensors ({error})") from None
+    return json.loads(metadata["model_config"]), weights
+
+
+def _split(key: str) -> tuple[str, int, str]:
+    layer, index, name = key.split("|", 2)
+    return layer, int(index), name
+
+
+__all__ = ["FORMAT", "convert", "load"]
