@@ -32,7 +32,7 @@ from clipswap_video.errors import (
 from clipswap_video.weights import WeightEntry, find_weight, search_dirs
 
 _CHUNK = 1 << 20
-VerifyStatus = Literal["ok", "mismatch", "missing", "unverified", "found"]
+VerifyStatus = Literal["ok", "mismatch", "missing", "unverified", "found", "converted"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ def verify(
         return Verification(entry, None, "missing")
     if not hash_file:
         return Verification(entry, path, "found")
+    if path.name != Path(entry.file).name:  # the converted .safetensors: no published hash
+        return Verification(entry, path, "converted")
     if entry.archive or not entry.sha256:  # an unpacked pack has no single published hash
         return Verification(entry, path, "unverified")
     actual = sha256_of(path)

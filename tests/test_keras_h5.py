@@ -196,6 +196,8 @@ def test_describe_reports_kind_inputs_and_parameters(tmp_path: Path) -> None:
     assert report["kind"] == "generator"
     assert report["inputs"] == [[None, 16, 16, 3], [None, 8]]
     assert report["layers"]["AdaIN"] == 1 and report["layers"]["Conv2D"] == 6
+    assert report["mapping"] == {"depth": 2, "size": 6}
+    assert report["attention_levels"] == ["8x8", "8x8_hat"]
     assert report["parameters"] == sum(a.size for arrays in weights.values() for _, a in arrays)
 
 

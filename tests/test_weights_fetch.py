@@ -173,3 +173,13 @@ def test_list_json_does_not_hash(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main(args) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["status"] == "found" and row["sha256"] is None
+
+
+def test_converted_file_is_preferred_to_the_h5(tmp_path: Path) -> None:
+    from clipswap_video.weights import find_weight, load_manifest
+
+    [entry] = [e for e in load_manifest() if e.file == "ClipSwap.h5"]
+    (tmp_path / "ClipSwap.h5").write_bytes(b"h5")
+    assert find_weight(entry, tmp_path) == tmp_path / "ClipSwap.h5"
+    (tmp_path / "ClipSwap.safetensors").write_bytes(b"st")
+    assert find_weight(entry, tmp_path) == tmp_path / "ClipSwap.safetensors"

@@ -122,9 +122,19 @@ def describe(model: KerasGraph) -> dict[str, Any]:
     for layer in model.layer_specs:
         census[layer["class_name"]] = census.get(layer["class_name"], 0) + 1
     shapes = [model.input_shapes.get(name) for name in model.input_names]
+    dense = [layer for layer in model.layer_specs if layer["class_name"] == "Dense"]
     return {
         "name": model.name,
         "kind": _kind(census, shapes),
+        # FaceDancer's mapping network: the Dense chain from z to every AdaIN.
+        "mapping": {"depth": len(dense), "size": dense[-1]["config"]["units"]} if dense else None,
+        "attention_levels": sorted(
+            layer["name"]
+            for layer in model.layer_specs
+            if layer["class_name"] == "Conv2D"
+            and "x" in layer["name"].split("_")[0]
+            and layer["name"].split("_")[0].replace("x", "").isdigit()
+        ),
         "inputs": shapes,
         "layers": census,
         "parameters": sum(p.numel() for p in model.parameters()),
