@@ -8,6 +8,7 @@ map of a pooled crop, the fake 2d106det emits constant points.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -15,33 +16,36 @@ from onnx import TensorProto, helper, numpy_helper
 
 STRIDES = (8, 16, 32)
 OPSET = [helper.make_opsetid("", 17)]
+ARCFACE_POOL = 8
+"""The fake ArcFace averages 8 x 8 blocks of its 112 px crop (14 x 14 cells)."""
 
 
 def _save(graph: onnx.GraphProto, path: Path) -> Path:
     model = helper.make_model(graph, opset_imports=OPSET)
-    model.ir_version = 8
+    model.ir_version = 8  # what the installed onnxruntime reads, whatever onnx writes
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
 
 
-def scrfd_outputs(canvas: int, faces: list[dict]) -> list[np.ndarray]:
-    """The 9 SCRFD outputs of a `canvas` x `canvas` input with `faces` planted.
+def scrfd_outputs(canvas: tuple[int, int], faces: list[dict[str, Any]]) -> list[np.ndarray]:
+    """The 9 SCRFD outputs for a (height, width) input with `faces` planted.
 
     Each face: stride, cell (col, row), anchor (0/1), score, box (x1, y1, x2, y2)
     and points (5, 2) in canvas pixels; they are turned into the distances the
     real model emits.
     """
+    height, width = canvas
     scores, boxes, points = [], [], []
     for stride in STRIDES:
-        rows = (canvas // stride) ** 2 * 2
+        rows = (height // stride) * (width // stride) * 2
         scores.append(np.zeros((rows, 1), np.float32))
         boxes.append(np.zeros((rows, 4), np.float32))
         points.append(np.zeros((rows, 10), np.float32))
     for face in faces:
         level = STRIDES.index(face["stride"])
         stride, (col, row) = face["stride"], face["cell"]
-        index = (row * (canvas // stride) + col) * 2 + face["anchor"]
+        index = (row * (width // stride) + col) * 2 + face["anchor"]
         centre = np.array([col * stride, row * stride], np.float32)
         box = np.asarray(face["box"], np.float32)
         scores[level][index] = face["score"]
@@ -50,51 +54,85 @@ def scrfd_outputs(canvas: int, faces: list[dict]) -> list[np.ndarray]:
     return scores + boxes + points
 
 
-def write_scrfd(path: Path, canvas: int, faces: list[dict], *, outputs: int = 9) -> Path:
-    """A fixed-size SCRFD stand-in: input (1, 3, canvas, canvas), 9 constant outputs."""
+def write_scrfd(
+    path: Path,
+    canvas: tuple[int, int],
+    faces: list[dict[str, Any]],
+    *,
+    outputs: int = 9,
+    dynamic: bool = False,
+    batch_dim: bool = False,
+) -> Path:
+    """An SCRFD stand-in: input (1, 3, H, W), constant outputs encoding `faces`.
+
+    Args:
+        path: where the .onnx file goes.
+        canvas: (height, width) the outputs are laid out for.
+        faces: as for `scrfd_outputs`.
+        outputs: how many of the 9 outputs to keep (fewer makes a wrong model).
+        dynamic: declare the input's H and W symbolic, as det_10g.onnx does.
+        batch_dim: outputs (1, rows, k) instead of (rows, k), as some exports emit.
+    """
     tensors = scrfd_outputs(canvas, faces)[:outputs]
+    if batch_dim:
+        tensors = [tensor[None] for tensor in tensors]
     nodes, infos = [], []
-    for i, tensor in enumerate(tensors):
-        name = f"out{i}"
-        nodes.append(
-            helper.make_node("Constant", [], [name], value=numpy_helper.from_array(tensor))
-        )
+    for index, tensor in enumerate(tensors):
+        name = f"out{index}"
+        value = numpy_helper.from_array(tensor)
+        nodes.append(helper.make_node("Constant", [], [name], value=value))
         infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(tensor.shape)))
-    image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, canvas, canvas])
+    size: list[int | str] = ["H", "W"] if dynamic else list(canvas)
+    image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, *size])
     return _save(helper.make_graph(nodes, "scrfd", [image], infos), path)
 
 
-def arcface_weights(seed: int = 0) -> np.ndarray:
-    """(588, 512): the fake recogniser's map from an 8x8-pooled 112 crop."""
-    return np.random.default_rng(seed).normal(size=(3 * 14 * 14, 512)).astype(np.float32)
+def arcface_weights(seed: int = 0, width: int = 512) -> np.ndarray:
+    """(588, width): the fake recogniser's map from the pooled 112 px crop."""
+    cells = 112 // ARCFACE_POOL
+    shape = (3 * cells * cells, width)
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
 
 
-def write_arcface(path: Path, seed: int = 0) -> Path:
-    """input (N, 3, 112, 112) -> AveragePool 8 -> flatten -> MatMul -> (N, 512)."""
-    weights = numpy_helper.from_array(arcface_weights(seed), "weights")
+def write_arcface(path: Path, seed: int = 0, width: int = 512) -> Path:
+    """input (N, 3, 112, 112) -> AveragePool 8 -> flatten -> MatMul -> (N, width).
+
+    A full (37632, 512) matrix would be 77 MB; pooling keeps the file small
+    while the output still depends on where every part of the crop comes from.
+    """
+    weights = numpy_helper.from_array(arcface_weights(seed, width), "weights")
+    kernel = [ARCFACE_POOL, ARCFACE_POOL]
     nodes = [
         helper.make_node(
-            "AveragePool", ["input.1"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]
+            "AveragePool", ["input.1"], ["pooled"], kernel_shape=kernel, strides=kernel
         ),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
         helper.make_node("MatMul", ["flat", "weights"], ["683"]),
     ]
     image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["N", 3, 112, 112])
-    output = helper.make_tensor_value_info("683", TensorProto.FLOAT, ["N", 512])
+    output = helper.make_tensor_value_info("683", TensorProto.FLOAT, ["N", width])
     return _save(helper.make_graph(nodes, "arcface", [image], [output], [weights]), path)
+
+
+def arcface_reference(crop: np.ndarray, seed: int = 0) -> np.ndarray:
+    """What the fake ArcFace outputs for one RGB uint8 112 x 112 crop (not normalised)."""
+    cells = 112 // ARCFACE_POOL
+    scaled = (crop.astype(np.float32) - 127.5) / 127.5
+    pooled = scaled.reshape(cells, ARCFACE_POOL, cells, ARCFACE_POOL, 3).mean((1, 3))
+    return np.asarray(pooled.transpose(2, 0, 1).reshape(-1) @ arcface_weights(seed))
 
 
 def write_landmark106(path: Path, points: np.ndarray) -> Path:
     """input (N, 3, 192, 192) -> (N, 212): `points` (106, 2) in [-1, 1] for every crop."""
     constant = numpy_helper.from_array(points.reshape(1, 212).astype(np.float32), "points")
     zero = numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero")
+    axis = numpy_helper.from_array(np.array([1], np.int64), "axis")
     nodes = [  # 0 * mean(input) keeps the batch size: (N, 1) broadcast onto (1, 212)
         helper.make_node("ReduceMean", ["data"], ["mean"], axes=[1, 2, 3], keepdims=0),
         helper.make_node("Unsqueeze", ["mean", "axis"], ["column"]),
         helper.make_node("Mul", ["column", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "points"], ["fc1"]),
     ]
-    axis = numpy_helper.from_array(np.array([1], np.int64), "axis")
     image = helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, 192, 192])
     output = helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["N", 212])
     graph = helper.make_graph(nodes, "landmark", [image], [output], [constant, zero, axis])

@@ -16,6 +16,7 @@ decoding below is written from the model signatures.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +38,52 @@ STRIDES = (8, 16, 32)
 ANCHORS_PER_CELL = 2
 NMS_IOU = 0.4
 LANDMARK_INPUT = 192
-# Eye centres, nose tip and mouth corners among the 106 points of 2d106det, the
-# indices every buffalo_l user takes (eyes 38 and 88 are the pupil points).
-LANDMARK_5_OF_106 = [38, 88, 86, 52, 61]
+# The 5 points from 2d106det's 106 (insightface's layout: 33-42 image-left eye,
+# 87-96 image-right eye, 72-86 nose, 52-71 mouth). Eye centre = mean of four
+# eye-contour points (two corners, upper and lower lid), the sets LivePortrait's
+# parse_pt2_from_pt106 labels "eye center" (KwaiVGI/LivePortrait,
+# src/utils/crop.py); the common [38, 88, 86, 52, 61] mapping (e.g. code that
+# feeds insightface's norm_crop) takes the pupil points 38, 88 instead. Nose tip
+# 86 and mouth corners 52, 61 are from that common mapping.
+LEFT_EYE_OF_106 = (33, 35, 40, 39)
+RIGHT_EYE_OF_106 = (87, 89, 94, 93)
+NOSE_TIP_OF_106 = 86
+MOUTH_CORNERS_OF_106 = (52, 61)
 
-# Cosine distance of ArcFace embeddings: same person is usually above 0.4
-# cosine similarity on aligned crops, different people near 0.
+
+@dataclass(frozen=True)
+class Signature:
+    """The tensor shapes a buffalo_l file must have (None = any size)."""
+
+    input_shape: tuple[int | None, ...]
+    output_widths: tuple[int, ...]
+    """The last dimension of each output, in order."""
+
+
+# Scores, boxes, keypoints per stride 8, 16, 32 (rows x 1, 4, 10).
+SCRFD_SIGNATURE = Signature((None, 3, None, None), (1, 1, 1, 4, 4, 4, 10, 10, 10))
+ARCFACE_SIGNATURE = Signature((None, 3, 112, 112), (512,))
+LANDMARK_SIGNATURE = Signature((None, 3, LANDMARK_INPUT, LANDMARK_INPUT), (212,))
+
+# Cosine distance of ArcFace embeddings: two crops of one person usually have
+# cosine similarity above 0.4, two people near 0, so 1 - 0.4 keeps one person
+# across pose and light changes without joining two people.
 ARCFACE_MATCH_DISTANCE = 0.6
 
 
 def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
-    """onnxruntime providers for `faces.device` (auto, cpu, cuda, cuda:N)."""
-    name, _, index = device.partition(":")
-    if name not in ("auto", "cpu", "cuda") or (index and not index.isdigit()):
+    """onnxruntime providers for `faces.device` (auto, cpu, cuda, cuda:N).
+
+    `auto` takes CUDA first when onnxruntime has it; CPU always comes last
+    (onnxruntime runs there whatever CUDA cannot).
+
+    Raises:
+        ConfigValueError: a device string of another form, or `cuda` asked for
+            explicitly where onnxruntime has no CUDA provider (a render node that
+            silently fell back to the CPU would be a slow surprise).
+    """
+    name, colon, index = device.partition(":")
+    if name not in ("auto", "cpu", "cuda") or (colon and (name != "cuda" or not index.isdigit())):
         raise ConfigValueError(f"faces.device = {device!r} is not one of: auto, cpu, cuda[:N]")
     has_cuda = "CUDAExecutionProvider" in available
     if name == "cuda" and not has_cuda:
@@ -75,16 +109,21 @@ class InsightfaceDetector:
         self.match_distance = settings.match_distance or ARCFACE_MATCH_DISTANCE
         folder = _pack_folder(weights_dir)
         providers = onnx_providers(settings.device, onnxruntime.get_available_providers())
-        self._detector = _session(folder / DETECTOR_FILE, providers, outputs=9)
-        self._recogniser = _session(folder / RECOGNISER_FILE, providers, outputs=1)
+        self._detector = _session(folder / DETECTOR_FILE, providers, SCRFD_SIGNATURE)
+        self._recogniser = _session(folder / RECOGNISER_FILE, providers, ARCFACE_SIGNATURE)
         landmark_path = folder / LANDMARK_FILE
         self._landmarks = (
-            _session(landmark_path, providers, outputs=1) if landmark_path.is_file() else None
+            _session(landmark_path, providers, LANDMARK_SIGNATURE)
+            if landmark_path.is_file()
+            else None
         )
+        self.providers: list[str] = list(self._detector.get_providers())
+        """The onnxruntime providers the sessions run on, first preferred."""
 
     def detect(self, image: RgbImage) -> list[Face]:
+        """SCRFD faces in `image` pixels, best score first (106 points when available)."""
         canvas, factor = self._letterbox(image)
-        blob = ((canvas.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None]
+        blob = np.ascontiguousarray(((canvas - np.float32(127.5)) / 128).transpose(2, 0, 1)[None])
         outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
         boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], self.settings.min_score)
         keep = nms(boxes, scores, NMS_IOU)
@@ -110,11 +149,15 @@ class InsightfaceDetector:
         ]
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        """`faces` with ArcFace embeddings of their aligned 112 px crops, in one batch."""
         if not faces:
             return []
         matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), 112)
         crops = np.stack(
-            [cv2.warpAffine(image, matrix, (112, 112), borderValue=0) for matrix in matrices]
+            [
+                cv2.warpAffine(image, m, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0)
+                for m in matrices
+            ]
         )
         blob = ((crops.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
         name = self._recogniser.get_inputs()[0].name
@@ -130,7 +173,9 @@ class InsightfaceDetector:
         factor = min(canvas_h / height, canvas_w / width)
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         canvas = np.zeros((canvas_h, canvas_w, 3), np.uint8)
-        canvas[: size[1], : size[0]] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        # INTER_AREA averages when shrinking; it would repeat pixels when enlarging.
+        interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+        canvas[: size[1], : size[0]] = cv2.resize(image, size, interpolation=interpolation)
         return canvas, factor
 
     def _dense(self, image: RgbImage, faces: list[Face]) -> list[Face]:
@@ -140,7 +185,12 @@ class InsightfaceDetector:
             return []
         matrices = [_landmark_crop_matrix(face.box) for face in faces]
         crops = np.stack(
-            [cv2.warpAffine(image, m, (LANDMARK_INPUT,) * 2, borderValue=0) for m in matrices]
+            [
+                cv2.warpAffine(
+                    image, m, (LANDMARK_INPUT,) * 2, flags=cv2.INTER_LINEAR, borderValue=0
+                )
+                for m in matrices
+            ]
         )
         blob = crops.astype(np.float32).transpose(0, 3, 1, 2)  # raw 0..255 (mean 0, std 1)
         name = self._landmarks.get_inputs()[0].name
@@ -149,9 +199,7 @@ class InsightfaceDetector:
         for face, matrix, row in zip(faces, matrices, predicted, strict=True):
             in_crop = (row.reshape(-1, 2)[-106:] + 1.0) * (LANDMARK_INPUT / 2)
             points = ((in_crop - matrix[:, 2]) / matrix[0, 0]).astype(np.float32)
-            result.append(
-                face.with_(landmarks_dense=points, landmarks_5=points[LANDMARK_5_OF_106].copy())
-            )
+            result.append(face.with_(landmarks_dense=points, landmarks_5=five_points(points)))
         return result
 
 
@@ -167,7 +215,11 @@ def detector_canvas(
     longest = detect_size or 640
     height, width = image_size
     factor = min(1.0, longest / max(height, width))
-    return tuple(int(np.ceil(side * factor / 32) * 32) for side in (height, width))  # type: ignore[return-value]
+    return _stride_multiple(height * factor), _stride_multiple(width * factor)
+
+
+def _stride_multiple(side: float) -> int:
+    return max(32, int(np.ceil(side / 32)) * 32)
 
 
 def decode_scrfd(
@@ -202,6 +254,18 @@ def decode_scrfd(
     )
 
 
+def five_points(dense: np.ndarray) -> np.ndarray:
+    """(5, 2) eye centres, nose tip and mouth corners from 2d106det's (106, 2) points."""
+    return np.stack(
+        [
+            dense[list(LEFT_EYE_OF_106)].mean(0),
+            dense[list(RIGHT_EYE_OF_106)].mean(0),
+            dense[NOSE_TIP_OF_106],
+            *dense[list(MOUTH_CORNERS_OF_106)],
+        ]
+    ).astype(np.float32)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     """Indices kept by greedy non-maximum suppression, best score first."""
     order = list(np.argsort(-scores, kind="stable"))
@@ -232,6 +296,36 @@ def _landmark_crop_matrix(box: np.ndarray) -> np.ndarray:
     return np.array([[scale, 0.0, shift[0]], [0.0, scale, shift[1]]])
 
 
+def signature_problem(
+    inputs: Sequence[tuple[Any, ...]], outputs: Sequence[tuple[Any, ...]], signature: Signature
+) -> str:
+    """What in a model's input and output shapes contradicts `signature` ("" = nothing).
+
+    Symbolic or unknown dimensions (str, None) match anything; an output is
+    checked on its last dimension only, since SCRFD exports differ in a batch dim.
+    """
+    if len(inputs) != 1 or len(outputs) != len(signature.output_widths):
+        return (
+            f"has {len(inputs)} input(s) and {len(outputs)} output(s), "
+            f"expected 1 and {len(signature.output_widths)}"
+        )
+    shape, expected = inputs[0], signature.input_shape
+    if len(shape) != len(expected) or not all(map(_fits, shape, expected)):
+        return f"has input shape {_shape_text(shape)}, expected {_shape_text(expected)}"
+    for index, (output, width) in enumerate(zip(outputs, signature.output_widths, strict=True)):
+        if not output or not _fits(output[-1], width):
+            return f"has output {index} of shape {_shape_text(output)}, expected (..., {width})"
+    return ""
+
+
+def _fits(actual: Any, expected: int | None) -> bool:
+    return expected is None or not isinstance(actual, int) or actual == expected
+
+
+def _shape_text(shape: Sequence[Any]) -> str:
+    return "(" + ", ".join("?" if not isinstance(d, int) else str(d) for d in shape) + ")"
+
+
 def _pack_folder(weights_dir: Path | None) -> Path:
     entry = next(entry for entry in load_manifest() if entry.name == PACK_NAME)
     folder = find_weight(entry, weights_dir)
@@ -242,41 +336,47 @@ def _pack_folder(weights_dir: Path | None) -> Path:
         raise MissingWeightsError(
             f"insightface detector needs {' and '.join(missing)} of the buffalo_l pack; "
             f"looked in {searched}; unzip insightface's buffalo_l.zip into weights/buffalo_l/ "
-            "or use --detector dlib"
+            "or use --set faces.detector=dlib"
         )
     return folder
 
 
-def _session(path: Path, providers: list[Any], *, outputs: int) -> Any:
+def _session(path: Path, providers: list[Any], signature: Signature) -> Any:
+    """An onnxruntime session of `path`, checked against the buffalo_l file's signature."""
     import onnxruntime
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
     # onnxruntime's errors derive from Exception alone; these are the load failures.
-    load_errors = (state.Fail, state.InvalidArgument, state.InvalidProtobuf,
-                   state.InvalidGraph, state.NoSuchFile, state.RuntimeException)  # fmt: skip
+    load_errors = (state.Fail, state.InvalidArgument, state.InvalidProtobuf, state.InvalidGraph,
+                   state.NoSuchFile, state.NoModel, state.NotImplemented, state.RuntimeException,
+                   state.EPFail)  # fmt: skip
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 3  # errors only: no warnings per session on stderr
     try:
         session = onnxruntime.InferenceSession(str(path), options, providers=providers)
     except load_errors as error:
-        message = str(error).splitlines()[0][:200]
+        message = " ".join(str(error).split())[:200]
         raise CorruptWeightsError(
             f"{path} cannot be loaded by onnxruntime ({message}); download it again"
         ) from None
-    found = len(session.get_outputs())
-    if found != outputs or len(session.get_inputs()) != 1:
-        raise CorruptWeightsError(
-            f"{path} has {len(session.get_inputs())} input(s) and {found} output(s), "
-            f"expected 1 and {outputs}: not the buffalo_l file of that name"
-        )
+    problem = signature_problem(
+        [tuple(i.shape) for i in session.get_inputs()],
+        [tuple(o.shape) for o in session.get_outputs()],
+        signature,
+    )
+    if problem:
+        raise CorruptWeightsError(f"{path} {problem}: not the buffalo_l file of that name")
     return session
 
 
 __all__ = [
     "ARCFACE_MATCH_DISTANCE",
     "InsightfaceDetector",
+    "Signature",
     "decode_scrfd",
     "detector_canvas",
+    "five_points",
     "nms",
     "onnx_providers",
+    "signature_problem",
 ]
