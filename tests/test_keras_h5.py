@@ -261,3 +261,45 @@ def test_converted_file_errors(tmp_path: Path, cli) -> None:  # type: ignore[no-
     source = write_keras_h5(tmp_path / "g.h5", model, weights)
     code, err = cli("weights", "convert", source, tmp_path / "g.pt")
     assert code == 9 and "must end in .safetensors" in err
+
+
+def test_facedancer_spec_matches_the_reference_census_and_parameters() -> None:
+    from collections import Counter
+
+    from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
+
+    for size, expected in ((256, 22_473_254), (512, 24_505_894)):  # reference section 1.4
+        config, shapes = generator_config(GeneratorSpec(mapping_size=size))
+        assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == expected
+    census = Counter(layer["class_name"] for layer in config["config"]["layers"])
+    assert census == {
+        "Conv2D": 33, "LeakyReLU": 19, "Addons>InstanceNormalization": 16, "Add": 13,
+        "AveragePooling2D": 10, "UpSampling2D": 10, "AdaIN": 7, "Dense": 4, "Concatenate": 4,
+        "AdaptiveAttention": 3, "InputLayer": 2,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("up_types", [
+    ("no_skip", "no_skip", "affa", "affa", "affa", "concat"),
+    ("add", "affa", "concat", "no_skip", "add", "affa"),
+])  # fmt: skip
+def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[str, ...]) -> None:
+    from clipswap_video.models.facedancer_spec import (
+        GeneratorSpec,
+        generator_config,
+        random_weights,
+    )
+    from clipswap_video.models.keras_h5 import KerasGraph
+
+    spec = GeneratorSpec(image_size=64, z_dim=8, channels=(4, 8, 8, 8, 8, 8),
+                         mapping_depth=2, mapping_size=6, up_types=up_types)  # fmt: skip
+    config, shapes = generator_config(spec)
+    weights = random_weights(shapes, seed=3)
+    model = load(write_keras_h5(tmp_path / "g.h5", config, weights, chunks=2))
+    image, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 8)
+    with torch.no_grad():
+        out = model(image, z)
+        direct = KerasGraph(config, weights).eval()(image, z)
+    assert out.shape == (2, 3, 64, 64) and torch.isfinite(out).all()
+    assert torch.equal(out, direct)  # the file round trip changes nothing
+    assert describe(model)["mapping"] == {"depth": 2, "size": 6}
