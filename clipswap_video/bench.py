@@ -10,7 +10,9 @@ matters is a ratio of two runs made back to back on the same file:
 - face analysis on the short clip (clipswap_video.bench_faces): landmark jitter
   and error with and without Kalman smoothing, and analysis throughput;
 - the classic swap on the short clip (clipswap_video.bench_swap): fps, time
-  over the plain transcode, and the `evaluate` metrics of its output.
+  over the plain transcode, and the `evaluate` metrics of its output;
+- the full-size generator graph's forward throughput at batch 1, 4, 8
+  (clipswap_video.bench_models).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clipswap_video.bench_faces import face_figures
+from clipswap_video.bench_models import generator_figures
 from clipswap_video.bench_swap import swap_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
@@ -77,6 +80,8 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         results.update(face_figures(short, Settings()))
         _say(console, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
+        _say(console, "timing the full-size generator graph (random weights)")
+        results.update(generator_figures())
     return results
 
 

@@ -27,6 +27,8 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "classic_fps",
         "classic_vs_transcode",
         "classic_background_psnr_db",
+        "generator_faces_per_s_b1",
+        "generator_faces_per_s_b8",
     ):
         assert results[key] > 0
 
