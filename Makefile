@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench lint parity clean
 
 install: $(STAMP)
 
@@ -34,5 +34,16 @@ lint: install
 	$(BIN)/ruff format --check clipswap_video tests
 	$(BIN)/mypy clipswap_video
 
+# Numerical parity of the h5py-only Keras interpreter against TensorFlow itself
+# (developer command, not CI): a separate venv with tensorflow-cpu 2.14.1 +
+# tensorflow-addons 0.23.0 builds the graphs, the project converts and compares.
+PARITY_VENV := .venv-parity
+parity: install
+	test -x $(PARITY_VENV)/bin/python || $(PYTHON) -m venv $(PARITY_VENV)
+	$(PARITY_VENV)/bin/python -m pip install --quiet tensorflow-cpu==2.14.1 tensorflow-addons==0.23.0 h5py
+	rm -rf parity && $(BIN)/python tools/parity_torch.py write parity
+	$(PARITY_VENV)/bin/python tools/parity_keras.py parity
+	$(BIN)/python tools/parity_torch.py compare parity
+
 clean:
-	rm -rf $(VENV) demo out .pytest_cache
+	rm -rf $(VENV) $(PARITY_VENV) demo out parity .pytest_cache

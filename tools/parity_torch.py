@@ -1,0 +1,55 @@
+"""Parity, torch side (project venv): writes the FaceDancer graph JSONs, and
+after tools/parity_keras.py has run, converts each Keras .h5 with the project's
+h5py-only converter, runs it in torch fp32 and reports max |diff| against the
+Keras outputs. Figures go to docs/parity.md by hand.
+
+    python tools/parity_torch.py write DIR
+    python tools/parity_torch.py compare DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clipswap_video.models import load
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
+
+GRAPHS = {
+    "facedancer_s256": GeneratorSpec(mapping_size=256),
+    "facedancer_s512": GeneratorSpec(mapping_size=512),
+    "mixed_up_types": GeneratorSpec(up_types=("add", "no_skip", "affa", "concat", "affa", "affa")),
+}
+
+
+def write(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, spec in GRAPHS.items():
+        config, _ = generator_config(spec)
+        config["config"]["name"] = name
+        (folder / f"{name}.json").write_text(json.dumps(config))
+
+
+def compare(folder: Path) -> int:
+    worst = 0.0
+    for h5 in sorted(folder.glob("*.h5")):
+        arrays = np.load(h5.with_suffix(".npz"))
+        image = torch.from_numpy(arrays["arr_0"]).permute(0, 3, 1, 2)
+        z = torch.from_numpy(arrays["arr_1"])
+        with torch.no_grad():
+            out = load(h5)(image, z).permute(0, 2, 3, 1).numpy()
+        diff = np.abs(out - arrays["output"])
+        worst = max(worst, float(diff.max()))
+        print(f"{h5.stem}: max |diff| {diff.max():.3g}, mean {diff.mean():.3g}, "
+              f"output range ±{np.abs(arrays['output']).max():.2f}")  # fmt: skip
+    print(f"worst max |diff| {worst:.3g} (target <= 1e-4)")
+    return 0 if worst <= 1e-4 else 1
+
+
+if __name__ == "__main__":
+    action, folder = sys.argv[1], Path(sys.argv[2])
+    sys.exit(write(folder) if action == "write" else compare(folder))
