@@ -57,17 +57,33 @@ def randomise(model: tf.keras.Model, rng: np.random.Generator) -> None:
         variable.assign(value.astype(np.float32))
 
 
+def arcface_candidate() -> tf.keras.Model:
+    """ArcFace-Res50's likely shape (reference 2.1): keras.applications ResNet50 v1
+    at 112x112 as a nested Functional model, then BN, Dropout, Flatten, Dense(512), BN."""
+    image = tf.keras.Input((112, 112, 3))
+    backbone = tf.keras.applications.ResNet50(include_top=False, weights=None,
+                                              input_shape=(112, 112, 3))  # fmt: skip
+    x = tf.keras.layers.BatchNormalization()(backbone(image))
+    x = tf.keras.layers.Dropout(0.4)(x)
+    x = tf.keras.layers.Dense(512)(tf.keras.layers.Flatten()(x))
+    return tf.keras.Model(image, tf.keras.layers.BatchNormalization()(x), name="arcface_res50")
+
+
+def save(model: tf.keras.Model, stem: Path, rng: np.random.Generator, low: float) -> None:
+    randomise(model, rng)
+    model.save(stem.with_suffix(".h5"))
+    inputs = [rng.uniform(low, 1, (2, *shape[1:])).astype(np.float32)
+              for shape in (tuple(t.shape) for t in model.inputs)]  # fmt: skip
+    np.savez(stem.with_suffix(".npz"), *inputs, output=model.predict(inputs, verbose=0))
+    print(f"{stem.stem}: {model.count_params():,} parameters, saved")
+
+
 def main(folder: Path) -> None:
     rng = np.random.default_rng(0)
     for spec in sorted(folder.glob("*.json")):
         model = tf.keras.models.model_from_json(spec.read_text(), custom_objects=CUSTOM)
-        randomise(model, rng)
-        model.save(spec.with_suffix(".h5"))
-        inputs = [rng.uniform(-1, 1, (2, *shape[1:])).astype(np.float32)
-                  for shape in (tuple(t.shape) for t in model.inputs)]  # fmt: skip
-        outputs = model.predict(inputs, verbose=0)
-        np.savez(spec.with_suffix(".npz"), *inputs, output=outputs)
-        print(f"{spec.stem}: {model.count_params():,} parameters, saved")
+        save(model, spec.with_suffix(""), rng, low=-1.0)
+    save(arcface_candidate(), folder / "arcface_candidate", rng, low=0.0)  # RGB in [0, 1]
 
 
 if __name__ == "__main__":

@@ -38,10 +38,11 @@ def compare(folder: Path) -> int:
     worst = 0.0
     for h5 in sorted(folder.glob("*.h5")):
         arrays = np.load(h5.with_suffix(".npz"))
-        image = torch.from_numpy(arrays["arr_0"]).permute(0, 3, 1, 2)
-        z = torch.from_numpy(arrays["arr_1"])
+        inputs = [torch.from_numpy(arrays[k]) for k in sorted(arrays.files) if k != "output"]
+        inputs = [x.permute(0, 3, 1, 2) if x.dim() == 4 else x for x in inputs]
         with torch.no_grad():
-            out = load(h5)(image, z).permute(0, 2, 3, 1).numpy()
+            out = load(h5)(*inputs)
+        out = (out.permute(0, 2, 3, 1) if out.dim() == 4 else out).numpy()
         diff = np.abs(out - arrays["output"])
         worst = max(worst, float(diff.max()))
         print(f"{h5.stem}: max |diff| {diff.max():.3g}, mean {diff.mean():.3g}, "
