@@ -303,3 +303,22 @@ def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[s
     assert out.shape == (2, 3, 64, 64) and torch.isfinite(out).all()
     assert torch.equal(out, direct)  # the file round trip changes nothing
     assert describe(model)["mapping"] == {"depth": 2, "size": 6}
+
+
+def test_models_by_name(tmp_path: Path) -> None:
+    from clipswap_video.errors import ConfigValueError
+    from clipswap_video.models import create_model, list_models, model_spec
+    from clipswap_video.models.convert import convert
+    from clipswap_video.models.facedancer_spec import generator_config, random_weights
+
+    assert {"facedancer_256", "facedancer_256_m512"} <= set(list_models())
+    assert model_spec("facedancer_256_m512").mapping_size == 512
+    with pytest.raises(ConfigValueError, match="unknown model 'nope'"):
+        model_spec("nope")
+    config, shapes = generator_config(model_spec("facedancer_256"))
+    source = write_keras_h5(tmp_path / "g.h5", config, random_weights(shapes, seed=5))
+    convert(source, tmp_path / "g.safetensors")
+    model = create_model("facedancer_256", tmp_path / "g.safetensors", dtype=torch.float32)
+    assert describe(model)["parameters"] == 22_473_254
+    with pytest.raises(ConfigValueError, match="has 22,473,254 parameters"):
+        create_model("facedancer_256_m512", tmp_path / "g.safetensors")
