@@ -322,3 +322,14 @@ def test_models_by_name(tmp_path: Path) -> None:
     assert describe(model)["parameters"] == 22_473_254
     with pytest.raises(ConfigValueError, match="has 22,473,254 parameters"):
         create_model("facedancer_256_m512", tmp_path / "g.safetensors")
+
+
+def test_discriminator_spec_size_and_logit(tmp_path: Path) -> None:
+    from clipswap_video.models.facedancer_spec import discriminator_config, random_weights
+
+    config, shapes = discriminator_config()
+    assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == 23_972_353
+    narrow, narrow_shapes = discriminator_config(image_size=64, first=4, channels=(6, 8, 8, 8))
+    model = load(write_keras_h5(tmp_path / "d.h5", narrow, random_weights(narrow_shapes)))
+    with torch.no_grad():
+        assert model(torch.rand(3, 3, 64, 64)).shape == (3, 1)

@@ -17,7 +17,11 @@ import numpy as np
 import torch
 
 from clipswap_video.models import load
-from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
+from clipswap_video.models.facedancer_spec import (
+    GeneratorSpec,
+    discriminator_config,
+    generator_config,
+)
 
 GRAPHS = {
     "facedancer_s256": GeneratorSpec(mapping_size=256),
@@ -32,6 +36,8 @@ def write(folder: Path) -> None:
         config, _ = generator_config(spec)
         config["config"]["name"] = name
         (folder / f"{name}.json").write_text(json.dumps(config))
+    config, _ = discriminator_config()
+    (folder / "discriminator.json").write_text(json.dumps(config))
 
 
 def compare(folder: Path) -> int:

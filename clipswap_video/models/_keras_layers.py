@@ -124,6 +124,17 @@ def _apply(function: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., to
     return lambda x: function(x[0])
 
 
+def _reshape(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    target = [int(side) for side in config["target_shape"]]
+
+    def reshape(x: Tensors) -> torch.Tensor:
+        value = x[0].permute(0, 2, 3, 1) if x[0].dim() == 4 else x[0]  # Keras order: NHWC
+        value = value.reshape(value.shape[0], *target)
+        return value.permute(0, 3, 1, 2) if value.dim() == 4 else value
+
+    return reshape
+
+
 def _sum(x: Tensors) -> torch.Tensor:
     total = x[0]
     for other in x[1:]:
@@ -148,6 +159,7 @@ _WEIGHTLESS: dict[str, Callable[[dict[str, Any]], Callable[..., torch.Tensor]]] 
     "ZeroPadding2D": _zero_padding,
     "Concatenate": _concatenate,
     "Flatten": _flatten,
+    "Reshape": _reshape,
     "Add": lambda c: _sum,
     "Multiply": lambda c: _product,
     "Subtract": lambda c: lambda x: x[0] - x[1],

@@ -42,10 +42,14 @@ class _Graph:
         return name
 
     def conv(self, x: str, cin: int, cout: int, k: int, act: str = "linear",
-             name: str | None = None) -> str:  # fmt: skip
+             name: str | None = None, padding: str = "same") -> str:  # fmt: skip
         return self.add("Conv2D", "conv2d", [x], name, [("kernel", (k, k, cin, cout)),
                         ("bias", (cout,))], filters=cout, kernel_size=[k, k], strides=[1, 1],
-                        padding="same", activation=act, use_bias=True)  # fmt: skip
+                        padding=padding, activation=act, use_bias=True)  # fmt: skip
+
+    def pool(self, x: str) -> str:
+        return self.op("AveragePooling2D", "average_pooling2d", [x], pool_size=[2, 2],
+                       strides=[2, 2], padding="valid")  # fmt: skip
 
     def norm(self, x: str, c: int) -> str:
         return self.add("Addons>InstanceNormalization", "instance_normalization", [x], None,
@@ -107,6 +111,31 @@ def generator_config(spec: GeneratorSpec) -> tuple[dict[str, Any], dict[str, lis
     return config, g.shapes
 
 
+def discriminator_config(
+    image_size: int = 256,
+    first: int = 64,
+    channels: tuple[int, ...] = (128, 256, 512, 512, 512, 512),
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """FaceDancer's discriminator (reference 4.1): Conv3x3, six DownD blocks,
+    Conv4x4 'valid', LeakyReLU, Conv1x1 to one logit, Reshape((1,))."""
+    g = _Graph()
+    image = g.op("InputLayer", "input", [], "input_1",
+                 batch_input_shape=[None, image_size, image_size, 3])  # fmt: skip
+    x, width = g.conv(image, 3, first, 3), first
+    for out in channels:
+        skip = g.pool(g.conv(x, width, out, 1))
+        main = g.pool(g.conv(g.act(g.norm(x, width)), width, out, 3))
+        main = g.conv(g.act(g.norm(main, out)), out, out, 3)
+        x, width = g.op("Add", "add", [main, skip]), out
+    side = image_size >> len(channels)
+    x = g.conv(g.act(g.conv(x, width, width, side, padding="valid")), width, 1, 1)
+    logit = g.op("Reshape", "reshape", [x], target_shape=[1])
+    config = {"class_name": "Functional", "config": {
+        "name": "discriminator", "layers": g.layers, "input_layers": [[image, 0, 0]],
+        "output_layers": [[logit, 0, 0]]}}  # fmt: skip
+    return config, g.shapes
+
+
 def random_weights(shapes: dict[str, list[Any]], seed: int = 0) -> dict[str, list[Any]]:
     """Non-trivial arrays for every weight (gammas near 1, biases non-zero), so a
     layout mistake cannot hide behind default values."""
@@ -143,10 +172,7 @@ def _res_down(g: _Graph, x: str, cin: int, cout: int, *, resample: bool) -> str:
     skip = g.conv(x, cin, cout, 1)
     main = g.conv(g.act(g.norm(x, cin)), cin, cout, 3)
     if resample:
-        skip = g.op("AveragePooling2D", "average_pooling2d", [skip], pool_size=[2, 2],
-                    strides=[2, 2], padding="valid")  # fmt: skip
-        main = g.op("AveragePooling2D", "average_pooling2d", [main], pool_size=[2, 2],
-                    strides=[2, 2], padding="valid")  # fmt: skip
+        skip, main = g.pool(skip), g.pool(main)
     return g.op("Add", "add", [main, skip])
 
 
@@ -185,4 +211,10 @@ def _merge(g: _Graph, up_type: str, skip: str, x: str, skip_channels: int, x_cha
     return g.op("AdaptiveAttention", "adaptive_attention", [mask, skip, x]), skip_channels
 
 
-__all__ = ["DEFAULT_UP_TYPES", "GeneratorSpec", "generator_config", "random_weights"]
+__all__ = [
+    "DEFAULT_UP_TYPES",
+    "GeneratorSpec",
+    "discriminator_config",
+    "generator_config",
+    "random_weights",
+]
