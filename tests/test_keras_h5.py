@@ -271,6 +271,11 @@ def test_facedancer_spec_matches_the_reference_census_and_parameters() -> None:
     for size, expected in ((256, 22_473_254), (512, 24_505_894)):  # reference section 1.4
         config, shapes = generator_config(GeneratorSpec(mapping_size=size))
         assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == expected
+    mixed, mixed_shapes = generator_config(
+        GeneratorSpec(up_types=("affa", "d_affa", "do_affa", "add", "no_skip", "concat"))
+    )
+    assert sum(int(np.prod(s)) for a in mixed_shapes.values() for _, s in a) == 34_279_047
+    assert sum(layer["class_name"] == "TFOpLambda" for layer in mixed["config"]["layers"]) == 1
     census = Counter(layer["class_name"] for layer in config["config"]["layers"])
     assert census == {
         "Conv2D": 33, "LeakyReLU": 19, "Addons>InstanceNormalization": 16, "Add": 13,
@@ -282,6 +287,7 @@ def test_facedancer_spec_matches_the_reference_census_and_parameters() -> None:
 @pytest.mark.parametrize("up_types", [
     ("no_skip", "no_skip", "affa", "affa", "affa", "concat"),
     ("add", "affa", "concat", "no_skip", "add", "affa"),
+    ("affa", "d_affa", "do_affa", "add", "no_skip", "concat"),
 ])  # fmt: skip
 def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[str, ...]) -> None:
     from clipswap_video.models.facedancer_spec import (

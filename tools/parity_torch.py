@@ -26,7 +26,9 @@ from clipswap_video.models.facedancer_spec import (
 GRAPHS = {
     "facedancer_s256": GeneratorSpec(mapping_size=256),
     "facedancer_s512": GeneratorSpec(mapping_size=512),
-    "mixed_up_types": GeneratorSpec(up_types=("add", "no_skip", "affa", "concat", "affa", "affa")),
+    "mixed_up_types": GeneratorSpec(
+        up_types=("affa", "d_affa", "do_affa", "add", "no_skip", "concat")
+    ),
 }
 
 

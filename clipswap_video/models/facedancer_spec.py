@@ -19,7 +19,7 @@ import numpy as np
 
 Shape = tuple[int, ...]
 DEFAULT_UP_TYPES = ("no_skip", "no_skip", "affa", "affa", "affa", "concat")
-UP_TYPES = ("no_skip", "affa", "concat", "add")
+UP_TYPES = ("no_skip", "affa", "d_affa", "do_affa", "concat", "add")
 
 
 @dataclass
@@ -46,6 +46,19 @@ class _Graph:
         return self.add("Conv2D", "conv2d", [x], name, [("kernel", (k, k, cin, cout)),
                         ("bias", (cout,))], filters=cout, kernel_size=[k, k], strides=[1, 1],
                         padding=padding, activation=act, use_bias=True)  # fmt: skip
+
+    def multiply(self, x: str, y: str) -> str:
+        """`x * y` as Keras serialises `tf.math.multiply`: a TFOpLambda with a flat
+        node whose keyword `y` is a tensor reference."""
+        index = self.counts["tf.math.multiply"]
+        self.counts["tf.math.multiply"] += 1
+        name = "tf.math.multiply" + (f"_{index}" if index else "")
+        self.layers.append({
+            "class_name": "TFOpLambda", "name": name,
+            "config": {"name": name, "function": "math.multiply"},
+            "inbound_nodes": [[x, 0, 0, {"y": [y, 0, 0], "name": None}]],
+        })  # fmt: skip
+        return name
 
     def pool(self, x: str) -> str:
         return self.op("AveragePooling2D", "average_pooling2d", [x], pool_size=[2, 2],
@@ -204,11 +217,39 @@ def _merge(g: _Graph, up_type: str, skip: str, x: str, skip_channels: int, x_cha
         return g.op("Concatenate", "concatenate", [skip, x], axis=-1), skip_channels + x_channels
     if up_type == "add":
         return g.op("Add", "add", [skip, x]), skip_channels
+    if up_type == "affa":
+        return _attention(g, skip, x, skip_channels, x_channels, name), skip_channels
+    if up_type == "d_affa":  # two attention modules in a row, the second on the first's output
+        first = _attention(g, skip, x, skip_channels, x_channels, name and f"{name}_0")
+        return _attention(g, skip, first, skip_channels, skip_channels, name and f"{name}_1"), (
+            skip_channels
+        )
+    return _double_mask(g, skip, x, skip_channels, x_channels, name), skip_channels
+
+
+def _mask(g: _Graph, joined: str, cin: int, hidden: int, cout: int, name: str | None) -> str:
+    """Conv3x3 -> LeakyReLU -> IN (activation before the norm) -> Conv1x1 sigmoid."""
+    h = g.norm(g.act(g.conv(joined, cin, hidden, 3)), hidden)
+    return g.conv(h, hidden, cout, 1, "sigmoid", name=name)
+
+
+def _attention(g: _Graph, skip: str, x: str, skip_channels: int, x_channels: int,
+               name: str | None) -> str:  # fmt: skip
+    """AFFA (reference 1.3): (1 - m) * skip + m * x, m from the concatenation."""
     joined = g.op("Concatenate", "concatenate", [skip, x], axis=-1)
-    hidden = g.norm(g.act(g.conv(joined, skip_channels + x_channels, skip_channels // 4, 3)),
-                    skip_channels // 4)  # fmt: skip
-    mask = g.conv(hidden, skip_channels // 4, skip_channels, 1, "sigmoid", name=name)
-    return g.op("AdaptiveAttention", "adaptive_attention", [mask, skip, x]), skip_channels
+    mask = _mask(g, joined, skip_channels + x_channels, skip_channels // 4, skip_channels, name)
+    return g.op("AdaptiveAttention", "adaptive_attention", [mask, skip, x])
+
+
+def _double_mask(g: _Graph, skip: str, x: str, skip_channels: int, x_channels: int,
+                 name: str | None) -> str:  # fmt: skip
+    """do_affa: a per-channel mask times a one-channel mask (TFOpLambda multiply),
+    hidden width C_t."""
+    joined = g.op("Concatenate", "concatenate", [skip, x], axis=-1)
+    width = skip_channels + x_channels
+    hat = _mask(g, joined, width, skip_channels, 1, name and f"{name}_hat")
+    mask = _mask(g, joined, width, skip_channels, skip_channels, name)
+    return g.op("AdaptiveAttention", "adaptive_attention", [g.multiply(mask, hat), skip, x])
 
 
 __all__ = [
