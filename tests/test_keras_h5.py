@@ -339,3 +339,21 @@ def test_discriminator_spec_size_and_logit(tmp_path: Path) -> None:
     model = load(write_keras_h5(tmp_path / "d.h5", narrow, random_weights(narrow_shapes)))
     with torch.no_grad():
         assert model(torch.rand(3, 3, 64, 64)).shape == (3, 1)
+
+
+def test_attribute_encoder_spec_size_and_outputs(tmp_path: Path) -> None:
+    from clipswap_video.models.facedancer_spec import attribute_encoder_config, random_weights
+
+    config, shapes = attribute_encoder_config()
+    assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == 21_386_048
+    narrow, narrow_shapes = attribute_encoder_config(image_size=32, first=4, channels=(6, 8))
+    model = load(write_keras_h5(tmp_path / "e.h5", narrow, random_weights(narrow_shapes)))
+    with torch.no_grad():
+        outputs = model(torch.rand(2, 3, 32, 32))
+    assert [tuple(o.shape) for o in outputs] == [
+        (2, 4, 32, 32),
+        (2, 6, 16, 16),
+        (2, 8, 8, 8),
+        (2, 8, 8, 8),
+        (2, 8, 8, 8),
+    ]

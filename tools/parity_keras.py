@@ -74,7 +74,10 @@ def save(model: tf.keras.Model, stem: Path, rng: np.random.Generator, low: float
     model.save(stem.with_suffix(".h5"))
     inputs = [rng.uniform(low, 1, (2, *shape[1:])).astype(np.float32)
               for shape in (tuple(t.shape) for t in model.inputs)]  # fmt: skip
-    np.savez(stem.with_suffix(".npz"), *inputs, output=model.predict(inputs, verbose=0))
+    outputs = model.predict(inputs, verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    named = {f"output_{index}": array for index, array in enumerate(outputs)}
+    np.savez(stem.with_suffix(".npz"), *inputs, **named)
     print(f"{stem.stem}: {model.count_params():,} parameters, saved")
 
 

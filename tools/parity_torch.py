@@ -19,6 +19,7 @@ import torch
 from clipswap_video.models import load
 from clipswap_video.models.facedancer_spec import (
     GeneratorSpec,
+    attribute_encoder_config,
     discriminator_config,
     generator_config,
 )
@@ -38,23 +39,29 @@ def write(folder: Path) -> None:
         config, _ = generator_config(spec)
         config["config"]["name"] = name
         (folder / f"{name}.json").write_text(json.dumps(config))
-    config, _ = discriminator_config()
-    (folder / "discriminator.json").write_text(json.dumps(config))
+    for name, build in (("discriminator", discriminator_config),
+                        ("attribute_encoder", attribute_encoder_config)):  # fmt: skip
+        config, _ = build()
+        (folder / f"{name}.json").write_text(json.dumps(config))
 
 
 def compare(folder: Path) -> int:
     worst = 0.0
     for h5 in sorted(folder.glob("*.h5")):
         arrays = np.load(h5.with_suffix(".npz"))
-        inputs = [torch.from_numpy(arrays[k]) for k in sorted(arrays.files) if k != "output"]
+        inputs = [torch.from_numpy(arrays[k]) for k in sorted(arrays.files) if k.startswith("arr_")]
         inputs = [x.permute(0, 3, 1, 2) if x.dim() == 4 else x for x in inputs]
         with torch.no_grad():
-            out = load(h5)(*inputs)
-        out = (out.permute(0, 2, 3, 1) if out.dim() == 4 else out).numpy()
-        diff = np.abs(out - arrays["output"])
-        worst = max(worst, float(diff.max()))
-        print(f"{h5.stem}: max |diff| {diff.max():.3g}, mean {diff.mean():.3g}, "
-              f"output range ±{np.abs(arrays['output']).max():.2f}")  # fmt: skip
+            result = load(h5)(*inputs)
+        outputs = result if isinstance(result, tuple) else (result,)
+        for index, out in enumerate(outputs):
+            expected = arrays[f"output_{index}"]
+            got = (out.permute(0, 2, 3, 1) if out.dim() == 4 else out).numpy()
+            diff = np.abs(got - expected)
+            worst = max(worst, float(diff.max()))
+            label = h5.stem if len(outputs) == 1 else f"{h5.stem}[{index}]"
+            print(f"{label}: max |diff| {diff.max():.3g}, mean {diff.mean():.3g}, "
+                  f"output range ±{np.abs(expected).max():.2f}")  # fmt: skip
     print(f"worst max |diff| {worst:.3g} (target <= 1e-4)")
     return 0 if worst <= 1e-4 else 1
 

@@ -47,16 +47,17 @@ class _Graph:
                         ("bias", (cout,))], filters=cout, kernel_size=[k, k], strides=[1, 1],
                         padding=padding, activation=act, use_bias=True)  # fmt: skip
 
-    def multiply(self, x: str, y: str) -> str:
+    def multiply(self, x: str, y: str | float) -> str:
         """`x * y` as Keras serialises `tf.math.multiply`: a TFOpLambda with a flat
-        node whose keyword `y` is a tensor reference."""
+        node whose keyword `y` is a tensor reference or a constant."""
         index = self.counts["tf.math.multiply"]
         self.counts["tf.math.multiply"] += 1
         name = "tf.math.multiply" + (f"_{index}" if index else "")
+        factor = [y, 0, 0] if isinstance(y, str) else y
         self.layers.append({
             "class_name": "TFOpLambda", "name": name,
             "config": {"name": name, "function": "math.multiply"},
-            "inbound_nodes": [[x, 0, 0, {"y": [y, 0, 0], "name": None}]],
+            "inbound_nodes": [[x, 0, 0, {"y": factor, "name": None}]],
         })  # fmt: skip
         return name
 
@@ -147,6 +148,51 @@ def discriminator_config(
         "name": "discriminator", "layers": g.layers, "input_layers": [[image, 0, 0]],
         "output_layers": [[logit, 0, 0]]}}  # fmt: skip
     return config, g.shapes
+
+
+def attribute_encoder_config(
+    image_size: int = 256, first: int = 64, channels: tuple[int, ...] = (128, 256, 512, 512, 512),
+    extra_blocks: int = 2,
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:  # fmt: skip
+    """ClipSwap's attribute encoder (reference 4.3): StarGAN-v2's generator
+    encoder with per-pixel LayerNormalization (epsilon 1e-3); outputs the first
+    conv and every block's output (the last one is the 8x8 feature the
+    attribute loss compares)."""
+    g = _Graph()
+    image = g.op("InputLayer", "input", [], "input_1",
+                 batch_input_shape=[None, image_size, image_size, 3])  # fmt: skip
+    x, width = g.conv(image, 3, first, 3), first
+    outputs = [x]
+    plan = [(out, True) for out in channels] + [(channels[-1], False)] * extra_blocks
+    for out, down in plan:
+        x = _res_block(g, x, width, out, down)
+        outputs.append(x)
+        width = out
+    config = {"class_name": "Functional", "config": {
+        "name": "attribute_encoder", "layers": g.layers, "input_layers": [[image, 0, 0]],
+        "output_layers": [[name, 0, 0] for name in outputs]}}  # fmt: skip
+    return config, g.shapes
+
+
+def _layer_norm(g: _Graph, x: str, c: int) -> str:
+    return g.add("LayerNormalization", "layer_normalization", [x], None,
+                 [("gamma", (c,)), ("beta", (c,))], axis=[3], epsilon=1e-3)  # fmt: skip
+
+
+def _res_block(g: _Graph, x: str, cin: int, cout: int, down: bool) -> str:
+    """StarGAN-v2 ResBlk: (shortcut + residual) / sqrt(2); the 1x1 shortcut has no bias."""
+    residual = g.conv(g.act(_layer_norm(g, x, cin)), cin, cin, 3)
+    if down:
+        residual = g.pool(residual)
+    residual = g.conv(g.act(_layer_norm(g, residual, cin)), cin, cout, 3)
+    shortcut = x
+    if cin != cout:
+        shortcut = g.add("Conv2D", "conv2d", [x], None, [("kernel", (1, 1, cin, cout))],
+                         filters=cout, kernel_size=[1, 1], strides=[1, 1], padding="same",
+                         activation="linear", use_bias=False)  # fmt: skip
+    if down:
+        shortcut = g.pool(shortcut)
+    return g.multiply(g.op("Add", "add", [shortcut, residual]), 2**-0.5)
 
 
 def random_weights(shapes: dict[str, list[Any]], seed: int = 0) -> dict[str, list[Any]]:
@@ -255,6 +301,7 @@ def _double_mask(g: _Graph, skip: str, x: str, skip_channels: int, x_channels: i
 __all__ = [
     "DEFAULT_UP_TYPES",
     "GeneratorSpec",
+    "attribute_encoder_config",
     "discriminator_config",
     "generator_config",
     "random_weights",
