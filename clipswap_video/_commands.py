@@ -144,7 +144,8 @@ def run_weights(args: argparse.Namespace, console: Console) -> int:
             raise MissingWeightsError(f"not found in any weights folder: {', '.join(missing)}")
     rows = [
         {"name": c.entry.name, "file": c.entry.file, "status": c.status,
-         "path": str(c.path) if c.path else None, "sha256": c.sha256}
+         "path": str(c.path) if c.path else None, "sha256": c.sha256,
+         "preprocessing": c.entry.preprocessing}
         for c in checks
     ]  # fmt: skip
     if args.json:

@@ -31,6 +31,8 @@ class WeightEntry:
     """Where `weights fetch` downloads it from ("" = pass --url)."""
     archive: str = ""
     """"zip" for a pack that unpacks into the folder `file`."""
+    preprocessing: dict[str, str] | None = None
+    """What the weights expect (crop, template, colour, value range), as stored with them."""
 
 
 def load_manifest(path: Path | None = None) -> list[WeightEntry]:

@@ -183,3 +183,13 @@ def test_converted_file_is_preferred_to_the_h5(tmp_path: Path) -> None:
     assert find_weight(entry, tmp_path) == tmp_path / "ClipSwap.h5"
     (tmp_path / "ClipSwap.safetensors").write_bytes(b"st")
     assert find_weight(entry, tmp_path) == tmp_path / "ClipSwap.safetensors"
+
+
+def test_packaged_manifest_carries_preprocessing() -> None:
+    from clipswap_video.weights import load_manifest
+
+    entries = load_manifest()
+    assert {e.name for e in entries} >= {"clipswap_256.official", "insightface.buffalo_l"}
+    assert all(entry.preprocessing for entry in entries)
+    [facedancer] = [e for e in entries if e.name == "facedancer_256.config_c_hq"]
+    assert facedancer.sha256.startswith("f7a420e1") and facedancer.preprocessing["crop"] == "256"
