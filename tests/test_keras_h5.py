@@ -357,3 +357,18 @@ def test_attribute_encoder_spec_size_and_outputs(tmp_path: Path) -> None:
         (2, 8, 8, 8),
         (2, 8, 8, 8),
     ]
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_prelu_per_channel_and_per_position(tmp_path: Path, shared: bool) -> None:
+    alpha = RNG.uniform(0.1, 0.5, (1, 1, 3) if shared else (4, 4, 3)).astype(np.float32)
+    layers = [
+        input_layer("input_1", [None, 4, 4, 3]),
+        layer("PReLU", "p_re_lu", node("input_1"), shared_axes=[1, 2] if shared else None),
+    ]
+    model = functional("prelu", layers, ["input_1"], ["p_re_lu"])
+    path = write_keras_h5(tmp_path / "p.h5", model, {"p_re_lu": [("p_re_lu/alpha:0", alpha)]})
+    image = RNG.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    with torch.no_grad():
+        out = load(path)(_nchw(image)).numpy().transpose(0, 2, 3, 1)
+    assert np.allclose(out, np.where(image >= 0, image, alpha * image), atol=1e-6)

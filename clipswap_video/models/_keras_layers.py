@@ -17,6 +17,7 @@ from clipswap_video.models._keras_ops import (
     KerasOpError,
     Lambda,
     Normalization,
+    PReLU,
     Weights,
     _activation,
     _same_padding,
@@ -40,6 +41,7 @@ def build_layer(class_name: str, name: str, config: dict[str, Any], weights: Wei
         "Addons>InstanceNormalization": lambda: Normalization("instance", config, weights),
         "LayerNormalization": lambda: Normalization("layer", config, weights),
         "AdaIN": lambda: AdaIN(config, weights),
+        "PReLU": lambda: PReLU(config, weights),
     }
     if class_name in weighted:
         return weighted[class_name]()

@@ -147,6 +147,21 @@ class Lambda(nn.Module):
         return self.function(inputs, **kwargs)
 
 
+class PReLU(nn.Module):
+    """Keras PReLU: alpha stored (H, W, C) per position, or (1, 1, C) with
+    shared_axes [1, 2]; for a vector input, (C,)."""
+
+    def __init__(self, config: dict[str, Any], weights: Weights) -> None:
+        super().__init__()
+        alpha = _leaf(weights, "alpha")
+        assert alpha is not None, "PReLU without alpha"
+        self.alpha = nn.Parameter(alpha.permute(2, 0, 1) if alpha.dim() == 3 else alpha)
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        x = inputs[0]
+        return torch.where(x >= 0, x, self.alpha * x)
+
+
 class AdaIN(nn.Module):
     """FaceDancer's AdaIN: gamma and beta from two Dense layers of w, no normalisation,
     no "1 +" (the preceding InstanceNormalization normalises). Weights by position."""
@@ -166,4 +181,13 @@ class AdaIN(nn.Module):
         return gamma * x + beta
 
 
-__all__ = ["AdaIN", "Conv2D", "Dense", "KerasOpError", "Lambda", "Normalization", "torch_axis"]
+__all__ = [
+    "AdaIN",
+    "Conv2D",
+    "Dense",
+    "KerasOpError",
+    "Lambda",
+    "Normalization",
+    "PReLU",
+    "torch_axis",
+]
