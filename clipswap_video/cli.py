@@ -90,6 +90,7 @@ def _add_swap(commands: Any) -> None:
     parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     _add_settings(parser)
     parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
     parser.add_argument("--preview", type=Path, metavar="OUT.png",
                         help="also write source | input | output at the middle frame")  # fmt: skip
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
@@ -267,7 +268,7 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
         return ExitCode.OK
     with progress(console, enabled=not args.quiet) as (on_start, on_progress):
         result = run_video(
-            args.source, args.input, args.output, settings,
+            args.source, args.input, args.output, settings, weights_dir=args.weights,
             on_start=on_start, on_progress=on_progress,
         )  # fmt: skip
     for note in result.input_problems:

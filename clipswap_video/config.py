@@ -18,8 +18,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
 
-SwapperName = Literal["auto", "classic", "none"]
-"""Swap backends: auto picks the best one available; clipswap joins with its weights."""
+SwapperName = Literal["auto", "clipswap", "classic", "none"]
+"""Swap backends: auto = clipswap when its weights are found, else classic."""
 BlendName = Literal["multiband", "alpha"]
 
 

@@ -56,22 +56,24 @@ register_backend = _BACKENDS.register
 
 def create_backend(name: str, weights_dir: Path | None = None) -> SwapBackend:
     """The backend `name`, loaded. `auto` must be resolved before (see `resolve_swapper`)."""
-    import clipswap_video.swap.classic  # noqa: F401  (registers itself)
+    import clipswap_video.swap.classic
+    import clipswap_video.swap.clipswap  # noqa: F401  (both register themselves)
 
     return _BACKENDS.get(name)(weights_dir)
 
 
-def resolve_swapper(name: str) -> tuple[str, str | None]:
-    """The backend `auto` stands for, and the warning to print when it falls back.
+def resolve_swapper(name: str, weights_dir: Path | None = None) -> tuple[str, str | None]:
+    """The backend `auto` stands for, and the warning to print when it falls back:
+    `clipswap` when its weight files are found, else `classic`."""
+    from clipswap_video.swap.clipswap import find_clipswap_weights
 
-    ClipSwap's PyTorch generator is not part of this build yet, so `auto`
-    always means `classic` and says how the better one will be enabled.
-    """
     if name != "auto":
         return name, None
+    if find_clipswap_weights(weights_dir) is not None:
+        return "clipswap", None
     return "classic", (
-        "using the classic swapper (landmark warp, lower fidelity): the ClipSwap "
-        "generator is not available; see weights/README.md for the ClipSwap weights"
+        "using the classic swapper (landmark warp, lower fidelity): no ClipSwap weights "
+        "(ClipSwap.h5 and ArcFace-Res50.h5) in the weights folders; see weights/README.md"
     )
 
 

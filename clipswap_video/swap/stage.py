@@ -50,7 +50,7 @@ class FaceSwapper:
     def __init__(
         self, settings: Settings, sources: Sequence[Path], weights_dir: Path | None = None
     ) -> None:
-        name, note = resolve_swapper(settings.swap.swapper)
+        name, note = resolve_swapper(settings.swap.swapper, weights_dir)
         if note:
             log.warning(note)
         self.settings = settings

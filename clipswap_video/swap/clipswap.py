@@ -1,0 +1,99 @@
+"""The `clipswap` backend: the paper's generator and ArcFace-Res50, loaded from
+their Keras files (or the converted .safetensors) by the h5py-only interpreter.
+
+Pre- and post-processing as the reference states (section 1.1 and 2.2): the
+source identity is ArcFace-Res50's raw 512-d output for the 112 px aligned crop
+in RGB [0, 1] (several photos: the mean); the generator takes the 256 px
+aligned target crop in [-1, 1] and returns a linear image, mapped by
+(y + 1) / 2 and clipped only at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from clipswap_video.errors import ConfigValueError, MissingWeightsError
+from clipswap_video.faces import SourceIdentity, alignment_matrices
+from clipswap_video.models import load
+from clipswap_video.models.keras_h5 import KerasGraph
+from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
+from clipswap_video.swap.classic import LandmarkPredictor
+from clipswap_video.weights import find_weight, load_manifest, search_dirs
+
+GENERATORS = ("clipswap_256.official", "facedancer_256.config_c_hq")
+IDENTITY = "arcface_res50.official"
+
+
+def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
+    """(generator, ArcFace) files when both are in a weights folder, else None."""
+    entries = {entry.name: entry for entry in load_manifest()}
+    identity = find_weight(entries[IDENTITY], weights_dir)
+    for name in GENERATORS:
+        generator = find_weight(entries[name], weights_dir)
+        if generator is not None and identity is not None:
+            return generator, identity
+    return None
+
+
+@register_backend("clipswap")
+class ClipSwapBackend:
+    """Generator on 256 crops in [-1, 1], identity from ArcFace-Res50."""
+
+    name = "clipswap"
+    crop_size = 256
+
+    def __init__(self, weights_dir: Path | None = None) -> None:
+        found = find_clipswap_weights(weights_dir)
+        if found is None:
+            folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
+            raise MissingWeightsError(
+                f"the clipswap swapper needs ClipSwap.h5 (or FaceDancer_config_c_HQ.h5) and "
+                f"ArcFace-Res50.h5; looked in {folders}; see weights/README.md, or use "
+                "--swapper classic"
+            )
+        self.generator: KerasGraph = load(found[0])
+        self.identity_net: KerasGraph = load(found[1])
+        self._check_shapes(found)
+        self.landmarks = LandmarkPredictor()  # the compositing mask follows the target's face
+        self.z: torch.Tensor | None = None
+
+    def prepare_source(self, identity: SourceIdentity) -> None:
+        crops = [
+            cv2.warpAffine(image, alignment_matrices(face.landmarks_5, 112)[0], (112, 112))
+            for image, face in zip(identity.images, identity.faces, strict=True)
+        ]
+        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+        with torch.inference_mode():
+            embeddings = self.identity_net(batch)
+        assert isinstance(embeddings, torch.Tensor)
+        self.z = embeddings.mean(
+            0, keepdim=True
+        )  # raw, not normalised: as the generator was trained
+
+    def swap(self, batch: CropBatch) -> SwappedBatch:
+        assert self.z is not None, "prepare_source() first"
+        crops = torch.from_numpy(batch.crops).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            output = self.generator((crops - 127.5) / 127.5, self.z.expand(len(crops), -1))
+        assert isinstance(output, torch.Tensor)
+        pixels = ((output + 1) / 2 * 255).clamp(0, 255).round().byte()
+        swapped = pixels.permute(0, 2, 3, 1).contiguous().numpy()
+        landmarks = np.stack([self.landmarks(crop) for crop in batch.crops])
+        return SwappedBatch(swapped, landmarks)
+
+    def _check_shapes(self, paths: tuple[Path, Path]) -> None:
+        image, z = (self.generator.input_shapes.get(n) for n in self.generator.input_names[:2])
+        if not image or image[1:3] != [256, 256] or not z:
+            raise ConfigValueError(f"{paths[0]} is not a 256 px generator with an identity input")
+        if z[-1] != 512:  # reference Q1: ArcFace + CLIP would be wider
+            raise ConfigValueError(
+                f"{paths[0]} takes a {z[-1]}-d identity (ArcFace + CLIP); this build feeds "
+                "ArcFace's 512-d vector only"
+            )
+
+
+__all__ = ["ClipSwapBackend", "find_clipswap_weights"]

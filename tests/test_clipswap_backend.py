@@ -1,0 +1,116 @@
+"""The clipswap backend with small models saved in the real Keras format:
+auto-selection, identity computed once, end to end on a small clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from face_fixtures import astronaut_actor, grace_hopper, line_path, write_actor_clip
+from keras_writer import functional, input_layer, layer, node, write_keras_h5
+from PIL import Image
+
+from clipswap_video.config import load_settings
+from clipswap_video.errors import ExitCode
+from clipswap_video.media import VideoReader
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
+from clipswap_video.swap import FaceSwapper, resolve_swapper
+
+
+def _weights(folder: Path) -> Path:
+    """A narrow generator (256 px, z 512) and a small 112 px identity net, as .h5 files."""
+    folder.mkdir(exist_ok=True)
+    spec = GeneratorSpec(channels=(4, 4, 4, 4, 4, 4), mapping_depth=1, mapping_size=8)
+    config, shapes = generator_config(spec)
+    write_keras_h5(folder / "ClipSwap.h5", config, random_weights(shapes, seed=1))
+    layers = [
+        input_layer("input_1", [None, 112, 112, 3]),
+        layer("Conv2D", "conv", node("input_1"), filters=4, kernel_size=[3, 3], strides=[2, 2],
+              padding="valid", activation="relu"),
+        layer("AveragePooling2D", "pool", node("conv"), pool_size=[2, 2], strides=[2, 2],
+              padding="valid"),
+        layer("Flatten", "flatten", node("pool")),
+        layer("Dense", "embedding", node("flatten"), units=512, activation="linear"),
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(27 * 27 * 4, 512)).astype(np.float32)
+    weights = {
+        "conv": [("conv/kernel:0", rng.normal(size=(3, 3, 3, 4)).astype(np.float32)),
+                 ("conv/bias:0", np.zeros(4, np.float32))],
+        "embedding": [("embedding/kernel:0", dense),
+                      ("embedding/bias:0", np.zeros(512, np.float32))],
+    }  # fmt: skip
+    model = functional("arcface", layers, ["input_1"], ["embedding"])
+    write_keras_h5(folder / "ArcFace-Res50.h5", model, weights)
+    return folder
+
+
+def _clip(tmp_path: Path) -> Path:
+    clip = tmp_path / "in.mp4"
+    write_actor_clip(
+        clip, [astronaut_actor(line_path((260, 180), (380, 180), 1, 1.25))], seconds=0.5
+    )
+    return clip
+
+
+def _source(tmp_path: Path) -> Path:
+    path = tmp_path / "grace.png"
+    Image.fromarray(grace_hopper()).save(path)
+    return path
+
+
+def test_auto_picks_clipswap_only_when_both_files_are_there(tmp_path: Path) -> None:
+    assert resolve_swapper("auto", tmp_path)[0] == "classic"
+    folder = _weights(tmp_path / "w")
+    assert resolve_swapper("auto", folder) == ("clipswap", None)
+    (folder / "ArcFace-Res50.h5").unlink()
+    name, warning = resolve_swapper("auto", folder)
+    assert name == "classic" and warning and "ArcFace-Res50.h5" in warning
+
+
+def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:
+    folder = _weights(tmp_path / "w")
+    swapper = FaceSwapper(load_settings(), [_source(tmp_path)], folder)
+    assert swapper.backend.name == "clipswap"
+    calls = []
+    swapper.backend.identity_net.register_forward_hook(lambda *args: calls.append(1))
+    with VideoReader(_clip(tmp_path)) as reader:
+        stage = swapper.stage_for(reader.info)
+        frames = list(reader.frames())
+        for frame in frames:
+            stage(frame)
+    assert calls == [] and stage.swapped_faces == len(frames) == 15  # prepared at load time
+    z = swapper.backend.z
+    assert z is not None and z.shape == (1, 512) and torch.isfinite(z).all()
+
+
+def test_clipswap_end_to_end(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder, clip, output = _weights(tmp_path / "w"), _clip(tmp_path), tmp_path / "out.mp4"
+    code, err = cli(_source(tmp_path), clip, output, "--weights", folder)
+    assert code == 0 and "classic" not in err  # auto chose clipswap: no fallback warning
+    with av.open(str(output)) as container:
+        assert container.metadata["comment"].startswith("synthetic: face swapped")
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(clip)) as container:
+        originals = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == len(originals) == 15
+    face = (slice(130, 230), slice(250, 330))  # where the face starts: changed
+    assert np.abs(frames[0][face].astype(int) - originals[0][face]).mean() > 5
+    corner = (slice(0, 40), slice(0, 40))  # far from the face: encoder noise only
+    assert np.abs(frames[0][corner].astype(int) - originals[0][corner]).mean() < 2
+
+
+def test_clipswap_without_weights_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, err = cli(_source(tmp_path), _clip(tmp_path), tmp_path / "o.mp4", "--swapper",
+                    "clipswap", "--weights", tmp_path / "empty")  # fmt: skip
+    assert code == ExitCode.MISSING_WEIGHTS and "ClipSwap.h5" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.fixture(autouse=True)
+def _no_env_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CLIPSWAP_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path)  # ./weights is searched too: keep it empty
