@@ -21,6 +21,7 @@ from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
 SwapperName = Literal["auto", "clipswap", "classic", "none"]
 """Swap backends: auto = clipswap when its weights are found, else classic."""
 BlendName = Literal["multiband", "alpha"]
+MaskName = Literal["landmarks", "paper"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class CompositeSettings:
     """Pixels (in the 256 px aligned crop) the landmark hull is shrunk by."""
     mask_feather: int = field(default=12, metadata={"range": (0, 64)})
     """Width of the soft mask edge, pixels in the 256 px crop."""
+    mask: MaskName = "landmarks"
+    """landmarks: the target's landmark hull; paper: ClipSwap's fixed blend mask
+    (rows 77-239, columns 32-223 of the 256 crop, Gaussian sigma 7)."""
     blend: BlendName = "multiband"
     """multiband: Laplacian-pyramid blend (seamless); alpha: feathered mask only."""
     colour_transfer: bool = True
@@ -281,6 +285,7 @@ def _toml_value(value: Any) -> str:
 
 __all__ = [
     "BlendName",
+    "MaskName",
     "CompositeSettings",
     "DetectorName",
     "FaceSettings",

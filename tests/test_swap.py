@@ -208,3 +208,22 @@ def test_evaluate_errors_are_one_line(cli, source_image: Path, tmp_path: Path) -
     )
     code, err = cli("evaluate", source_image, clip, short)
     assert code == 6 and "different frame counts" in err
+
+
+def test_paper_mask_values() -> None:
+    from clipswap_video.swap.composite import paper_mask
+
+    mask = paper_mask()
+    assert mask.shape == (256, 256) and mask.dtype == np.float32
+    assert mask[158, 128] == pytest.approx(1.0, abs=1e-6)
+    assert mask[77, 128] == pytest.approx(0.528, abs=1e-3)  # the reference's figure
+    assert mask[0, 0] == 0 and mask[5, 128] < 1e-6
+    assert paper_mask(128).shape == (128, 128)
+
+
+def test_paper_mask_in_the_stage(tmp_path: Path) -> None:
+    path = line_path((300, 180), (330, 180), 0.3, 1.25)
+    write_actor_clip(tmp_path / "in.mp4", [astronaut_actor(path)], seconds=0.3)
+    source = _save(grace_hopper(), tmp_path / "grace.png")
+    changes = _changed(tmp_path, tmp_path / "in.mp4", source, "composite.mask=paper")
+    assert all(change.max() > 30 for change in changes)

@@ -43,6 +43,20 @@ def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) 
     return np.clip(soft, 0.0, 1.0)  # the blur's rounding can step just over 1
 
 
+def paper_mask(size: int = 256) -> FloatImage:
+    """ClipSwap's / FaceDancer's blend mask: ones on rows 77-239 and columns
+    32-223 of the 256 crop, blurred by scipy's gaussian_filter(sigma=7) (reflect,
+    truncate 4), scaled to `size` (reference 2.3)."""
+    from scipy.ndimage import gaussian_filter
+
+    mask = np.zeros((256, 256), np.float64)
+    mask[77:240, 32:224] = 1.0
+    soft = gaussian_filter(mask, sigma=7).astype(np.float32)
+    if size == 256:
+        return soft
+    return cast(FloatImage, cv2.resize(soft, (size, size), interpolation=cv2.INTER_LINEAR))
+
+
 @dataclass
 class ColourStats:
     """Mean and std of each LAB channel inside a mask."""
@@ -142,6 +156,7 @@ def _crop_footprint(
 __all__ = [
     "ColourStats",
     "face_mask",
+    "paper_mask",
     "lab_stats",
     "multiband_blend",
     "paste",

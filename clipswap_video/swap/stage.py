@@ -35,6 +35,7 @@ from clipswap_video.swap.composite import (
     face_mask,
     lab_stats,
     multiband_blend,
+    paper_mask,
     paste,
     transfer_colour,
 )
@@ -119,7 +120,10 @@ class SwapStage:
         self, crop: np.ndarray, target: np.ndarray, points: np.ndarray, state: _TrackState
     ) -> tuple[np.ndarray, np.ndarray]:
         weight = self.composite.temporal_smoothing
-        mask = face_mask(points, crop.shape[0], self.composite)
+        if self.composite.mask == "paper":
+            mask = paper_mask(crop.shape[0])
+        else:
+            mask = face_mask(points, crop.shape[0], self.composite)
         if state.mask is not None and weight > 0:
             mask = weight * state.mask + (1 - weight) * mask
         state.mask = mask
