@@ -37,7 +37,13 @@ from clipswap_video._commands import (
     run_weights,
 )
 from clipswap_video._console import configure_logging, progress
-from clipswap_video.config import DetectorName, SwapperName, load_settings, to_toml
+from clipswap_video.config import (
+    DetectorName,
+    PrecisionName,
+    SwapperName,
+    load_settings,
+    to_toml,
+)
 from clipswap_video.errors import ClipswapError, ExitCode
 
 _COMMANDS = ("swap", "faces", "evaluate", "weights", "doctor", "probe", "demo-media", "bench")
@@ -91,6 +97,8 @@ def _add_swap(commands: Any) -> None:
     _add_settings(parser)
     parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
     parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument("--device", help="neural swapper device: auto, cpu, cuda[:N]")
+    parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
     parser.add_argument("--preview", type=Path, metavar="OUT.png",
                         help="also write source | input | output at the middle frame")  # fmt: skip
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
@@ -288,6 +296,8 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The convenience flags, as `--set` overrides (they win over the config file)."""
     flags = {
         "swap.swapper": getattr(args, "swapper", None),
+        "swap.device": getattr(args, "device", None),
+        "swap.precision": getattr(args, "precision", None),
         "video.codec": getattr(args, "codec", None),
         "video.crf": getattr(args, "crf", None),
         "video.preset": getattr(args, "preset", None),

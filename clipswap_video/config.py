@@ -21,6 +21,7 @@ from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
 SwapperName = Literal["auto", "clipswap", "classic", "none"]
 """Swap backends: auto = clipswap when its weights are found, else classic."""
 BlendName = Literal["multiband", "alpha"]
+PrecisionName = Literal["fp32", "fp16", "bf16"]
 MaskName = Literal["landmarks", "paper"]
 
 
@@ -54,6 +55,10 @@ class SwapSettings:
     """[swap]: which backend replaces the faces."""
 
     swapper: SwapperName = "auto"
+    device: str = "auto"
+    """Where neural swappers run: auto (CUDA when torch has it), cpu, cuda[:N]."""
+    precision: PrecisionName = "fp32"
+    """fp32, or fp16 / bf16 autocast (fp16 needs CUDA; bf16 also runs on CPUs)."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +291,7 @@ def _toml_value(value: Any) -> str:
 __all__ = [
     "BlendName",
     "MaskName",
+    "PrecisionName",
     "CompositeSettings",
     "DetectorName",
     "FaceSettings",

@@ -114,3 +114,31 @@ def test_clipswap_without_weights_is_one_line(cli, tmp_path: Path) -> None:  # t
 def _no_env_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CLIPSWAP_WEIGHTS", raising=False)
     monkeypatch.chdir(tmp_path)  # ./weights is searched too: keep it empty
+
+
+def test_bf16_autocast_runs_on_the_cpu(tmp_path: Path) -> None:
+    folder = _weights(tmp_path / "w")
+    settings = load_settings(overrides=["swap.precision=bf16", "swap.device=cpu"])
+    swapper = FaceSwapper(settings, [_source(tmp_path)], folder)
+    with VideoReader(_clip(tmp_path)) as reader:
+        stage = swapper.stage_for(reader.info)
+        frame = next(iter(reader.frames()))
+        stage(frame)
+    assert frame.pixels is not None and stage.swapped_faces == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
+        (["--device", "cuda:0"], "torch sees no CUDA device"),
+        (["--device", "tpu"], "is not one of: auto, cpu, cuda"),
+    ],
+)
+def test_device_and_precision_errors(cli, tmp_path: Path, flags: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    if torch.cuda.is_available() and "cuda:0" in flags:
+        pytest.skip("this machine has CUDA")
+    folder = _weights(tmp_path / "w")
+    code, err = cli(_source(tmp_path), _clip(tmp_path), tmp_path / "o.mp4", "--swapper",
+                    "clipswap", "--weights", folder, *flags)  # fmt: skip
+    assert code == ExitCode.BAD_CONFIG_VALUE and message in err and err.count("\n") == 1

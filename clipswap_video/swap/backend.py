@@ -48,18 +48,21 @@ class SwapBackend(Protocol):
         ...
 
 
-BackendFactory = Callable[[Path | None], SwapBackend]
+BackendFactory = Callable[..., SwapBackend]
+"""Called as factory(weights_dir, device=..., precision=...)."""
 _BACKENDS: Registry[BackendFactory] = Registry("swapper")
 register_backend = _BACKENDS.register
 """Class decorator: makes a backend available as `swap.swapper = name`."""
 
 
-def create_backend(name: str, weights_dir: Path | None = None) -> SwapBackend:
+def create_backend(
+    name: str, weights_dir: Path | None = None, *, device: str = "auto", precision: str = "fp32"
+) -> SwapBackend:
     """The backend `name`, loaded. `auto` must be resolved before (see `resolve_swapper`)."""
     import clipswap_video.swap.classic
     import clipswap_video.swap.clipswap  # noqa: F401  (both register themselves)
 
-    return _BACKENDS.get(name)(weights_dir)
+    return _BACKENDS.get(name)(weights_dir, device=device, precision=precision)
 
 
 def resolve_swapper(name: str, weights_dir: Path | None = None) -> tuple[str, str | None]:

@@ -50,7 +50,10 @@ class ClassicBackend:
     name = "classic"
     crop_size = CROP_SIZE
 
-    def __init__(self, weights_dir: Path | None = None) -> None:
+    def __init__(
+        self, weights_dir: Path | None = None, device: str = "auto", precision: str = "fp32"
+    ) -> None:
+        del weights_dir, device, precision  # a CPU algorithm without weights
         self.landmarks = LandmarkPredictor()
         self._source_crop: np.ndarray | None = None
         self._source_points: np.ndarray | None = None

@@ -20,6 +20,7 @@ from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.models import load
 from clipswap_video.models.keras_h5 import KerasGraph
+from clipswap_video.swap._device import autocast, check_precision, resolve_device
 from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
 from clipswap_video.swap.classic import LandmarkPredictor
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
@@ -46,7 +47,12 @@ class ClipSwapBackend:
     name = "clipswap"
     crop_size = 256
 
-    def __init__(self, weights_dir: Path | None = None) -> None:
+    def __init__(
+        self, weights_dir: Path | None = None, device: str = "auto", precision: str = "fp32"
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision = precision
+        check_precision(precision, self.device)
         found = find_clipswap_weights(weights_dir)
         if found is None:
             folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
@@ -55,8 +61,8 @@ class ClipSwapBackend:
                 f"ArcFace-Res50.h5; looked in {folders}; see weights/README.md, or use "
                 "--swapper classic"
             )
-        self.generator: KerasGraph = load(found[0])
-        self.identity_net: KerasGraph = load(found[1])
+        self.generator: KerasGraph = load(found[0]).to(self.device)
+        self.identity_net: KerasGraph = load(found[1]).to(self.device)
         self._check_shapes(found)
         self.landmarks = LandmarkPredictor()  # the compositing mask follows the target's face
         self.z: torch.Tensor | None = None
@@ -67,20 +73,19 @@ class ClipSwapBackend:
             for image, face in zip(identity.images, identity.faces, strict=True)
         ]
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
-        with torch.inference_mode():
-            embeddings = self.identity_net(batch)
+        with torch.inference_mode():  # in fp32: computed once, precision matters more here
+            embeddings = self.identity_net(batch.to(self.device))
         assert isinstance(embeddings, torch.Tensor)
-        self.z = embeddings.mean(
-            0, keepdim=True
-        )  # raw, not normalised: as the generator was trained
+        # Raw, not normalised: the generator was trained on ArcFace's raw output.
+        self.z = embeddings.mean(0, keepdim=True)
 
     def swap(self, batch: CropBatch) -> SwappedBatch:
         assert self.z is not None, "prepare_source() first"
-        crops = torch.from_numpy(batch.crops).permute(0, 3, 1, 2).float()
-        with torch.inference_mode():
+        crops = torch.from_numpy(batch.crops).to(self.device).permute(0, 3, 1, 2).float()
+        with torch.inference_mode(), autocast(self.precision, self.device):
             output = self.generator((crops - 127.5) / 127.5, self.z.expand(len(crops), -1))
         assert isinstance(output, torch.Tensor)
-        pixels = ((output + 1) / 2 * 255).clamp(0, 255).round().byte()
+        pixels = ((output.float() + 1) / 2 * 255).clamp(0, 255).round().byte().cpu()
         swapped = pixels.permute(0, 2, 3, 1).contiguous().numpy()
         landmarks = np.stack([self.landmarks(crop) for crop in batch.crops])
         return SwappedBatch(swapped, landmarks)

@@ -60,7 +60,9 @@ class FaceSwapper:
         self.identity = source_identity(self.detector, sources, settings.faces.source_face)
         for line in self.identity.notes:
             log.warning(line)
-        self.backend = create_backend(name, weights_dir)
+        self.backend = create_backend(
+            name, weights_dir, device=settings.swap.device, precision=settings.swap.precision
+        )
         self.backend.prepare_source(self.identity)
 
     def stage_for(self, info: MediaInfo) -> SwapStage:

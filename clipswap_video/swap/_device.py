@@ -1,0 +1,45 @@
+"""Device and precision choice for the neural swappers (one place, so every
+backend fails the same way on a bad `swap.device` / `swap.precision`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from clipswap_video.errors import ConfigValueError
+
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> CUDA when torch has it, else the CPU; `cuda[:N]` must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
+        raise ConfigValueError(f"swap.device = {name!r} is not one of: auto, cpu, cuda[:N]")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigValueError(f"swap.device = {name!r} but torch sees no CUDA device")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise ConfigValueError(f"swap.device = {name!r}: only {torch.cuda.device_count()} GPU(s)")
+    return torch.device(name)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigValueError("swap.precision = fp16 needs a CUDA device; use bf16 or fp32")
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    """Mixed precision for fp16/bf16 (weights stay fp32); nothing for fp32."""
+    if precision == "fp32":
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=_DTYPES[precision]):
+        yield
+
+
+__all__ = ["autocast", "check_precision", "resolve_device"]
