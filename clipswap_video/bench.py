@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clipswap_video.bench_faces import face_figures
-from clipswap_video.bench_models import generator_figures
+from clipswap_video.bench_models import clipswap_figures, generator_figures
 from clipswap_video.bench_swap import swap_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
@@ -49,6 +49,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "classic_identity_transfer": (">=", 0.90),
     "classic_flicker_ratio": ("<=", 1.5),
     "classic_background_psnr_db": (">=", 40.0),
+    "clipswap_e2e_vs_generator": (">=", 0.85),
 }
 
 
@@ -82,6 +83,11 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
         _say(console, "timing the full-size generator graph (random weights)")
         results.update(generator_figures())
+        _say(console, "timing --swapper clipswap end to end with that generator")
+        results.update(clipswap_figures(
+            folder, results["generator_faces_per_s_b1"], seconds=min(2.0, options.seconds),
+            size=(options.width, options.height),
+        ))  # fmt: skip
     return results
 
 

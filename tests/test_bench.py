@@ -29,6 +29,8 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "classic_background_psnr_db",
         "generator_faces_per_s_b1",
         "generator_faces_per_s_b8",
+        "clipswap_e2e_faces_per_s",
+        "clipswap_e2e_vs_generator",
     ):
         assert results[key] > 0
 

@@ -21,23 +21,34 @@ FORMAT = "clipswap-keras-graph/1"
 
 def convert(source: Path, target: Path, config_json: Path | None = None) -> KerasGraph:
     """Writes `target` (.safetensors) from the Keras `source`; returns the loaded model."""
-    from safetensors.numpy import save_file
-
     if target.suffix != ".safetensors":
         raise OutputPathError(f"{target}: the converted file must end in .safetensors")
     keras = read_keras_h5(source, config_json)
     model = KerasGraph(keras.config, keras.weights).eval()  # refuses what it cannot run
+    save_converted(keras.config, keras.weights, target, keras.keras_version, source.name)
+    return model
+
+
+def save_converted(
+    config: dict[str, object],
+    weights: LayerWeights,
+    target: Path,
+    keras_version: str = "",
+    source: str = "",
+) -> None:
+    """Writes a graph config and its Keras-layout arrays as a converted file, atomically."""
+    from safetensors.numpy import save_file
+
     tensors = {
         f"{layer}|{index}|{name}": np.ascontiguousarray(array)
-        for layer, arrays in keras.weights.items()
+        for layer, arrays in weights.items()
         for index, (name, array) in enumerate(arrays)
     }
-    metadata = {"format": FORMAT, "model_config": json.dumps(keras.config),
-                "keras_version": keras.keras_version, "source": source.name}  # fmt: skip
+    metadata = {"format": FORMAT, "model_config": json.dumps(config),
+                "keras_version": keras_version, "source": source}  # fmt: skip
     partial = target.with_name(f"{target.name}.partial")
     save_file(tensors, str(partial), metadata=metadata)
     partial.replace(target)
-    return model
 
 
 def load(path: Path | str) -> KerasGraph:
@@ -78,4 +89,4 @@ def _split(key: str) -> tuple[str, int, str]:
     return layer, int(index), name
 
 
-__all__ = ["FORMAT", "convert", "load"]
+__all__ = ["FORMAT", "convert", "load", "save_converted"]
