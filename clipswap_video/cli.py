@@ -91,7 +91,8 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
 
 def _add_swap(commands: Any) -> None:
     parser = commands.add_parser("swap", help="swap faces in one video (the default command)")
-    parser.add_argument("source", type=Path, metavar="SRC", help="image of the face to put in")
+    parser.add_argument("source", type=Path, metavar="SRC",
+                        help="photo of the face to put in (several: a.jpg,b.jpg)")  # fmt: skip
     parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
     parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     _add_settings(parser)
@@ -276,13 +277,13 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
         return ExitCode.OK
     with progress(console, enabled=not args.quiet) as (on_start, on_progress):
         result = run_video(
-            args.source, args.input, args.output, settings, weights_dir=args.weights,
+            _sources(args.source), args.input, args.output, settings, weights_dir=args.weights,
             on_start=on_start, on_progress=on_progress,
         )  # fmt: skip
     for note in result.input_problems:
         logging.getLogger("clipswap_video").warning(note)
     if args.preview is not None:
-        write_side_by_side(args.source, args.input, result.output, args.preview)
+        write_side_by_side(_sources(args.source)[0], args.input, result.output, args.preview)
     if not args.quiet:
         console.print(
             f"wrote {escape(str(result.output))}: {result.frames} frames in "
@@ -290,6 +291,14 @@ def _run_swap(args: argparse.Namespace, console: Console) -> int:
             soft_wrap=True,
         )
     return ExitCode.OK
+
+
+def _sources(source: Path) -> list[Path]:
+    """SRC, or several photos of one person as `a.jpg,b.jpg` (a path that exists
+    with a comma in its name stays one path)."""
+    if source.exists() or "," not in str(source):
+        return [source]
+    return [Path(part) for part in str(source).split(",") if part]
 
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:

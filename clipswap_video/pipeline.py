@@ -53,7 +53,7 @@ def disclosure_tag(settings: Settings) -> str:
 
 
 def run_video(
-    source_image: Path,
+    source_image: Path | Sequence[Path],
     input_video: Path,
     output: Path,
     settings: Settings,
@@ -65,11 +65,16 @@ def run_video(
 ) -> JobResult:
     """Processes `input_video` into `output`; raises ClipswapError on bad input.
 
+    `source_image` may be several photos of the same person: their identities
+    are averaged.
+
     Unless `settings.swap.swapper` is "none", the face swap stage runs first,
     then any extra `stages` (tests use these to inspect or interrupt).
     """
     started = time.perf_counter()
-    read_image(source_image)  # a bad source fails before any decoding
+    sources = [source_image] if isinstance(source_image, Path) else list(source_image)
+    for source in sources:
+        read_image(source)  # a bad source fails before any decoding
     reader = VideoReader(input_video, tolerate_errors=settings.input.tolerate_errors)
     with reader:
         with VideoWriter(
@@ -77,7 +82,7 @@ def run_video(
         ) as writer:
             _describe(reader, writer)
             if settings.swap.swapper != "none":  # models load after the cheap checks
-                stages = [_swap_stage(source_image, reader, settings, weights_dir), *stages]
+                stages = [_swap_stage(sources, reader, settings, weights_dir), *stages]
             if on_start is not None:
                 on_start(_expected_frames(reader))
             count = _stream_frames(
@@ -89,11 +94,11 @@ def run_video(
 
 
 def _swap_stage(
-    source_image: Path, reader: VideoReader, settings: Settings, weights_dir: Path | None
+    sources: list[Path], reader: VideoReader, settings: Settings, weights_dir: Path | None
 ) -> FrameStage:
     from clipswap_video.swap import FaceSwapper  # torch, dlib: only for jobs that swap
 
-    return FaceSwapper(settings, [source_image], weights_dir).stage_for(reader.info)
+    return FaceSwapper(settings, sources, weights_dir).stage_for(reader.info)
 
 
 def _stream_frames(

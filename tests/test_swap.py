@@ -227,3 +227,16 @@ def test_paper_mask_in_the_stage(tmp_path: Path) -> None:
     source = _save(grace_hopper(), tmp_path / "grace.png")
     changes = _changed(tmp_path, tmp_path / "in.mp4", source, "composite.mask=paper")
     assert all(change.max() > 30 for change in changes)
+
+
+def test_several_source_photos(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clip = tmp_path / "in.mp4"
+    write_actor_clip(
+        clip, [astronaut_actor(line_path((300, 180), (330, 180), 1, 1.25))], seconds=0.2
+    )
+    first = _save(grace_hopper(), tmp_path / "a.png")
+    second = _save(np.clip(grace_hopper() * 0.8, 0, 255).astype(np.uint8), tmp_path / "b.png")
+    code, _ = cli(f"{first},{second}", clip, tmp_path / "out.mp4", "--swapper", "classic")
+    assert code == 0 and (tmp_path / "out.mp4").exists()
+    code, err = cli(f"{first},{tmp_path / 'missing.png'}", clip, tmp_path / "o2.mp4")
+    assert code == 5 and "missing.png" in err
