@@ -25,6 +25,10 @@ Embedder = Callable[[list[Face]], list[Face]]
 """Adds embeddings to faces of the current frame (the backend's `embed` on that frame)."""
 
 _COORDINATES = 14  # 5 landmarks and 2 box corners, x and y
+# Both noise matrices are linear in their variance: built once for variance 1,
+# scaled per update by (fraction * face size)^2.
+_UNIT_Q = block_diag(*[Q_discrete_white_noise(dim=2, dt=1.0, var=1.0)] * _COORDINATES)
+_UNIT_R = np.eye(_COORDINATES)
 
 
 def _measurement(face: Face) -> np.ndarray:
@@ -65,10 +69,8 @@ class LandmarkFilter:
         return face.with_(landmarks_5=state[:10].reshape(5, 2), box=state[10:])
 
     def _set_noise(self, size: float) -> None:
-        accel_var = (self.settings.process_noise * size) ** 2
-        block = Q_discrete_white_noise(dim=2, dt=1.0, var=accel_var)
-        self.kalman.Q = block_diag(*[block] * _COORDINATES)
-        self.kalman.R = np.eye(_COORDINATES) * (self.settings.measurement_noise * size) ** 2
+        self.kalman.Q = _UNIT_Q * (self.settings.process_noise * size) ** 2
+        self.kalman.R = _UNIT_R * (self.settings.measurement_noise * size) ** 2
 
 
 @dataclass
