@@ -76,7 +76,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
-    """--config, --set and the face flags, shared by the commands that analyse faces."""
+    """--config, --set, the face flags and --tolerate-errors, shared by the commands
+    that decode and analyse faces (swap, faces)."""
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -87,6 +88,8 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", choices=get_args(DetectorName), help="face detector")
     parser.add_argument("--source-face", type=int, metavar="N",
                         help="face of a source photo with several: N-th from the left")  # fmt: skip
+    parser.add_argument("--tolerate-errors", action="store_true",
+                        help="skip undecodable packets and accept a truncated input")  # fmt: skip
 
 
 def _add_swap(commands: Any) -> None:
@@ -105,8 +108,6 @@ def _add_swap(commands: Any) -> None:
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
     parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
     parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
-    parser.add_argument("--tolerate-errors", action="store_true",
-                        help="skip undecodable packets and accept a truncated input")  # fmt: skip
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective settings as TOML and exit")  # fmt: skip
     _add_common(parser)
@@ -122,8 +123,6 @@ def _add_faces(commands: Any) -> None:
     parser.add_argument("--preview", type=Path, metavar="OUT.png",
                         help="annotated picture (video: a contact sheet)")  # fmt: skip
     parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
-    parser.add_argument("--tolerate-errors", action="store_true",
-                        help="skip undecodable packets and accept a truncated input")  # fmt: skip
     _add_settings(parser)
     _add_common(parser)
     parser.set_defaults(handler=_run_faces)
