@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,7 +27,7 @@ from clipswap_video.faces import (
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import Face, RgbImage
 from clipswap_video.media import VideoReader, read_image
-from clipswap_video.preview import write_image
+from clipswap_video.preview import resized, write_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 PREVIEW_FRAMES = 6
@@ -177,7 +177,7 @@ def annotate(image: RgbImage, faces: list[Face], chosen: list[Face]) -> RgbImage
 
 def contact_sheet(pictures: list[RgbImage]) -> RgbImage:
     """Up to 6 pictures in a grid of 3 columns, each scaled to 480 px wide."""
-    tiles = [_fit_width(picture, _PREVIEW_WIDTH) for picture in pictures]
+    tiles = [resized(picture, width=_PREVIEW_WIDTH) for picture in pictures]
     if len(tiles) == 1:
         return tiles[0]
     tile_height = max(tile.shape[0] for tile in tiles)
@@ -192,13 +192,6 @@ def contact_sheet(pictures: list[RgbImage]) -> RgbImage:
 def write_preview(pictures: list[RgbImage], path: Path) -> None:
     """Writes the contact sheet as an image (format from the suffix), atomically."""
     write_image(contact_sheet(pictures), path)
-
-
-def _fit_width(picture: RgbImage, width: int) -> RgbImage:
-    scale = width / picture.shape[1]
-    size = (width, max(1, round(picture.shape[0] * scale)))
-    resized = cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA)
-    return cast(RgbImage, resized)
 
 
 def _pad(tile: RgbImage, height: int, width: int) -> RgbImage:

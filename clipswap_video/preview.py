@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.errors import OutputPathError, OutputUnwritableError
-from clipswap_video.media import VideoReader, read_image
+from clipswap_video.media import VideoReader, probe, read_image
 
 _HEIGHT = 360
 
@@ -48,15 +48,18 @@ def frame_at(video: Path, index: int) -> np.ndarray:
 
 def write_side_by_side(source: Path, input_video: Path, output_video: Path, png: Path) -> None:
     """Writes source | input | output at the middle frame, each 360 px high."""
-    with VideoReader(input_video) as reader:
-        middle = (reader.info.video.frame_count or 2) // 2
+    middle = (probe(input_video).video.frame_count or 2) // 2
     pictures = [read_image(source), frame_at(input_video, middle), frame_at(output_video, middle)]
-    write_image(np.hstack([_fit_height(picture) for picture in pictures]), png)
+    write_image(np.hstack([resized(picture, height=_HEIGHT) for picture in pictures]), png)
 
 
-def _fit_height(picture: np.ndarray) -> np.ndarray:
-    width = max(1, round(picture.shape[1] * _HEIGHT / picture.shape[0]))
-    return np.asarray(cv2.resize(picture, (width, _HEIGHT), interpolation=cv2.INTER_AREA))
+def resized(
+    picture: np.ndarray, *, width: int | None = None, height: int | None = None
+) -> np.ndarray:
+    """`picture` scaled to `width` or to `height`, keeping its aspect ratio."""
+    scale = width / picture.shape[1] if width else (height or picture.shape[0]) / picture.shape[0]
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    return np.asarray(cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA))
 
 
-__all__ = ["check_preview_path", "frame_at", "write_image", "write_side_by_side"]
+__all__ = ["check_preview_path", "frame_at", "resized", "write_image", "write_side_by_side"]
