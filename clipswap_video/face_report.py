@@ -90,7 +90,9 @@ def analyse_input(
     selector = FaceSelector(selection, detector, settings.faces.source_face)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = read_image(path, what="image")
-        faces = detector.embed(image, detect_still(detector, image))
+        faces = detect_still(detector, image)
+        if selection.mode == "reference":  # the one use of identities here (~50 ms a face)
+            faces = detector.embed(image, faces)
         report = FaceReport(path, "image", image.shape[1], image.shape[0])
         chosen = selector.select(faces)
         report.frames.append(_frame_entry(0, 0.0, faces, chosen))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def create_model(
         model = KerasGraph(config, random_weights(shapes, seed))
     else:
         model = load(weights)
-        expected = sum(int(torch.tensor(s).prod()) for arrays in shapes.values() for _, s in arrays)
+        expected = sum(math.prod(s) for arrays in shapes.values() for _, s in arrays)
         found = describe(model)["parameters"]
         if found != expected:
             raise ConfigValueError(
