@@ -124,12 +124,11 @@ def paste(frame: np.ndarray, crop: np.ndarray, mask: FloatImage, matrix: np.ndar
     same warp as the crops were cut with), so a small face costs little in a
     large frame.
     """
-    box = _crop_footprint(matrix, crop.shape[0], frame.shape[:2])
+    box = crop_footprint(matrix, crop.shape[0], frame.shape[:2])
     if box is None:
         return
     x0, y0, x1, y1 = box
-    shifted = matrix.copy()  # frame -> crop, for pixels of the region only
-    shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+    shifted = in_region(matrix, x0, y0)
     # Premultiplied by the mask, so bilinear sampling at the mask's edge stays exact.
     layers = np.dstack([crop.astype(np.float32) * mask[..., None], mask[..., None]])
     tensor = torch.from_numpy(layers).permute(2, 0, 1)[None]
@@ -139,9 +138,18 @@ def paste(frame: np.ndarray, crop: np.ndarray, mask: FloatImage, matrix: np.ndar
     frame[y0:y1, x0:x1] = np.clip(region[..., :3] + (1 - alpha) * target + 0.5, 0, 255)
 
 
-def _crop_footprint(
+def in_region(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """A frame -> crop matrix for the pixels of a frame region starting at (x0, y0)."""
+    shifted = matrix.copy()
+    shifted[..., :, 2] += matrix[..., :, :2] @ np.array([x0, y0], np.float64)
+    return shifted
+
+
+def crop_footprint(
     matrix: np.ndarray, size: int, frame_size: tuple[int, ...]
 ) -> tuple[int, int, int, int] | None:
+    """The frame box (x0, y0, x1, y1) a `size` crop made with `matrix` covers
+    (with a pixel of margin for bilinear sampling), or None when off-frame."""
     corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
     in_frame = corners @ invert_affine(matrix).T
     height, width = frame_size[:2]
@@ -155,7 +163,9 @@ def _crop_footprint(
 
 __all__ = [
     "ColourStats",
+    "crop_footprint",
     "face_mask",
+    "in_region",
     "paper_mask",
     "lab_stats",
     "multiband_blend",

@@ -32,7 +32,9 @@ from clipswap_video.media import Frame, MediaInfo
 from clipswap_video.swap.backend import CropBatch, create_backend, resolve_swapper
 from clipswap_video.swap.composite import (
     ColourStats,
+    crop_footprint,
     face_mask,
+    in_region,
     lab_stats,
     multiband_blend,
     paper_mask,
@@ -112,8 +114,15 @@ class SwapStage:
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         size = self.swapper.backend.crop_size
         matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), size)
-        frame_tensor = torch.from_numpy(image).permute(2, 0, 1)[None]
-        crops = warp_crops(frame_tensor, matrices, size, torch.zeros(len(faces), dtype=torch.long))
+        # Only the region the crops cover is converted to a float tensor, not the frame.
+        boxes = [crop_footprint(m, size, image.shape) for m in matrices]
+        found = np.array([box for box in boxes if box is not None] or [(0, 0, 1, 1)])
+        x0, y0 = found[:, :2].min(0)
+        x1, y1 = found[:, 2:].max(0)
+        region = torch.from_numpy(image[y0:y1, x0:x1]).permute(2, 0, 1)[None]
+        crops = warp_crops(
+            region, in_region(matrices, x0, y0), size, torch.zeros(len(faces), dtype=torch.long)
+        )
         targets = crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
         swapped = self.swapper.backend.swap(CropBatch(targets))
         return list(zip(swapped.crops, targets, matrices, swapped.landmarks_68, strict=True))
