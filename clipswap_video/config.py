@@ -59,6 +59,18 @@ class SwapSettings:
     """Where neural swappers run: auto (CUDA when torch has it), cpu, cuda[:N]."""
     precision: PrecisionName = "fp32"
     """fp32, or fp16 / bf16 autocast (fp16 needs CUDA; bf16 also runs on CPUs)."""
+    batch_size: int = field(default=8, metadata={"range": (1, 512)})
+    """Aligned face crops per generator call, gathered across consecutive frames."""
+    batch_wait_ms: int = field(default=200, metadata={"range": (0, 60000)})
+    """A partial batch runs once its oldest crop has waited this long (latency bound)."""
+    compile: bool = False
+    """torch.compile the generator (pays off on GPUs after a warm-up)."""
+    channels_last: bool = False
+    """Run the generator in channels-last memory layout (faster convolutions on some GPUs)."""
+    clip_model: str = "ViT-B-32"
+    """open_clip model appended to ArcFace when a generator takes a wider identity (Q1)."""
+    clip_weights: str = ""
+    """That CLIP model's weights: a file path, or an open_clip pretrained tag."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ class CompositeSettings:
     """Weight of the previous frame in each track's mask and colour statistics (0 = off)."""
 
 
-DetectorName = Literal["dlib", "insightface"]
+DetectorName = Literal["dlib", "insightface", "retinaface"]
 """Face detector backends (clipswap_video.faces.detect)."""
 
 
@@ -94,7 +106,7 @@ class FaceSettings:
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
     min_score: float = field(default=0.5, metadata={"range": (0.0, 1.0)})
-    """insightface: lowest detection probability kept."""
+    """insightface, retinaface: lowest detection probability kept."""
     hog_threshold: float = field(default=0.0, metadata={"range": (-2.0, 5.0)})
     """dlib: lowest HOG margin kept (raise to drop false detections)."""
     hog_upsample: int = field(default=0, metadata={"range": (0, 3)})
