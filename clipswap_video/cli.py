@@ -103,6 +103,8 @@ def _add_swap(commands: Any) -> None:
     parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
     parser.add_argument("--device", help="neural swapper device: auto, cpu, cuda[:N]")
     parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="face crops per generator call, across frames")  # fmt: skip
     parser.add_argument("--preview", type=Path, metavar="OUT.png",
                         help="also write source | input | output at the middle frame")  # fmt: skip
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
@@ -306,6 +308,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         "swap.swapper": getattr(args, "swapper", None),
         "swap.device": getattr(args, "device", None),
         "swap.precision": getattr(args, "precision", None),
+        "swap.batch_size": getattr(args, "batch_size", None),
         "video.codec": getattr(args, "codec", None),
         "video.crf": getattr(args, "crf", None),
         "video.preset": getattr(args, "preset", None),

@@ -15,11 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clipswap_video import __version__
 from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
+
+if TYPE_CHECKING:
+    from clipswap_video.swap import FaceSwapper, SwapStage
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ def run_video(
     *,
     stages: Sequence[FrameStage] = (),
     weights_dir: Path | None = None,
+    swapper: FaceSwapper | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> JobResult:
@@ -69,7 +74,9 @@ def run_video(
     are averaged.
 
     Unless `settings.swap.swapper` is "none", the face swap stage runs first,
-    then any extra `stages` (tests use these to inspect or interrupt).
+    then any extra `stages` (tests use these to inspect or interrupt). A
+    `swapper` already loaded (models, source identity) is reused; jobs of many
+    videos pass one so that the models load once.
     """
     started = time.perf_counter()
     sources = [source_image] if isinstance(source_image, Path) else list(source_image)
@@ -81,29 +88,31 @@ def run_video(
             output, source=reader.info, settings=settings.video, disclosure=disclosure_tag(settings)
         ) as writer:
             _describe(reader, writer)
+            swap = None
             if settings.swap.swapper != "none":  # models load after the cheap checks
-                stages = [_swap_stage(sources, reader, settings, weights_dir), *stages]
+                if swapper is None:
+                    swapper = _load_swapper(sources, settings, weights_dir)
+                swap = swapper.stage_for(reader.info)
             if on_start is not None:
                 on_start(_expected_frames(reader))
             count = _stream_frames(
-                reader, writer, stages, settings.pipeline.queue_size, on_progress
+                reader, writer, swap, stages, settings.pipeline.queue_size, on_progress
             )
             writer.finish()
     elapsed = time.perf_counter() - started
     return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams)
 
 
-def _swap_stage(
-    sources: list[Path], reader: VideoReader, settings: Settings, weights_dir: Path | None
-) -> FrameStage:
+def _load_swapper(sources: list[Path], settings: Settings, weights_dir: Path | None) -> FaceSwapper:
     from clipswap_video.swap import FaceSwapper  # torch, dlib: only for jobs that swap
 
-    return FaceSwapper(settings, sources, weights_dir).stage_for(reader.info)
+    return FaceSwapper(settings, sources, weights_dir)
 
 
 def _stream_frames(
     reader: VideoReader,
     writer: VideoWriter,
+    swap: SwapStage | None,
     stages: Sequence[FrameStage],
     queue_size: int,
     on_progress: ProgressCallback | None,
@@ -112,14 +121,23 @@ def _stream_frames(
     decoded = Producer(reader.frames(), maxsize=queue_size, stop=stop, name="decode")
     encoder = Consumer(writer.write, maxsize=queue_size, stop=stop, name="encode")
     count = 0
-    try:
-        for frame in decoded:
+
+    def finish(frames: list[Frame]) -> None:
+        nonlocal count
+        for frame in frames:
             for stage in stages:
                 stage(frame)
             encoder.put(frame)
-            count += 1
-            if on_progress is not None:
-                on_progress(1)
+        count += len(frames)
+        if on_progress is not None and frames:
+            on_progress(len(frames))
+
+    try:
+        for frame in decoded:
+            # The swap stage holds frames until their batch is done, then hands them on in order.
+            finish(swap.push(frame) if swap is not None else [frame])
+        if swap is not None:
+            finish(swap.flush())
         encoder.close()
     finally:
         stop.set()  # on any error or Ctrl-C: both threads end within a poll

@@ -80,9 +80,10 @@ def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:
     with VideoReader(_clip(tmp_path)) as reader:
         stage = swapper.stage_for(reader.info)
         frames = list(reader.frames())
-        for frame in frames:
-            stage(frame)
-    assert calls == [] and stage.swapped_faces == len(frames) == 15  # prepared at load time
+        done = [out for frame in frames for out in stage.push(frame)] + stage.flush()
+    assert (
+        done == frames and calls == [] and stage.swapped_faces == len(frames) == 15
+    )  # prepared at load time
     z = swapper.backend.z
     assert z is not None and z.shape == (1, 512) and torch.isfinite(z).all()
 
@@ -123,7 +124,7 @@ def test_bf16_autocast_runs_on_the_cpu(tmp_path: Path) -> None:
     with VideoReader(_clip(tmp_path)) as reader:
         stage = swapper.stage_for(reader.info)
         frame = next(iter(reader.frames()))
-        stage(frame)
+        assert stage.push(frame) + stage.flush() == [frame]
     assert frame.pixels is not None and stage.swapped_faces == 1
 
 

@@ -32,7 +32,8 @@ def test_keyboard_interrupt_in_a_stage_leaves_nothing(source_image: Path, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         run_video(source_image, clip, tmp_path / "out.mp4", PASSTHROUGH, stages=[interrupt_at_ten])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
-    assert threading.active_count() == 1  # the decode and encode threads are gone
+    # The decode and encode threads are gone (others, e.g. torch.compile's pool, may live on).
+    assert not [t for t in threading.enumerate() if t.name in ("decode", "encode")]
 
 
 @pytest.mark.slow

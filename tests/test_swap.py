@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+import torch
 from face_fixtures import (
     astronaut,
     astronaut_actor,
@@ -113,9 +114,11 @@ def test_paste_round_trip_and_empty_mask() -> None:
 
 def test_classic_puts_source_features_on_target_geometry(classic) -> None:  # type: ignore[no-untyped-def]
     target = _astronaut_crop()
-    swapped = classic.swap(CropBatch(target[None]))
-    assert swapped.crops.shape == (1, 256, 256, 3) and swapped.landmarks_68.shape == (1, 68, 2)
-    found = classic.landmarks(swapped.crops[0])
+    swapped = classic.swap(CropBatch(torch.from_numpy(target).permute(2, 0, 1)[None].float()))
+    assert swapped.crops.shape == (1, 3, 256, 256) and swapped.landmarks_68 is not None
+    assert swapped.landmarks_68.shape == (1, 68, 2)
+    crop = swapped.crops[0].permute(1, 2, 0).round().byte().numpy()
+    found = classic.landmarks(crop)
     error = np.linalg.norm(found - swapped.landmarks_68[0], axis=1)
     assert np.median(error) < 4.0  # the warped face sits on the target's landmarks
 

@@ -8,12 +8,15 @@ from clipswap_video.swap.backend import (
     register_backend,
     resolve_swapper,
 )
+from clipswap_video.swap.engine import FrameWork, SwapEngine
 from clipswap_video.swap.stage import FaceSwapper, SwapStage
 
 __all__ = [
     "CropBatch",
     "FaceSwapper",
+    "FrameWork",
     "SwapBackend",
+    "SwapEngine",
     "SwapStage",
     "SwappedBatch",
     "create_backend",

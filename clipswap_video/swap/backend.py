@@ -1,7 +1,8 @@
 """The swap backend interface and registry.
 
 A backend prepares the source once, then swaps batches of aligned target
-crops; compositing, tracking and I/O are not its business. Backends register
+crops on its device; batching, compositing, tracking and I/O are not its
+business (the engine and the stage do those). Backends register
 with `@register_backend(name)` (timm's `@register_model` pattern) behind one
 Protocol that mypy checks.
 """
@@ -14,30 +15,35 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from clipswap_video._registry import Registry
+from clipswap_video.config import SwapSettings
 from clipswap_video.faces import SourceIdentity
 
 
 @dataclass(frozen=True)
 class CropBatch:
-    """Aligned target crops (N, S, S, 3) uint8 RGB, S = the backend's crop size."""
+    """Aligned target crops (N, 3, S, S), float RGB pixel values 0..255 on the
+    backend's device; S = the backend's crop size."""
 
-    crops: np.ndarray
+    crops: torch.Tensor
 
 
 @dataclass(frozen=True)
 class SwappedBatch:
-    """The swapped crops, and the target landmarks (N, 68, 2) in crop pixels that
-    the compositing masks are drawn from."""
+    """The swapped crops (N, 3, S, S), float 0..255 on the device and not yet
+    clipped (the reference clips only the final frame), and the target's 68
+    landmarks (N, 68, 2) in crop pixels when the backend found them anyway."""
 
-    crops: np.ndarray
-    landmarks_68: np.ndarray
+    crops: torch.Tensor
+    landmarks_68: np.ndarray | None = None
 
 
 class SwapBackend(Protocol):
     name: str
     crop_size: int
+    device: torch.device
 
     def prepare_source(self, identity: SourceIdentity) -> None:
         """Computes whatever the source contributes, once per job."""
@@ -48,21 +54,21 @@ class SwapBackend(Protocol):
         ...
 
 
-BackendFactory = Callable[..., SwapBackend]
-"""Called as factory(weights_dir, device=..., precision=...)."""
+BackendFactory = Callable[[Path | None, SwapSettings], SwapBackend]
+"""Called as factory(weights_dir, settings)."""
 _BACKENDS: Registry[BackendFactory] = Registry("swapper")
 register_backend = _BACKENDS.register
 """Class decorator: makes a backend available as `swap.swapper = name`."""
 
 
 def create_backend(
-    name: str, weights_dir: Path | None = None, *, device: str = "auto", precision: str = "fp32"
+    name: str, weights_dir: Path | None = None, settings: SwapSettings | None = None
 ) -> SwapBackend:
     """The backend `name`, loaded. `auto` must be resolved before (see `resolve_swapper`)."""
     import clipswap_video.swap.classic
     import clipswap_video.swap.clipswap  # noqa: F401  (both register themselves)
 
-    return _BACKENDS.get(name)(weights_dir, device=device, precision=precision)
+    return _BACKENDS.get(name)(weights_dir, settings or SwapSettings())
 
 
 def resolve_swapper(name: str, weights_dir: Path | None = None) -> tuple[str, str | None]:

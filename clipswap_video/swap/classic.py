@@ -15,8 +15,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from scipy.spatial import Delaunay
 
+from clipswap_video.config import SwapSettings
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.faces.dlib_backend import PREDICTOR_FILE, dlib_models_dir
@@ -50,10 +52,12 @@ class ClassicBackend:
     name = "classic"
     crop_size = CROP_SIZE
 
+    device = torch.device("cpu")  # a CPU algorithm without weights
+
     def __init__(
-        self, weights_dir: Path | None = None, device: str = "auto", precision: str = "fp32"
+        self, weights_dir: Path | None = None, settings: SwapSettings | None = None
     ) -> None:
-        del weights_dir, device, precision  # a CPU algorithm without weights
+        del weights_dir, settings
         self.landmarks = LandmarkPredictor()
         self._source_crop: np.ndarray | None = None
         self._source_points: np.ndarray | None = None
@@ -74,9 +78,10 @@ class ClassicBackend:
 
     def swap(self, batch: CropBatch) -> SwappedBatch:
         assert self._source_crop is not None, "prepare_source() first"
-        landmarks = [self.landmarks(crop) for crop in batch.crops]
-        warped = [self._warp_source(points) for points in landmarks]
-        return SwappedBatch(np.stack(warped), np.stack(landmarks))
+        crops = batch.crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+        landmarks = np.stack([self.landmarks(crop) for crop in crops])
+        warped = np.stack([self._warp_source(points) for points in landmarks])
+        return SwappedBatch(torch.from_numpy(warped).permute(0, 3, 1, 2).float(), landmarks)
 
     def _warp_source(self, target_points: np.ndarray) -> np.ndarray:
         """The source crop warped so its landmarks land on `target_points`."""

@@ -10,19 +10,20 @@ aligned target crop in [-1, 1] and returns a linear image, mapped by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from clipswap_video.config import SwapSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.models import load
 from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.swap._device import autocast, check_precision, resolve_device
 from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
-from clipswap_video.swap.classic import LandmarkPredictor
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 GENERATORS = ("clipswap_256.official", "facedancer_256.config_c_hq")
@@ -48,11 +49,12 @@ class ClipSwapBackend:
     crop_size = 256
 
     def __init__(
-        self, weights_dir: Path | None = None, device: str = "auto", precision: str = "fp32"
+        self, weights_dir: Path | None = None, settings: SwapSettings | None = None
     ) -> None:
-        self.device = resolve_device(device)
-        self.precision = precision
-        check_precision(precision, self.device)
+        settings = settings or SwapSettings()
+        self.device = resolve_device(settings.device)
+        self.precision = settings.precision
+        check_precision(self.precision, self.device)
         found = find_clipswap_weights(weights_dir)
         if found is None:
             folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
@@ -64,7 +66,13 @@ class ClipSwapBackend:
         self.generator: KerasGraph = load(found[0]).to(self.device)
         self.identity_net: KerasGraph = load(found[1]).to(self.device)
         self._check_shapes(found)
-        self.landmarks = LandmarkPredictor()  # the compositing mask follows the target's face
+        self.memory_format = torch.contiguous_format
+        if settings.channels_last:
+            self.memory_format = torch.channels_last
+            self.generator = self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self._run_generator: Callable[..., object] = self.generator
+        if settings.compile:
+            self._run_generator = torch.compile(self.generator, dynamic=False)
         self.z: torch.Tensor | None = None
 
     def prepare_source(self, identity: SourceIdentity) -> None:
@@ -81,14 +89,11 @@ class ClipSwapBackend:
 
     def swap(self, batch: CropBatch) -> SwappedBatch:
         assert self.z is not None, "prepare_source() first"
-        crops = torch.from_numpy(batch.crops).to(self.device).permute(0, 3, 1, 2).float()
+        target = ((batch.crops - 127.5) / 127.5).contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), autocast(self.precision, self.device):
-            output = self.generator((crops - 127.5) / 127.5, self.z.expand(len(crops), -1))
+            output = self._run_generator(target, self.z.expand(len(target), -1))
         assert isinstance(output, torch.Tensor)
-        pixels = ((output.float() + 1) / 2 * 255).clamp(0, 255).round().byte().cpu()
-        swapped = pixels.permute(0, 2, 3, 1).contiguous().numpy()
-        landmarks = np.stack([self.landmarks(crop) for crop in batch.crops])
-        return SwappedBatch(swapped, landmarks)
+        return SwappedBatch((output.float() + 1) * 127.5)  # (y + 1) / 2 in 0..255, unclipped
 
     def _check_shapes(self, paths: tuple[Path, Path]) -> None:
         image, z = (self.generator.input_shapes.get(n) for n in self.generator.input_names[:2])

@@ -43,6 +43,13 @@ def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) 
     return np.clip(soft, 0.0, 1.0)  # the blur's rounding can step just over 1
 
 
+def composites_on_device(settings: CompositeSettings) -> bool:
+    """The paper's own composite (its fixed mask, a plain alpha blend, no colour
+    transfer) is simple enough to run on the device inside the swap engine;
+    every other setting composites on the CPU with the per-track state."""
+    return settings.mask == "paper" and settings.blend == "alpha" and not settings.colour_transfer
+
+
 def paper_mask(size: int = 256) -> FloatImage:
     """ClipSwap's / FaceDancer's blend mask: ones on rows 77-239 and columns
     32-223 of the 256 crop, blurred by scipy's gaussian_filter(sigma=7) (reflect,
@@ -163,6 +170,7 @@ def crop_footprint(
 
 __all__ = [
     "ColourStats",
+    "composites_on_device",
     "crop_footprint",
     "face_mask",
     "in_region",

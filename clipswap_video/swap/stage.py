@@ -1,5 +1,6 @@
 """The swap stage of the pipeline: faces found and tracked, the chosen ones
-swapped by the backend, composited back, frame by frame.
+swapped in cross-frame batches by the engine, composited back, frames handed
+on in order.
 
 `FaceSwapper` holds what a job loads once (detector, backend, source
 identity); `stage_for(video)` makes the per-video stage, whose per-track state
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from clipswap_video.config import Settings
 from clipswap_video.faces import (
@@ -26,21 +26,22 @@ from clipswap_video.faces import (
     create_detector,
     parse_selection,
     source_identity,
-    warp_crops,
 )
 from clipswap_video.media import Frame, MediaInfo
-from clipswap_video.swap.backend import CropBatch, create_backend, resolve_swapper
+from clipswap_video.swap.backend import create_backend, resolve_swapper
+from clipswap_video.swap.classic import LandmarkPredictor
 from clipswap_video.swap.composite import (
     ColourStats,
+    composites_on_device,
     crop_footprint,
     face_mask,
-    in_region,
     lab_stats,
     multiband_blend,
     paper_mask,
     paste,
     transfer_colour,
 )
+from clipswap_video.swap.engine import FrameWork, SwapEngine
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,7 @@ class FaceSwapper:
         self.identity = source_identity(self.detector, sources, settings.faces.source_face)
         for line in self.identity.notes:
             log.warning(line)
-        self.backend = create_backend(
-            name, weights_dir, device=settings.swap.device, precision=settings.swap.precision
-        )
+        self.backend = create_backend(name, weights_dir, settings.swap)
         self.backend.prepare_source(self.identity)
 
     def stage_for(self, info: MediaInfo) -> SwapStage:
@@ -80,7 +79,8 @@ class _TrackState:
 
 
 class SwapStage:
-    """Swaps the selected faces of each frame, in place."""
+    """Swaps the selected faces of each frame. Frames go in with `push` and come
+    out, in order, once their batch is swapped and composited (see SwapEngine)."""
 
     def __init__(self, swapper: FaceSwapper, rotation: int = 0) -> None:
         settings = swapper.settings
@@ -89,49 +89,80 @@ class SwapStage:
         self.selector = FaceSelector(
             swapper.selection, swapper.detector, settings.faces.source_face
         )
+        backend = swapper.backend
+        self.engine = SwapEngine(
+            backend,
+            batch_size=settings.swap.batch_size,
+            wait_s=settings.swap.batch_wait_ms / 1000,
+            paste_mask=paper_mask(backend.crop_size)
+            if composites_on_device(self.composite)
+            else None,
+        )
+        self._landmarks: LandmarkPredictor | None = None
         self.tracks: dict[int | None, _TrackState] = {}
         self.swapped_faces = 0
 
-    def __call__(self, frame: Frame) -> None:
+    def push(self, frame: Frame) -> list[Frame]:
+        """Analyses `frame` and queues it; returns the frames now finished, in order."""
         image = frame.rgb()
         faces = self.selector.select(self.analyzer.analyse(image))
         self._forget(frame.index)
-        if not faces:
-            return  # the frame goes to the encoder untouched
-        output = image.copy()
-        for face, (crop, target, matrix, points) in zip(
-            faces, self._swap(image, faces), strict=True
-        ):
-            state = self.tracks.setdefault(face.track_id, _TrackState(frame.index))
-            state.last_seen = frame.index
-            blended, alpha = self._blend(crop, target, points, state)
-            paste(output, blended, alpha, matrix)
-            self.swapped_faces += 1
-        frame.replace_pixels(output)
+        return [self._finish(work) for work in self.engine.submit(self._work(frame, image, faces))]
 
-    def _swap(
-        self, image: np.ndarray, faces: list[Face]
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def flush(self) -> list[Frame]:
+        """The frames still queued, finished (at the end of the video)."""
+        return [self._finish(work) for work in self.engine.flush()]
+
+    def _work(self, frame: Frame, image: np.ndarray, faces: list[Face]) -> FrameWork:
+        if not faces:
+            return FrameWork(frame, image, [], np.zeros((0, 2, 3)), (0, 0, 0, 0))
         size = self.swapper.backend.crop_size
         matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), size)
-        # Only the region the crops cover is converted to a float tensor, not the frame.
+        # Only the region the crops cover goes to the device, not the frame.
         boxes = [crop_footprint(m, size, image.shape) for m in matrices]
         found = np.array([box for box in boxes if box is not None] or [(0, 0, 1, 1)])
         x0, y0 = found[:, :2].min(0)
         x1, y1 = found[:, 2:].max(0)
-        region = torch.from_numpy(image[y0:y1, x0:x1]).permute(2, 0, 1)[None]
-        crops = warp_crops(
-            region, in_region(matrices, x0, y0), size, torch.zeros(len(faces), dtype=torch.long)
-        )
-        targets = crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-        swapped = self.swapper.backend.swap(CropBatch(targets))
-        return list(zip(swapped.crops, targets, matrices, swapped.landmarks_68, strict=True))
+        return FrameWork(frame, image, faces, matrices, (int(x0), int(y0), int(x1), int(y1)))
+
+    def _finish(self, work: FrameWork) -> Frame:
+        if not work.faces:
+            return work.frame  # goes to the encoder untouched
+        output = work.image.copy()
+        for face in work.faces:
+            state = self.tracks.setdefault(face.track_id, _TrackState(work.frame.index))
+            state.last_seen = work.frame.index
+        if work.pasted is not None:  # composited on the device already
+            x0, y0, x1, y1 = work.box
+            output[y0:y1, x0:x1] = work.pasted
+        else:
+            assert work.targets is not None and work.swapped is not None
+            landmarks = None  # the paper's fixed mask needs none
+            if self.composite.mask == "landmarks":
+                landmarks = work.landmarks_68
+                if landmarks is None:
+                    landmarks = np.stack([self._predictor()(crop) for crop in work.targets])
+            for index, (face, matrix) in enumerate(zip(work.faces, work.matrices, strict=True)):
+                points = None if landmarks is None else landmarks[index]
+                blended, alpha = self._blend(
+                    work.swapped[index], work.targets[index], points, self.tracks[face.track_id]
+                )
+                paste(output, blended, alpha, matrix)
+        self.swapped_faces += len(work.faces)
+        work.frame.replace_pixels(output)
+        return work.frame
+
+    def _predictor(self) -> LandmarkPredictor:
+        """dlib's 68-point predictor, loaded the first time a mask needs it."""
+        if self._landmarks is None:
+            self._landmarks = LandmarkPredictor()
+        return self._landmarks
 
     def _blend(
-        self, crop: np.ndarray, target: np.ndarray, points: np.ndarray, state: _TrackState
+        self, crop: np.ndarray, target: np.ndarray, points: np.ndarray | None, state: _TrackState
     ) -> tuple[np.ndarray, np.ndarray]:
         weight = self.composite.temporal_smoothing
-        if self.composite.mask == "paper":
+        if points is None:
             mask = paper_mask(crop.shape[0])
         else:
             mask = face_mask(points, crop.shape[0], self.composite)

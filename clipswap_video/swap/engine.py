@@ -1,0 +1,309 @@
+"""The batched swap engine: the aligned crops of consecutive frames are swapped
+in batches on the backend's device, overlapped with the CPU's work on the next
+frames.
+
+    engine = SwapEngine(backend, batch_size=8, wait_s=0.2)
+    for work in engine.submit(FrameWork(frame, image, faces, matrices, box)):
+        ...  # frames whose faces are swapped, in the order they were submitted
+    for work in engine.flush():
+        ...
+
+A batch gathers whole frames until it holds `batch_size` crops, until its
+oldest frame has waited `wait_s` (the latency bound), or until too many frames
+queue behind it. Each batch then takes three steps, each on its own CUDA
+stream: the frame regions its faces cover are packed into a pinned host buffer
+and copied up (upload stream); they are warped into crops, swapped and, for
+the paper's composite, pasted back (compute stream); the results are copied
+into pinned host memory (download stream). The host waits for a batch only
+when a third is about to start, so batch k+1 is gathered and uploaded while
+batch k computes, and the CPU analyses the next frames meanwhile. On the CPU
+the streams are no-ops and the same code runs synchronously.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from clipswap_video.faces import Face, warp_back, warp_crops
+from clipswap_video.media import Frame
+from clipswap_video.swap.backend import CropBatch, SwapBackend
+from clipswap_video.swap.composite import in_region
+
+Box = tuple[int, int, int, int]
+
+_IN_FLIGHT = 2  # batches on the device at once: one computing, one uploading
+_FRAMES_PER_CROP = 4  # frames held per crop of batch size before a partial batch runs
+
+
+@dataclass(eq=False)
+class FrameWork:
+    """One frame's swap: its selected faces, their frame -> crop matrices and
+    the frame region (x0, y0, x1, y1) the crops cover. The engine fills in the
+    results: the aligned target crops and the swapped ones (N, S, S, 3) uint8,
+    or, when it composites on the device, the region with the faces pasted."""
+
+    frame: Frame
+    image: np.ndarray
+    faces: list[Face]
+    matrices: np.ndarray
+    box: Box
+    targets: np.ndarray | None = None
+    swapped: np.ndarray | None = None
+    landmarks_68: np.ndarray | None = None
+    pasted: np.ndarray | None = None
+    done: bool = False
+
+    @property
+    def region(self) -> np.ndarray:
+        x0, y0, x1, y1 = self.box
+        return self.image[y0:y1, x0:x1]
+
+
+class _Staging:
+    """A host buffer reused batch after batch (page-locked on CUDA, so copies
+    to and from the device run asynchronously), grown when a batch needs more."""
+
+    def __init__(self, pinned: bool) -> None:
+        self.pinned = pinned
+        self.buffer = torch.empty(0, dtype=torch.uint8)
+
+    def reserve(self, size: int) -> torch.Tensor:
+        if self.buffer.numel() < size:
+            self.buffer = torch.empty(size + size // 4, dtype=torch.uint8, pin_memory=self.pinned)
+        return self.buffer[:size]
+
+
+@dataclass(eq=False)
+class _Batch:
+    works: list[FrameWork]
+    slot: tuple[_Staging, _Staging]
+    sizes: list[int] = field(default_factory=list)  # bytes of each work's results
+    keep: list[torch.Tensor] = field(default_factory=list)  # device tensors in use
+    event: torch.cuda.Event | None = None
+
+
+class _Streams:
+    """Upload, compute and download streams on CUDA; plain synchronous code elsewhere."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        streams: list[torch.cuda.Stream | None] = [None] * 3
+        if self.cuda:
+            streams = [torch.cuda.Stream(device) for _ in range(3)]
+        self.upload, self.compute, self.download = streams
+
+    @contextlib.contextmanager
+    def on(
+        self, stream: torch.cuda.Stream | None, after: torch.cuda.Stream | None = None
+    ) -> Iterator[None]:
+        """Runs the block on `stream`, after the work already queued on `after`."""
+        if stream is None:
+            yield
+            return
+        if after is not None:
+            stream.wait_stream(after)
+        with torch.cuda.stream(stream):
+            yield
+
+
+class SwapEngine:
+    """Swaps the faces of submitted frames in cross-frame batches; see the module docstring.
+
+    Args:
+        backend: a prepared swap backend; the engine runs on its device.
+        batch_size: crops per batch (a frame with more faces runs as one batch).
+        wait_s: how long the oldest frame of a partial batch may wait.
+        paste_mask: (S, S) blend mask for compositing on the device with the
+            paper's rule (alpha blend, clip at the end); None hands the crops
+            back for the CPU compositing instead.
+    """
+
+    def __init__(
+        self,
+        backend: SwapBackend,
+        *,
+        batch_size: int,
+        wait_s: float,
+        paste_mask: np.ndarray | None = None,
+    ) -> None:
+        self.backend, self.batch_size, self.wait_s = backend, batch_size, wait_s
+        self.device = backend.device
+        self.streams = _Streams(self.device)
+        pinned = self.streams.cuda
+        self._slots = [(_Staging(pinned), _Staging(pinned)) for _ in range(_IN_FLIGHT)]
+        self._mask = None
+        if paste_mask is not None:
+            self._mask = torch.as_tensor(paste_mask, dtype=torch.float32, device=self.device)
+        self._order: deque[FrameWork] = deque()  # submitted, not yet handed back
+        self._gathering: list[FrameWork] = []
+        self._gathering_since = 0.0
+        self._in_flight: deque[_Batch] = deque()
+        self.batches = 0
+        self.crops = 0
+
+    def submit(self, work: FrameWork) -> list[FrameWork]:
+        """Queues a frame; returns the frames finished so far, in submission order."""
+        self._order.append(work)
+        if work.faces:
+            if not self._gathering:
+                self._gathering_since = time.monotonic()
+            self._gathering.append(work)
+        else:
+            work.done = True
+        if self._gathering and self._batch_due():
+            self._launch()
+        self._collect(wait=False)
+        return self._pop_done()
+
+    def flush(self) -> list[FrameWork]:
+        """Runs what is left and returns every remaining frame, in order."""
+        if self._gathering:
+            self._launch()
+        self._collect(wait=True)
+        return self._pop_done()
+
+    def _batch_due(self) -> bool:
+        crops = sum(len(work.faces) for work in self._gathering)
+        return (
+            crops >= self.batch_size
+            or time.monotonic() - self._gathering_since >= self.wait_s
+            or len(self._order) >= _FRAMES_PER_CROP * self.batch_size  # bounds held memory
+        )
+
+    def _launch(self) -> None:
+        while len(self._in_flight) >= _IN_FLIGHT:  # its staging slot is about to be reused
+            self._complete(self._in_flight.popleft())
+        batch = _Batch(self._gathering, self._slots[self.batches % _IN_FLIGHT])
+        self._gathering = []
+        regions = self._upload(batch)
+        results = self._compute(batch, regions)
+        self._download(batch, results)
+        self._in_flight.append(batch)
+        self.batches += 1
+        self.crops += sum(len(work.faces) for work in batch.works)
+
+    def _upload(self, batch: _Batch) -> list[torch.Tensor]:
+        """Each work's region on the device, (3, h, w) uint8 (float on the CPU,
+        where the warp would convert it anyway)."""
+        shapes = [work.region.shape for work in batch.works]
+        if not self.streams.cuda:
+            as_float = [work.region.astype(np.float32) for work in batch.works]
+            return [torch.from_numpy(region).permute(2, 0, 1) for region in as_float]
+        staged = batch.slot[0].reserve(sum(int(np.prod(shape)) for shape in shapes))
+        flat, offset = staged.numpy(), 0
+        for work in batch.works:
+            flat[offset : offset + work.region.size] = work.region.reshape(-1)
+            offset += work.region.size
+        with self.streams.on(self.streams.upload):
+            on_device = staged.to(self.device, non_blocking=True)
+        batch.keep.append(on_device)
+        regions, offset = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            regions.append(on_device[offset : offset + size].view(shape).permute(2, 0, 1))
+            offset += size
+        return regions
+
+    def _compute(self, batch: _Batch, regions: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per work, the uint8 results to download (the pasted region, or the
+        target and swapped crops)."""
+        size = self.backend.crop_size
+        with self.streams.on(self.streams.compute, after=self.streams.upload):
+            shifted = [in_region(work.matrices, *work.box[:2]) for work in batch.works]
+            crops = torch.cat([
+                warp_crops(region[None], matrices, size,
+                           torch.zeros(len(matrices), dtype=torch.long, device=self.device))
+                for region, matrices in zip(regions, shifted, strict=True)
+            ])  # fmt: skip
+            swapped = self.backend.swap(CropBatch(crops))
+            if swapped.landmarks_68 is not None:
+                _share(batch.works, "landmarks_68", swapped.landmarks_68)
+            results: list[torch.Tensor] = []
+            start = 0
+            for work, region, matrices in zip(batch.works, regions, shifted, strict=True):
+                faces = slice(start, start + len(work.faces))
+                start = faces.stop
+                if self._mask is not None:
+                    results.append(self._paste(region, swapped.crops[faces], matrices))
+                else:
+                    pair = torch.stack([crops[faces], swapped.crops[faces]])
+                    results.append(pair.round().clamp(0, 255).byte().permute(0, 1, 3, 4, 2))
+            batch.keep.extend([crops, swapped.crops, *results])
+        return results
+
+    def _paste(
+        self, region: torch.Tensor, faces: torch.Tensor, matrices: np.ndarray
+    ) -> torch.Tensor:
+        """The reference's composite: each face (float, unclipped) alpha-blended
+        with the warped mask in detection order, then clipped and truncated to
+        uint8 (reference 2.3), as (h, w, 3)."""
+        assert self._mask is not None
+        height, width = region.shape[-2:]
+        pasted = warp_back(faces.float(), matrices, (height, width))
+        masks = warp_back(self._mask.expand(len(faces), 1, -1, -1), matrices, (height, width))
+        frame = region.float()
+        for face, mask in zip(pasted, masks, strict=True):
+            frame = face * mask + frame * (1 - mask)
+        return frame.clamp(0, 255).floor().byte().permute(1, 2, 0)
+
+    def _download(self, batch: _Batch, results: list[torch.Tensor]) -> None:
+        batch.sizes = [result.numel() for result in results]
+        if not self.streams.cuda:
+            batch.keep = [result.contiguous().view(-1) for result in results]
+            return
+        host = batch.slot[1].reserve(sum(batch.sizes))
+        with self.streams.on(self.streams.download, after=self.streams.compute):
+            flat = torch.cat([result.reshape(-1) for result in results])
+            host.copy_(flat, non_blocking=True)
+            batch.event = torch.cuda.Event()
+            batch.event.record()
+        batch.keep.append(flat)
+
+    def _collect(self, *, wait: bool) -> None:
+        """Finishes in-flight batches in order: all of them, or those already done."""
+        while self._in_flight:
+            event = self._in_flight[0].event
+            if not wait and event is not None and not event.query():
+                return
+            self._complete(self._in_flight.popleft())
+
+    def _complete(self, batch: _Batch) -> None:
+        if batch.event is not None:
+            batch.event.synchronize()
+            host = batch.slot[1].buffer[: sum(batch.sizes)].numpy()
+            parts = np.split(host, np.cumsum(batch.sizes)[:-1])
+        else:
+            parts = [result.numpy() for result in batch.keep[-len(batch.works) :]]
+        size = self.backend.crop_size
+        for work, part in zip(batch.works, parts, strict=True):
+            if self._mask is not None:
+                x0, y0, x1, y1 = work.box
+                work.pasted = part.reshape(y1 - y0, x1 - x0, 3).copy()
+            else:
+                pair = part.reshape(2, len(work.faces), size, size, 3).copy()
+                work.targets, work.swapped = pair[0], pair[1]
+            work.done = True
+
+    def _pop_done(self) -> list[FrameWork]:
+        finished = []
+        while self._order and self._order[0].done:
+            finished.append(self._order.popleft())
+        return finished
+
+
+def _share(works: list[FrameWork], name: str, values: np.ndarray) -> None:
+    """Splits per-crop `values` over the works, by their face counts."""
+    start = 0
+    for work in works:
+        setattr(work, name, values[start : start + len(work.faces)])
+        start += len(work.faces)
+
+
+__all__ = ["FrameWork", "SwapEngine"]
