@@ -1,0 +1,218 @@
+"""One worker process per device for many videos on one box.
+
+    outcomes = run_on_devices(jobs, settings, devices=expand_devices("auto"))
+
+Each worker owns one device (a GPU, or the CPU), loads the models once per
+source identity and runs whole videos one after another; different videos run
+in parallel on different devices, the frames of each video are batched inside
+its worker (swap.engine). Processes, not threads: each GPU gets its own CUDA
+context and Python interpreter, and a crash in one worker (a driver fault, an
+out-of-memory kill) fails only the video it was working on. The batch planner
+(jobs, manifests, Ray) builds on this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import queue
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clipswap_video.config import Settings
+from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
+
+if TYPE_CHECKING:
+    from clipswap_video.swap import FaceSwapper
+
+_POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to swap: the source photos (one person), the input and the output."""
+
+    sources: tuple[Path, ...]
+    input: Path
+    output: Path
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of a job: frames written, or the one-line error and its exit code."""
+
+    job: VideoJob
+    device: str
+    frames: int = 0
+    elapsed_s: float = 0.0
+    error: str | None = None
+    exit_code: int = ExitCode.OK
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
+    """Worker devices from `auto` (every GPU, else one CPU worker), a comma list
+    (`cuda:0,cuda:1`), or `cpu*N` / `cuda*N` shorthands.
+
+    Raises:
+        ConfigValueError: a malformed list, or more GPUs than the machine has.
+    """
+    if cuda_count is None:
+        import torch
+
+        cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if spec == "auto":
+        return [f"cuda:{index}" for index in range(cuda_count)] or ["cpu"]
+    devices: list[str] = []
+    for part in spec.split(","):
+        name, _, times = part.strip().partition("*")
+        if times and not times.isdigit():
+            raise ConfigValueError(f"bad device count in {part!r}; write e.g. cpu*2")
+        if name == "cuda" and times:
+            devices += [f"cuda:{index}" for index in range(int(times))]
+        else:
+            devices += [name] * (int(times) if times else 1)
+    for device in devices:
+        kind, _, index = device.partition(":")
+        if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
+            raise ConfigValueError(f"device {device!r} is not one of: auto, cpu, cuda:N")
+        if kind == "cuda" and int(index or 0) >= cuda_count:
+            raise ConfigValueError(f"device {device!r}: this machine has {cuda_count} GPU(s)")
+    return devices
+
+
+def run_on_devices(
+    jobs: Sequence[VideoJob],
+    settings: Settings,
+    devices: Sequence[str],
+    *,
+    weights_dir: Path | None = None,
+    on_outcome: Callable[[JobOutcome], None] | None = None,
+) -> list[JobOutcome]:
+    """Runs `jobs` on one worker process per entry of `devices`; returns one
+    outcome per job, in the order of `jobs`. A failing job does not stop the
+    others. Ctrl-C stops the workers (their partial outputs are removed by the
+    pipeline) and is raised again here."""
+    context = mp.get_context("spawn")  # no fork: CUDA and threads do not survive it
+    todo: Any = context.Queue()
+    results: Any = context.Queue()
+    for index, job in enumerate(jobs):
+        todo.put((index, job))
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(device, settings, weights_dir, todo, results),
+            name=f"clipswap-{device}",
+            daemon=True,
+        )
+        for device in devices[: max(1, len(jobs))]
+    ]
+    for worker in workers:
+        todo.put(None)  # one stop mark per worker, after the jobs
+        worker.start()
+    outcomes: dict[int, JobOutcome] = {}
+    running: dict[str, tuple[int, VideoJob]] = {}  # worker name -> its current job
+    try:
+        while len(outcomes) < len(jobs):
+            try:
+                kind, name, index, payload = results.get(timeout=_POLL_S)
+            except queue.Empty:
+                _fail_dead_workers(workers, running, outcomes, on_outcome)
+                if not any(worker.is_alive() for worker in workers) and results.empty():
+                    break
+                continue
+            if kind == "start":
+                running[name] = (index, payload)
+            else:
+                running.pop(name, None)
+                outcomes[index] = payload
+                if on_outcome is not None:
+                    on_outcome(payload)
+    finally:
+        for worker in workers:
+            if worker.is_alive() and len(outcomes) < len(jobs):
+                worker.terminate()
+            worker.join()
+    return [
+        outcomes.get(
+            index,
+            JobOutcome(job, "", error="not run: every worker stopped", exit_code=ExitCode.INTERNAL),
+        )  # fmt: skip
+        for index, job in enumerate(jobs)
+    ]
+
+
+def _fail_dead_workers(
+    workers: Sequence[Any],
+    running: dict[str, tuple[int, VideoJob]],
+    outcomes: dict[int, JobOutcome],
+    on_outcome: Callable[[JobOutcome], None] | None,
+) -> None:
+    """A worker that died mid-job (killed, crashed) fails that job only."""
+    for worker in workers:
+        if worker.is_alive() or worker.name not in running:
+            continue
+        index, job = running.pop(worker.name)
+        device = worker.name.removeprefix("clipswap-")
+        outcome = JobOutcome(job, device, error=f"worker on {device} died (exit code "
+                             f"{worker.exitcode}) while swapping {job.input}",
+                             exit_code=ExitCode.INTERNAL)  # fmt: skip
+        outcomes[index] = outcome
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+
+def _worker(
+    device: str, settings: Settings, weights_dir: Path | None, todo: Any, results: Any
+) -> None:
+    """A worker process: takes jobs until the stop mark, one at a time."""
+    import logging
+
+    from clipswap_video.pipeline import run_video
+
+    logging.basicConfig(level=logging.WARNING, format=f"[{device}] %(message)s")
+    name = mp.current_process().name
+    on_device = dataclasses.replace(
+        settings,
+        swap=dataclasses.replace(settings.swap, device=device),
+        faces=dataclasses.replace(settings.faces, device=device),
+    )
+    swappers: dict[tuple[Path, ...], FaceSwapper] = {}  # models load once per identity
+    while (item := todo.get()) is not None:
+        index, job = item
+        results.put(("start", name, index, job))
+        try:
+            swapper = _swapper_for(job, on_device, weights_dir, swappers)
+            done = run_video(list(job.sources), job.input, job.output, on_device,
+                             weights_dir=weights_dir, swapper=swapper)  # fmt: skip
+            outcome = JobOutcome(job, device, done.frames, done.elapsed_s)
+        except ClipswapError as error:
+            outcome = JobOutcome(job, device, error=str(error), exit_code=error.exit_code)
+        except Exception as error:  # a bug: report it against this job, keep the worker
+            outcome = JobOutcome(job, device, error=f"internal error: {error!r}",
+                                 exit_code=ExitCode.INTERNAL)  # fmt: skip
+        results.put(("done", name, index, outcome))
+
+
+def _swapper_for(
+    job: VideoJob,
+    settings: Settings,
+    weights_dir: Path | None,
+    cache: dict[tuple[Path, ...], FaceSwapper],
+) -> FaceSwapper | None:
+    if settings.swap.swapper == "none":
+        return None
+    if job.sources not in cache:
+        from clipswap_video.swap import FaceSwapper
+
+        cache.clear()  # one identity's models at a time: GPU memory stays bounded
+        cache[job.sources] = FaceSwapper(settings, list(job.sources), weights_dir)
+    return cache[job.sources]
+
+
+__all__ = ["JobOutcome", "VideoJob", "expand_devices", "run_on_devices"]
