@@ -7,7 +7,6 @@ from pathlib import Path
 
 import av
 import pytest
-from media_fixtures import write_clip
 
 from clipswap_video.config import load_settings
 from clipswap_video.errors import ConfigValueError, ExitCode
@@ -18,6 +17,7 @@ from clipswap_video.workers import (
     expand_devices,
     run_on_devices,
 )
+from media_fixtures import write_clip
 
 
 def test_device_lists() -> None:
