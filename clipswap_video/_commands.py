@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -109,13 +111,24 @@ def run_demo_media(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_bench(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.bench import BenchOptions, print_table, run_bench
+    from clipswap_video.bench import BenchOptions, neural_figures, print_table, run_bench
+    from clipswap_video.bench_models import NeuralOptions
 
+    neural = NeuralOptions(
+        device=args.device, precision=args.precision, batch_size=args.batch_size,
+        channels_last=not args.no_channels_last, codec=args.codec,
+    )  # fmt: skip
     options = BenchOptions(
         work_dir=args.work_dir, seconds=args.seconds, long_seconds=args.long_seconds,
-        width=args.width, height=args.height,
+        width=args.width, height=args.height, neural=neural,
+        neural_seconds=args.neural_seconds,
     )  # fmt: skip
-    results = run_bench(options, console=None if args.json or args.quiet else console)
+    say = None if args.json or args.quiet else console
+    if args.neural_only:
+        with tempfile.TemporaryDirectory(prefix="clipswap-bench-") as scratch:
+            results = neural_figures(args.work_dir or Path(scratch), options, say)
+    else:
+        results = run_bench(options, console=say)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -159,8 +172,6 @@ def run_weights(args: argparse.Namespace, console: Console) -> int:
 
 
 def _convert(args: argparse.Namespace, console: Console) -> int:
-    from pathlib import Path
-
     from clipswap_video.models.convert import convert
     from clipswap_video.models.keras_h5 import describe
 

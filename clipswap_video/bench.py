@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clipswap_video.bench_faces import face_figures
-from clipswap_video.bench_models import clipswap_figures, generator_figures
+from clipswap_video.bench_models import NeuralOptions, clipswap_figures, generator_figures
 from clipswap_video.bench_swap import swap_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
@@ -64,6 +64,8 @@ class BenchOptions:
     height: int = 720
     fps: int = 30
     repeats: int = 2
+    neural: NeuralOptions = NeuralOptions()
+    neural_seconds: float = 2.0
 
 
 def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
@@ -81,14 +83,21 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         results.update(face_figures(short, Settings()))
         _say(console, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
-        _say(console, "timing the full-size generator graph (random weights)")
-        results.update(generator_figures())
-        _say(console, "timing --swapper clipswap end to end with that generator")
-        results.update(clipswap_figures(
-            folder, results["generator_faces_per_s_b1"], seconds=min(2.0, options.seconds),
-            size=(options.width, options.height),
-        ))  # fmt: skip
+        results.update(neural_figures(folder, options, console))
     return results
+
+
+def neural_figures(
+    folder: Path, options: BenchOptions, console: Console | None = None
+) -> dict[str, Any]:
+    """The generator alone, then `--swapper clipswap` end to end (`bench --neural-only`)."""
+    _say(console, "timing the full-size generator graph (random weights)")
+    generator = generator_figures(options.neural)
+    _say(console, "timing --swapper clipswap end to end with that generator")
+    return generator | clipswap_figures(
+        folder, generator, options.neural, seconds=options.neural_seconds,
+        size=(options.width, options.height),
+    )  # fmt: skip
 
 
 def _clip(

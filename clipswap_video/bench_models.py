@@ -1,12 +1,16 @@
 """Generator figures for `clipswap-video bench`: forward throughput of the
 full-size FaceDancer/ClipSwap generator graph (random weights, the released
-files' topology and size) run by the Keras interpreter, in faces per second;
+files' topology and size) run by the Keras interpreter, in faces per second,
+plain and with the engine's switches (channels-last layout, torch.compile);
 and the whole `--swapper clipswap` job on a short demo clip with that
-generator, as a ratio to the generator's own batch-1 throughput."""
+generator, as a ratio to the generator's own throughput at the same batch
+size and switches, measured in the same run."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +22,87 @@ from clipswap_video.models.convert import save_converted
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
 from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.pipeline import run_video
+from clipswap_video.swap._device import autocast, resolve_device
 
 BATCHES = (1, 4, 8)
 
 
-def generator_figures(repeats: int = 2) -> dict[str, Any]:
-    """Faces per second at batch 1, 4 and 8, fp32 on this CPU (best of `repeats`)."""
+@dataclass(frozen=True)
+class NeuralOptions:
+    """Where and how the generator runs in the benchmark."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int = 4
+    channels_last: bool = True
+    codec: str | None = None
+
+
+def generator_figures(options: NeuralOptions, repeats: int = 2) -> dict[str, Any]:
+    """Faces per second at batch 1, 4 and 8 (best of `repeats`); at `batch_size`
+    also with channels-last and with torch.compile (and the compile time)."""
+    device = resolve_device(options.device)
     config, shapes = generator_config(GeneratorSpec())
-    model = KerasGraph(config, random_weights(shapes)).eval()
-    results: dict[str, Any] = {"generator_parameters": sum(p.numel() for p in model.parameters())}
-    with torch.inference_mode():
-        model(torch.zeros(1, 3, 256, 256), torch.zeros(1, 512))  # warm-up: allocator, kernels
-        for batch in BATCHES:
-            image, z = torch.rand(batch, 3, 256, 256) * 2 - 1, torch.randn(batch, 512)
-            best = min(_timed(model, image, z) for _ in range(repeats))
-            results[f"generator_faces_per_s_b{batch}"] = round(batch / best, 2)
+    model = KerasGraph(config, random_weights(shapes)).eval().to(device)
+    results: dict[str, Any] = {
+        "generator_parameters": sum(p.numel() for p in model.parameters()),
+        "generator_device": f"{device} {options.precision}",
+    }
+    batch = options.batch_size
+    for size in sorted({*BATCHES, batch}):
+        results[f"generator_faces_per_s_b{size}"] = _throughput(model, size, options, repeats)
+    results[f"generator_faces_per_s_b{batch}_channels_last"] = _throughput(
+        model.to(memory_format=torch.channels_last),  # type: ignore[call-overload]
+        batch, options, repeats, torch.channels_last,
+    )  # fmt: skip
+    model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    started = time.perf_counter()
+    compiled = torch.compile(model, dynamic=False)
+    _throughput(compiled, batch, options, 1)  # the first call compiles
+    results["generator_compile_s"] = round(time.perf_counter() - started, 1)
+    results[f"generator_faces_per_s_b{batch}_compiled"] = _throughput(
+        compiled, batch, options, repeats
+    )
     return results
+
+
+def _throughput(
+    model: Callable[..., Any],
+    batch: int,
+    options: NeuralOptions,
+    repeats: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> float:
+    device = resolve_device(options.device)
+    image = (torch.rand(batch, 3, 256, 256, device=device) * 2 - 1).contiguous(
+        memory_format=memory_format
+    )
+    z = torch.randn(batch, 512, device=device)
+
+    def run() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode(), autocast(options.precision, device):
+            model(image, z)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - started
+
+    run()  # warm-up: allocator, kernels, cuDNN autotuning
+    return round(batch / min(run() for _ in range(repeats)), 2)
 
 
 def clipswap_figures(
     folder: Path,
-    generator_faces_per_s: float,
+    generator: dict[str, Any],
+    options: NeuralOptions,
     *,
     seconds: float = 2.0,
     size: tuple[int, int] = (1280, 720),
 ) -> dict[str, Any]:
     """End-to-end faces/s of `--swapper clipswap` (full-size random generator,
-    a small identity net) on a short demo clip, and its ratio to the generator
-    alone in the same run: how much of the job's time the model gets."""
+    a small identity net) on a short one-face demo clip, and its ratio to the
+    generator alone at the same batch size and layout in the same run: how
+    much of the job's time the model gets."""
     weights = folder / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     config, shapes = generator_config(GeneratorSpec())
@@ -55,15 +112,32 @@ def clipswap_figures(
                    weights / "ArcFace-Res50.safetensors")  # fmt: skip
     clip = write_demo_media(folder / "clipswap_clip", seconds=seconds, width=size[0],
                             height=size[1], fps=30)  # fmt: skip
-    settings = load_settings(overrides=["swap.swapper=clipswap"])
-    started = time.perf_counter()
+    overrides = [
+        "swap.swapper=clipswap",
+        f"swap.device={options.device}",
+        f"swap.precision={options.precision}",
+        f"swap.batch_size={options.batch_size}",
+        f"swap.channels_last={str(options.channels_last).lower()}",
+    ]
+    if options.codec:
+        overrides.append(f"video.codec={options.codec}")
+    settings = load_settings(overrides=overrides)
+    started: list[float] = []  # when the models are loaded and the first frame is read
+
+    def on_start(frames: int | None) -> None:
+        started.append(time.perf_counter())
+
     result = run_video(clip.source_image, clip.video, folder / "clipswap.mp4", settings,
-                       weights_dir=weights)  # fmt: skip
-    elapsed = time.perf_counter() - started
+                       weights_dir=weights, on_start=on_start)  # fmt: skip
+    elapsed = time.perf_counter() - started[0]
     faces_per_s = result.frames / elapsed  # one face per demo frame
+    key = f"generator_faces_per_s_b{options.batch_size}"
+    baseline = generator[f"{key}_channels_last" if options.channels_last else key]
     return {
+        "clipswap_e2e_setup": f"batch {options.batch_size}, channels_last "
+        f"{options.channels_last}, {settings.video.codec}, {size[0]}x{size[1]}",
         "clipswap_e2e_faces_per_s": round(faces_per_s, 2),
-        "clipswap_e2e_vs_generator": round(faces_per_s / generator_faces_per_s, 3),
+        "clipswap_e2e_vs_generator": round(faces_per_s / baseline, 3),
     }
 
 
@@ -87,10 +161,4 @@ def _identity_net() -> tuple[dict[str, Any], dict[str, list[Any]]]:
     return config, shapes
 
 
-def _timed(model: KerasGraph, image: torch.Tensor, z: torch.Tensor) -> float:
-    started = time.perf_counter()
-    model(image, z)
-    return time.perf_counter() - started
-
-
-__all__ = ["BATCHES", "clipswap_figures", "generator_figures"]
+__all__ = ["BATCHES", "NeuralOptions", "clipswap_figures", "generator_figures"]

@@ -200,8 +200,25 @@ def _add_bench(commands: Any) -> None:
     parser.add_argument("--long-seconds", type=float, default=60.0, help="length of the long clip")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
+    parser.add_argument(
+        "--neural-only",
+        action="store_true",
+        help="only the generator and the clipswap job (for GPU runs)",
+    )
+    parser.add_argument(
+        "--neural-seconds", type=float, default=2.0, help="length of the clipswap job's clip"
+    )
+    parser.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda[:N]")
+    parser.add_argument("--precision", choices=get_args(PrecisionName), default="fp32")
+    parser.add_argument("--batch-size", type=int, default=4, help="crops per generator call")
+    parser.add_argument(
+        "--no-channels-last",
+        action="store_true",
+        help="the clipswap job without the channels-last layout",
+    )
+    parser.add_argument("--codec", help="the clipswap job's encoder, e.g. h264_nvenc")
     _add_common(parser)
-    parser.set_defaults(handler=run_bench)
+    parser.set_defaults(handler=run_bench)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

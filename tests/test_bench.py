@@ -12,7 +12,8 @@ from clipswap_video.cli import main
 
 @pytest.mark.slow
 def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["bench", "--json", "--work-dir", str(tmp_path), "--seconds", "1", "--long-seconds", "2"]
+    args = ["bench", "--json", "--work-dir", str(tmp_path), "--seconds", "1", "--long-seconds", "2",
+            "--neural-seconds", "0.5"]  # fmt: skip
     assert main([*args, "--width", "640", "--height", "360"]) == 0  # faces big enough for HOG
     results = json.loads(capsys.readouterr().out)
     for key in ("passthrough_vs_transcode", "rss_60s_vs_10s", "passthrough_fps", "rss_10s_mb"):
@@ -29,6 +30,8 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "classic_background_psnr_db",
         "generator_faces_per_s_b1",
         "generator_faces_per_s_b8",
+        "generator_faces_per_s_b4_channels_last",
+        "generator_faces_per_s_b4_compiled",
         "clipswap_e2e_faces_per_s",
         "clipswap_e2e_vs_generator",
     ):
