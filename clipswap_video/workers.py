@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import queue
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,12 +95,14 @@ def run_on_devices(
     devices: Sequence[str],
     *,
     weights_dir: Path | None = None,
+    on_start: Callable[[VideoJob, str], None] | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
 ) -> list[JobOutcome]:
     """Runs `jobs` on one worker process per entry of `devices`; returns one
-    outcome per job, in the order of `jobs`. A failing job does not stop the
-    others. Ctrl-C stops the workers (their partial outputs are removed by the
-    pipeline) and is raised again here."""
+    outcome per job, in the order of `jobs`. `on_start(job, device)` and
+    `on_outcome(outcome)` are called in this process as jobs start and end. A
+    failing job does not stop the others. Ctrl-C stops the workers and is
+    raised again here; workers whose parent dies (kill -9) exit by themselves."""
     context = mp.get_context("spawn")  # no fork: CUDA and threads do not survive it
     todo: Any = context.Queue()
     results: Any = context.Queue()
@@ -128,6 +133,8 @@ def run_on_devices(
                 continue
             if kind == "start":
                 running[name] = (index, payload)
+                if on_start is not None:
+                    on_start(payload, name.removeprefix("clipswap-"))
             else:
                 running.pop(name, None)
                 outcomes[index] = payload
@@ -176,6 +183,7 @@ def _worker(
     from clipswap_video.pipeline import run_video
 
     logging.basicConfig(level=logging.WARNING, format=f"[{device}] %(message)s")
+    _exit_with_parent()
     name = mp.current_process().name
     on_device = dataclasses.replace(
         settings,
@@ -197,6 +205,22 @@ def _worker(
             outcome = JobOutcome(job, device, error=f"internal error: {error!r}",
                                  exit_code=ExitCode.INTERNAL)  # fmt: skip
         results.put(("done", name, index, outcome))
+
+
+def _exit_with_parent() -> None:
+    """Ends this worker when the driver is gone (kill -9 leaves no one to send
+    the stop mark): a thread checks on the parent and exits the process. An
+    unfinished output stays a `.partial` file, never a finished-looking one."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        while parent.is_alive():
+            time.sleep(_POLL_S)
+        os._exit(ExitCode.INTERRUPTED)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _swapper_for(
