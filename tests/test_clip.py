@@ -254,3 +254,49 @@ def test_is_a_no_op_where_the_compiled_ops_load() -> None:
         "assert not hasattr(torch.ops.torchvision, 'nms')\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def _wide_generator(folder: Path, z_dim: int) -> Path:
+    """The test ClipSwap weights, with a generator taking a `z_dim` identity."""
+    from keras_writer import write_keras_h5
+    from test_clipswap_backend import _weights
+
+    from clipswap_video.models.facedancer_spec import (
+        GeneratorSpec,
+        generator_config,
+        random_weights,
+    )
+
+    _weights(folder)
+    spec = GeneratorSpec(z_dim=z_dim, channels=(4,) * 6, mapping_depth=1, mapping_size=8)
+    config, shapes = generator_config(spec)
+    write_keras_h5(folder / "ClipSwap.h5", config, random_weights(shapes, seed=1))
+    return folder
+
+
+def test_a_wider_identity_input_gets_the_clip_embedding(
+    tiny_weights: Path, encoder: ClipImageEncoder, tmp_path: Path
+) -> None:
+    from face_fixtures import grace_hopper
+
+    from clipswap_video.config import load_settings
+    from clipswap_video.faces import create_detector, source_identity
+    from clipswap_video.swap.backend import create_backend
+
+    folder = _wide_generator(tmp_path / "w", 512 + encoder.embedding_dim)
+    settings = load_settings(overrides=[f"swap.clip_model={TINY}",
+                                        f"swap.clip_weights={tiny_weights}"])  # fmt: skip
+    backend = create_backend("clipswap", folder, settings.swap)
+    source = tmp_path / "grace.png"
+    Image.fromarray(grace_hopper()).save(source)
+    identity = source_identity(create_detector(settings.faces), [source])
+    backend.prepare_source(identity)
+    z = backend.z  # type: ignore[attr-defined]
+    assert z.shape == (1, 512 + encoder.embedding_dim)
+    from clipswap_video.swap.clipswap import _aligned
+
+    expected = encoder.embed(_aligned(identity, 256))
+    torch.testing.assert_close(z[:, 512:], expected)
+    narrow = _wide_generator(tmp_path / "x", 512 + 8)
+    with pytest.raises(ConfigValueError, match="512 \\+ a 8-d CLIP embedding"):
+        create_backend("clipswap", narrow, settings.swap)

@@ -5,13 +5,17 @@ Pre- and post-processing as the reference states (section 1.1 and 2.2): the
 source identity is ArcFace-Res50's raw 512-d output for the 112 px aligned crop
 in RGB [0, 1] (several photos: the mean); the generator takes the 256 px
 aligned target crop in [-1, 1] and returns a linear image, mapped by
-(y + 1) / 2 and clipped only at the end.
+(y + 1) / 2 and clipped only at the end. A generator whose identity input is
+wider than 512 (reference Q1: the paper's figure draws ArcFace + CLIP) gets the
+sources' CLIP image embedding (open_clip, `swap.clip_model`/`clip_weights`,
+unit length) appended.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -25,6 +29,9 @@ from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.swap._device import autocast, check_precision, resolve_device
 from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
+
+if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it
+    from clipswap_video.models.clip import ClipImageEncoder
 
 GENERATORS = ("clipswap_256.official", "facedancer_256.config_c_hq")
 IDENTITY = "arcface_res50.official"
@@ -65,7 +72,7 @@ class ClipSwapBackend:
             )
         self.generator: KerasGraph = load(found[0]).to(self.device)
         self.identity_net: KerasGraph = load(found[1]).to(self.device)
-        self._check_shapes(found)
+        self.clip = self._clip_encoder(found[0], settings)
         self.memory_format = torch.contiguous_format
         if settings.channels_last:
             self.memory_format = torch.channels_last
@@ -76,16 +83,19 @@ class ClipSwapBackend:
         self.z: torch.Tensor | None = None
 
     def prepare_source(self, identity: SourceIdentity) -> None:
-        crops = [
-            cv2.warpAffine(image, alignment_matrices(face.landmarks_5, 112)[0], (112, 112))
-            for image, face in zip(identity.images, identity.faces, strict=True)
-        ]
+        """z = the mean raw ArcFace-Res50 output of the sources' 112 px crops,
+        then, for a wider identity input, the mean CLIP embedding of their 256
+        px aligned crops (the crops the generator was trained on)."""
+        crops = _aligned(identity, 112)
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
         with torch.inference_mode():  # in fp32: computed once, precision matters more here
             embeddings = self.identity_net(batch.to(self.device))
         assert isinstance(embeddings, torch.Tensor)
         # Raw, not normalised: the generator was trained on ArcFace's raw output.
         self.z = embeddings.mean(0, keepdim=True)
+        if self.clip is not None:
+            clip = self.clip.embed(_aligned(identity, 256)).to(self.device)
+            self.z = torch.cat([self.z, clip.mean(0, keepdim=True)], dim=1)
 
     def swap(self, batch: CropBatch) -> SwappedBatch:
         assert self.z is not None, "prepare_source() first"
@@ -95,15 +105,32 @@ class ClipSwapBackend:
         assert isinstance(output, torch.Tensor)
         return SwappedBatch((output.float() + 1) * 127.5)  # (y + 1) / 2 in 0..255, unclipped
 
-    def _check_shapes(self, paths: tuple[Path, Path]) -> None:
+    def _clip_encoder(self, path: Path, settings: SwapSettings) -> ClipImageEncoder | None:
+        """None for the released 512-d identity input (ArcFace only); for a wider
+        one (reference Q1: ArcFace + CLIP), the CLIP model that fills the rest."""
         image, z = (self.generator.input_shapes.get(n) for n in self.generator.input_names[:2])
         if not image or image[1:3] != [256, 256] or not z:
-            raise ConfigValueError(f"{paths[0]} is not a 256 px generator with an identity input")
-        if z[-1] != 512:  # reference Q1: ArcFace + CLIP would be wider
+            raise ConfigValueError(f"{path} is not a 256 px generator with an identity input")
+        if z[-1] == 512:
+            return None
+        from clipswap_video.models.clip import ClipImageEncoder
+
+        clip = ClipImageEncoder(settings.clip_model, settings.clip_weights or None, self.device)
+        if 512 + clip.embedding_dim != z[-1]:
             raise ConfigValueError(
-                f"{paths[0]} takes a {z[-1]}-d identity (ArcFace + CLIP); this build feeds "
-                "ArcFace's 512-d vector only"
+                f"{path} takes a {z[-1]}-d identity: ArcFace's 512 + a {z[-1] - 512}-d CLIP "
+                f"embedding, but swap.clip_model {settings.clip_model!r} gives "
+                f"{clip.embedding_dim}"
             )
+        return clip
+
+
+def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:
+    """The sources' faces aligned to the ArcFace template at `size` px (cv2, as the reference)."""
+    return [
+        cv2.warpAffine(image, alignment_matrices(face.landmarks_5, size)[0], (size, size))
+        for image, face in zip(identity.images, identity.faces, strict=True)
+    ]
 
 
 __all__ = ["ClipSwapBackend", "find_clipswap_weights"]
