@@ -47,8 +47,8 @@ def _save(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def test_both_backends_are_registered() -> None:
-    assert list_detectors() == ["dlib", "insightface"]
+def test_every_backend_is_registered() -> None:
+    assert list_detectors() == ["dlib", "insightface", "retinaface"]
 
 
 def test_unknown_backend_is_a_config_error() -> None:

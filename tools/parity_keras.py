@@ -69,6 +69,125 @@ def arcface_candidate() -> tf.keras.Model:
     return tf.keras.Model(image, tf.keras.layers.BatchNormalization()(x), name="arcface_res50")
 
 
+class ConvUnit(tf.keras.layers.Layer):
+    """RetinaFace's Conv (no bias) -> BN (momentum 0.9, eps 1e-5) -> activation,
+    re-implemented from the reference (section 3), not copied."""
+
+    def __init__(self, filters: int, kernel: int, act: str | None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.conv = tf.keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False)
+        self.bn = tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+        self.act = {"relu": tf.keras.layers.ReLU(), "leaky": tf.keras.layers.LeakyReLU(0.1),
+                    None: None}[act]  # fmt: skip
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        x = self.bn(self.conv(x))
+        return self.act(x) if self.act is not None else x
+
+
+class FPN(tf.keras.layers.Layer):
+    def __init__(self, out_ch: int, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.out_ch, act = out_ch, "relu" if out_ch > 64 else "leaky"
+        self.output1 = ConvUnit(out_ch, 1, act)
+        self.output2 = ConvUnit(out_ch, 1, act)
+        self.output3 = ConvUnit(out_ch, 1, act)
+        self.merge1 = ConvUnit(out_ch, 3, act)
+        self.merge2 = ConvUnit(out_ch, 3, act)
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        o1, o2, o3 = self.output1(x[0]), self.output2(x[1]), self.output3(x[2])
+        o2 = self.merge2(o2 + tf.image.resize(o3, tf.shape(o2)[1:3], method="nearest"))
+        o1 = self.merge1(o1 + tf.image.resize(o2, tf.shape(o1)[1:3], method="nearest"))
+        return o1, o2, o3
+
+    def get_config(self):  # type: ignore[no-untyped-def]
+        return {**super().get_config(), "out_ch": self.out_ch}
+
+
+class SSH(tf.keras.layers.Layer):
+    def __init__(self, out_ch: int, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.out_ch, act = out_ch, "relu" if out_ch > 64 else "leaky"
+        self.conv_3x3 = ConvUnit(out_ch // 2, 3, None)
+        self.conv_5x5_1 = ConvUnit(out_ch // 4, 3, act)
+        self.conv_5x5_2 = ConvUnit(out_ch // 4, 3, None)
+        self.conv_7x7_2 = ConvUnit(out_ch // 4, 3, act)
+        self.conv_7x7_3 = ConvUnit(out_ch // 4, 3, None)
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        mid = self.conv_5x5_1(x)
+        wide = self.conv_7x7_3(self.conv_7x7_2(mid))
+        return tf.nn.relu(tf.concat([self.conv_3x3(x), self.conv_5x5_2(mid), wide], axis=3))
+
+    def get_config(self):  # type: ignore[no-untyped-def]
+        return {**super().get_config(), "out_ch": self.out_ch}
+
+
+class Head(tf.keras.layers.Layer):
+    """A 1x1 conv with bias, reshaped to (N, H*W*anchors, k)."""
+
+    def __init__(self, k: int, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.k, self.conv = k, tf.keras.layers.Conv2D(2 * k, 1)
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        return tf.reshape(self.conv(x), [tf.shape(x)[0], -1, self.k])
+
+    def get_config(self):  # type: ignore[no-untyped-def]
+        return {**super().get_config(), "k": self.k}
+
+
+def retinaface() -> tuple[tf.keras.Model, tf.keras.Model]:
+    """RetinaFace-Res50 as reference section 3 describes the released graph: the
+    Caffe preprocessing ops, a nested ResNet50 v1 with outputs C3..C5, FPN, SSH x3,
+    heads with the file's names, softmax, and an NMS node. Returns the full model
+    and one giving the raw heads (what the torch module's forward returns)."""
+    image = tf.keras.Input([None, None, 3], name="input_image")
+    resnet = tf.keras.applications.ResNet50(include_top=False, weights=None,
+                                            input_shape=(None, None, 3))  # fmt: skip
+    features = ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
+    extractor = tf.keras.Model(resnet.input, [resnet.get_layer(n).output for n in features],
+                               name="ResNet50_extrator")  # fmt: skip
+    levels = FPN(256, name="FPN")(extractor(tf.keras.applications.resnet.preprocess_input(image)))
+    levels = [SSH(256, name=f"SSH_{i}")(f) for i, f in enumerate(levels)]
+    names = {
+        4: ["bbox_head", "bbox_head_1", "bbox_head_2"],
+        10: [f"LandmarkHead_{i}" for i in range(3)],
+        2: [f"ClassHead_{i}" for i in range(3)],
+    }
+    boxes, landmarks, classes = (
+        tf.concat([Head(k, name=n)(f) for n, f in zip(names[k], levels, strict=True)], axis=1)
+        for k in (4, 10, 2)
+    )  # fmt: skip
+    classes = tf.keras.layers.Softmax(axis=-1)(classes)
+    keep = tf.image.non_max_suppression(boxes=boxes[0], scores=classes[0, :, 1],
+                                        max_output_size=tf.shape(boxes)[1], iou_threshold=0.4,
+                                        score_threshold=0.02)  # fmt: skip
+    rows = tf.concat([boxes[0], landmarks[0], classes[0]], axis=1)
+    full = tf.keras.Model(image, tf.gather(rows, keep), name="RetinaFaceModel")
+    return full, tf.keras.Model(image, [boxes, landmarks, classes])
+
+
+def save_retinaface(folder: Path, rng: np.random.Generator) -> None:
+    full, heads = retinaface()
+    randomise(full, rng)
+    image = rng.uniform(0, 255, (1, 250, 330, 3)).astype(np.float32)  # not a multiple of 32
+    # Random weights give deltas of ±250 on a 0..255 image; a trained file's are O(1)
+    # (variance-normalised). Scale the box and landmark heads so the comparison is
+    # on the magnitudes the real file produces (float32 rounding scales with them).
+    for index, prefix in ((0, "bbox_head"), (1, "LandmarkHead")):
+        scale = np.abs(heads.predict(image, verbose=0)[index]).max()
+        for layer in (layer for layer in full.layers if layer.name.startswith(prefix)):
+            for variable in layer.weights:
+                variable.assign(variable / scale)
+    full.save(folder / "retinaface_res50.h5")
+    outputs = heads.predict(image, verbose=0)
+    np.savez(folder / "retinaface_res50.npz", image, **{f"output_{i}": a for i, a in
+                                                          enumerate(outputs)})  # fmt: skip
+    print(f"retinaface_res50: {full.count_params():,} parameters, saved")
+
+
 def save(model: tf.keras.Model, stem: Path, rng: np.random.Generator, low: float) -> None:
     randomise(model, rng)
     model.save(stem.with_suffix(".h5"))
@@ -87,6 +206,7 @@ def main(folder: Path) -> None:
         model = tf.keras.models.model_from_json(spec.read_text(), custom_objects=CUSTOM)
         save(model, spec.with_suffix(""), rng, low=-1.0)
     save(arcface_candidate(), folder / "arcface_candidate", rng, low=0.0)  # RGB in [0, 1]
+    save_retinaface(folder, rng)
 
 
 if __name__ == "__main__":

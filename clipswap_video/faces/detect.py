@@ -67,7 +67,8 @@ def _import_backends() -> None:
     # Imported here, not at the top, so that importing the interface does not
     # load dlib or onnxruntime; each backend module registers itself.
     import clipswap_video.faces.dlib_backend
-    import clipswap_video.faces.insightface_backend  # noqa: F401
+    import clipswap_video.faces.insightface_backend
+    import clipswap_video.faces.retinaface_backend  # noqa: F401
 
 
 def downscale(image: RgbImage, longest_side: int) -> tuple[RgbImage, float]:

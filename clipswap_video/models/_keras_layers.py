@@ -47,6 +47,8 @@ def build_layer(class_name: str, name: str, config: dict[str, Any], weights: Wei
         return weighted[class_name]()
     if class_name == "TFOpLambda":
         return Lambda(_tf_function(name, config))
+    if class_name == "SlicingOpLambda":
+        return Lambda(_getitem(name, config))
     if class_name not in _WEIGHTLESS:
         raise KerasOpError(f"layer {name!r} has class {class_name!r}, which is not supported")
     return Lambda(_WEIGHTLESS[class_name](config))
@@ -181,6 +183,8 @@ def _tf_function(name: str, config: dict[str, Any]) -> Callable[..., torch.Tenso
         return lambda x, y: x[0] + y
     if function == "math.subtract":
         return lambda x, y: x[0] - y
+    if function == "nn.bias_add":
+        return _bias_add
     if function == "math.l2_normalize":
         return lambda x, axis=-1, epsilon=1e-12, **_: (
             x[0]
@@ -191,6 +195,60 @@ def _tf_function(name: str, config: dict[str, Any]) -> Callable[..., torch.Tenso
             )
         )
     raise KerasOpError(f"layer {name!r} is TFOpLambda {function!r}, which is not supported")
+
+
+def _bias_add(x: Tensors, bias: Any, data_format: str | None = None, **_: Any) -> torch.Tensor:
+    """tf.nn.bias_add on the channel axis (keras.applications' Caffe-mean step)."""
+    if data_format not in (None, "NHWC", "N...C", "channels_last"):
+        raise KerasOpError(f"nn.bias_add with data_format {data_format!r} is not supported")
+    value = x[0]
+    shape = [1] * value.dim()
+    shape[torch_axis(-1, value.dim())] = -1
+    return value + torch.as_tensor(bias, dtype=value.dtype, device=value.device).view(shape)
+
+
+def _getitem(name: str, config: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    """`tensor[...]` with an ellipsis and slices of step 1 or a full reversal
+    (`x[..., ::-1]`, keras.applications' RGB -> BGR flip); Keras (NHWC) axes."""
+    if config.get("function") != "__operators__.getitem":
+        raise KerasOpError(f"layer {name!r} is SlicingOpLambda {config.get('function')!r}")
+
+    def getitem(x: Tensors, slice_spec: Any, **_: Any) -> torch.Tensor:
+        value = x[0]
+        spec = slice_spec if isinstance(slice_spec, list) else [slice_spec]
+        for axis, item in enumerate(_expand_ellipsis(spec, value.dim(), name)):
+            value = _slice_axis(value, torch_axis(axis, value.dim()), item, name)
+        return value
+
+    return getitem
+
+
+def _expand_ellipsis(spec: list[Any], rank: int, name: str) -> list[Any]:
+    """One entry per axis: the ellipsis (and the missing tail) become full slices."""
+    full = {"start": None, "stop": None, "step": None}
+    ellipses = [i for i, item in enumerate(spec) if item == {"class_name": "__ellipsis__"}]
+    if len(ellipses) > 1 or len(spec) - len(ellipses) > rank:
+        raise KerasOpError(f"layer {name!r}: cannot index a rank-{rank} tensor with {spec}")
+    if ellipses:
+        at = ellipses[0]
+        spec = spec[:at] + [full] * (rank - len(spec) + 1) + spec[at + 1 :]
+    return spec + [full] * (rank - len(spec))
+
+
+def _slice_axis(value: torch.Tensor, dim: int, item: Any, name: str) -> torch.Tensor:
+    if not isinstance(item, dict) or set(item) != {"start", "stop", "step"}:
+        raise KerasOpError(f"layer {name!r}: index {item!r} is not supported (slices only)")
+    start, stop, step = item["start"], item["stop"], item["step"]
+    if step == -1 and start is None and stop is None:
+        return value.flip(dim)
+    if step not in (None, 1):
+        raise KerasOpError(f"layer {name!r}: slice step {step} is not supported")
+    return value.narrow(dim, *_bounds(start, stop, value.shape[dim]))
+
+
+def _bounds(start: int | None, stop: int | None, size: int) -> tuple[int, int]:
+    first, last, _ = slice(start, stop).indices(size)
+    return first, max(last - first, 0)
 
 
 __all__ = ["build_layer"]

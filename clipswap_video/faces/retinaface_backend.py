@@ -1,0 +1,159 @@
+"""The `retinaface` detector: RetinaFace-Res50.h5, the detector FaceDancer and
+ClipSwap ship, run in torch (clipswap_video.models.retinaface) on `faces.device`.
+
+Differences from the papers' scripts, on purpose:
+- Score threshold: `faces.min_score` (theirs keeps every NMS survivor above 0.02).
+- Size: the frame is shrunk so its longest side is at most `faces.detect_size`
+  (the rule every backend here follows; 0 = full size). The scripts divide the
+  width by W // 640 (1920 px -> 640, 1280 -> 640, 1000 -> 1000), which our
+  default 960 roughly matches for 1080p and 4K while keeping small faces in
+  720p frames at full size. Outputs are normalised, so they are mapped back by
+  the frame's own width and height, as the scripts do.
+- Identity: RetinaFace has no identity head, so `embed` is dlib's 128-d
+  descriptor (clipswap_video.faces.dlib_backend) with dlib's match distance;
+  the swap itself uses ArcFace, this only decides who is who.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import cast
+
+import cv2
+import numpy as np
+import torch
+
+from clipswap_video.config import FaceSettings
+from clipswap_video.errors import ConfigValueError, MissingWeightsError
+from clipswap_video.faces.detect import downscale, keep_faces, register_detector
+from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
+from clipswap_video.faces.types import Face, RgbImage, box_iou
+from clipswap_video.models.retinaface import load_retinaface
+from clipswap_video.weights import find_weight, load_manifest, search_dirs
+
+WEIGHT_NAME = "retinaface_res50.official"
+REFRESH_FACE_SIZE = 128.0
+"""Face side the refresh window is scaled to: well inside the 64-128 px anchors."""
+REFRESH_MIN_IOU = 0.3
+
+
+def torch_device(name: str) -> torch.device:
+    """`faces.device` as a torch device: auto -> CUDA when torch has it, else the CPU.
+
+    (clipswap_video.swap has the same rule for `swap.device`; faces/ must not
+    import swap/, which sits above it.)
+
+    Raises:
+        ConfigValueError: another form, or a CUDA device torch does not see.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    kind, colon, index = name.partition(":")
+    if kind not in ("cpu", "cuda") or (colon and (kind != "cuda" or not index.isdigit())):
+        raise ConfigValueError(f"faces.device = {name!r} is not one of: auto, cpu, cuda[:N]")
+    if kind == "cuda" and int(index or 0) >= torch.cuda.device_count():
+        raise ConfigValueError(
+            f"faces.device = {name!r} but torch sees {torch.cuda.device_count()} CUDA device(s); "
+            "use faces.device = auto"
+        )
+    return torch.device(name)
+
+
+@register_detector("retinaface")
+class RetinaFaceDetector:
+    """RetinaFace boxes and 5 landmarks, refreshed in a window around each face."""
+
+    name = "retinaface"
+
+    def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
+        self.device = torch_device(settings.device)
+        self.model = load_retinaface(weights_path(weights_dir), device=self.device)
+        self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
+
+    def detect(self, image: RgbImage) -> list[Face]:
+        """Faces in `image` pixels, best score first."""
+        small, _ = downscale(image, self.settings.detect_size)
+        faces = self._run(small, np.array(image.shape[1::-1], np.float32))
+        return keep_faces(faces, min_size=self.settings.min_size)
+
+    def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        """Each face re-detected in a window of 2.5 x its size scaled so the face
+        is about 128 px: fresh landmarks between full detections at a fraction
+        of a full pass. Faces no longer found there (gone, hidden) are left out."""
+        refreshed = []
+        for face in faces:
+            found = self._find_near(image, face)
+            if found is not None:
+                refreshed.append(found.with_(track_id=face.track_id, embedding=face.embedding))
+        return refreshed
+
+    def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
+        """dlib descriptors (68 points measured in each RetinaFace box)."""
+        return self._identity.embed(image, faces)
+
+    def _run(
+        self, image: RgbImage, size: np.ndarray, offset: np.ndarray | None = None
+    ) -> list[Face]:
+        """Faces of `image` scaled to `size` (width, height) pixels, then shifted by `offset`."""
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        tensor = tensor.permute(2, 0, 1)[None].float()  # RGB 0..255, as the graph takes it
+        found = self.model.detect(tensor, self.settings.min_score)
+        boxes = found.boxes.cpu().numpy() * np.tile(size, 2)
+        points = found.landmarks.cpu().numpy() * size
+        if offset is not None:
+            boxes, points = boxes + np.tile(offset, 2), points + offset
+        scores = found.scores.cpu().numpy()
+        return [
+            Face(box=box.astype(np.float32), score=float(score), landmarks_5=p.astype(np.float32))
+            for box, p, score in zip(boxes, points, scores, strict=True)
+        ]
+
+    def _find_near(self, image: RgbImage, face: Face) -> Face | None:
+        height, width = image.shape[:2]
+        centre = (face.box[:2] + face.box[2:]) / 2
+        half = 1.25 * max(face.size, 1.0)  # room for the motion since the last frame
+        x0, y0 = (max(0, int(v)) for v in centre - half)
+        x1, y1 = min(width, int(centre[0] + half)), min(height, int(centre[1] + half))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        scale = REFRESH_FACE_SIZE / max(face.size, 1.0)
+        crop = cast(
+            RgbImage,
+            cv2.resize(
+                image[y0:y1, x0:x1],
+                (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale))),
+                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+            ),
+        )
+        found = self._run(crop, np.array([x1 - x0, y1 - y0], np.float32), np.array([x0, y0]))
+        if not found:
+            return None
+        # The box that overlaps the track's, not the best-scoring one: near a
+        # crossing, the window also holds the other face.
+        overlap = box_iou(np.stack([f.box for f in found]), face.box)[:, 0]
+        best = int(np.argmax(overlap))
+        return found[best] if overlap[best] >= REFRESH_MIN_IOU else None
+
+
+def weights_path(weights_dir: Path | None) -> Path:
+    """RetinaFace-Res50 (.safetensors when converted, else the .h5) in the weight folders.
+
+    Raises:
+        MissingWeightsError: in none of them; the message names the folders.
+    """
+    entry = next(entry for entry in load_manifest() if entry.name == WEIGHT_NAME)
+    path = find_weight(entry, weights_dir)
+    if path is None:
+        searched = ", ".join(str(folder / entry.file) for folder in search_dirs(weights_dir))
+        raise MissingWeightsError(
+            f"retinaface detector needs {entry.file}; looked in {searched}; "
+            f"put the FaceDancer authors' file there (`clipswap-video weights fetch {WEIGHT_NAME} "
+            "--url URL`) or use --set faces.detector=dlib"
+        )
+    return path
+
+
+__all__ = ["RetinaFaceDetector", "torch_device", "weights_path"]
