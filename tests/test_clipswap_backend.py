@@ -88,9 +88,14 @@ def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:
     assert z is not None and z.shape == (1, 512) and torch.isfinite(z).all()
 
 
-def test_clipswap_end_to_end(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+PAPER_COMPOSITE = ("--set", "composite.mask=paper", "--set", "composite.blend=alpha",
+                   "--set", "composite.colour_transfer=false")  # fmt: skip
+
+
+@pytest.mark.parametrize("options", [(), ("--batch-size", "4", *PAPER_COMPOSITE)])
+def test_clipswap_end_to_end(cli, tmp_path: Path, options: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     folder, clip, output = _weights(tmp_path / "w"), _clip(tmp_path), tmp_path / "out.mp4"
-    code, err = cli(_source(tmp_path), clip, output, "--weights", folder)
+    code, err = cli(_source(tmp_path), clip, output, "--weights", folder, *options)
     assert code == 0 and "classic" not in err  # auto chose clipswap: no fallback warning
     with av.open(str(output)) as container:
         assert container.metadata["comment"].startswith("synthetic: face swapped")
