@@ -65,9 +65,17 @@ def _doctor_table(report: dict[str, Any]) -> Table:
     torch = report["torch"]
     cuda = "yes: " + ", ".join(torch["devices"]) if torch["cuda"] else "no"
     encoders = [name if ok else f"{name} (missing)" for name, ok in report["encoders"].items()]
+    clip = report["clip"]
+    clip_line = (
+        f"open_clip {clip['open_clip']}, torchvision {clip['torchvision']} "
+        f"({clip['torchvision_ops']} ops)"
+        if clip["open_clip"]
+        else f"[red]{clip['error']}"
+    )
     rows = [
         ("python", report["python"]), ("platform", report["platform"]),
         ("torch", f"{torch['version']} (CUDA {cuda})"),
+        ("CLIP", clip_line),
         ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
         ("encoders", ", ".join(encoders)),
         ("hw devices", ", ".join(report["hw_devices"]) or "none"),

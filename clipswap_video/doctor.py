@@ -28,6 +28,7 @@ def collect(weights_dir: Path | None = None) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": _torch_report(),
+        "clip": _clip_report(),
         "av": av.__version__,
         "ffmpeg": {name: ".".join(map(str, v)) for name, v in av.library_versions.items()},
         "encoders": {name: name in av.codecs_available for name in _ENCODERS},
@@ -55,6 +56,25 @@ def _torch_report() -> dict[str, Any]:
         "cuda": cuda,
         "cuda_version": torch.version.cuda,
         "devices": devices,
+    }
+
+
+def _clip_report() -> dict[str, Any]:
+    """open_clip's version and whether torchvision runs on its own compiled ops
+    or on the pure-torch fallbacks (the CUDA-only wheel on a CPU torch)."""
+    try:
+        from clipswap_video.models._torchvision_compat import ensure_torchvision, uses_fallback_ops
+
+        ensure_torchvision()
+        import open_clip
+        import torchvision
+    except ImportError as error:
+        return {"open_clip": None, "error": str(error)}
+    ops = "pure-torch fallbacks" if uses_fallback_ops() else "compiled"
+    return {
+        "open_clip": open_clip.__version__,
+        "torchvision": torchvision.__version__,
+        "torchvision_ops": ops,
     }
 
 
