@@ -71,6 +71,18 @@ def _import_backends() -> None:
     import clipswap_video.faces.retinaface_backend  # noqa: F401
 
 
+def refresh_near(faces: Sequence[Face], find_near: Callable[[Face], Face | None]) -> list[Face]:
+    """Each face as `find_near` re-finds it near its box, keeping its track id and
+    embedding; faces not found (gone, turned away, hidden) are left out, so the
+    tracker notices at once."""
+    refreshed = []
+    for face in faces:
+        found = find_near(face)
+        if found is not None:
+            refreshed.append(found.with_(track_id=face.track_id, embedding=face.embedding))
+    return refreshed
+
+
 def downscale(image: RgbImage, longest_side: int) -> tuple[RgbImage, float]:
     """`image` shrunk so its longest side is at most `longest_side` (0 = no limit).
 

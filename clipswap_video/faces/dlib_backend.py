@@ -22,6 +22,7 @@ from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.detect import (
     downscale,
     keep_faces,
+    refresh_near,
     register_detector,
 )
 from clipswap_video.faces.types import Face, Landmarks, RgbImage, box_iou, unit
@@ -93,12 +94,7 @@ class DlibDetector:
         cut or an occlusion between full detections is noticed at once. Each
         crop is scaled so the face is about 100 px, the HOG window's comfort zone.
         """
-        refreshed = []
-        for face in faces:
-            found = self._find_near(image, face)
-            if found is not None:
-                refreshed.append(found.with_(track_id=face.track_id, embedding=face.embedding))
-        return refreshed
+        return refresh_near(faces, lambda face: self._find_near(image, face))
 
     def _find_near(self, image: RgbImage, face: Face) -> Face | None:
         height, width = image.shape[:2]

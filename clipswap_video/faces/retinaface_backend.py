@@ -26,7 +26,7 @@ import torch
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
-from clipswap_video.faces.detect import downscale, keep_faces, register_detector
+from clipswap_video.faces.detect import downscale, keep_faces, refresh_near, register_detector
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.types import Face, RgbImage, box_iou
 from clipswap_video.models.retinaface import load_retinaface
@@ -83,12 +83,7 @@ class RetinaFaceDetector:
         """Each face re-detected in a window of 2.5 x its size scaled so the face
         is about 128 px: fresh landmarks between full detections at a fraction
         of a full pass. Faces no longer found there (gone, hidden) are left out."""
-        refreshed = []
-        for face in faces:
-            found = self._find_near(image, face)
-            if found is not None:
-                refreshed.append(found.with_(track_id=face.track_id, embedding=face.embedding))
-        return refreshed
+        return refresh_near(faces, lambda face: self._find_near(image, face))
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         """dlib descriptors (68 points measured in each RetinaFace box)."""
