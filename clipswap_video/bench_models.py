@@ -23,6 +23,7 @@ from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_confi
 from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap._device import autocast, resolve_device
+from clipswap_video.swap.engine import AUTO_BATCH_SIZE
 
 BATCHES = (1, 4, 8)
 
@@ -33,7 +34,7 @@ class NeuralOptions:
 
     device: str = "auto"
     precision: str = "fp32"
-    batch_size: int = 4
+    batch_size: int = 0  # the engine's automatic choice for the device
     channels_last: bool = True
     codec: str | None = None
 
@@ -48,7 +49,7 @@ def generator_figures(options: NeuralOptions, repeats: int = 2) -> dict[str, Any
         "generator_parameters": sum(p.numel() for p in model.parameters()),
         "generator_device": f"{device} {options.precision}",
     }
-    batch = options.batch_size
+    batch = _batch_size(options)
     for size in sorted({*BATCHES, batch}):
         results[f"generator_faces_per_s_b{size}"] = _throughput(model, size, options, repeats)
     results[f"generator_faces_per_s_b{batch}_channels_last"] = _throughput(
@@ -116,7 +117,7 @@ def clipswap_figures(
         "swap.swapper=clipswap",
         f"swap.device={options.device}",
         f"swap.precision={options.precision}",
-        f"swap.batch_size={options.batch_size}",
+        f"swap.batch_size={_batch_size(options)}",
         f"swap.channels_last={str(options.channels_last).lower()}",
     ]
     if options.codec:
@@ -131,14 +132,18 @@ def clipswap_figures(
                        weights_dir=weights, on_start=on_start)  # fmt: skip
     elapsed = time.perf_counter() - started[0]
     faces_per_s = result.frames / elapsed  # one face per demo frame
-    key = f"generator_faces_per_s_b{options.batch_size}"
+    key = f"generator_faces_per_s_b{_batch_size(options)}"
     baseline = generator[f"{key}_channels_last" if options.channels_last else key]
     return {
-        "clipswap_e2e_setup": f"batch {options.batch_size}, channels_last "
+        "clipswap_e2e_setup": f"batch {_batch_size(options)}, channels_last "
         f"{options.channels_last}, {settings.video.codec}, {size[0]}x{size[1]}",
         "clipswap_e2e_faces_per_s": round(faces_per_s, 2),
         "clipswap_e2e_vs_generator": round(faces_per_s / baseline, 3),
     }
+
+
+def _batch_size(options: NeuralOptions) -> int:
+    return options.batch_size or AUTO_BATCH_SIZE.get(resolve_device(options.device).type, 1)
 
 
 def _identity_net() -> tuple[dict[str, Any], dict[str, list[Any]]]:

@@ -210,7 +210,12 @@ def _add_bench(commands: Any) -> None:
     )
     parser.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda[:N]")
     parser.add_argument("--precision", choices=get_args(PrecisionName), default="fp32")
-    parser.add_argument("--batch-size", type=int, default=4, help="crops per generator call")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="crops per generator call (0: the engine's choice for the device)",
+    )
     parser.add_argument(
         "--no-channels-last",
         action="store_true",

@@ -59,8 +59,9 @@ class SwapSettings:
     """Where neural swappers run: auto (CUDA when torch has it), cpu, cuda[:N]."""
     precision: PrecisionName = "fp32"
     """fp32, or fp16 / bf16 autocast (fp16 needs CUDA; bf16 also runs on CPUs)."""
-    batch_size: int = field(default=8, metadata={"range": (1, 512)})
-    """Aligned face crops per generator call, gathered across consecutive frames."""
+    batch_size: int = field(default=0, metadata={"range": (0, 512)})
+    """Aligned face crops per generator call, gathered across consecutive frames;
+    0 = auto: 1 on the CPU (larger batches are slower there), 16 on CUDA."""
     batch_wait_ms: int = field(default=200, metadata={"range": (0, 60000)})
     """A partial batch runs once its oldest crop has waited this long (latency bound)."""
     compile: bool = False

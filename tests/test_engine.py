@@ -153,3 +153,8 @@ def test_generator_switches_keep_the_output(tmp_path: Path, option: str) -> None
         backend.z = torch.ones(1, 512)  # type: ignore[attr-defined]
         outputs.append(backend.swap(CropBatch(crops)).crops)
     assert (outputs[0] - outputs[1]).abs().max() <= 1e-4 * outputs[0].abs().max()
+
+
+def test_batch_size_zero_is_the_devices_automatic_choice() -> None:
+    assert SwapEngine(_FakeBackend(), batch_size=0, wait_s=1).batch_size == 1  # the CPU
+    assert SwapEngine(_FakeBackend(), batch_size=5, wait_s=1).batch_size == 5
