@@ -124,7 +124,7 @@ def run_bench(args: argparse.Namespace, console: Console) -> int:
 
     neural = NeuralOptions(
         device=args.device, precision=args.precision, batch_size=args.batch_size,
-        channels_last=not args.no_channels_last, codec=args.codec,
+        channels_last=args.channels_last, codec=args.codec,
     )  # fmt: skip
     options = BenchOptions(
         work_dir=args.work_dir, seconds=args.seconds, long_seconds=args.long_seconds,

@@ -35,7 +35,7 @@ class NeuralOptions:
     device: str = "auto"
     precision: str = "fp32"
     batch_size: int = 0  # the engine's automatic choice for the device
-    channels_last: bool = True
+    channels_last: bool = False  # the default: on CPUs it measured erratic (see README)
     codec: str | None = None
 
 

@@ -217,9 +217,9 @@ def _add_bench(commands: Any) -> None:
         help="crops per generator call (0: the engine's choice for the device)",
     )
     parser.add_argument(
-        "--no-channels-last",
+        "--channels-last",
         action="store_true",
-        help="the clipswap job without the channels-last layout",
+        help="the clipswap job in the channels-last layout",
     )
     parser.add_argument("--codec", help="the clipswap job's encoder, e.g. h264_nvenc")
     _add_common(parser)
