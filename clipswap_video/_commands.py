@@ -1,4 +1,4 @@
-"""Handlers of the report-style commands: evaluate, doctor, probe, demo-media, bench.
+"""Handlers of the report-style commands: batch, evaluate, doctor, probe, demo-media, bench.
 
 Each takes the parsed arguments and the console and returns an exit code;
 `cli.main` turns their errors into one line.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +25,90 @@ from clipswap_video.errors import (
     ExitCode,
     MissingWeightsError,
 )
+
+if TYPE_CHECKING:
+    from clipswap_video.batch import BatchReport
+    from clipswap_video.workers import JobOutcome
+
+
+def run_batch(args: argparse.Namespace, console: Console, overrides: list[str]) -> int:
+    """`batch SRC IN_DIR OUT_DIR` or `batch JOBS.toml`; `overrides` (--set and
+    the flags) apply to every job."""
+    import dataclasses
+
+    from clipswap_video.batch import BatchOptions, parse_sources, plan_folder, plan_jobs_file
+    from clipswap_video.batch import run_batch as run
+
+    if len(args.targets) not in (1, 3):
+        args.usage_error("batch takes SRC IN_DIR OUT_DIR, or one JOBS.toml file")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigValueError(f"--workers {args.workers}: give 1 or more")
+    if args.devices and args.executor == "ray":
+        raise ConfigValueError("--devices is for local workers; with Ray give --workers N")
+    if len(args.targets) == 1:
+        if args.container:
+            raise ConfigValueError("--container is for folders; in a jobs file write container =")
+        plan = plan_jobs_file(Path(args.targets[0]), args.manifest)
+    else:
+        source, in_dir, out_dir = args.targets
+        plan = plan_folder(parse_sources(source), Path(in_dir), Path(out_dir), args.container)
+        plan = dataclasses.replace(plan, manifest=args.manifest or plan.manifest)
+    options = BatchOptions(
+        config=args.config, overrides=tuple(overrides), weights_dir=args.weights,
+        executor=args.executor, workers=args.workers, devices=args.devices,
+        ray_address=args.ray_address, retry_failed=args.retry_failed, force=args.force,
+        dry_run=args.dry_run,
+    )  # fmt: skip
+    loud = not (args.quiet or args.json)
+    report = run(plan, options, on_outcome=(lambda o: _job_line(console, o)) if loud else None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    elif not args.quiet:
+        console.print(_batch_table(report))
+    return int(report.exit_code)
+
+
+def _job_line(console: Console, outcome: JobOutcome) -> None:
+    """One line per finished job, as it finishes (render farm logs are not TTYs)."""
+    job = outcome.job
+    if outcome.ok:
+        line = (f"[green]done[/] {escape(str(job.output))}: {outcome.frames} frames in "
+                f"{outcome.elapsed_s:.1f} s on {escape(outcome.device)}")  # fmt: skip
+    else:
+        line = f"[red]failed[/] {escape(str(job.input))}: {escape(str(outcome.error))}"
+    console.print(line, soft_wrap=True)
+
+
+def _batch_table(report: BatchReport) -> Table:
+    """The rich table printed at the end of a batch (or of --dry-run); the
+    error line of each failed job is in its caption, whole."""
+    counts = report.counts()
+    if report.dry_run:
+        title = f"batch plan: {counts['ran']} to run, {counts['skipped']} to skip"
+    else:
+        title = "batch: " + ", ".join(f"{n} {key}" for key, n in counts.items() if n)
+    table = Table(title=title, caption_justify="left")
+    for column in ("state", "input", "output", "frames", "time", "device", "action"):
+        table.add_column(column, overflow="fold")
+    styles = {"done": "green", "failed": "red"}
+    for job in report.jobs:
+        seconds = job.get("wall_s")
+        table.add_row(
+            f"[{styles.get(job['state'], 'yellow')}]{job['state']}[/]",
+            escape(_short_path(job["input"])), escape(_short_path(job["output"])),
+            str(job.get("frames") or ""), f"{seconds:.1f} s" if seconds is not None else "",
+            escape(job.get("device") or ""), job["action"],
+        )  # fmt: skip
+    errors = [f"{_short_path(job['input'])}: {job['error']}" for job in report.jobs
+              if job.get("error")]  # fmt: skip
+    table.caption = escape("\n".join([*errors, f"manifest: {report.manifest}"]))
+    return table
+
+
+def _short_path(path: str) -> str:
+    """A path relative to the working folder when it is below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def run_evaluate(args: argparse.Namespace, console: Console) -> int:
@@ -209,6 +294,7 @@ def _print_weights(rows: list[dict[str, Any]], console: Console) -> None:
 
 
 __all__ = [
+    "run_batch",
     "run_bench",
     "run_demo_media",
     "run_doctor",

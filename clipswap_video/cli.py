@@ -29,6 +29,7 @@ from rich.table import Table
 
 from clipswap_video import __version__
 from clipswap_video._commands import (
+    run_batch,
     run_bench,
     run_demo_media,
     run_doctor,
@@ -37,6 +38,7 @@ from clipswap_video._commands import (
     run_weights,
 )
 from clipswap_video._console import configure_logging, progress
+from clipswap_video.batch import ExecutorName
 from clipswap_video.config import (
     DetectorName,
     PrecisionName,
@@ -46,7 +48,9 @@ from clipswap_video.config import (
 )
 from clipswap_video.errors import ClipswapError, ExitCode
 
-_COMMANDS = ("swap", "faces", "evaluate", "weights", "doctor", "probe", "demo-media", "bench")
+_COMMANDS = (
+    "swap", "batch", "faces", "evaluate", "weights", "doctor", "probe", "demo-media", "bench",
+)  # fmt: skip
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clipswap-video {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_swap(commands)
+    _add_batch(commands)
     _add_faces(commands)
     _add_evaluate(commands)
     _add_weights(commands)
@@ -114,6 +119,44 @@ def _add_swap(commands: Any) -> None:
                         help="print the effective settings as TOML and exit")  # fmt: skip
     _add_common(parser)
     parser.set_defaults(handler=_run_swap)
+
+
+def _add_batch(commands: Any) -> None:
+    parser = commands.add_parser(
+        "batch", help="swap every video of a folder, or the jobs of a jobs file; resumable",
+        usage="%(prog)s SRC IN_DIR OUT_DIR [options]\n       %(prog)s JOBS.toml [options]",
+    )  # fmt: skip
+    parser.add_argument("targets", nargs="+", metavar="TARGET",
+                        help="a source photo, an input folder and an output folder "
+                             "(tree mirrored), or a TOML jobs file")  # fmt: skip
+    _add_settings(parser)
+    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="face crops per generator call, across frames")  # fmt: skip
+    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
+    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
+    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+    parser.add_argument("--container", metavar="EXT",
+                        help="folder mode: output container (default: the input's)")  # fmt: skip
+    parser.add_argument("--manifest", type=Path, metavar="FILE",
+                        help="job manifest (default: OUT_DIR/clipswap-batch.sqlite)")  # fmt: skip
+    placement = parser.add_mutually_exclusive_group()
+    placement.add_argument("--workers", type=int, metavar="N",
+                           help="worker processes (default: 1 per GPU, else per core)")  # fmt: skip
+    placement.add_argument("--devices", metavar="LIST",
+                           help="one worker per entry, e.g. cuda:0,cuda:1 or cpu*2")  # fmt: skip
+    parser.add_argument("--executor", choices=get_args(ExecutorName), default="local",
+                        help="local worker processes, or Ray actors")  # fmt: skip
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="Ray cluster (auto: the running one; default: local)")  # fmt: skip
+    parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    parser.add_argument("--force", action="store_true", help="run every job again")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_common(parser)
+    parser.set_defaults(handler=_run_batch, usage_error=parser.error)
 
 
 def _add_faces(commands: Any) -> None:
@@ -348,6 +391,10 @@ def _quoted(value: object) -> str:
         if isinstance(value, str) and value not in ("true", "false")
         else str(value)
     )
+
+
+def _run_batch(args: argparse.Namespace, console: Console) -> int:
+    return run_batch(args, console, [*args.overrides, *_flag_overrides(args)])
 
 
 def _run_faces(args: argparse.Namespace, console: Console) -> int:

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     MISSING_WEIGHTS = 13
     CORRUPT_WEIGHTS = 14
     DOWNLOAD_FAILED = 15
+    JOBS_FAILED = 16
     INTERRUPTED = 130
 
 
@@ -98,3 +99,9 @@ class DownloadError(ClipswapError, ConnectionError):
     """A weight download that did not complete (its partial file is kept for a resume)."""
 
     exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+class BatchInterruptedError(ClipswapError, InterruptedError):
+    """A batch stopped by Ctrl-C or SIGTERM: its finished jobs are kept for a rerun."""
+
+    exit_code = ExitCode.INTERRUPTED

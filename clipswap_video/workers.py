@@ -19,7 +19,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,9 +118,11 @@ def run_on_devices(
         )
         for device in devices[: max(1, len(jobs))]
     ]
-    for worker in workers:
-        todo.put(None)  # one stop mark per worker, after the jobs
-        worker.start()
+    cpu_workers = sum(device == "cpu" for device in devices[: len(workers)])
+    with _threads_per_worker(cpu_workers):
+        for worker in workers:
+            todo.put(None)  # one stop mark per worker, after the jobs
+            worker.start()
     outcomes: dict[int, JobOutcome] = {}
     running: dict[str, tuple[int, VideoJob]] = {}  # worker name -> its current job
     try:
@@ -154,6 +157,23 @@ def run_on_devices(
     ]
 
 
+@contextmanager
+def _threads_per_worker(workers: int) -> Iterator[None]:
+    """Several CPU workers share the cores: each gets cores / workers OpenMP
+    threads (torch, BLAS) through the environment its spawned process inherits,
+    as Ray does for its actors; unless the user set OMP_NUM_THREADS. Left to
+    size their pools for every core, 2 workers on 2 cores ran each job 4x slower
+    (spin-waiting pools) and the batch 2x slower than one worker."""
+    if workers < 2 or "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    try:
+        yield
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
+
+
 def _fail_dead_workers(
     workers: Sequence[Any],
     running: dict[str, tuple[int, VideoJob]],
@@ -174,37 +194,67 @@ def _fail_dead_workers(
             on_outcome(outcome)
 
 
+class VideoWorker:
+    """Runs whole videos on one device, one after another, keeping the models
+    of the last source identity and settings (a worker process and a Ray actor
+    are each one of these)."""
+
+    def __init__(self, device: str, label: str, weights_dir: Path | None) -> None:
+        self.device = device
+        self.label = label  # how outcomes name the worker
+        self.weights_dir = weights_dir
+        self._settings: Settings | None = None
+        self._swappers: dict[tuple[Path, ...], FaceSwapper] = {}
+
+    def run(self, job: VideoJob, settings: Settings) -> JobOutcome:
+        """Swaps one video; a user error or a bug becomes the job's outcome."""
+        from clipswap_video.pipeline import run_video
+
+        on_device = dataclasses.replace(
+            settings,
+            swap=dataclasses.replace(settings.swap, device=self.device),
+            faces=dataclasses.replace(settings.faces, device=self.device),
+        )
+        if on_device != self._settings:
+            self._settings = on_device  # other settings: other models
+            self._swappers.clear()
+        try:
+            swapper = self._swapper_for(job, on_device)
+            done = run_video(list(job.sources), job.input, job.output, on_device,
+                             weights_dir=self.weights_dir, swapper=swapper)  # fmt: skip
+            return JobOutcome(job, self.label, done.frames, done.elapsed_s)
+        except ClipswapError as error:
+            return JobOutcome(job, self.label, error=str(error), exit_code=error.exit_code)
+        except Exception as error:  # a bug: report it against this job, keep the worker
+            return JobOutcome(job, self.label, error=f"internal error: {error!r}",
+                              exit_code=ExitCode.INTERNAL)  # fmt: skip
+
+    def _swapper_for(self, job: VideoJob, settings: Settings) -> FaceSwapper | None:
+        if settings.swap.swapper == "none":
+            return None
+        if job.sources not in self._swappers:
+            from clipswap_video.swap import FaceSwapper
+
+            self._swappers.clear()  # one identity's models at a time: GPU memory stays bounded
+            self._swappers[job.sources] = FaceSwapper(settings, list(job.sources),
+                                                      self.weights_dir)  # fmt: skip
+        return self._swappers[job.sources]
+
+
 def _worker(
     device: str, settings: Settings, weights_dir: Path | None, todo: Any, results: Any
 ) -> None:
     """A worker process: takes jobs until the stop mark, one at a time."""
     import logging
 
-    from clipswap_video.pipeline import run_video
-
     logging.basicConfig(level=logging.WARNING, format=f"[{device}] %(message)s")
     _exit_with_parent()
     name = mp.current_process().name
-    on_device = dataclasses.replace(
-        settings,
-        swap=dataclasses.replace(settings.swap, device=device),
-        faces=dataclasses.replace(settings.faces, device=device),
-    )
-    swappers: dict[tuple[Path, ...], FaceSwapper] = {}  # models load once per identity
+    worker = VideoWorker(device, device, weights_dir)
     while (item := todo.get()) is not None:
         index, job = item
         results.put(("start", name, index, job))
-        try:
-            swapper = _swapper_for(job, on_device, weights_dir, swappers)
-            done = run_video(list(job.sources), job.input, job.output, on_device,
-                             weights_dir=weights_dir, swapper=swapper)  # fmt: skip
-            outcome = JobOutcome(job, device, done.frames, done.elapsed_s)
-        except ClipswapError as error:
-            outcome = JobOutcome(job, device, error=str(error), exit_code=error.exit_code)
-        except Exception as error:  # a bug: report it against this job, keep the worker
-            outcome = JobOutcome(job, device, error=f"internal error: {error!r}",
-                                 exit_code=ExitCode.INTERNAL)  # fmt: skip
-        results.put(("done", name, index, outcome))
+        results.put(("done", name, index, worker.run(job, settings)))
 
 
 def _exit_with_parent() -> None:
@@ -223,20 +273,4 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _swapper_for(
-    job: VideoJob,
-    settings: Settings,
-    weights_dir: Path | None,
-    cache: dict[tuple[Path, ...], FaceSwapper],
-) -> FaceSwapper | None:
-    if settings.swap.swapper == "none":
-        return None
-    if job.sources not in cache:
-        from clipswap_video.swap import FaceSwapper
-
-        cache.clear()  # one identity's models at a time: GPU memory stays bounded
-        cache[job.sources] = FaceSwapper(settings, list(job.sources), weights_dir)
-    return cache[job.sources]
-
-
-__all__ = ["JobOutcome", "VideoJob", "expand_devices", "run_on_devices"]
+__all__ = ["JobOutcome", "VideoJob", "VideoWorker", "expand_devices", "run_on_devices"]

@@ -1,0 +1,207 @@
+"""The batch manifest: one SQLite row per job, written by the driver alone.
+
+SQLite in WAL mode with synchronous=FULL: every state change is one committed
+transaction, so a batch killed at any instant (kill -9, power loss) leaves the
+manifest as of its last finished change, and readers (a progress dashboard, a
+test) can query it while the batch writes. A job moves queued -> running ->
+done | failed; a row left `running` belongs to a batch that died and is run
+again. An exclusive lock (flock, released by the kernel when the process dies)
+keeps two batches from sharing one manifest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clipswap_video.errors import ConfigValueError, OutputUnwritableError
+
+_SAMPLE = 1 << 20  # bytes hashed at each end of an input
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    output TEXT PRIMARY KEY,          -- relative to the manifest's folder
+    input TEXT NOT NULL,
+    sources TEXT NOT NULL,            -- JSON list of paths
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    input_size INTEGER NOT NULL,
+    input_mtime_ns INTEGER NOT NULL,
+    input_sha256 TEXT NOT NULL,       -- of size, first MiB and last MiB
+    settings TEXT NOT NULL,           -- the effective settings, as TOML
+    device TEXT,
+    frames INTEGER,
+    queued_at REAL, started_at REAL, finished_at REAL,
+    elapsed_s REAL,                   -- the worker's time in the pipeline
+    wall_s REAL,                      -- start to end as the driver saw it (adds model loading)
+    error TEXT,
+    exit_code INTEGER
+)
+"""
+
+
+@dataclass(frozen=True)
+class InputIdentity:
+    """What a rerun compares to tell whether an input changed."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def input_identity(path: Path, known: InputIdentity | None = None) -> InputIdentity:
+    """Size, mtime and a SHA-256 of the size plus the first and last MiB.
+
+    Same size and mtime as `known`: taken as unchanged without reading (the
+    rule make and rsync use), so a rerun over thousands of files reads nothing.
+    Otherwise the sample is hashed: a copied or touched file with the same
+    content keeps its finished output, while a re-export (whose container
+    header and index, at one end or the other, differ) is redone. A full hash
+    would read every byte of every input on each rerun.
+    """
+    stat = path.stat()
+    if known is not None and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        return known
+    digest = hashlib.sha256(str(stat.st_size).encode())
+    with open(path, "rb") as file:
+        digest.update(file.read(_SAMPLE))
+        if stat.st_size > _SAMPLE:
+            file.seek(max(_SAMPLE, stat.st_size - _SAMPLE))
+            digest.update(file.read(_SAMPLE))
+    return InputIdentity(stat.st_size, stat.st_mtime_ns, digest.hexdigest())
+
+
+class Manifest:
+    """The jobs table of one batch; keys are output paths relative to its folder."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self.folder = path.parent
+        self._lock = None if read_only else _take_lock(path)
+        try:
+            if read_only:  # --dry-run: never creates or changes the manifest
+                uri = f"{path.absolute().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise ConfigValueError(f"manifest {path} cannot be used: {error}") from None
+
+    def key(self, output: Path) -> str:
+        return os.path.relpath(output, self.folder)
+
+    def record(self, output: Path) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM jobs WHERE output = ?", (self.key(output),))
+        found = row.fetchone()
+        return dict(found) if found is not None else None
+
+    def identity(self, output: Path) -> InputIdentity | None:
+        """The input identity stored for `output`'s job, if any."""
+        record = self.record(output)
+        if record is None:
+            return None
+        return InputIdentity(record["input_size"], record["input_mtime_ns"], record["input_sha256"])
+
+    def queue(
+        self,
+        output: Path,
+        input_path: Path,
+        sources: Sequence[Path],
+        identity: InputIdentity,
+        settings: str,
+    ) -> None:
+        """(Re)queues a job; keeps its attempt count, clears the last result."""
+        self._write(
+            """INSERT INTO jobs (output, input, sources, state, input_size, input_mtime_ns,
+                   input_sha256, settings, queued_at)
+               VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+               ON CONFLICT (output) DO UPDATE SET
+                   input = excluded.input, sources = excluded.sources, state = 'queued',
+                   input_size = excluded.input_size, input_mtime_ns = excluded.input_mtime_ns,
+                   input_sha256 = excluded.input_sha256, settings = excluded.settings,
+                   queued_at = excluded.queued_at, device = NULL, frames = NULL,
+                   started_at = NULL, finished_at = NULL, elapsed_s = NULL, wall_s = NULL,
+                   error = NULL, exit_code = NULL""",
+            (self.key(output), str(input_path), json.dumps([str(s) for s in sources]),
+             identity.size, identity.mtime_ns, identity.sha256, settings, time.time()),
+        )  # fmt: skip
+
+    def refresh_identity(self, output: Path, identity: InputIdentity) -> None:
+        """Stores a new mtime for an input whose content sample did not change."""
+        self._write(
+            "UPDATE jobs SET input_mtime_ns = ? WHERE output = ?",
+            (identity.mtime_ns, self.key(output)),
+        )
+
+    def start(self, output: Path, device: str) -> None:
+        self._write(
+            """UPDATE jobs SET state = 'running', attempts = attempts + 1, device = ?,
+                   started_at = ? WHERE output = ?""",
+            (device, time.time(), self.key(output)),
+        )
+
+    def finish(
+        self,
+        output: Path,
+        *,
+        device: str,
+        frames: int,
+        elapsed_s: float,
+        error: str | None,
+        exit_code: int,
+    ) -> None:
+        """Records a job's end: done when `error` is None, else failed with its line."""
+        now = time.time()
+        self._write(
+            """UPDATE jobs SET state = ?, device = ?, frames = ?, elapsed_s = ?,
+                   finished_at = ?, wall_s = ? - COALESCE(started_at, ?), error = ?,
+                   exit_code = ? WHERE output = ?""",
+            ("done" if error is None else "failed", device, frames, elapsed_s, now, now, now,
+             error, exit_code, self.key(output)),
+        )  # fmt: skip
+
+    def requeue_running(self) -> None:
+        """After an interruption: jobs that were running go back to the queue."""
+        self._write("UPDATE jobs SET state = 'queued' WHERE state = 'running'", ())
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+
+    def _write(self, sql: str, parameters: Sequence[object]) -> None:
+        with self._db:  # one transaction per state change
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(sql, parameters)
+
+
+def _take_lock(path: Path) -> int:
+    """An exclusive lock beside the manifest, held until close (or death)."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise OutputUnwritableError(f"cannot create {lock_path}: {error.strerror}") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise OutputUnwritableError(
+            f"another batch is running on {path}; wait for it or give --manifest FILE"
+        ) from None
+    return descriptor
+
+
+__all__ = ["InputIdentity", "Manifest", "input_identity"]

@@ -1,0 +1,230 @@
+"""`clipswap-video batch`: a folder with a corrupt clip, reruns, --retry-failed,
+kill -9 then resume, a jobs file with per-job options, and a run on Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from conftest import CliRun
+from face_fixtures import astronaut_actor, line_path, write_actor_clip
+
+from clipswap_video.errors import ExitCode
+from media_fixtures import write_clip
+
+NAMES = ["a.mp4", "b.mp4", "bad.mp4", "sub/c.mkv", "sub/d.mp4"]
+
+
+def _folder(folder: Path, *, frames: int = 20, width: int = 160, height: int = 120) -> Path:
+    """Five clips in a tree; bad.mp4 has garbage in the middle of its packets."""
+    for name in NAMES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        write_clip(folder / name, frames=frames, width=width, height=height)
+    bad = folder / "bad.mp4"
+    data = bytearray(bad.read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = bytes(index % 251 for index in range(third))
+    bad.write_bytes(bytes(data))
+    return folder
+
+
+def _rows(manifest: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's rows by output, read with plain sqlite3 (while a batch may write)."""
+    with sqlite3.connect(f"file:{manifest}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        return {row["output"]: dict(row) for row in db.execute("SELECT * FROM jobs")}
+
+
+def _frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def _comment(path: Path) -> str:
+    """The disclosure tag (Matroska spells the key COMMENT)."""
+    with av.open(str(path)) as container:
+        return {key.lower(): value for key, value in container.metadata.items()}["comment"]
+
+
+def _first_batch(cli: CliRun, source: Path, tmp_path: Path) -> tuple[Path, Path]:
+    inputs, outputs = _folder(tmp_path / "in"), tmp_path / "out"
+    code, err = cli("batch", source, inputs, outputs, "--swapper", "none", "--workers", "2")
+    assert code == ExitCode.JOBS_FAILED, err
+    return inputs, outputs
+
+
+def test_folder_of_five_with_one_corrupt(
+    cli: CliRun, source_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs, outputs = _folder(tmp_path / "in"), tmp_path / "out"
+    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none", "--workers", "2")
+    assert code == ExitCode.JOBS_FAILED
+    rows = _rows(outputs / "clipswap-batch.sqlite")
+    assert sorted(rows) == NAMES
+    assert {name: row["state"] for name, row in rows.items()} == {
+        name: "failed" if name == "bad.mp4" else "done" for name in NAMES
+    }
+    bad = rows["bad.mp4"]
+    assert bad["exit_code"] == ExitCode.CORRUPT_INPUT and "\n" not in bad["error"]
+    assert "bad.mp4 is damaged" in bad["error"] and "--tolerate-errors" in bad["error"]
+    assert f"failed {inputs / 'bad.mp4'}: {bad['error']}" in " ".join(err.split())
+    assert not (outputs / "bad.mp4").exists() and not list(outputs.rglob("*.partial.*"))
+    for name in NAMES[:2] + NAMES[3:]:  # the tree is mirrored, containers kept
+        assert _frames(outputs / name) == 20 and rows[name]["attempts"] == 1
+    report = json.loads((outputs / "clipswap-batch.json").read_text())
+    assert report["counts"] == {"done": 4, "failed": 1, "ran": 5, "skipped": 0}
+
+
+def test_rerun_does_nothing(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+    inputs, outputs = _first_batch(cli, source_image, tmp_path)
+    before = _rows(outputs / "clipswap-batch.sqlite")
+    stamps = {path: path.stat().st_mtime_ns for path in outputs.rglob("*.m*")}
+    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none", "--json")
+    assert code == ExitCode.JOBS_FAILED  # the failed job is still failed
+    assert _rows(outputs / "clipswap-batch.sqlite") == before
+    assert {path: path.stat().st_mtime_ns for path in outputs.rglob("*.m*")} == stamps
+    report = json.loads((outputs / "clipswap-batch.json").read_text())
+    assert report["counts"]["ran"] == 0 and report["counts"]["skipped"] == 5
+    assert {job["action"] for job in report["jobs"]} == {"skip: done", "skip: failed"}
+
+
+def test_retry_failed(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+    inputs, outputs = _first_batch(cli, source_image, tmp_path)
+    before = _rows(outputs / "clipswap-batch.sqlite")
+    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none",
+                    "--retry-failed", "--tolerate-errors", "-q")  # fmt: skip
+    assert code == ExitCode.OK, err
+    after = _rows(outputs / "clipswap-batch.sqlite")
+    assert after["bad.mp4"]["state"] == "done" and after["bad.mp4"]["attempts"] == 2
+    assert after["bad.mp4"]["error"] is None and 0 < _frames(outputs / "bad.mp4") < 20
+    for name in NAMES[:2] + NAMES[3:]:  # done jobs were not touched
+        assert after[name] == before[name]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_batch_then_resume(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for index in range(4):  # ~1.5 s a job with x264's veryslow preset
+        write_clip(inputs / f"clip{index}.mp4", frames=150, width=320, height=240)
+    options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
+    command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
+    batch = subprocess.Popen([*map(str, command), *options], start_new_session=True,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    manifest = outputs / "clipswap-batch.sqlite"
+    try:
+        while True:
+            assert batch.poll() is None, "the batch ended before it could be killed"
+            try:  # the file may exist a moment before its table does
+                states = [row["state"] for row in _rows(manifest).values()]
+            except sqlite3.OperationalError:
+                states = []
+            if states.count("done") >= 1 and "running" in states:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(batch.pid, signal.SIGKILL)  # the driver and its workers, at once
+        batch.wait()
+    killed = _rows(manifest)
+    running = [name for name, row in killed.items() if row["state"] == "running"]
+    for path in outputs.glob("*.mp4"):  # whatever looks finished is complete
+        assert ".partial." in path.name or _frames(path) == 150
+    assert not any((outputs / name).exists() for name in running)
+    done = {name: row for name, row in killed.items() if row["state"] == "done"}
+    stamps = {name: (outputs / name).stat().st_mtime_ns for name in done}
+
+    code, err = cli(*command[3:], *options)
+    assert code == ExitCode.OK, err
+    resumed = _rows(manifest)
+    assert all(row["state"] == "done" for row in resumed.values()) and len(resumed) == 4
+    assert all(resumed[name] == row for name, row in done.items())  # not redone
+    assert all((outputs / name).stat().st_mtime_ns == stamps[name] for name in done)
+    assert all(resumed[name]["attempts"] == 2 for name in running)
+    assert not list(outputs.glob("*.partial.*"))
+    assert all(_frames(outputs / name) == 150 for name in resumed)
+
+
+@pytest.mark.slow
+def test_jobs_file(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+    shutil.copy(source_image, tmp_path / "grace.jpg")
+    for name in ("one.mp4", "two.mp4"):
+        (tmp_path / "faces").mkdir(exist_ok=True)
+        actor = astronaut_actor(line_path((260, 180), (380, 180), 1, 1.25))
+        write_actor_clip(tmp_path / "faces" / name, [actor], seconds=0.5)
+    write_clip(tmp_path / "plain.mp4", frames=12)
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text("""
+[defaults]
+source = "grace.jpg"
+set = ["swap.swapper=none"]
+
+[[job]]
+input = "faces/*.mp4"
+output = "renders/faces/"
+set = ["swap.swapper=classic"]
+
+[[job]]
+input = "plain.mp4"
+output = "renders/plain.mkv"
+set = ["video.crf=30"]
+""")
+    code, err = cli("batch", jobs, "--workers", "1", "--dry-run")
+    assert code == ExitCode.OK and not (tmp_path / "renders").exists()
+    code, err = cli("batch", jobs, "--workers", "1")
+    assert code == ExitCode.OK, err
+    rows = _rows(tmp_path / "jobs.batch.sqlite")
+    faces = [rows[f"renders/faces/{name}"] for name in ("one.mp4", "two.mp4")]
+    plain = rows["renders/plain.mkv"]
+    assert all(row["state"] == "done" for row in rows.values()) and len(rows) == 3
+    assert 'swapper = "classic"' in faces[0]["settings"] and "crf = 30" in plain["settings"]
+    assert _comment(tmp_path / "renders/faces/one.mp4").startswith("synthetic: face swapped")
+    assert "no face swapped" in _comment(tmp_path / "renders/plain.mkv")  # its own settings
+    # The worker loads the models (dlib, the source identity) for the first
+    # face job only: its start-to-end time beyond the pipeline's includes them.
+    setup = [
+        row["wall_s"] - row["elapsed_s"] for row in sorted(faces, key=lambda r: r["started_at"])
+    ]
+    assert setup[0] > 0.3 and setup[1] < setup[0] / 4, setup
+
+    jobs.write_text('[[job]]\nsource = "grace.jpg"\ninput = "plain.mp4"\noutptu = "x.mp4"\n')
+    code, err = cli("batch", jobs)
+    assert code == ExitCode.BAD_CONFIG_VALUE
+    assert "job 1: unknown key 'outptu'; valid keys: container, input, output" in err
+
+
+@pytest.fixture
+def local_ray() -> Any:
+    import ray  # in the test extra: CI runs this test, never skips it
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_on_a_local_instance(
+    cli: CliRun, source_image: Path, tmp_path: Path, local_ray: Any
+) -> None:
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for index in range(3):
+        write_clip(inputs / f"clip{index}.mp4", frames=12)
+    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none",
+                    "--executor", "ray", "--workers", "2")  # fmt: skip
+    assert code == ExitCode.OK, err
+    rows = _rows(outputs / "clipswap-batch.sqlite")
+    assert [row["state"] for row in rows.values()] == ["done"] * 3
+    assert all(row["device"].startswith("ray:") and row["device"].endswith("/cpu")
+               for row in rows.values())  # fmt: skip
+    assert all(_frames(outputs / f"clip{index}.mp4") == 12 for index in range(3))
+    assert local_ray.is_initialized()  # a Ray it did not start is left running
