@@ -293,6 +293,14 @@ def _print_weights(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
+def run_train(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.train.command import flag_overrides, train
+
+    overrides = [*args.overrides, *flag_overrides(args.data, args.out, args.steps, args.device)]
+    return train(args.config, overrides, console, quiet=args.quiet,
+                 export_only=args.export_only, weights_dir=args.weights)  # fmt: skip
+
+
 __all__ = [
     "run_batch",
     "run_bench",
@@ -300,5 +308,6 @@ __all__ = [
     "run_doctor",
     "run_evaluate",
     "run_probe",
+    "run_train",
     "run_weights",
 ]

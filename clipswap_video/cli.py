@@ -35,6 +35,7 @@ from clipswap_video._commands import (
     run_doctor,
     run_evaluate,
     run_probe,
+    run_train,
     run_weights,
 )
 from clipswap_video._console import configure_logging, progress
@@ -50,6 +51,7 @@ from clipswap_video.errors import ClipswapError, ExitCode
 
 _COMMANDS = (
     "swap", "batch", "faces", "evaluate", "weights", "doctor", "probe", "demo-media", "bench",
+    "train",
 )  # fmt: skip
 Handler = Callable[[argparse.Namespace, Console], int]
 
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_probe(commands)
     _add_demo_media(commands)
     _add_bench(commands)
+    _add_train(commands)
     return parser
 
 
@@ -267,6 +270,33 @@ def _add_bench(commands: Any) -> None:
     parser.add_argument("--codec", help="the clipswap job's encoder, e.g. h264_nvenc")
     _add_common(parser)
     parser.set_defaults(handler=run_bench)  # fmt: skip
+
+
+def _add_train(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train", help="train a ClipSwap generator (resumes from its checkpoint)"
+    )
+    parser.add_argument(
+        "config", metavar="CONFIG",
+        help="training TOML file, or a name in configs/train (tiny, default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one setting, e.g. run.steps=1000",
+    )  # fmt: skip
+    parser.add_argument("--data", type=Path, action="append", default=[], metavar="PATH",
+                        help="images, videos or folders of them (replaces data.paths)")  # fmt: skip
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (run.out_dir)")
+    parser.add_argument("--steps", type=int, metavar="N", help="train until step N (run.steps)")
+    parser.add_argument("--device", help="auto, cpu, cuda[:N] (run.device)")
+    parser.add_argument("--weights", type=Path, metavar="DIR",
+                        help="weights folder of a non-dlib face detector")  # fmt: skip
+    parser.add_argument(
+        "--export-only", action="store_true",
+        help="write ClipSwap.safetensors from the run's checkpoint and exit",
+    )  # fmt: skip
+    _add_common(parser)
+    parser.set_defaults(handler=run_train)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
