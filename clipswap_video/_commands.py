@@ -41,6 +41,11 @@ def run_batch(args: argparse.Namespace, console: Console, overrides: list[str]) 
 
     if len(args.targets) not in (1, 3):
         args.usage_error("batch takes SRC IN_DIR OUT_DIR, or one JOBS.toml file")
+    if args.ray_shortcut is not None:  # --ray ADDR, as in `batch jobs.toml --ray auto`
+        if args.executor != "local" or args.ray_address is not None:
+            raise ConfigValueError("give --ray ADDR alone, or --executor ray --ray-address ADDR")
+        args.executor = "ray"
+        args.ray_address = None if args.ray_shortcut == "local" else args.ray_shortcut
     if args.workers is not None and args.workers < 1:
         raise ConfigValueError(f"--workers {args.workers}: give 1 or more")
     if args.devices and args.executor == "ray":

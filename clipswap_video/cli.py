@@ -154,6 +154,9 @@ def _add_batch(commands: Any) -> None:
                         help="local worker processes, or Ray actors")  # fmt: skip
     parser.add_argument("--ray-address", metavar="ADDR",
                         help="Ray cluster (auto: the running one; default: local)")  # fmt: skip
+    parser.add_argument("--ray", metavar="ADDR", dest="ray_shortcut",
+                        help="short for --executor ray --ray-address ADDR "
+                             "(local: a Ray started for this batch)")  # fmt: skip
     parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
     parser.add_argument("--force", action="store_true", help="run every job again")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")

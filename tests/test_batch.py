@@ -212,15 +212,16 @@ def local_ray() -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("executor", [("--executor", "ray"), ("--ray", "local")])
 def test_ray_on_a_local_instance(
-    cli: CliRun, source_image: Path, tmp_path: Path, local_ray: Any
+    cli: CliRun, source_image: Path, tmp_path: Path, local_ray: Any, executor: tuple[str, str]
 ) -> None:
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
     for index in range(3):
         write_clip(inputs / f"clip{index}.mp4", frames=12)
     code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none",
-                    "--executor", "ray", "--workers", "2")  # fmt: skip
+                    *executor, "--workers", "2")  # fmt: skip
     assert code == ExitCode.OK, err
     rows = _rows(outputs / "clipswap-batch.sqlite")
     assert [row["state"] for row in rows.values()] == ["done"] * 3
@@ -228,3 +229,13 @@ def test_ray_on_a_local_instance(
                for row in rows.values())  # fmt: skip
     assert all(_frames(outputs / f"clip{index}.mp4") == 12 for index in range(3))
     assert local_ray.is_initialized()  # a Ray it did not start is left running
+
+
+def test_ray_flags_conflict(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    write_clip(tmp_path / "in" / "a.mp4", frames=2)
+    code, err = cli("batch", source_image, tmp_path / "in", tmp_path / "out",
+                    "--ray", "auto", "--ray-address", "1.2.3.4:6379")  # fmt: skip
+    assert code == ExitCode.BAD_CONFIG_VALUE
+    assert "give --ray ADDR alone, or --executor ray --ray-address ADDR" in err
+    assert not (tmp_path / "out").exists()
