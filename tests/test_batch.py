@@ -111,6 +111,44 @@ def test_retry_failed(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
         assert after[name] == before[name]
 
 
+def test_rerun_redoes_changed_and_missing_and_forced(
+    cli: CliRun, source_image: Path, tmp_path: Path
+) -> None:
+    inputs, outputs = _first_batch(cli, source_image, tmp_path)
+    write_clip(inputs / "a.mp4", frames=12, width=160, height=120)  # a new export
+    (outputs / "b.mp4").unlink()  # an output someone deleted
+    (inputs / "sub" / "d.mp4").touch()  # same content, new mtime: kept
+    args = ("batch", source_image, inputs, outputs, "--swapper", "none", "--json")
+    code, err = cli(*args)
+    assert code == ExitCode.JOBS_FAILED, err
+    report = json.loads((outputs / "clipswap-batch.json").read_text())
+    actions = {Path(job["output"]).relative_to(outputs).as_posix(): job["action"]
+               for job in report["jobs"]}  # fmt: skip
+    assert actions == {"a.mp4": "input changed", "b.mp4": "output missing",
+                       "bad.mp4": "skip: failed", "sub/c.mkv": "skip: done",
+                       "sub/d.mp4": "skip: done"}  # fmt: skip
+    assert _frames(outputs / "a.mp4") == 12 and _frames(outputs / "b.mp4") == 20
+    code, err = cli(*args, "--force")
+    report = json.loads((outputs / "clipswap-batch.json").read_text())
+    assert {job["action"] for job in report["jobs"]} == {"force"}
+    assert report["counts"]["ran"] == 5 and code == ExitCode.JOBS_FAILED
+
+
+def test_one_manifest_one_batch(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+    from clipswap_video._manifest import Manifest
+
+    inputs, outputs = _folder(tmp_path / "in"), tmp_path / "out"
+    outputs.mkdir()
+    held = Manifest(outputs / "clipswap-batch.sqlite")  # another batch, still running
+    try:
+        code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none")
+    finally:
+        held.close()
+    assert code == ExitCode.OUTPUT_UNWRITABLE
+    assert "another batch is running on" in err and len(err.strip().splitlines()) == 1
+    assert not list(outputs.rglob("*.m[pk][4v]"))  # no job ran
+
+
 @pytest.mark.slow
 def test_kill_9_mid_batch_then_resume(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
     inputs, outputs = tmp_path / "in", tmp_path / "out"

@@ -346,6 +346,27 @@ def test_a_killed_run_resumes_from_its_checkpoint(
     assert [row.split(",")[0] for row in rows[1:]] == [str(s) for s in range(1, killed_at + 4)]
 
 
+def test_sigterm_saves_a_checkpoint_and_exits_130(
+    data_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "stopped"
+    command = [sys.executable, "-m", "clipswap_video", "train", "tiny", "-q", "--data",
+               str(data_dir), "--out", str(out), "--set", f'data.cache_dir="{cache_dir}"',
+               "--set", "run.checkpoint_every=100000", "--steps", "100000"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    metrics, deadline = out / "metrics.csv", time.monotonic() + 120
+    while not metrics.exists() or len(metrics.read_text().splitlines()) < 4:
+        assert process.poll() is None and time.monotonic() < deadline, "no steps logged"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    _, metadata = read_checkpoint(out / "checkpoint.safetensors")  # saved on the way out
+    logged = [int(row.split(",")[0]) for row in metrics.read_text().splitlines()[1:]]
+    assert int(metadata["step"]) == logged[-1] >= 3
+    assert not list(out.glob("*.partial"))
+
+
 # CLI errors --------------------------------------------------------------------------
 
 
@@ -388,3 +409,21 @@ def test_cli_no_faces_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[
         "train", "tiny", "-q", "--data", tmp_path / "grey.png", "--out", tmp_path / "run"
     )
     assert code == ExitCode.NO_FACE and "no faces" in err and err.count("\n") == 1
+
+
+def test_tensorboard_log_holds_every_loss(data_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny(tmp_path, data_dir, cache_dir, "run.steps=3", 'run.log="tensorboard"')
+    trainer = Trainer(config)
+    trainer.prepare_data()
+    try:
+        assert trainer.fit()
+    finally:
+        trainer.close()
+    assert not (tmp_path / "metrics.csv").exists()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/total", "train/reconstruction", "train/clip", "train/r1"} <= set(tags)
+    assert [event.step for event in events.Scalars("train/total")] == [1, 2, 3]
