@@ -219,7 +219,8 @@ def run_bench(args: argparse.Namespace, console: Console) -> int:
     options = BenchOptions(
         work_dir=args.work_dir, seconds=args.seconds, long_seconds=args.long_seconds,
         width=args.width, height=args.height, neural=neural,
-        neural_seconds=args.neural_seconds,
+        neural_seconds=args.neural_seconds, batch_clips=args.batch_clips,
+        batch_seconds=args.batch_seconds,
     )  # fmt: skip
     say = None if args.json or args.quiet else console
     if args.neural_only:

@@ -11,8 +11,11 @@ matters is a ratio of two runs made back to back on the same file:
   and error with and without Kalman smoothing, and analysis throughput;
 - the classic swap on the short clip (clipswap_video.bench_swap): fps, time
   over the plain transcode, and the `evaluate` metrics of its output;
-- the full-size generator graph's forward throughput at batch 1, 4, 8
-  (clipswap_video.bench_models).
+- the full-size generator graph's forward throughput at batch 1, 4, 8 and the
+  `clipswap` job end to end against it (clipswap_video.bench_models);
+- the batch command: single runs against one batch with 1 and 2 workers
+  (clipswap_video.bench_batch);
+- the trainer's steps per second on the tiny config (clipswap_video.bench_train).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from av.video.stream import VideoStream
 from rich.console import Console
 from rich.table import Table
 
+from clipswap_video.bench_batch import batch_figures
 from clipswap_video.bench_faces import face_figures
 from clipswap_video.bench_models import NeuralOptions, clipswap_figures, generator_figures
 from clipswap_video.bench_swap import swap_figures
+from clipswap_video.bench_train import training_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
@@ -66,6 +71,8 @@ class BenchOptions:
     repeats: int = 2
     neural: NeuralOptions = NeuralOptions()
     neural_seconds: float = 2.0
+    batch_clips: int = 8
+    batch_seconds: float = 2.0
 
 
 def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
@@ -84,6 +91,11 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         _say(console, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
         results.update(neural_figures(folder, options, console))
+        _say(console, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
+        results.update(batch_figures(folder / "batch", clips=options.batch_clips,
+                                     seconds=options.batch_seconds))  # fmt: skip
+        _say(console, "timing the trainer on the tiny config")
+        results.update(training_figures(folder / "train", [short.source_image, short.video]))
     return results
 
 

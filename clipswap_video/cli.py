@@ -271,6 +271,10 @@ def _add_bench(commands: Any) -> None:
         help="the clipswap job in the channels-last layout",
     )
     parser.add_argument("--codec", help="the clipswap job's encoder, e.g. h264_nvenc")
+    parser.add_argument("--batch-clips", type=int, default=8, metavar="N",
+                        help="clips in the batch command's figures")  # fmt: skip
+    parser.add_argument("--batch-seconds", type=float, default=2.0, metavar="S",
+                        help="length of each of those clips (640x360)")  # fmt: skip
     _add_common(parser)
     parser.set_defaults(handler=run_bench)  # fmt: skip
 

@@ -13,7 +13,7 @@ from clipswap_video.cli import main
 @pytest.mark.slow
 def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["bench", "--json", "--work-dir", str(tmp_path), "--seconds", "1", "--long-seconds", "2",
-            "--neural-seconds", "0.5"]  # fmt: skip
+            "--neural-seconds", "0.5", "--batch-clips", "2", "--batch-seconds", "0.5"]  # fmt: skip
     assert main([*args, "--width", "640", "--height", "360"]) == 0  # faces big enough for HOG
     results = json.loads(capsys.readouterr().out)
     for key in ("passthrough_vs_transcode", "rss_60s_vs_10s", "passthrough_fps", "rss_10s_mb"):
@@ -34,8 +34,14 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "generator_faces_per_s_b1_compiled",
         "clipswap_e2e_faces_per_s",
         "clipswap_e2e_vs_generator",
+        "batch_single_runs_s",
+        "batch_1_worker_s",
+        "batch_2_workers_s",
+        "batch_speedup_2_workers",
+        "train_tiny_steps_per_s",
     ):
         assert results[key] > 0
+    assert results["batch_clips"] == "2 x 0.5 s 640x360 classic"
 
 
 def test_peak_rss_reports_failure(tmp_path: Path) -> None:
