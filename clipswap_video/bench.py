@@ -107,7 +107,7 @@ def neural_figures(
     generator = generator_figures(options.neural)
     _say(console, "timing --swapper clipswap end to end with that generator")
     return generator | clipswap_figures(
-        folder, generator, options.neural, seconds=options.neural_seconds,
+        folder, options.neural, seconds=options.neural_seconds,
         size=(options.width, options.height),
     )  # fmt: skip
 

@@ -4,6 +4,8 @@ backend fails the same way on a bad `swap.device` / `swap.precision`)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -11,6 +13,8 @@ import torch
 from clipswap_video.errors import ConfigValueError
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt() parameters (malloc.h)
+_KEEP_FREED = 1 << 30  # bytes: above any activation of a batch of 256 px faces
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,4 +46,20 @@ def autocast(precision: str, device: torch.device) -> Iterator[None]:
         yield
 
 
-__all__ = ["autocast", "check_precision", "resolve_device"]
+@functools.cache
+def keep_freed_host_memory() -> bool:
+    """Lets glibc keep large freed blocks in the heap for the next network call
+    (process-wide, once; False where the C library has no mallopt).
+
+    By default glibc hands every block over its mmap threshold (32 MiB at most)
+    back to the kernel when it is freed, so each forward pass on the CPU
+    page-faults its activations in again. Measured on the full-size generator
+    at batch 1: 0.34 -> 0.215 s a call, system time 3.7 -> 0.8 s over 15 calls,
+    peak memory +7% (the freed blocks are kept, not returned)."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_FREED) and mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED))
+
+
+__all__ = ["autocast", "check_precision", "keep_freed_host_memory", "resolve_device"]

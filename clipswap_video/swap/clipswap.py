@@ -26,7 +26,12 @@ from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.models import load
 from clipswap_video.models.keras_h5 import KerasGraph
-from clipswap_video.swap._device import autocast, check_precision, resolve_device
+from clipswap_video.swap._device import (
+    autocast,
+    check_precision,
+    keep_freed_host_memory,
+    resolve_device,
+)
 from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
@@ -62,6 +67,8 @@ class ClipSwapBackend:
         self.device = resolve_device(settings.device)
         self.precision = settings.precision
         check_precision(self.precision, self.device)
+        if self.device.type == "cpu":
+            keep_freed_host_memory()  # 1.6x per generator call on the CPU
         found = find_clipswap_weights(weights_dir)
         if found is None:
             folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))

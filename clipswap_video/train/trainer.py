@@ -33,6 +33,7 @@ from PIL import Image
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.generator import FaceDancerGenerator
+from clipswap_video.swap._device import keep_freed_host_memory
 from clipswap_video.train import losses
 from clipswap_video.train.checkpoint import CHECKPOINT_NAME, TrainState, restore, save_checkpoint
 from clipswap_video.train.config import TrainConfig, to_toml
@@ -88,6 +89,8 @@ class Trainer:
         self.out_dir = Path(config.run.out_dir)
         self.device = resolve_device(config.run.device)
         self.amp_dtype = resolve_precision(config.run.precision, self.device)
+        if self.device.type == "cpu":
+            keep_freed_host_memory()  # no page faults on every step's activations
         torch.manual_seed(config.run.seed)  # the same random init (and frozen nets) every run
         m = config.model
         self.generator = FaceDancerGenerator(m.generator_spec()).to(self.device)
