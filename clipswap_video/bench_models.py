@@ -37,7 +37,7 @@ class NeuralOptions:
     device: str = "auto"
     precision: str = "fp32"
     batch_size: int = 0  # the engine's automatic choice for the device
-    channels_last: bool = False  # the default: on CPUs it measured erratic (see README)
+    channels_last: bool = False  # the default: no gain on CPUs (see README)
     codec: str | None = None
 
 
