@@ -163,7 +163,7 @@ def load_settings(
     if config_file is not None:
         _merge(values, _read_toml(config_file), origin=str(config_file))
     for override in overrides:
-        key, value = _parse_override(override)
+        key, value = parse_override(override)
         _merge(values, _nest(key, value), origin="--set")
     return _build(Settings, values, prefix="")
 
@@ -182,7 +182,7 @@ def to_toml(settings: Settings) -> str:
     lines: list[str] = []
     for section, values in _as_nested_dict(settings).items():
         lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
         lines.append("")
     return "\n".join(lines)
 
@@ -199,7 +199,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigValueError(f"config file {path} is not valid TOML: {error}") from None
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigValueError(f"--set expects section.key=value, got {text!r}")
@@ -260,7 +260,7 @@ def _coerce(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]
         if not isinstance(value, dict):
             raise ConfigValueError(f'{name} must be a table, e.g. {name} = {{tune = "film"}}')
         return {str(k): _toml_scalar_str(v) for k, v in value.items()}
-    if not _fits(value, hint):
+    if not fits_type(value, hint):
         raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")
     low, high = metadata.get("range", (None, None))
     if low is not None and not low <= value <= high:
@@ -268,7 +268,8 @@ def _coerce(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]
     return float(value) if hint is float else value
 
 
-def _fits(value: Any, hint: Any) -> bool:
+def fits_type(value: Any, hint: Any) -> bool:
+    """Whether a TOML value suits a setting's type (an int is a float, a bool is no int)."""
     if isinstance(value, bool):  # bool is an int subclass; keep them apart
         return hint is bool
     if hint is float:
@@ -291,13 +292,16 @@ def _toml_scalar_str(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """One value in TOML syntax."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -315,7 +319,10 @@ __all__ = [
     "SwapSettings",
     "SwapperName",
     "VideoSettings",
+    "fits_type",
     "load_settings",
+    "parse_override",
     "to_toml",
+    "toml_value",
     "valid_keys",
 ]

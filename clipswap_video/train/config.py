@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from clipswap_video._resources import configs_dir
+from clipswap_video.config import fits_type, parse_override, toml_value
 from clipswap_video.errors import ConfigValueError, MissingWeightsError, UnknownConfigKeyError
 from clipswap_video.models.facedancer_spec import DEFAULT_UP_TYPES, GeneratorSpec
 
@@ -212,7 +213,7 @@ def load_train_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainC
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigValueError(f"training config {source} cannot be read: {error}") from None
     for override in overrides:
-        key, value = _parse_override(override)
+        key, value = parse_override(override)
         section, _, name = key.partition(".")
         if not name:
             raise ConfigValueError(f"--set expects section.key=value, got {override!r}")
@@ -252,19 +253,9 @@ def to_toml(config: TrainConfig) -> str:
     for section in dataclasses.fields(config):
         lines.append(f"[{section.name}]")
         values = dataclasses.asdict(getattr(config, section.name))
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
         lines.append("")
     return "\n".join(lines)
-
-
-def _parse_override(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigValueError(f"--set expects section.key=value, got {text!r}")
-    try:
-        return key.strip(), tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return key.strip(), raw  # a bare word, e.g. run.device=cpu
 
 
 def _build(cls: type, values: Mapping[str, Any], *, prefix: str) -> Any:
@@ -309,32 +300,12 @@ def _coerce(value: Any, hint: Any, name: str, metadata: Mapping[str, Any]) -> An
         if not isinstance(value, dict):
             raise ConfigValueError(f"{name} must be a table")
         return value
-    if not _fits(value, hint):
+    if not fits_type(value, hint):
         raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")
     low, high = metadata.get("range", (None, None))
     if low is not None and not low <= value <= high:
         raise ConfigValueError(f"{name} = {value!r} is out of range [{low}, {high}]")
     return float(value) if hint is float else value
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    if isinstance(value, bool):
-        return hint is bool
-    if hint is float:
-        return isinstance(value, int | float)
-    return isinstance(value, hint)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    return repr(value)
 
 
 __all__ = [
