@@ -304,14 +304,19 @@ def test_checkpoint_exports_into_the_clipswap_backend(
     torch.testing.assert_close(swapped, expected, atol=1e-2, rtol=1e-4)
 
 
+def _endless_run(out: Path, data_dir: Path, cache_dir: Path, checkpoint_every: int) -> list[str]:
+    """`clipswap-video train tiny` for 100000 steps: a run to stop from outside."""
+    return [sys.executable, "-m", "clipswap_video", "train", "tiny", "-q", "--data",
+            str(data_dir), "--out", str(out), "--set", f'data.cache_dir="{cache_dir}"',
+            "--set", f"run.checkpoint_every={checkpoint_every}", "--steps", "100000"]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_checkpoint(
     data_dir: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "clipswap_video", "train", "tiny", "-q", "--data",
-               str(data_dir), "--out", str(out), "--set", f'data.cache_dir="{cache_dir}"',
-               "--set", "run.checkpoint_every=3", "--steps", "100000"]  # fmt: skip
+    command = _endless_run(out, data_dir, cache_dir, checkpoint_every=3)
     process = subprocess.Popen(command, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.safetensors").exists():
@@ -350,9 +355,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(
     data_dir: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "stopped"
-    command = [sys.executable, "-m", "clipswap_video", "train", "tiny", "-q", "--data",
-               str(data_dir), "--out", str(out), "--set", f'data.cache_dir="{cache_dir}"',
-               "--set", "run.checkpoint_every=100000", "--steps", "100000"]  # fmt: skip
+    command = _endless_run(out, data_dir, cache_dir, checkpoint_every=100000)
     process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     metrics, deadline = out / "metrics.csv", time.monotonic() + 120
     while not metrics.exists() or len(metrics.read_text().splitlines()) < 4:
