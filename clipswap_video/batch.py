@@ -256,23 +256,22 @@ def _execute_local(
     ended: Callable[[JobOutcome], None],
     finished: set[Path],
 ) -> list[str]:
-    """One run_on_devices call per group of jobs sharing settings (a worker's
-    settings are fixed when it starts); groups run one after another."""
+    """Every job on one pool of worker processes; jobs that share settings are
+    queued together, so a worker reloads its models only between groups."""
     if not todo:
         return []  # nothing to run: no workers, no torch import for the GPU count
     devices = worker_devices(options)
-    groups: dict[str, tuple[Settings, list[VideoJob]]] = {}
+    groups: dict[str, list[VideoJob]] = {}
     for planned in todo:
-        job_settings = settings[planned.job.output]
-        groups.setdefault(to_toml(job_settings), (job_settings, []))[1].append(planned.job)
-    for group_settings, jobs in groups.values():
-        outcomes = run_on_devices(
-            jobs, group_settings, devices, weights_dir=options.weights_dir,
-            on_start=started, on_outcome=ended,
-        )  # fmt: skip
-        for outcome in outcomes:  # jobs no worker got to ("every worker stopped")
-            if outcome.job.output not in finished:
-                ended(outcome)
+        groups.setdefault(to_toml(settings[planned.job.output]), []).append(planned.job)
+    jobs = [job for group in groups.values() for job in group]
+    outcomes = run_on_devices(
+        jobs, [settings[job.output] for job in jobs], devices,
+        weights_dir=options.weights_dir, on_start=started, on_outcome=ended,
+    )  # fmt: skip
+    for outcome in outcomes:  # jobs no worker got to ("every worker stopped")
+        if outcome.job.output not in finished:
+            ended(outcome)
     return devices
 
 

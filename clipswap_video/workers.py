@@ -92,14 +92,16 @@ def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
 
 def run_on_devices(
     jobs: Sequence[VideoJob],
-    settings: Settings,
+    settings: Settings | Sequence[Settings],
     devices: Sequence[str],
     *,
     weights_dir: Path | None = None,
     on_start: Callable[[VideoJob, str], None] | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
 ) -> list[JobOutcome]:
-    """Runs `jobs` on one worker process per entry of `devices`; returns one
+    """Runs `jobs` on one worker process per entry of `devices`, with the same
+    `settings` or one per job (a worker reloads its models when they change,
+    so give jobs that share settings next to each other); returns one
     outcome per job, in the order of `jobs`. `on_start(job, device)` and
     `on_outcome(outcome)` are called in this process as jobs start and end. A
     failing job does not stop the others. Ctrl-C stops the workers and is
@@ -107,12 +109,13 @@ def run_on_devices(
     context = mp.get_context("spawn")  # no fork: CUDA and threads do not survive it
     todo: Any = context.Queue()
     results: Any = context.Queue()
-    for index, job in enumerate(jobs):
-        todo.put((index, job))
+    per_job = [settings] * len(jobs) if isinstance(settings, Settings) else list(settings)
+    for index, (job, job_settings) in enumerate(zip(jobs, per_job, strict=True)):
+        todo.put((index, job, job_settings))
     workers = [
         context.Process(
             target=_worker,
-            args=(device, settings, weights_dir, todo, results),
+            args=(device, weights_dir, todo, results),
             name=f"clipswap-{device}",
             daemon=True,
         )
@@ -241,9 +244,7 @@ class VideoWorker:
         return self._swappers[job.sources]
 
 
-def _worker(
-    device: str, settings: Settings, weights_dir: Path | None, todo: Any, results: Any
-) -> None:
+def _worker(device: str, weights_dir: Path | None, todo: Any, results: Any) -> None:
     """A worker process: takes jobs until the stop mark, one at a time."""
     import logging
 
@@ -252,7 +253,7 @@ def _worker(
     name = mp.current_process().name
     worker = VideoWorker(device, device, weights_dir)
     while (item := todo.get()) is not None:
-        index, job = item
+        index, job, settings = item
         results.put(("start", name, index, job))
         results.put(("done", name, index, worker.run(job, settings)))
 
