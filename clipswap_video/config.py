@@ -245,22 +245,32 @@ def _build(cls: type, values: dict[str, Any], *, prefix: str) -> Any:
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[spec.name] = _build(hint, values[spec.name], prefix=f"{name}.")
         else:
-            kwargs[spec.name] = _coerce(values[spec.name], hint, name, spec.metadata)
+            kwargs[spec.name] = coerce_value(values[spec.name], hint, name, spec.metadata)
     return cls(**kwargs)
 
 
-def _coerce(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]) -> Any:
+def coerce_value(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]) -> Any:
+    """A TOML value checked against a setting's type (Literal choices, tuples,
+    tables, numbers with an optional `range` in the field's metadata)."""
     origin = get_origin(hint)
     if origin is Literal:
         if value not in get_args(hint):
             choices = ", ".join(map(str, get_args(hint)))
             raise ConfigValueError(f"{name} = {value!r} is not one of: {choices}")
         return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigValueError(f"{name} must be a list, e.g. {name} = [...]")
+        return tuple(coerce_value(entry, get_args(hint)[0], name, {}) for entry in value)
     if origin is dict:
+        if get_args(hint)[1] is not str:  # a free-form table
+            if not isinstance(value, dict):
+                raise ConfigValueError(f"{name} must be a table")
+            return value
         if not isinstance(value, dict):
             raise ConfigValueError(f'{name} must be a table, e.g. {name} = {{tune = "film"}}')
         return {str(k): _toml_scalar_str(v) for k, v in value.items()}
-    if not fits_type(value, hint):
+    if not _fits(value, hint):
         raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")
     low, high = metadata.get("range", (None, None))
     if low is not None and not low <= value <= high:
@@ -268,7 +278,7 @@ def _coerce(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]
     return float(value) if hint is float else value
 
 
-def fits_type(value: Any, hint: Any) -> bool:
+def _fits(value: Any, hint: Any) -> bool:
     """Whether a TOML value suits a setting's type (an int is a float, a bool is no int)."""
     if isinstance(value, bool):  # bool is an int subclass; keep them apart
         return hint is bool
@@ -319,7 +329,7 @@ __all__ = [
     "SwapSettings",
     "SwapperName",
     "VideoSettings",
-    "fits_type",
+    "coerce_value",
     "load_settings",
     "parse_override",
     "to_toml",

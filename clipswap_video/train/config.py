@@ -16,10 +16,10 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 from clipswap_video._resources import configs_dir
-from clipswap_video.config import fits_type, parse_override, toml_value
+from clipswap_video.config import coerce_value, parse_override, toml_value
 from clipswap_video.errors import ConfigValueError, MissingWeightsError, UnknownConfigKeyError
 from clipswap_video.models.facedancer_spec import DEFAULT_UP_TYPES, GeneratorSpec
 
@@ -274,7 +274,7 @@ def _build(cls: type, values: Mapping[str, Any], *, prefix: str) -> Any:
                 raise ConfigValueError(f"[{prefix}{name}] must be a table of settings")
             kwargs[name] = _build(typing.cast(type, hint), value, prefix=f"{name}.")
         else:
-            kwargs[name] = _coerce(value, hint, f"{prefix}{name}", spec.metadata)
+            kwargs[name] = coerce_value(value, hint, f"{prefix}{name}", spec.metadata)
     return cls(**kwargs)
 
 
@@ -282,30 +282,6 @@ def _unknown(key: str, valid: list[str]) -> typing.NoReturn:
     close = difflib.get_close_matches(key, valid, n=1)
     hint = f"; did you mean {close[0]}?" if close else f"; valid keys: {', '.join(valid)}"
     raise UnknownConfigKeyError(f"unknown training config key '{key}'{hint}")
-
-
-def _coerce(value: Any, hint: Any, name: str, metadata: Mapping[str, Any]) -> Any:
-    origin = get_origin(hint)
-    if origin is Literal:
-        if value not in get_args(hint):
-            choices = ", ".join(map(str, get_args(hint)))
-            raise ConfigValueError(f"{name} = {value!r} is not one of: {choices}")
-        return value
-    if origin is tuple:
-        item = get_args(hint)[0]
-        if not isinstance(value, list):
-            raise ConfigValueError(f"{name} must be a list, e.g. {name} = [...]")
-        return tuple(_coerce(entry, item, name, {}) for entry in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigValueError(f"{name} must be a table")
-        return value
-    if not fits_type(value, hint):
-        raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")
-    low, high = metadata.get("range", (None, None))
-    if low is not None and not low <= value <= high:
-        raise ConfigValueError(f"{name} = {value!r} is out of range [{low}, {high}]")
-    return float(value) if hint is float else value
 
 
 __all__ = [
