@@ -17,6 +17,8 @@ import dataclasses
 import multiprocessing as mp
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -250,12 +252,23 @@ def _worker(device: str, weights_dir: Path | None, todo: Any, results: Any) -> N
 
     logging.basicConfig(level=logging.WARNING, format=f"[{device}] %(message)s")
     _exit_with_parent()
+    # The driver stops workers with SIGTERM (Process.terminate) and Ctrl-C reaches
+    # the whole process group: both unwind the job like Ctrl-C in a single run,
+    # which removes its unfinished output, and end the worker without a traceback.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     name = mp.current_process().name
     worker = VideoWorker(device, device, weights_dir)
-    while (item := todo.get()) is not None:
-        index, job, settings = item
-        results.put(("start", name, index, job))
-        results.put(("done", name, index, worker.run(job, settings)))
+    try:
+        while (item := todo.get()) is not None:
+            index, job, settings = item
+            results.put(("start", name, index, job))
+            results.put(("done", name, index, worker.run(job, settings)))
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _exit_with_parent() -> None:

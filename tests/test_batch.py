@@ -193,6 +193,53 @@ def test_kill_9_mid_batch_then_resume(cli: CliRun, source_image: Path, tmp_path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", ["sigterm-driver", "ctrl-c-group"])
+def test_a_stopped_batch_keeps_finished_jobs_and_requeues_the_rest(
+    cli: CliRun, source_image: Path, tmp_path: Path, stop: str
+) -> None:
+    """SIGTERM to the batch (a render farm) or Ctrl-C in its terminal (SIGINT to
+    the driver and its workers at once): exit 130, finished jobs kept, the
+    running one's unfinished output removed, and a rerun completes the rest."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for index in range(3):
+        write_clip(inputs / f"clip{index}.mp4", frames=150, width=320, height=240)
+    options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
+    command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
+    batch = subprocess.Popen([*map(str, command), *options], stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)  # fmt: skip
+    manifest, deadline = outputs / "clipswap-batch.sqlite", time.monotonic() + 120
+    while True:
+        assert batch.poll() is None and time.monotonic() < deadline, "no job finished in time"
+        try:
+            states = [row["state"] for row in _rows(manifest).values()]
+        except sqlite3.OperationalError:
+            states = []
+        if "done" in states and "running" in states:
+            break
+        time.sleep(0.05)
+    if stop == "sigterm-driver":
+        batch.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(batch.pid, signal.SIGINT)
+    _, err = batch.communicate(timeout=60)
+    assert batch.returncode == ExitCode.INTERRUPTED, err
+    assert "Traceback" not in err
+    assert "job(s) finished and kept" in err and "run the same command again" in err
+    rows = _rows(manifest)
+    assert "running" not in {row["state"] for row in rows.values()}  # back in the queue
+    assert not list(outputs.glob("*.partial.*"))
+    done = [name for name, row in rows.items() if row["state"] == "done"]
+    assert done and all(_frames(outputs / name) == 150 for name in done)
+
+    code, err = cli(*command[3:], *options)
+    assert code == ExitCode.OK, err
+    resumed = _rows(manifest)
+    assert all(resumed[name] == rows[name] for name in done)  # kept, not redone
+    assert all(row["state"] == "done" for row in resumed.values()) and len(resumed) == 3
+
+
+@pytest.mark.slow
 def test_jobs_file(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
     shutil.copy(source_image, tmp_path / "grace.jpg")
     for name in ("one.mp4", "two.mp4"):
