@@ -10,7 +10,9 @@ outputs and source photos must be reachable at the same paths on every node
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,16 +58,27 @@ def run_on_ray(
         ) from None
     started_here = not ray.is_initialized()
     if started_here:
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         if address is None:  # a local instance for this batch alone
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, logging_level=logging.WARNING)
+        _restore_handler(signal.SIGTERM, on_sigterm)
     try:
         actors = _start_actors(ray, workers or 0, cpu_workers, len(work), weights_dir)
         _dispatch(ray, actors, deque(work), on_start, on_outcome)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _restore_handler(signum: int, handler: Any) -> None:
+    """ray.init installs its own handler (it logs a stack and exits 1); the
+    batch's own, which keeps the finished jobs and exits 130, is put back."""
+    if handler is None:  # not set from Python: nothing to put back
+        return
+    with contextlib.suppress(ValueError):  # not the main thread (a library caller)
+        signal.signal(signum, handler)
 
 
 def _start_actors(

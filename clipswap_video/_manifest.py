@@ -172,9 +172,12 @@ class Manifest:
              error, exit_code, self.key(output)),
         )  # fmt: skip
 
-    def requeue_running(self) -> None:
-        """After an interruption: jobs that were running go back to the queue."""
+    def requeue_running(self) -> list[Path]:
+        """After an interruption: jobs that were running go back to the queue;
+        returns their outputs."""
+        rows = self._db.execute("SELECT output FROM jobs WHERE state = 'running'").fetchall()
         self._write("UPDATE jobs SET state = 'queued' WHERE state = 'running'", ())
+        return [self.folder / row["output"] for row in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -36,6 +36,7 @@ from clipswap_video.errors import (
     ExitCode,
     OutputUnwritableError,
 )
+from clipswap_video.media import partial_path
 from clipswap_video.workers import JobOutcome, VideoJob, expand_devices, run_on_devices
 
 ExecutorName = Literal["local", "ray"]
@@ -240,7 +241,8 @@ def _execute(
             return _execute_ray(todo, settings, options, started, ended)
         return _execute_local(todo, settings, options, started, ended, finished)
     except KeyboardInterrupt:
-        manifest.requeue_running()
+        for output in manifest.requeue_running():  # local workers remove theirs; Ray
+            partial_path(output).unlink(missing_ok=True)  # actors are killed mid-write
         left = len(todo) - len(finished)
         raise BatchInterruptedError(
             f"interrupted: {len(finished)} job(s) finished and kept, {left} left; "

@@ -193,7 +193,7 @@ def test_kill_9_mid_batch_then_resume(cli: CliRun, source_image: Path, tmp_path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", ["sigterm-driver", "ctrl-c-group"])
+@pytest.mark.parametrize("stop", ["sigterm-driver", "ctrl-c-group", "sigterm-ray"])
 def test_a_stopped_batch_keeps_finished_jobs_and_requeues_the_rest(
     cli: CliRun, source_image: Path, tmp_path: Path, stop: str
 ) -> None:
@@ -206,8 +206,9 @@ def test_a_stopped_batch_keeps_finished_jobs_and_requeues_the_rest(
         write_clip(inputs / f"clip{index}.mp4", frames=150, width=320, height=240)
     options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
     command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
-    batch = subprocess.Popen([*map(str, command), *options], stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)  # fmt: skip
+    executor = ["--ray", "local"] if stop == "sigterm-ray" else []
+    batch = subprocess.Popen([*map(str, command), *options, *executor], stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)  # fmt: skip
     manifest, deadline = outputs / "clipswap-batch.sqlite", time.monotonic() + 120
     while True:
         assert batch.poll() is None and time.monotonic() < deadline, "no job finished in time"
@@ -218,7 +219,7 @@ def test_a_stopped_batch_keeps_finished_jobs_and_requeues_the_rest(
         if "done" in states and "running" in states:
             break
         time.sleep(0.05)
-    if stop == "sigterm-driver":
+    if stop != "ctrl-c-group":
         batch.send_signal(signal.SIGTERM)
     else:
         os.killpg(batch.pid, signal.SIGINT)
