@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from clipswap_video.swap import FaceSwapper
 
 _POLL_S = 0.5
+_STOP_GRACE_S = 30.0  # a stopped worker's time to remove its unfinished output and exit
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,12 @@ def run_on_devices(
     finally:
         for worker in workers:
             if worker.is_alive() and len(outcomes) < len(jobs):
-                worker.terminate()
-            worker.join()
+                worker.terminate()  # the worker unwinds its job (see _worker)
+        for worker in workers:
+            worker.join(timeout=_STOP_GRACE_S)
+            if worker.is_alive():  # stuck: no more waiting
+                worker.kill()
+                worker.join()
     return [
         outcomes.get(
             index,
@@ -253,9 +258,18 @@ def _worker(device: str, weights_dir: Path | None, todo: Any, results: Any) -> N
     logging.basicConfig(level=logging.WARNING, format=f"[{device}] %(message)s")
     _exit_with_parent()
     # The driver stops workers with SIGTERM (Process.terminate) and Ctrl-C reaches
-    # the whole process group: both unwind the job like Ctrl-C in a single run,
-    # which removes its unfinished output, and end the worker without a traceback.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # the whole process group, often both at once: the first unwinds the job like
+    # Ctrl-C in a single run (which removes its unfinished output), later ones are
+    # ignored so that nothing interrupts the clean-up, and no traceback is printed.
+    stopping = threading.Event()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
     name = mp.current_process().name
     worker = VideoWorker(device, device, weights_dir)
     try:
@@ -265,10 +279,6 @@ def _worker(device: str, weights_dir: Path | None, todo: Any, results: Any) -> N
             results.put(("done", name, index, worker.run(job, settings)))
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _exit_with_parent() -> None:

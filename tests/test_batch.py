@@ -225,7 +225,7 @@ def test_a_stopped_batch_keeps_finished_jobs_and_requeues_the_rest(
         os.killpg(batch.pid, signal.SIGINT)
     _, err = batch.communicate(timeout=60)
     assert batch.returncode == ExitCode.INTERRUPTED, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     assert "job(s) finished and kept" in err and "run the same command again" in err
     rows = _rows(manifest)
     assert "running" not in {row["state"] for row in rows.values()}  # back in the queue
