@@ -20,6 +20,7 @@ from conftest import CliRun
 from face_fixtures import astronaut_actor, line_path, write_actor_clip
 
 from clipswap_video.errors import ExitCode
+from clipswap_video.workers import JobOutcome, VideoJob
 from media_fixtures import write_clip
 
 NAMES = ["a.mp4", "b.mp4", "bad.mp4", "sub/c.mkv", "sub/d.mp4"]
@@ -325,3 +326,65 @@ def test_ray_flags_conflict(cli: CliRun, source_image: Path, tmp_path: Path) -> 
     assert code == ExitCode.BAD_CONFIG_VALUE
     assert "give --ray ADDR alone, or --executor ray --ray-address ADDR" in err
     assert not (tmp_path / "out").exists()
+
+
+class _FakeRay:
+    """Just what _batch_ray._dispatch uses of Ray: refs resolve in submission
+    order; an actor named "dying" dies on its first job."""
+
+    class exceptions:  # noqa: N801 (mirrors ray.exceptions)
+        class RayError(Exception):
+            pass
+
+        class RayActorError(RayError):
+            pass
+
+    def __init__(self) -> None:
+        self.order: list[Any] = []
+
+    def wait(self, refs: list[Any], num_returns: int) -> tuple[list[Any], list[Any]]:
+        first = next(ref for ref in self.order if ref in refs)
+        return [first], [ref for ref in refs if ref is not first]
+
+    def get(self, ref: Any) -> Any:
+        actor, job = ref
+        if actor.name == "dying":
+            raise self.exceptions.RayActorError("The actor died unexpectedly before finishing")
+        return JobOutcome(job, f"ray:{actor.name}", frames=1)
+
+
+class _FakeActor:
+    def __init__(self, ray: _FakeRay, name: str) -> None:
+        self.ray, self.name, self.jobs = ray, name, 0
+        self.run = self  # actor.run.remote(...)
+
+    def remote(self, job: VideoJob, settings: object) -> tuple[Any, VideoJob]:
+        self.jobs += 1
+        ref = (self, job)
+        self.ray.order.append(ref)
+        return ref
+
+
+def test_a_dead_ray_actor_fails_only_its_job(tmp_path: Path) -> None:
+    from collections import deque
+
+    from clipswap_video._batch_ray import _dispatch
+
+    ray = _FakeRay()
+    dying, healthy = _FakeActor(ray, "dying"), _FakeActor(ray, "healthy")
+    jobs = [VideoJob((tmp_path / "s.jpg",), tmp_path / f"{i}.mp4", tmp_path / f"o{i}.mp4")
+            for i in range(4)]  # fmt: skip
+    outcomes: list[JobOutcome] = []
+    _dispatch(ray, [healthy, dying], deque((job, None) for job in jobs),
+              lambda job, device: None, outcomes.append)  # fmt: skip
+    assert sorted(o.job.input.name for o in outcomes) == [f"{i}.mp4" for i in range(4)]
+    failed = [o for o in outcomes if not o.ok]
+    assert len(failed) == 1 and dying.jobs == 1 and healthy.jobs == 3
+    assert failed[0].error is not None and failed[0].error.startswith("Ray failed while swapping")
+    assert failed[0].exit_code == ExitCode.INTERNAL
+
+    ray, outcomes = _FakeRay(), []
+    only = _FakeActor(ray, "dying")
+    _dispatch(ray, [only], deque((job, None) for job in jobs),
+              lambda job, device: None, outcomes.append)  # fmt: skip
+    assert [o.error for o in outcomes[1:]] == ["not run: every Ray worker died"] * 3
