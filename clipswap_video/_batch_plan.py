@@ -23,11 +23,9 @@ from clipswap_video.errors import (
     InputNotFoundError,
     OutputPathError,
 )
+from clipswap_video.media.probe import VIDEO_SUFFIXES
 from clipswap_video.workers import VideoJob
 
-VIDEO_EXTENSIONS = frozenset(
-    ".3gp .avi .flv .m2ts .m4v .mkv .mov .mp4 .mpeg .mpg .mts .mxf .ts .webm .wmv".split()
-)
 _JOB_KEYS = {"source", "input", "output", "container", "set"}
 _DEFAULT_KEYS = {"source", "container", "set"}
 _TOP_KEYS = {"manifest", "defaults", "job"}
@@ -73,7 +71,7 @@ def plan_folder(
     base = in_dir.parent if in_dir.is_file() else in_dir
     videos = [in_dir] if in_dir.is_file() else _videos_under(in_dir, skip=out_dir)
     if not videos:
-        kinds = ", ".join(sorted(VIDEO_EXTENSIONS))
+        kinds = ", ".join(sorted(VIDEO_SUFFIXES))
         raise InputNotFoundError(f"no video files under {in_dir} (looked for {kinds})")
     suffix = _suffix(container, "--container")
     jobs = [
@@ -166,7 +164,7 @@ def _videos_under(folder: Path, skip: Path) -> list[Path]:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or path.is_relative_to(skip):
             continue
-        video = path.suffix.lower() in VIDEO_EXTENSIONS and ".partial." not in path.name
+        video = path.suffix.lower() in VIDEO_SUFFIXES and ".partial." not in path.name
         if video and path.is_file():
             found.append(path)
     return found
@@ -251,5 +249,5 @@ def _string(entry: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-__all__ = ["VIDEO_EXTENSIONS", "Plan", "PlannedJob", "parse_sources", "plan_folder",
+__all__ = ["Plan", "PlannedJob", "parse_sources", "plan_folder",
            "plan_jobs_file"]  # fmt: skip

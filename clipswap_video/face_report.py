@@ -26,10 +26,9 @@ from clipswap_video.faces import (
 )
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import Face, RgbImage
-from clipswap_video.media import VideoReader, read_image
+from clipswap_video.media import IMAGE_SUFFIXES, VideoReader, read_image
 from clipswap_video.preview import resized, write_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 PREVIEW_FRAMES = 6
 _PREVIEW_WIDTH = 480
 

@@ -5,12 +5,14 @@ encode; every stream but the processed video is copied packet for packet.
 """
 
 from clipswap_video.media.frame import Frame, RgbImage
-from clipswap_video.media.image import read_image
-from clipswap_video.media.probe import MediaInfo, StreamInfo, VideoInfo, probe
+from clipswap_video.media.image import IMAGE_SUFFIXES, read_image
+from clipswap_video.media.probe import VIDEO_SUFFIXES, MediaInfo, StreamInfo, VideoInfo, probe
 from clipswap_video.media.reader import VideoReader
 from clipswap_video.media.writer import VideoWriter, check_output_path, partial_path
 
 __all__ = [
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
     "Frame",
     "MediaInfo",
     "RgbImage",

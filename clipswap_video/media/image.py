@@ -10,6 +10,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from clipswap_video.errors import InputNotFoundError, UnreadableInputError
 from clipswap_video.media.frame import RgbImage
 
+IMAGE_SUFFIXES = frozenset(".bmp .jpeg .jpg .png .tif .tiff .webp".split())
+"""File extensions taken for still images where a folder mixes images and videos."""
+
 
 def read_image(path: Path, *, what: str = "source image") -> RgbImage:
     """Decodes `path` to RGB uint8, applying its EXIF orientation."""

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
 from clipswap_video.media._open import open_input
 
+VIDEO_SUFFIXES = frozenset(
+    ".3gp .avi .flv .m2ts .m4v .mkv .mov .mp4 .mpeg .mpg .mts .mxf .ts .webm .wmv".split()
+)
+"""File extensions taken for videos when a folder is searched (batch, training)."""
+
 
 @dataclass(frozen=True)
 class StreamInfo:

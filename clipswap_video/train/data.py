@@ -34,12 +34,10 @@ from clipswap_video.errors import InputNotFoundError, NoFaceError, UnreadableInp
 from clipswap_video.faces import FaceDetector, alignment_matrices, create_detector, warp_crops
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import RgbImage
-from clipswap_video.media.image import read_image
-from clipswap_video.media.probe import probe
+from clipswap_video.media.image import IMAGE_SUFFIXES, read_image
+from clipswap_video.media.probe import VIDEO_SUFFIXES, probe
 from clipswap_video.train.config import DataConfig
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 weights of the grey image that saturation blends towards."""
 
