@@ -17,23 +17,24 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt() parameters (malloc.h)
 _KEEP_FREED = 1 << 30  # bytes: above any activation of a batch of 256 px faces
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> CUDA when torch has it, else the CPU; `cuda[:N]` must exist."""
+def resolve_device(name: str, key: str = "swap.device") -> torch.device:
+    """`auto` -> CUDA when torch has it, else the CPU; `cuda[:N]` must exist.
+    `key` names the setting in the error line."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     kind, _, index = name.partition(":")
     if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
-        raise ConfigValueError(f"swap.device = {name!r} is not one of: auto, cpu, cuda[:N]")
+        raise ConfigValueError(f"{key} = {name!r} is not one of: auto, cpu, cuda[:N]")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigValueError(f"swap.device = {name!r} but torch sees no CUDA device")
+        raise ConfigValueError(f"{key} = {name!r} but torch sees no CUDA device")
     if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
-        raise ConfigValueError(f"swap.device = {name!r}: only {torch.cuda.device_count()} GPU(s)")
+        raise ConfigValueError(f"{key} = {name!r}: only {torch.cuda.device_count()} GPU(s)")
     return torch.device(name)
 
 
-def check_precision(precision: str, device: torch.device) -> None:
+def check_precision(precision: str, device: torch.device, key: str = "swap.precision") -> None:
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigValueError("swap.precision = fp16 needs a CUDA device; use bf16 or fp32")
+        raise ConfigValueError(f"{key} = fp16 needs a CUDA device; use bf16 or fp32")
 
 
 @contextlib.contextmanager

@@ -33,7 +33,11 @@ from PIL import Image
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.generator import FaceDancerGenerator
-from clipswap_video.swap._device import keep_freed_host_memory
+from clipswap_video.swap._device import (
+    check_precision,
+    keep_freed_host_memory,
+    resolve_device,
+)
 from clipswap_video.train import losses
 from clipswap_video.train.checkpoint import CHECKPOINT_NAME, TrainState, restore, save_checkpoint
 from clipswap_video.train.config import TrainConfig, to_toml
@@ -56,23 +60,11 @@ METRICS = ("step", "seconds", "lr", "total", *LOSSES, "discriminator", "r1")
 Metrics = dict[str, float]
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto -> CUDA when torch has it, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.partition(":")[0] not in ("cpu", "cuda"):
-        raise ConfigValueError(f"run.device = {name!r} is not one of: auto, cpu, cuda[:N]")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigValueError(f"run.device = {name!r} but torch sees no CUDA device")
-    return torch.device(name)
-
-
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, None for fp32."""
+    """The autocast dtype, None for fp32 (`auto`: fp16 on CUDA, fp32 elsewhere)."""
     if name == "auto":
         return torch.float16 if device.type == "cuda" else None
-    if name == "fp16" and device.type != "cuda":
-        raise ConfigValueError("run.precision = fp16 needs a CUDA device; use bf16 or fp32")
+    check_precision(name, device, "run.precision")
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
@@ -87,7 +79,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, weights_dir: Path | None = None) -> None:
         self.config, self.weights_dir = config, weights_dir
         self.out_dir = Path(config.run.out_dir)
-        self.device = resolve_device(config.run.device)
+        self.device = resolve_device(config.run.device, "run.device")
         self.amp_dtype = resolve_precision(config.run.precision, self.device)
         if self.device.type == "cpu":
             keep_freed_host_memory()  # no page faults on every step's activations
@@ -284,12 +276,11 @@ class Trainer:
                     metrics_log.write(metrics)
                 if self.step % r.sample_every == 0:
                     self._write_samples(batch)
-                if self.step % r.checkpoint_every == 0 or stop.is_set():
+                if self.step % r.checkpoint_every == 0 or self.step == r.steps or stop.is_set():
                     self.save()
                 if on_step is not None:
                     on_step(self.step, metrics)
         if self.step >= r.steps:
-            self.save()
             self.export()
         return not stop.is_set()
 
@@ -381,4 +372,4 @@ def _stop_requests() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-__all__ = ["LOSSES", "METRICS", "MetricsLog", "Trainer", "resolve_device", "resolve_precision"]
+__all__ = ["LOSSES", "METRICS", "MetricsLog", "Trainer", "resolve_precision"]
