@@ -100,6 +100,18 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
                         help="skip undecodable packets and accept a truncated input")  # fmt: skip
 
 
+def _add_swap_flags(parser: argparse.ArgumentParser) -> None:
+    """The swapper and encoder flags shared by swap and batch (see _flag_overrides)."""
+    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="face crops per generator call, across frames")  # fmt: skip
+    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
+    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
+    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+
+
 def _add_swap(commands: Any) -> None:
     parser = commands.add_parser("swap", help="swap faces in one video (the default command)")
     parser.add_argument("source", type=Path, metavar="SRC",
@@ -107,17 +119,10 @@ def _add_swap(commands: Any) -> None:
     parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
     parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     _add_settings(parser)
-    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
-    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    _add_swap_flags(parser)
     parser.add_argument("--device", help="neural swapper device: auto, cpu, cuda[:N]")
-    parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
-    parser.add_argument("--batch-size", type=int, metavar="N",
-                        help="face crops per generator call, across frames")  # fmt: skip
     parser.add_argument("--preview", type=Path, metavar="OUT.png",
                         help="also write source | input | output at the middle frame")  # fmt: skip
-    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
-    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
-    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective settings as TOML and exit")  # fmt: skip
     _add_common(parser)
@@ -133,14 +138,7 @@ def _add_batch(commands: Any) -> None:
                         help="a source photo, an input folder and an output folder "
                              "(tree mirrored), or a TOML jobs file")  # fmt: skip
     _add_settings(parser)
-    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
-    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
-    parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
-    parser.add_argument("--batch-size", type=int, metavar="N",
-                        help="face crops per generator call, across frames")  # fmt: skip
-    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
-    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
-    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+    _add_swap_flags(parser)
     parser.add_argument("--container", metavar="EXT",
                         help="folder mode: output container (default: the input's)")  # fmt: skip
     parser.add_argument("--manifest", type=Path, metavar="FILE",
