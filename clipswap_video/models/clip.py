@@ -36,7 +36,7 @@ HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
 """open_clip's default file names in a Hugging Face repo (open_clip/constants.py)."""
 
-__all__ = ["ClipImageEncoder"]
+__all__ = ["ClipImageEncoder", "load_clip_model"]
 
 _UNLOADABLE = (
     OSError,
@@ -76,9 +76,7 @@ class ClipImageEncoder:
         self, model_name: str, weights: str | Path | None, device: torch.device | str = "cpu"
     ) -> None:
         open_clip = _import_open_clip()
-        _check_model_name(open_clip, model_name)
-        path, tag = _resolve_weights(open_clip, model_name, weights)
-        model, self._preprocess = _load(open_clip, model_name, path, tag)
+        model, self._preprocess = load_clip_model(model_name, weights)
         self._model = model.to(device).eval().requires_grad_(False)
         self._embedding_dim = int(open_clip.get_model_config(model_name)["embed_dim"])
         self.device = torch.device(device)
@@ -104,6 +102,21 @@ class ClipImageEncoder:
         return self._model.encode_image(pixels.to(self.device), normalize=True)
 
 
+def load_clip_model(
+    model_name: str,
+    weights: str | Path | None,
+    *,
+    keys: tuple[str, str] = ("[swap] clip_model", "[swap] clip_weights"),
+) -> tuple[Any, Callable[[Image.Image], torch.Tensor]]:
+    """open_clip's model and its eval transform, from a checkpoint file or a
+    cached pretrained tag (never downloaded); `keys` name the two settings in
+    the error lines. Raises as ClipImageEncoder does."""
+    open_clip = _import_open_clip()
+    _check_model_name(open_clip, model_name, keys[0])
+    path, tag = _resolve_weights(open_clip, model_name, weights, keys[1])
+    return _load(open_clip, model_name, path, tag)
+
+
 def _import_open_clip() -> ModuleType:
     ensure_torchvision()  # open_clip imports torchvision, whose ops may not load here
     import open_clip
@@ -111,20 +124,20 @@ def _import_open_clip() -> ModuleType:
     return open_clip
 
 
-def _check_model_name(open_clip: ModuleType, model_name: str) -> None:
+def _check_model_name(open_clip: ModuleType, model_name: str, key: str) -> None:
     known = open_clip.list_models()
     if model_name not in known:
         close = ", ".join(difflib.get_close_matches(model_name, known, n=5)) or "none"
         raise ConfigValueError(
-            f"unknown open_clip model {model_name!r} ([swap] clip_model); close names: {close}"
+            f"unknown open_clip model {model_name!r} ({key}); close names: {close}"
         )
 
 
 def _resolve_weights(
-    open_clip: ModuleType, model_name: str, weights: str | Path | None
+    open_clip: ModuleType, model_name: str, weights: str | Path | None, key: str
 ) -> tuple[Path, str | None]:
     """The checkpoint file to load, and the pretrained tag it came from (if any)."""
-    how = "set [swap] clip_weights to a local checkpoint file of that model"
+    how = f"set {key} to a local checkpoint file of that model"
     if not weights:
         raise MissingWeightsError(f"CLIP model {model_name} has no weights: {how}")
     path = Path(weights).expanduser()

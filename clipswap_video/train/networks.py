@@ -22,6 +22,7 @@ from torch import nn
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.models.arcface import ArcFaceResNet50
 from clipswap_video.models.attribute_encoder import AttributeEncoder
+from clipswap_video.models.clip import load_clip_model
 from clipswap_video.models.from_keras import from_keras
 from clipswap_video.train.config import AttributeConfig, ClipConfig, IdentityConfig
 
@@ -180,33 +181,33 @@ class ClipTower:
 
 
 def build_clip(config: ClipConfig) -> ClipTower:
-    """The image tower of open_clip `config.model` (or of the inline
-    `config.model_config`), weights from `config.weights`; never downloads."""
-    from clipswap_video.models._torchvision_compat import ensure_torchvision
+    """The image tower of open_clip `config.model` with `config.weights` (a file
+    or a cached pretrained tag, loaded as the swap backend's CLIP is), or of the
+    inline `config.model_config`; never downloads."""
+    if not config.model_config:
+        model, _ = load_clip_model(config.model, config.weights,
+                                   keys=("clip.model", "clip.weights"))  # fmt: skip
+    else:  # a test model built from its config: random, or this config's weights file
+        from clipswap_video.models._torchvision_compat import ensure_torchvision
 
-    ensure_torchvision()  # open_clip imports torchvision
-    import open_clip
+        ensure_torchvision()  # open_clip imports torchvision
+        import open_clip
 
-    if config.model_config:
         try:
             model = open_clip.CLIP(**config.model_config)
         except (TypeError, KeyError, ValueError) as error:
             raise ConfigValueError(
                 f"clip.model_config is not an open_clip config: {error}"
             ) from None
-    else:
-        if config.model not in open_clip.list_models():
-            raise ConfigValueError(f"clip.model {config.model!r} is not an open_clip model name")
-        model = open_clip.create_model(config.model)
-    if config.weights:
-        path = weights_file(config.weights, "CLIP", "clip.weights")
-        try:
-            model.load_state_dict(_tensors(path), strict=True)
-        except RuntimeError as error:
-            reason = str(error).splitlines()[0]
-            raise CorruptWeightsError(
-                f"{path} is not open_clip {config.model} ({reason})"
-            ) from None
+        if config.weights:
+            path = weights_file(config.weights, "CLIP", "clip.weights")
+            try:
+                model.load_state_dict(_tensors(path), strict=True)
+            except RuntimeError as error:
+                reason = str(error).splitlines()[0]
+                raise CorruptWeightsError(
+                    f"{path} is not this clip.model_config ({reason})"
+                ) from None
     visual = frozen(model.visual)
     preprocess: dict[str, Any] = getattr(visual, "preprocess_cfg", None) or {}
     size = visual.image_size
