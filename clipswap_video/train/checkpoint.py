@@ -86,7 +86,7 @@ def restore(path: Path, state: TrainState) -> int:
     tensors, metadata = read_checkpoint(path)
     try:
         for name, module in state.modules.items():
-            module.load_state_dict(_section(tensors, f"{name}."))
+            module.load_state_dict(section(tensors, f"{name}."))
         for name, optimizer in state.optimizers.items():
             optimizer.load_state_dict(_optimizer_state(tensors, metadata, name))
     except (RuntimeError, KeyError, ValueError) as error:
@@ -100,7 +100,8 @@ def restore(path: Path, state: TrainState) -> int:
     return int(metadata["step"])
 
 
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+def section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix` (e.g. "generator."), with the prefix removed."""
     return {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
 
 
@@ -108,11 +109,11 @@ def _optimizer_state(
     tensors: dict[str, torch.Tensor], metadata: dict[str, str], name: str
 ) -> dict[str, Any]:
     per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in _section(tensors, f"optim.{name}.").items():
+    for key, value in section(tensors, f"optim.{name}.").items():
         index, _, entry = key.partition(".")
         per_param.setdefault(int(index), {})[entry] = value
     return {"state": per_param, "param_groups": json.loads(metadata[f"optim.{name}"])}
 
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "TrainState", "read_checkpoint", "restore",
-           "save_checkpoint"]  # fmt: skip
+           "save_checkpoint", "section"]  # fmt: skip

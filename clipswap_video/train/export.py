@@ -23,7 +23,7 @@ from clipswap_video.errors import CorruptWeightsError, OutputPathError
 from clipswap_video.models.convert import save_converted
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 from clipswap_video.models.generator import AdaIN, FaceDancerGenerator
-from clipswap_video.train.checkpoint import read_checkpoint
+from clipswap_video.train.checkpoint import read_checkpoint, section
 
 BACKEND_SIZE = 256
 """The crop side the `clipswap` swap backend runs (swap/clipswap.py)."""
@@ -81,10 +81,8 @@ def export_checkpoint(checkpoint: Path, spec: GeneratorSpec, path: Path) -> None
     the swap backend's 256 px input (see `export_generator`)."""
     tensors, _ = read_checkpoint(checkpoint)
     generator = FaceDancerGenerator(spec)
-    prefix = "generator."
     try:
-        generator.load_state_dict({key[len(prefix) :]: value for key, value in tensors.items()
-                                   if key.startswith(prefix)})  # fmt: skip
+        generator.load_state_dict(section(tensors, "generator."))
     except RuntimeError as error:
         reason = (str(error).strip().splitlines() or [""])[0]
         raise CorruptWeightsError(
