@@ -18,7 +18,9 @@ from face_fixtures import (
 from PIL import Image
 
 from clipswap_video.cli import main
+from clipswap_video.demo import ASTRONAUT_FACE_BOX
 from clipswap_video.errors import ExitCode
+from media_fixtures import write_clip
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
@@ -64,10 +66,14 @@ def test_video_json_tracks_and_contact_sheet(
     report = json.loads(out)
     assert report["kind"] == "video" and len(report["frames"]) == 30
     assert [entry["index"] for entry in report["frames"]] == list(range(30))
-    assert report["tracks"] == [
-        {"track_id": 0, "first": 0, "last": 29, "frames": 30, "selected_frames": 30,
-         "mean_size": report["tracks"][0]["mean_size"]}
-    ]  # fmt: skip
+    [track] = report["tracks"]
+    mean_size = track.pop("mean_size")
+    assert track == {"track_id": 0, "first": 0, "last": 29, "frames": 30, "selected_frames": 30}
+    x0, y0, x1, y1 = ASTRONAUT_FACE_BOX  # dlib's box on the still (90 px), drawn at scale 1.25
+    drawn_size = ((x1 - x0) * (y1 - y0)) ** 0.5 * 1.25
+    assert mean_size == pytest.approx(drawn_size, rel=0.1)  # dlib's boxes vary by ~5%
+    sizes = [face["size"] for entry in report["frames"] for face in entry["faces"]]
+    assert mean_size == pytest.approx(sum(sizes) / len(sizes), abs=0.05)
     with Image.open(preview) as picture:
         assert picture.size == (1440, 540)  # 6 frames in 2 rows of 3, 480 x 270 each
 
@@ -133,8 +139,17 @@ def test_reference_picks_one_person_in_a_video(
 
 
 def test_damaged_video_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clip = write_clip(tmp_path / "in.mp4", frames=12)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])  # the moov index is at the end
+    code, err = cli("faces", cut)
+    assert code == ExitCode.CORRUPT_INPUT
+    assert err.startswith("error:") and "truncated or corrupt" in err and err.count("\n") == 1
+
+
+def test_garbage_video_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     garbage = tmp_path / "broken.mp4"
     garbage.write_bytes(np.random.default_rng(0).bytes(20000))
     code, err = cli("faces", garbage)
-    assert code in (ExitCode.INPUT_UNREADABLE, ExitCode.CORRUPT_INPUT)
-    assert err.startswith("error:") and err.count("\n") == 1
+    assert code == ExitCode.INPUT_UNREADABLE
+    assert err.startswith("error:") and "not a media file" in err and err.count("\n") == 1
