@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,11 +88,30 @@ def test_consumer_error_is_raised_on_put_or_close() -> None:
 
 
 def test_stop_ends_a_blocked_producer() -> None:
+    pulled: list[int] = []
+
+    def counting() -> Iterator[int]:
+        for number in range(1000):
+            pulled.append(number)
+            yield number
+
     stop = threading.Event()
-    producer = Producer(iter(range(1000)), maxsize=1, stop=stop, name="t")
-    time.sleep(0.05)  # the thread now waits on a full queue
+    producer = Producer(counting(), maxsize=1, stop=stop, name="blocked-producer")
+    deadline = time.monotonic() + 10
+    while len(pulled) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pulled == [0, 1]  # 0 fills the queue; the thread waits to put 1
     stop.set()
-    producer.join()
+    stopped_at = time.monotonic()
+    while _alive("blocked-producer") and time.monotonic() < stopped_at + 2:
+        time.sleep(0.01)
+    assert not _alive("blocked-producer")  # it polls `stop` every 0.1 s
+    assert pulled == [0, 1]  # nothing more is read from the source once stopped
+    assert list(producer) == [0]  # what was queued is still handed over, then the end
+
+
+def _alive(name: str) -> bool:
+    return any(thread.name == name for thread in threading.enumerate())
 
 
 def test_disk_full_is_one_error_and_no_output(
