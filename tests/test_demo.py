@@ -89,12 +89,19 @@ def test_deterministic_and_off_screen_actor() -> None:
 
 
 @pytest.mark.parametrize(
-    "arguments",
-    [{"seconds": 0}, {"fps": 0}, {"width": 321}, {"height": 181}, {"width": 32, "height": 32}],
+    ("arguments", "message"),
+    [
+        ({"seconds": 0}, r"seconds and fps must be positive \(got 0, 30\)"),
+        ({"fps": 0}, r"seconds and fps must be positive \(got 10.0, 0\)"),
+        ({"width": 321}, r"must be even for 4:2:0 H.264 \(got 321x720\)"),
+        ({"height": 181}, r"must be even for 4:2:0 H.264 \(got 1280x181\)"),
+        ({"width": 32, "height": 32}, r"32x32 is too small to hold a face \(at least 64x64\)"),
+    ],
 )
-def test_bad_arguments(tmp_path: Path, arguments: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
-        write_demo_media(tmp_path, **arguments)  # type: ignore[arg-type]
+def test_bad_arguments(tmp_path: Path, arguments: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        write_demo_media(tmp_path / "d", **arguments)  # type: ignore[arg-type]
+    assert not (tmp_path / "d").exists()  # checked before anything is written
 
 
 def test_demo_media_command(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
