@@ -194,13 +194,15 @@ def _check(jobs: Sequence[PlannedJob]) -> None:
         for source in job.sources:
             if not source.is_file():
                 raise InputNotFoundError(f"{where}source photo {source} does not exist")
-        if job.output == job.input:
+        # Compared as real paths: through a symlinked file or folder it is the same file.
+        target = Path(os.path.realpath(job.output))
+        if target == Path(os.path.realpath(job.input)):
             raise OutputPathError(f"{where}output {job.output} is the input")
-        if job.output in seen:
+        if target in seen:
             raise ConfigValueError(
-                f"{where}{job.input} and {seen[job.output].job.input} both write {job.output}"
+                f"{where}{job.input} and {seen[target].job.input} both write {job.output}"
             )
-        seen[job.output] = planned
+        seen[target] = planned
 
 
 def _suffix(container: object, where: str) -> str | None:
