@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shlex
 import signal
 import sys
+import tempfile
 import threading
+import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -328,18 +333,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except av.FFmpegError as error:  # one the media layer did not expect: still one line
         _print_error(console, f"FFmpeg failed: {error}")
         return int(ExitCode.INTERNAL)
-    except Exception:
+    except Exception as error:
         # An interrupt that lands while a C extension initialises surfaces as that
         # import's error (scipy: "ImportError: initialization failed"), not as
         # KeyboardInterrupt: after a signal, any failure is the interruption.
-        if not interrupted.is_set():
-            raise
-        _print_error(console, "interrupted; nothing was written")
-        return int(ExitCode.INTERRUPTED)
+        if interrupted.is_set():
+            _print_error(console, "interrupted; nothing was written")
+            return int(ExitCode.INTERRUPTED)
+        log = _write_crash_log(arguments)  # a bug: its traceback goes to a file, not the screen
+        where = f"full log: {log}" if log is not None else "no log could be written"
+        message = " ".join(str(error).split())  # one line, whatever the exception says
+        _print_error(console, f"unexpected {type(error).__name__}: {message}; {where}")
+        return int(ExitCode.INTERNAL)
 
 
 def _print_error(console: Console, message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def _write_crash_log(arguments: Sequence[str]) -> Path | None:
+    """Writes the version, the command line and the traceback of the exception
+    being handled to a new file in the temporary folder; returns its path, or
+    None when it cannot be written."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"clipswap-video-{stamp}-{os.getpid()}.log"
+    text = f"clipswap-video {__version__}\ncommand: {shlex.join(arguments)}\n\n"
+    try:
+        path.write_text(text + traceback.format_exc())
+    except OSError:
+        return None
+    return path
 
 
 @contextmanager

@@ -175,3 +175,26 @@ def test_input_is_never_modified(cli, source_image: Path, clip: Path, tmp_path: 
     before = clip.read_bytes(), clip.stat().st_mtime_ns
     assert cli(source_image, clip, tmp_path / "out.mp4")[0] == 0
     assert (clip.read_bytes(), clip.stat().st_mtime_ns) == before
+
+
+def test_a_bug_is_one_line_and_a_log_file(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    import clipswap_video.cli
+
+    def broken(*args: object) -> int:
+        raise RuntimeError("no such\nstate")
+
+    monkeypatch.setattr(clipswap_video.cli, "run_doctor", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, err = cli("doctor", "--json")
+    assert_one_line_error(code, err, ExitCode.INTERNAL, "unexpected RuntimeError: no such state;")
+    [log] = tmp_path.glob("clipswap-video-*.log")
+    assert err.rstrip().endswith(f"full log: {log}")
+    text = log.read_text()
+    assert "command: doctor --json" in text and "Traceback" in text
+    assert 'raise RuntimeError("no such\\nstate")' in text  # the line that raised
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    code, err = cli("doctor")
+    assert_one_line_error(code, err, ExitCode.INTERNAL, "no log could be written")
