@@ -1,7 +1,9 @@
-"""Shared fixtures: a real face photo and an in-process CLI runner."""
+"""Shared fixtures: every test isolated from the machine, a real face photo and
+an in-process CLI runner."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,8 +11,43 @@ import matplotlib.cbook
 import pytest
 
 from clipswap_video.cli import main
+from clipswap_video.weights import ENV_VAR
 
 CliRun = Callable[..., tuple[int, str]]
+
+# Variables that move a cache away from $HOME/$XDG_CACHE_HOME: removed, so the
+# temporary home below is the only place a cache can be found.
+CACHE_OVERRIDES = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE")
+
+
+@pytest.fixture(autouse=True)
+def isolated_from_the_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Every test runs as on a fresh machine; returns the empty home folder.
+
+    No `$CLIPSWAP_WEIGHTS`, a working directory of its own (so `./weights`, which
+    the README tells users to fill, is empty) and empty home and cache folders
+    (open_clip, torch and Hugging Face read `~/.cache`). Subprocesses inherit
+    it. The working directory is not `tmp_path`: tests list that folder.
+    """
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    home = tmp_path_factory.mktemp("home")
+    cache = home / ".cache"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("HF_HOME", str(cache / "huggingface"))
+    monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
+    for name in CACHE_OVERRIDES:
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub reads its folders from the environment once, on import
+    if "huggingface_hub.constants" in sys.modules:
+        constants = sys.modules["huggingface_hub.constants"]
+        monkeypatch.setattr(constants, "HF_HOME", str(cache / "huggingface"))
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache / "huggingface" / "hub"))
+        monkeypatch.setattr(constants, "HF_ASSETS_CACHE", str(cache / "huggingface" / "assets"))
+    return home
 
 
 @pytest.fixture(scope="session")
