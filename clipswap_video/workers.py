@@ -119,10 +119,10 @@ def run_on_devices(
         context.Process(
             target=_worker,
             args=(device, weights_dir, todo, results),
-            name=f"clipswap-{device}",
+            name=f"clipswap-{number}-{device}",  # unique: `running` is keyed by it
             daemon=True,
         )
-        for device in devices[: max(1, len(jobs))]
+        for number, device in enumerate(devices[: max(1, len(jobs))])
     ]
     cpu_workers = sum(device == "cpu" for device in devices[: len(workers)])
     with _threads_per_worker(cpu_workers):
@@ -143,7 +143,7 @@ def run_on_devices(
             if kind == "start":
                 running[name] = (index, payload)
                 if on_start is not None:
-                    on_start(payload, name.removeprefix("clipswap-"))
+                    on_start(payload, _device(name))
             else:
                 running.pop(name, None)
                 outcomes[index] = payload
@@ -195,13 +195,18 @@ def _fail_dead_workers(
         if worker.is_alive() or worker.name not in running:
             continue
         index, job = running.pop(worker.name)
-        device = worker.name.removeprefix("clipswap-")
+        device = _device(worker.name)
         outcome = JobOutcome(job, device, error=f"worker on {device} died (exit code "
                              f"{worker.exitcode}) while swapping {job.input}",
                              exit_code=ExitCode.INTERNAL)  # fmt: skip
         outcomes[index] = outcome
         if on_outcome is not None:
             on_outcome(outcome)
+
+
+def _device(name: str) -> str:
+    """The device of the worker process named `clipswap-N-DEVICE`."""
+    return name.split("-", 2)[2]
 
 
 class VideoWorker:
