@@ -37,6 +37,8 @@ lint: install
 # Numerical parity of the h5py-only Keras interpreter against TensorFlow itself
 # (developer command, not CI): a separate venv with tensorflow-cpu 2.14.1 +
 # tensorflow-addons 0.23.0 builds the graphs, the project converts and compares.
+# It also rewrites the small TensorFlow fixture that CI checks without TensorFlow
+# (tests/data/keras_parity, tests/test_keras_parity_fixture.py).
 PARITY_VENV := .venv-parity
 parity: install
 	test -x $(PARITY_VENV)/bin/python || $(PYTHON) -m venv $(PARITY_VENV)
@@ -44,6 +46,7 @@ parity: install
 	rm -rf parity && $(BIN)/python tools/parity_torch.py write parity
 	$(PARITY_VENV)/bin/python tools/parity_keras.py parity
 	$(BIN)/python tools/parity_torch.py compare parity
+	$(BIN)/python tools/parity_torch.py pack parity/fixture tests/data/keras_parity
 
 clean:
 	rm -rf $(VENV) $(PARITY_VENV) demo out parity .pytest_cache

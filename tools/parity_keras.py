@@ -4,6 +4,9 @@ For every graph JSON in DIR (written by the project from its own
 FaceDancer spec), builds the model with tensorflow 2.14 + tensorflow-addons,
 randomises every weight (norm gammas/betas, biases, moving statistics),
 saves it as a full-model .h5 and the fixed inputs / Keras outputs as .npz.
+The narrow graphs in DIR/fixture (and a narrow ArcFace built here) get the same
+treatment there: the small fixture that tests/test_keras_parity_fixture.py checks
+in CI without TensorFlow (`tools/parity_torch.py pack` commits it).
 
     python tools/parity_keras.py DIR
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tensorflow_addons as tfa
+from keras.src.applications import resnet
 
 
 class AdaIN(tf.keras.layers.Layer):
@@ -200,6 +204,51 @@ def save(model: tf.keras.Model, stem: Path, rng: np.random.Generator, low: float
     print(f"{stem.stem}: {model.count_params():,} parameters, saved")
 
 
+def arcface_narrow() -> tf.keras.Model:
+    """`arcface_candidate` narrowed to commit: 112x112, the keras.applications blocks
+    themselves (`resnet.stack1`, the code ResNet50 runs) on stages of widths 4, 8, 6, 4
+    (2 blocks in conv2: an identity shortcut too), the stem as ResNet() writes it but
+    4 wide (ResNet() fixes it at 64), and a 16-wide embedding: 10,216 parameters."""
+    image = tf.keras.Input((112, 112, 3))
+    inner = tf.keras.Input((112, 112, 3))
+    x = tf.keras.layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inner)
+    x = tf.keras.layers.Conv2D(4, 7, strides=2, name="conv1_conv")(x)
+    x = tf.keras.layers.BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
+    x = tf.keras.layers.Activation("relu", name="conv1_relu")(x)
+    x = tf.keras.layers.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
+    x = tf.keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    resnet.layers = tf.keras.layers  # what ResNet() sets before it runs the blocks
+    x = resnet.stack1(x, 4, 2, stride1=1, name="conv2")
+    for stage, width in ((3, 8), (4, 6), (5, 4)):
+        x = resnet.stack1(x, width, 1, name=f"conv{stage}")
+    backbone = tf.keras.Model(inner, x, name="resnet50")
+    x = tf.keras.layers.BatchNormalization()(backbone(image))
+    x = tf.keras.layers.Dropout(0.4)(x)
+    x = tf.keras.layers.Dense(16)(tf.keras.layers.Flatten()(x))
+    return tf.keras.Model(image, tf.keras.layers.BatchNormalization()(x), name="arcface_res50")
+
+
+def save_fixture(model: tf.keras.Model, stem: Path, rng: np.random.Generator,
+                 batch: int, scale: float, offset: float) -> None:  # fmt: skip
+    """Like `save`, for the committed fixture: images on 256 levels, `levels * scale
+    + offset` with a power-of-two scale (exact in float32, zero low mantissa bytes:
+    the compressed .npz holds 1.5 bytes a value instead of 4)."""
+    randomise(model, rng)
+    model.save(stem.with_suffix(".h5"))
+    inputs = []
+    for shape in (tuple(t.shape) for t in model.inputs):
+        if len(shape) == 4:
+            levels = rng.integers(0, 256, (batch, *shape[1:]))
+            inputs.append((levels * scale + offset).astype(np.float32))
+        else:
+            inputs.append(rng.uniform(-1, 1, (batch, *shape[1:])).astype(np.float32))
+    outputs = model.predict(inputs, verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    named = {f"output_{index}": array for index, array in enumerate(outputs)}
+    np.savez_compressed(stem.with_suffix(".npz"), *inputs, **named)
+    print(f"fixture/{stem.stem}: {model.count_params():,} parameters, saved")
+
+
 def main(folder: Path) -> None:
     rng = np.random.default_rng(0)
     for spec in sorted(folder.glob("*.json")):
@@ -207,6 +256,21 @@ def main(folder: Path) -> None:
         save(model, spec.with_suffix(""), rng, low=-1.0)
     save(arcface_candidate(), folder / "arcface_candidate", rng, low=0.0)  # RGB in [0, 1]
     save_retinaface(folder, rng)
+    save_fixtures(folder / "fixture")
+
+
+def save_fixtures(fixture: Path) -> None:
+    """The committed fixture's graphs. Its own seed, so its draws do not shift the
+    full-size graphs', and a fresh session, so Keras' automatic layer names are
+    those of a file saved alone (the released files' head names)."""
+    tf.keras.backend.clear_session()
+    rng = np.random.default_rng(14)
+    for spec in sorted(fixture.glob("*.json")):
+        model = tf.keras.models.model_from_json(spec.read_text(), custom_objects=CUSTOM)
+        # Two images: a norm that mixed the batch (batch norm for instance norm) shows.
+        save_fixture(model, spec.with_suffix(""), rng, batch=2, scale=2**-7, offset=-1.0)
+    # One 112x112 image (57 KB): ArcFace's norms are inference BNs, per sample anyway.
+    save_fixture(arcface_narrow(), fixture / "arcface", rng, batch=1, scale=2**-8, offset=0.0)
 
 
 if __name__ == "__main__":
