@@ -1,5 +1,6 @@
 """The clipswap backend with small models saved in the real Keras format:
-auto-selection, identity computed once, end to end on a small clip."""
+auto-selection, the source identity against one computed by hand, identity
+computed once, bf16 against fp32, end to end on a small clip."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import av
 import numpy as np
 import pytest
 import torch
-from face_fixtures import astronaut_actor, grace_hopper, line_path, write_actor_clip
+from face_fixtures import astronaut, astronaut_actor, grace_hopper, line_path, write_actor_clip
+from identity_reference import aligned_crop, identity_net_output, identity_net_weights
 from keras_writer import functional, input_layer, layer, node, write_keras_h5
 from PIL import Image
 
 from clipswap_video.config import load_settings
 from clipswap_video.errors import ExitCode
+from clipswap_video.faces import SourceIdentity, create_detector, source_identity
 from clipswap_video.media import VideoReader
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
-from clipswap_video.swap import FaceSwapper, resolve_swapper
+from clipswap_video.swap import CropBatch, FaceSwapper, create_backend, resolve_swapper
 
 
 def _weights(folder: Path) -> Path:
@@ -35,14 +38,11 @@ def _weights(folder: Path) -> Path:
         layer("Flatten", "flatten", node("pool")),
         layer("Dense", "embedding", node("flatten"), units=512, activation="linear"),
     ]  # fmt: skip
-    rng = np.random.default_rng(0)
-    dense = rng.normal(size=(27 * 27 * 4, 512)).astype(np.float32)
+    arrays = identity_net_weights()
     weights = {
-        "conv": [("conv/kernel:0", rng.normal(size=(3, 3, 3, 4)).astype(np.float32)),
-                 ("conv/bias:0", np.zeros(4, np.float32))],
-        "embedding": [("embedding/kernel:0", dense),
-                      ("embedding/bias:0", np.zeros(512, np.float32))],
-    }  # fmt: skip
+        name: [(f"{name}/{kind}:0", arrays[f"{name}/{kind}:0"]) for kind in ("kernel", "bias")]
+        for name in ("conv", "embedding")
+    }
     model = functional("arcface", layers, ["input_1"], ["embedding"])
     write_keras_h5(folder / "ArcFace-Res50.h5", model, weights)
     return folder
@@ -60,6 +60,16 @@ def _source(tmp_path: Path) -> Path:
     path = tmp_path / "grace.png"
     Image.fromarray(grace_hopper()).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory: pytest.TempPathFactory) -> SourceIdentity:
+    """Grace Hopper and the astronaut as the source photos: two clearly different faces."""
+    folder = tmp_path_factory.mktemp("sources")
+    paths = [folder / "grace.png", folder / "astronaut.png"]
+    for path, image in zip(paths, [grace_hopper(), astronaut()], strict=True):
+        Image.fromarray(image).save(path)
+    return source_identity(create_detector(load_settings().faces), paths)
 
 
 def test_auto_picks_clipswap_only_when_both_files_are_there(tmp_path: Path) -> None:
@@ -86,6 +96,27 @@ def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:
     )  # prepared at load time
     z = swapper.backend.z
     assert z is not None and z.shape == (1, 512) and torch.isfinite(z).all()
+
+
+def test_source_identity_is_the_mean_raw_output_for_rgb_crops_in_0_1(
+    two_people: SourceIdentity, tmp_path: Path
+) -> None:
+    """z against the identity net run by hand on crops aligned by hand (tests/identity_reference):
+    catches BGR crops, [-1, 1] scaling, an L2-normalised z, the wrong photo's crop or landmarks,
+    and one photo standing for the mean."""
+    backend = create_backend("clipswap", _weights(tmp_path / "w"))
+    backend.prepare_source(two_people)
+    photos = [
+        identity_net_output(aligned_crop(image, face.landmarks_5, 112))
+        for image, face in zip(two_people.images, two_people.faces, strict=True)
+    ]
+    expected = np.mean(photos, axis=0)
+    tolerance = 1e-4 * np.abs(expected).max()
+    z = backend.z  # type: ignore[attr-defined]
+    assert z.shape == (1, 512) and z.dtype == torch.float32
+    np.testing.assert_allclose(z[0].numpy(), expected, rtol=1e-4, atol=tolerance)
+    # Two different people: either photo alone is far from the mean, so it cannot pass for it.
+    assert all(np.abs(photo - expected).max() > 1000 * tolerance for photo in photos)
 
 
 PAPER_COMPOSITE = ("--set", "composite.mask=paper", "--set", "composite.blend=alpha",
@@ -131,6 +162,28 @@ def test_bf16_autocast_runs_on_the_cpu(tmp_path: Path) -> None:
         frame = next(iter(reader.frames()))
         assert stage.push(frame) + stage.flush() == [frame]
     assert frame.pixels is not None and stage.swapped_faces == 1
+
+
+def test_bf16_swaps_like_fp32(two_people: SourceIdentity, tmp_path: Path) -> None:
+    """The same crops swapped in bf16 and fp32: close (bf16 keeps 8 bits of mantissa: 1.5%
+    here), yet not equal (autocast ran). A wrong identity moves the output by 50% or more."""
+    folder = _weights(tmp_path / "w")
+    crops = [
+        aligned_crop(image, face.landmarks_5, 256)
+        for image, face in zip(two_people.images, two_people.faces, strict=True)
+    ]
+    batch = CropBatch(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float())
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        settings = load_settings(overrides=[f"swap.precision={precision}", "swap.device=cpu"])
+        backend = create_backend("clipswap", folder, settings.swap)
+        backend.prepare_source(two_people)
+        outputs[precision] = backend.swap(batch).crops
+    fp32, bf16 = outputs["fp32"], outputs["bf16"]
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape == (2, 3, 256, 256)
+    # The test generator's random weights reach far outside 0..255: the error is relative.
+    error = float((bf16 - fp32).abs().mean() / fp32.abs().mean())
+    assert 0 < error < 0.05
 
 
 @pytest.mark.parametrize(
