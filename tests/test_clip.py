@@ -277,7 +277,10 @@ def _wide_generator(folder: Path, z_dim: int) -> Path:
 def test_a_wider_identity_input_gets_the_clip_embedding(
     tiny_weights: Path, encoder: ClipImageEncoder, tmp_path: Path
 ) -> None:
-    from face_fixtures import grace_hopper
+    """Both halves of a wide z against crops aligned by hand (tests/identity_reference), over
+    two different people: ArcFace's raw mean output, then the mean CLIP embedding."""
+    from face_fixtures import astronaut, grace_hopper
+    from identity_reference import aligned_crop, identity_net_output
 
     from clipswap_video.config import load_settings
     from clipswap_video.faces import create_detector, source_identity
@@ -287,16 +290,20 @@ def test_a_wider_identity_input_gets_the_clip_embedding(
     settings = load_settings(overrides=[f"swap.clip_model={TINY}",
                                         f"swap.clip_weights={tiny_weights}"])  # fmt: skip
     backend = create_backend("clipswap", folder, settings.swap)
-    source = tmp_path / "grace.png"
-    Image.fromarray(grace_hopper()).save(source)
-    identity = source_identity(create_detector(settings.faces), [source])
+    sources = [tmp_path / "grace.png", tmp_path / "astronaut.png"]
+    for path, image in zip(sources, [grace_hopper(), astronaut()], strict=True):
+        Image.fromarray(image).save(path)
+    identity = source_identity(create_detector(settings.faces), sources)
     backend.prepare_source(identity)
     z = backend.z  # type: ignore[attr-defined]
     assert z.shape == (1, 512 + encoder.embedding_dim)
-    from clipswap_video.swap.clipswap import _aligned
-
-    expected = encoder.embed(_aligned(identity, 256))
-    torch.testing.assert_close(z[:, 512:], expected)
+    photos = list(zip(identity.images, (face.landmarks_5 for face in identity.faces), strict=True))
+    arcface = np.mean([identity_net_output(aligned_crop(*photo, 112)) for photo in photos], axis=0)
+    tolerance = 1e-4 * np.abs(arcface).max()
+    np.testing.assert_allclose(z[0, :512].numpy(), arcface, rtol=1e-4, atol=tolerance)
+    clip = encoder.embed([aligned_crop(*photo, 256) for photo in photos])
+    torch.testing.assert_close(z[:, 512:], clip.mean(0, keepdim=True))
+    assert (clip[0] - clip[1]).abs().max() > 0.01  # two people: one photo is not the mean
     narrow = _wide_generator(tmp_path / "x", 512 + 8)
     with pytest.raises(ConfigValueError, match="512 \\+ a 8-d CLIP embedding"):
         create_backend("clipswap", narrow, settings.swap)
