@@ -11,7 +11,8 @@ matters is a ratio of two runs made back to back on the same file:
   and error with and without Kalman smoothing, and analysis throughput;
 - the classic swap on the short clip (clipswap_video.bench_swap): fps, time
   over the plain transcode, and the `evaluate` metrics of its output;
-- the full-size generator graph's forward throughput at batch 1, 4, 8 and the
+- the full-size generator graph's forward throughput at batch 1, 4, 8, its
+  page faults per call with and without `keep_freed_host_memory`, and the
   `clipswap` job end to end against it (clipswap_video.bench_models);
 - the batch command: single runs against one batch with 1 and 2 workers
   (clipswap_video.bench_batch);
@@ -60,7 +61,9 @@ TARGETS: dict[str, tuple[str, float]] = {
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What to measure on: demo clips of these lengths and this size."""
+    """What to measure on: demo clips of these lengths and this size, the
+    generator's options, the batch command's clips and the training steps (the
+    defaults are `make bench`'s; the tests shrink them all)."""
 
     work_dir: Path | None = None
     seconds: float = 10.0
@@ -73,6 +76,8 @@ class BenchOptions:
     neural_seconds: float = 2.0
     batch_clips: int = 8
     batch_seconds: float = 2.0
+    batch_swapper: str = "classic"
+    train_steps: int = 40
 
 
 def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
@@ -93,9 +98,11 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         results.update(neural_figures(folder, options, console))
         _say(console, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
         results.update(batch_figures(folder / "batch", clips=options.batch_clips,
-                                     seconds=options.batch_seconds))  # fmt: skip
+                                     seconds=options.batch_seconds,
+                                     swapper=options.batch_swapper))  # fmt: skip
         _say(console, "timing the trainer on the tiny config")
-        results.update(training_figures(folder / "train", [short.source_image, short.video]))
+        results.update(training_figures(folder / "train", [short.source_image, short.video],
+                                        steps=options.train_steps))  # fmt: skip
     return results
 
 
@@ -103,7 +110,7 @@ def neural_figures(
     folder: Path, options: BenchOptions, console: Console | None = None
 ) -> dict[str, Any]:
     """The generator alone, then `--swapper clipswap` end to end (`bench --neural-only`)."""
-    _say(console, "timing the full-size generator graph (random weights)")
+    _say(console, "timing the generator graph (random weights)")
     generator = generator_figures(options.neural)
     _say(console, "timing --swapper clipswap end to end with that generator")
     return generator | clipswap_figures(

@@ -2,15 +2,21 @@
 full-size FaceDancer/ClipSwap generator graph (random weights, the released
 files' topology and size) run by the Keras interpreter, in faces per second,
 plain and with the engine's switches (channels-last layout, torch.compile);
-and the whole `--swapper clipswap` job on a short demo clip with that
-generator, as a ratio to the generator's own throughput at the same batch
-size and switches, measured in the same run."""
+the page faults of a generator call on the CPU with glibc's default allocator
+policy and with `keep_freed_host_memory`; and the whole `--swapper clipswap`
+job on a short demo clip with that generator, as a ratio to the generator's
+own throughput at the same batch size and switches, measured in the same run.
+`NeuralOptions` can narrow the graph and skip torch.compile, so the tests run
+the same code on small, real measurements."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,51 +45,103 @@ class NeuralOptions:
     batch_size: int = 0  # the engine's automatic choice for the device
     channels_last: bool = False  # the default: no gain on CPUs (see README)
     codec: str | None = None
+    generator: GeneratorSpec = GeneratorSpec()  # the full-size graph
+    batches: tuple[int, ...] = BATCHES
+    compile: bool = True  # minutes of the bench on a cold inductor cache
+    repeats: int = 3
+    min_timed_s: float = MIN_TIMED_S
+    fault_calls: int = 3  # measured generator calls per page-fault figure
 
 
-def generator_figures(options: NeuralOptions, repeats: int = 3) -> dict[str, Any]:
-    """Faces per second at batch 1, 4 and 8 (the best call of at least `repeats`
-    and MIN_TIMED_S seconds, after a warm-up); at `batch_size` also with
-    channels-last and with torch.compile (and the compile time)."""
+def generator_figures(options: NeuralOptions) -> dict[str, Any]:
+    """Faces per second at each of `batches` (the best call of at least `repeats`
+    and `min_timed_s` seconds, after a warm-up); at `batch_size` also with
+    channels-last and, if `compile`, with torch.compile (and the compile time);
+    on the CPU, the page faults per call with and without keeping freed memory."""
     device = resolve_device(options.device)
     if device.type == "cpu":
         keep_freed_host_memory()  # as the clipswap backend does
-    config, shapes = generator_config(GeneratorSpec())
+    config, shapes = generator_config(options.generator)
     model = KerasGraph(config, random_weights(shapes)).eval().to(device)
     results: dict[str, Any] = {
         "generator_parameters": sum(p.numel() for p in model.parameters()),
         "generator_device": f"{device} {options.precision}",
     }
     batch = _batch_size(options)
-    for size in sorted({*BATCHES, batch}):
-        results[f"generator_faces_per_s_b{size}"] = _throughput(model, size, options, repeats)
+    for size in sorted({*options.batches, batch}):
+        results[f"generator_faces_per_s_b{size}"] = _throughput(model, size, options)
     results[f"generator_faces_per_s_b{batch}_channels_last"] = _throughput(
         model.to(memory_format=torch.channels_last),  # type: ignore[call-overload]
-        batch, options, repeats, torch.channels_last,
+        batch, options, memory_format=torch.channels_last,
     )  # fmt: skip
     model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    started = time.perf_counter()
-    compiled = torch.compile(model, dynamic=False)
-    _throughput(compiled, batch, options, 1)  # the first call compiles
-    results["generator_compile_s"] = round(time.perf_counter() - started, 1)
-    results[f"generator_faces_per_s_b{batch}_compiled"] = _throughput(
-        compiled, batch, options, repeats
-    )
+    if options.compile:
+        started = time.perf_counter()
+        compiled = torch.compile(model, dynamic=False)
+        _throughput(compiled, batch, options, repeats=1)  # the first call compiles
+        results["generator_compile_s"] = round(time.perf_counter() - started, 1)
+        results[f"generator_faces_per_s_b{batch}_compiled"] = _throughput(compiled, batch, options)
+    if device.type == "cpu":
+        results |= page_fault_figures(options.generator, options.fault_calls)
     return results
+
+
+_PAGE_FAULTS = """
+import json, resource, sys, torch
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
+from clipswap_video.models.keras_h5 import KerasGraph
+from clipswap_video.swap._device import keep_freed_host_memory
+spec, calls = json.loads(sys.argv[1]), int(sys.argv[2])
+spec = {key: tuple(value) if isinstance(value, list) else value for key, value in spec.items()}
+config, shapes = generator_config(GeneratorSpec(**spec))
+model = KerasGraph(config, random_weights(shapes)).eval()
+image = torch.rand(1, 3, spec["image_size"], spec["image_size"]) * 2 - 1
+z = torch.randn(1, spec["z_dim"])
+faults = {}
+for policy in ("default", "kept"):  # glibc's default first: keeping cannot be undone
+    if policy == "kept" and not keep_freed_host_memory():
+        break  # no mallopt in this C library: only the default figure
+    with torch.inference_mode():
+        for call in range(2 + calls):  # two to warm up under the policy, then measured
+            if call == 2:
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            model(image, z)
+    faults[policy] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+print(json.dumps(faults))
+"""
+
+
+def page_fault_figures(spec: GeneratorSpec, calls: int = 3) -> dict[str, Any]:
+    """Minor page faults per generator call at batch 1 on the CPU, in a fresh
+    process: with glibc's default policy (large freed blocks go back to the
+    kernel and are faulted in again on the next call), then after
+    `keep_freed_host_memory` (where the C library has mallopt)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PAGE_FAULTS, json.dumps(asdict(spec)), str(calls)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"bench page faults failed: {done.stderr.strip()}")
+    faults = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        f"generator_page_faults_per_call_{policy}": round(count, 1)
+        for policy, count in faults.items()
+    }
 
 
 def _throughput(
     model: Callable[..., Any],
     batch: int,
     options: NeuralOptions,
-    repeats: int,
+    repeats: int | None = None,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> float:
     device = resolve_device(options.device)
-    image = (torch.rand(batch, 3, 256, 256, device=device) * 2 - 1).contiguous(
+    size = options.generator.image_size
+    image = (torch.rand(batch, 3, size, size, device=device) * 2 - 1).contiguous(
         memory_format=memory_format
     )
-    z = torch.randn(batch, 512, device=device)
+    z = torch.randn(batch, options.generator.z_dim, device=device)
 
     def run() -> float:
         started = time.perf_counter()
@@ -94,8 +152,8 @@ def _throughput(
         return time.perf_counter() - started
 
     run()  # warm-up: allocator, kernels, cuDNN autotuning
-    times = [run() for _ in range(repeats)]
-    while sum(times) < MIN_TIMED_S:  # a fast device: enough calls for a stable best
+    times = [run() for _ in range(options.repeats if repeats is None else repeats)]
+    while sum(times) < options.min_timed_s:  # a fast device: enough calls for a stable best
         times.append(run())
     return round(batch / min(times), 2)
 
@@ -107,14 +165,15 @@ def clipswap_figures(
     seconds: float = 2.0,
     size: tuple[int, int] = (1280, 720),
 ) -> dict[str, Any]:
-    """End-to-end faces/s of `--swapper clipswap` (full-size random generator,
-    a small identity net) on a short one-face demo clip, and its ratio to the
-    generator alone at the same batch size and layout, timed just before and
-    just after the job (the faster of the two: a shared machine's speed drifts
-    within a minute): how much of the job's time the model gets."""
+    """End-to-end faces/s of `--swapper clipswap` (the options' random generator,
+    full-size by default, and a small identity net) on a short one-face demo
+    clip, and its ratio to the generator alone at the same batch size and
+    layout, timed just before and just after the job (the faster of the two: a
+    shared machine's speed drifts within a minute): how much of the job's time
+    the model gets."""
     weights = folder / "weights"
     weights.mkdir(parents=True, exist_ok=True)
-    config, shapes = generator_config(GeneratorSpec())
+    config, shapes = generator_config(options.generator)
     generator_weights = random_weights(shapes)
     save_converted(config, generator_weights, weights / "ClipSwap.safetensors")
     identity_config, identity_shapes = _identity_net()
@@ -136,7 +195,7 @@ def clipswap_figures(
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
     model = KerasGraph(config, generator_weights).eval().to(resolve_device(options.device))
     model = model.to(memory_format=layout)  # type: ignore[call-overload]
-    before = _throughput(model, batch, options, 3, layout)
+    before = _throughput(model, batch, options, memory_format=layout)
     started: list[float] = []  # when the models are loaded and the first frame is read
 
     def on_start(frames: int | None) -> None:
@@ -145,7 +204,7 @@ def clipswap_figures(
     result = run_video(clip.source_image, clip.video, folder / "clipswap.mp4", settings,
                        weights_dir=weights, on_start=on_start)  # fmt: skip
     elapsed = time.perf_counter() - started[0]
-    baseline = max(before, _throughput(model, batch, options, 3, layout))
+    baseline = max(before, _throughput(model, batch, options, memory_format=layout))
     faces_per_s = result.frames / elapsed  # one face per demo frame
     return {
         "clipswap_e2e_setup": f"batch {batch}, channels_last {options.channels_last}, "
@@ -180,4 +239,7 @@ def _identity_net() -> tuple[dict[str, Any], dict[str, list[Any]]]:
     return config, shapes
 
 
-__all__ = ["BATCHES", "NeuralOptions", "clipswap_figures", "generator_figures"]
+__all__ = [
+    "BATCHES", "MIN_TIMED_S", "NeuralOptions", "clipswap_figures", "generator_figures",
+    "page_fault_figures",
+]  # fmt: skip
