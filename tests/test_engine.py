@@ -143,16 +143,33 @@ def test_generator_batched_equals_unbatched(tmp_path: Path) -> None:
     assert (together - alone).abs().max() <= 1e-5 * alone.abs().max()  # float rounding
 
 
-@pytest.mark.parametrize("option", ["swap.channels_last=true", "swap.compile=true"])
-def test_generator_switches_keep_the_output(tmp_path: Path, option: str) -> None:
-    folder = _weights(tmp_path / "w")
+def _generator_outputs(folder: Path, option: str) -> list[torch.Tensor]:
+    """The narrow generator's output on the same crops without and with `option`."""
     crops = torch.rand(2, 3, SIZE, SIZE) * 255
     outputs = []
     for overrides in (["swap.device=cpu"], ["swap.device=cpu", option]):
         backend = create_backend("clipswap", folder, load_settings(overrides=overrides).swap)
         backend.z = torch.ones(1, 512)  # type: ignore[attr-defined]
         outputs.append(backend.swap(CropBatch(crops)).crops)
-    assert (outputs[0] - outputs[1]).abs().max() <= 1e-4 * outputs[0].abs().max()
+    return outputs
+
+
+def test_channels_last_keeps_the_output(tmp_path: Path) -> None:
+    eager, switched = _generator_outputs(_weights(tmp_path / "w"), "swap.channels_last=true")
+    assert (eager - switched).abs().max() <= 1e-4 * eager.abs().max()
+
+
+@pytest.mark.slow
+def test_compiled_generator_keeps_the_output(tmp_path: Path) -> None:
+    """The suite's one torch.compile: `swap.compile=true` through the backend on
+    the narrow generator (the real graph's layers at 4 channels: compile time
+    grows with the layer count, not the width) gives the eager output."""
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    eager, compiled = _generator_outputs(_weights(tmp_path / "w"), "swap.compile=true")
+    assert counters["stats"]["unique_graphs"] > graphs  # the swap went through the compiler
+    assert (eager - compiled).abs().max() <= 1e-4 * eager.abs().max()
 
 
 def test_batch_size_zero_is_the_devices_automatic_choice() -> None:
@@ -160,32 +177,43 @@ def test_batch_size_zero_is_the_devices_automatic_choice() -> None:
     assert SwapEngine(_FakeBackend(), batch_size=5, wait_s=1).batch_size == 5
 
 
-_REFAULTS = """
-import resource, sys, torch
+_HEAP = """
+import ctypes
+libc = ctypes.CDLL(None)
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
 from clipswap_video.swap._device import keep_freed_host_memory
-if sys.argv[1] == "keep":
-    assert keep_freed_host_memory()
-torch.set_num_threads(1)
-net = torch.nn.Sequential(*[torch.nn.Conv2d(64, 64, 3, padding=1) for _ in range(4)]).eval()
-x = torch.rand(1, 64, 256, 256)  # 16 MiB activations, as in the generator
-with torch.inference_mode():
-    for call in range(5):  # two to warm up, three measured
-        if call == 2:
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        net(x)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+for policy in ("default", "kept"):  # glibc's default first: keeping cannot be undone
+    if policy == "kept":
+        assert keep_freed_host_memory() is True
+    before = libc.mallinfo2()
+    block = libc.malloc(64 << 20)  # over glibc's largest dynamic mmap threshold (32 MiB)
+    mapped = libc.mallinfo2().hblkhd - before.hblkhd
+    libc.free(block)
+    print(policy, mapped, libc.mallinfo2().fordblks - before.fordblks)
 """
 
 
-@pytest.mark.parametrize("policy", ["default", "keep"])
-def test_freed_activations_are_reused_without_page_faults(policy: str) -> None:
-    """On the CPU, a network's activations come back from the heap, not the kernel
-    (glibc's default hands them back to the kernel on every free)."""
+def test_freed_activations_stay_in_the_heap() -> None:
+    """`keep_freed_host_memory` sets what it claims: a 64 MiB block (the full-size
+    generator's first activations are 16 MiB a face) comes from the heap, not
+    mmap, and stays there when freed, where glibc's default maps it and unmaps
+    it every time (the page faults `make bench` counts). Allocator state, not
+    timing."""
+    import ctypes
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _REFAULTS, policy], capture_output=True,
-                          text=True, check=True)  # fmt: skip
-    faults = int(done.stdout)
-    activation_pages = 3 * 4 * (16 << 20) // 4096  # 3 calls x 4 layers x 16 MiB
-    assert faults < 100 if policy == "keep" else faults > activation_pages // 2
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("not glibc >= 2.33")
+    done = subprocess.run([sys.executable, "-c", _HEAP], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    mapped, freed = {}, {}  # bytes mmapped for the block; free bytes the heap kept
+    for policy, mapped_bytes, free_bytes in (line.split() for line in done.stdout.splitlines()):
+        mapped[policy], freed[policy] = int(mapped_bytes), int(free_bytes)
+    block = 64 << 20
+    assert mapped["default"] >= block and freed["default"] < block  # mmap, then munmap
+    assert mapped["kept"] == 0 and freed["kept"] >= block  # the heap, and not trimmed
