@@ -20,20 +20,28 @@ CliRun = Callable[..., tuple[int, str]]
 CACHE_OVERRIDES = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE")
 
 
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One home for the whole session: a Ray driver started twice looks for the
+    token its first start wrote to ~/.ray, and fails under another home."""
+    return tmp_path_factory.mktemp("home")
+
+
 @pytest.fixture(autouse=True)
 def isolated_from_the_machine(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, session_home: Path
 ) -> Path:
-    """Every test runs as on a fresh machine; returns the empty home folder.
+    """Every test runs as on a fresh machine; returns the home folder.
 
     No `$CLIPSWAP_WEIGHTS`, a working directory of its own (so `./weights`, which
-    the README tells users to fill, is empty) and empty home and cache folders
-    (open_clip, torch and Hugging Face read `~/.cache`). Subprocesses inherit
-    it. The working directory is not `tmp_path`: tests list that folder.
+    the README tells users to fill, is empty) and a temporary home with empty
+    cache folders (open_clip, torch and Hugging Face read `~/.cache`).
+    Subprocesses inherit it. The working directory is not `tmp_path`: tests list
+    that folder.
     """
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-    home = tmp_path_factory.mktemp("home")
+    home = session_home
     cache = home / ".cache"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
