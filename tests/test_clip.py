@@ -142,7 +142,6 @@ def test_missing_weights_fail_in_one_line_without_download(
     words: list[str],
 ) -> None:
     empty_hub_cache(monkeypatch, tmp_path)
-    monkeypatch.chdir(tmp_path)
     with pytest.raises(MissingWeightsError) as error:
         ClipImageEncoder(model, weights)
     check_one_line(error, *words)

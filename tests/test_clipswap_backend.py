@@ -147,12 +147,6 @@ def test_clipswap_without_weights_is_one_line(cli, tmp_path: Path) -> None:  # t
     assert not (tmp_path / "o.mp4").exists()
 
 
-@pytest.fixture(autouse=True)
-def _no_env_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("CLIPSWAP_WEIGHTS", raising=False)
-    monkeypatch.chdir(tmp_path)  # ./weights is searched too: keep it empty
-
-
 def test_bf16_autocast_runs_on_the_cpu(tmp_path: Path) -> None:
     folder = _weights(tmp_path / "w")
     settings = load_settings(overrides=["swap.precision=bf16", "swap.device=cpu"])

@@ -179,11 +179,7 @@ def test_embeddings_come_from_aligned_crops(tmp_path: Path) -> None:
     assert detector.embed(image, []) == []
 
 
-def test_missing_pack_names_files_folders_and_next_step(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("CLIPSWAP_WEIGHTS", raising=False)
-    monkeypatch.chdir(tmp_path)  # no ./weights/buffalo_l of the developer's
+def test_missing_pack_names_files_folders_and_next_step(tmp_path: Path) -> None:
     root = tmp_path / "mine"
     with pytest.raises(MissingWeightsError) as caught:
         _detector(root)

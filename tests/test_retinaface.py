@@ -330,9 +330,7 @@ def test_device_names() -> None:
 # Weight files ----------------------------------------------------------------------------
 
 
-def test_missing_file_names_what_was_searched(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CLIPSWAP_WEIGHTS", raising=False)
+def test_missing_file_names_what_was_searched(tmp_path: Path) -> None:
     with pytest.raises(MissingWeightsError) as error:
         create_detector(_settings(), tmp_path / "mine")
     message = str(error.value)
