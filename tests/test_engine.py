@@ -215,5 +215,6 @@ def test_freed_activations_stay_in_the_heap() -> None:
     for policy, mapped_bytes, free_bytes in (line.split() for line in done.stdout.splitlines()):
         mapped[policy], freed[policy] = int(mapped_bytes), int(free_bytes)
     block = 64 << 20
-    assert mapped["default"] >= block and freed["default"] < block  # mmap, then munmap
-    assert mapped["kept"] == 0 and freed["kept"] >= block  # the heap, and not trimmed
+    # Other small allocations come and go between the calls: compare with half a block.
+    assert mapped["default"] >= block and freed["default"] < block // 2  # mmap, then munmap
+    assert mapped["kept"] == 0 and freed["kept"] > block // 2  # the heap, and not trimmed
