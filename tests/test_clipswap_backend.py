@@ -180,6 +180,38 @@ def test_bf16_swaps_like_fp32(two_people: SourceIdentity, tmp_path: Path) -> Non
     assert 0 < error < 0.05
 
 
+def _linear_generator(path: Path, *, gain: float, offset: float) -> None:
+    """A "generator" that is one 1x1 convolution, y = gain * x + offset on each
+    channel, with the identity input unused: what the backend does around the
+    network can then be computed by hand."""
+    layers = [
+        input_layer("target", [None, 256, 256, 3]),
+        input_layer("source", [None, 512]),
+        layer("Conv2D", "to_rgb", node("target"), filters=3, kernel_size=[1, 1], strides=[1, 1],
+              padding="valid", activation="linear"),
+    ]  # fmt: skip
+    kernel = (gain * np.eye(3, dtype=np.float32)).reshape(1, 1, 3, 3)
+    bias = np.full(3, offset, np.float32)
+    weights = {"to_rgb": [("to_rgb/kernel:0", kernel), ("to_rgb/bias:0", bias)]}
+    write_keras_h5(path, functional("generator", layers, ["target", "source"], ["to_rgb"]), weights)
+
+
+def test_generator_input_and_output_mapping(two_people: SourceIdentity, tmp_path: Path) -> None:
+    """The reference's rules around the generator: the target crop enters as
+    (pixel - 127.5) / 127.5, the output y leaves as (y + 1) / 2 x 255 and is not
+    clipped here (only the finished frame is)."""
+    folder = _weights(tmp_path / "w")
+    _linear_generator(folder / "ClipSwap.h5", gain=2.0, offset=0.25)
+    backend = create_backend("clipswap", folder, load_settings(overrides=["swap.device=cpu"]).swap)
+    backend.prepare_source(two_people)
+    rows = torch.arange(256, dtype=torch.float32)[:, None].expand(256, 256)
+    crops = torch.stack([rows, 255 - rows, (rows + 85) % 256])[None]  # every level, each channel
+    swapped = backend.swap(CropBatch(crops)).crops
+    expected = (2.0 * (crops - 127.5) / 127.5 + 0.25 + 1) / 2 * 255
+    assert float((swapped - expected).abs().max()) < 1e-3
+    assert float(swapped.min()) < -90 and float(swapped.max()) > 410  # unclipped
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
