@@ -138,6 +138,20 @@ def test_similarity_recovers_a_known_transform() -> None:
     assert np.allclose(matrix, np.hstack([rotation, [[12.0], [-30.0]]]), atol=1e-9)
 
 
+def test_similarity_of_mirrored_points_is_a_rotation_not_a_reflection() -> None:
+    """A mirrored face (a selfie camera, a flopped plate) still aligns with a proper
+    rotation: the least-squares similarity is scikit-image's, whose Umeyama
+    estimate excludes reflections."""
+    from skimage.transform import SimilarityTransform
+
+    mirrored = np.array(ASTRONAUT_LANDMARKS_5) * [-1.0, 1.0] + [400.0, 0.0]
+    template = arcface_template(256)
+    matrix = estimate_similarity(mirrored, template)
+    reference = SimilarityTransform.from_estimate(mirrored, template).params[:2]
+    assert np.linalg.det(matrix[:, :2]) > 0
+    assert np.allclose(matrix, reference, atol=1e-9)
+
+
 def test_template_landmarks_align_onto_the_template() -> None:
     matrix = alignment_matrices(arcface_template(112) * 2 + 5, 256)[0]
     mapped = np.c_[arcface_template(112) * 2 + 5, np.ones(5)] @ matrix.T

@@ -91,6 +91,26 @@ def test_colour_transfer_matches_target_statistics() -> None:
     mask = np.ones((64, 64), np.float32)
     moved = transfer_colour(image, lab_stats(image, mask), lab_stats(warmer, mask))
     assert np.allclose(lab_stats(moved, mask).mean, lab_stats(warmer, mask).mean, atol=1.5)
+    # The spread moves too (Reinhard: per channel mean and std): a flatter target
+    # in OpenCV's 8-bit LAB, computed here without the module's helpers.
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float64)
+    flat = cv2.cvtColor(np.clip(lab.mean((0, 1)) + (lab - lab.mean((0, 1))) * 0.5, 0, 255)
+                        .astype(np.uint8), cv2.COLOR_LAB2RGB)  # fmt: skip
+    calmer = transfer_colour(image, lab_stats(image, mask), lab_stats(flat, mask))
+    spread = cv2.cvtColor(calmer, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
+    target = cv2.cvtColor(flat, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
+    assert np.allclose(spread, target, rtol=0.1) and np.all(spread < 0.7 * lab.std((0, 1)))
+
+
+def test_mask_erode_keeps_the_mask_that_far_inside_the_hull(classic) -> None:  # type: ignore[no-untyped-def]
+    """With no feather, `mask_erode` = e leaves exactly the pixels whose
+    chessboard distance to the outside of the un-eroded mask is over e."""
+    points = classic.landmarks(_astronaut_crop())
+    full = face_mask(points, 256, CompositeSettings(mask_erode=0, mask_feather=0))
+    eroded = face_mask(points, 256, CompositeSettings(mask_erode=5, mask_feather=0))
+    distance = cv2.distanceTransform((full > 0.5).astype(np.uint8), cv2.DIST_C, 3)
+    assert np.array_equal(eroded > 0.5, distance > 5)
+    assert 0.5 * full.sum() < eroded.sum() < 0.95 * full.sum()
 
 
 def test_paste_round_trip_and_empty_mask() -> None:
