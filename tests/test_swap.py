@@ -28,6 +28,7 @@ from clipswap_video.media import Frame, VideoReader
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap import CropBatch, FaceSwapper, create_backend
 from clipswap_video.swap.composite import (
+    ColourStats,
     face_mask,
     lab_stats,
     multiband_blend,
@@ -100,6 +101,15 @@ def test_colour_transfer_matches_target_statistics() -> None:
     spread = cv2.cvtColor(calmer, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
     target = cv2.cvtColor(flat, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
     assert np.allclose(spread, target, rtol=0.1) and np.all(spread < 0.7 * lab.std((0, 1)))
+
+
+def test_colour_smoothing_weighs_the_previous_frame() -> None:
+    """`temporal_smoothing` is the weight of the previous frame's statistics."""
+    now = ColourStats(np.array([10.0, 0.0, 0.0]), np.array([2.0, 1.0, 1.0]))
+    before = ColourStats(np.array([20.0, 0.0, 0.0]), np.array([4.0, 1.0, 1.0]))
+    smoothed = now.blend(before, 0.8)
+    assert np.allclose(smoothed.mean, [18.0, 0, 0]) and np.allclose(smoothed.std, [3.6, 1, 1])
+    assert now.blend(before, 0.0) is now and now.blend(None, 0.8) is now
 
 
 def test_mask_erode_keeps_the_mask_that_far_inside_the_hull(classic) -> None:  # type: ignore[no-untyped-def]
