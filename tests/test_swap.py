@@ -23,7 +23,12 @@ from PIL import Image
 from clipswap_video.cli import main
 from clipswap_video.config import CompositeSettings, load_settings
 from clipswap_video.demo import ASTRONAUT_LANDMARKS_5, write_demo_media
-from clipswap_video.faces import alignment_matrices, create_detector, source_identity
+from clipswap_video.faces import (
+    alignment_matrices,
+    arcface_template,
+    create_detector,
+    source_identity,
+)
 from clipswap_video.media import Frame, VideoReader
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap import CropBatch, FaceSwapper, create_backend
@@ -85,6 +90,52 @@ def test_multiband_blend_limits_and_seam() -> None:
     assert row[10] > 190 and row[245] < 60 and np.all(np.diff(row) <= 1)  # a smooth ramp
 
 
+def test_multiband_blend_of_an_image_with_itself_is_that_image() -> None:
+    """Whatever the mask, blending an image with itself changes no pixel: the
+    pyramid's float reconstruction is rounded, not truncated."""
+    image = _astronaut_crop()
+    mask = cv2.GaussianBlur(np.tri(256, 256, 0, np.float32), (0, 0), 9)
+    assert np.array_equal(multiband_blend(image, image, mask), image)
+
+
+def _rendered_by_opencv(
+    frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, matrix: np.ndarray
+) -> np.ndarray:
+    """cv2.warpAffine by the inverse matrix of the premultiplied crop (crop x mask)
+    and of the mask, then face + frame x (1 - mask)."""
+    height, width = frame.shape[:2]
+    inverse = cv2.invertAffineTransform(matrix)
+    face = cv2.warpAffine(crop * mask[..., None], inverse, (width, height))
+    alpha = cv2.warpAffine(mask, inverse, (width, height))[..., None]
+    return face + frame.astype(np.float32) * (1 - alpha)
+
+
+def test_paste_matches_an_opencv_rendering() -> None:
+    """`paste` against OpenCV: a soft mask on the astronaut, and a hard-edged
+    mask (the crop filled to its border) at 40 random poses, faces up to three
+    times larger in the frame than in the crop and partly off-frame, where the
+    bilinear edge spans several frame pixels."""
+    frame = astronaut().copy()
+    matrix = alignment_matrices(np.array(ASTRONAUT_LANDMARKS_5) + [7.3, -4.6], 256)[0]
+    crop = np.full((256, 256, 3), [230, 40, 120], np.uint8)
+    soft = cv2.GaussianBlur(np.pad(np.ones((200, 180), np.float32), ((28, 28), (38, 38))),
+                            (0, 0), 12)  # fmt: skip
+    expected = _rendered_by_opencv(frame, crop, soft, matrix)
+    paste(frame, crop, soft, matrix)
+    assert np.abs(frame - expected).max() <= 1
+    rng = np.random.default_rng(0)
+    crop, hard = crop[:64, :64], np.ones((64, 64), np.float32)
+    template = arcface_template(112)
+    for _ in range(40):
+        frame = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+        angle, scale = rng.uniform(-np.pi, np.pi), rng.uniform(0.3, 3)
+        turn = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        matrix = alignment_matrices(template @ turn.T + rng.uniform(50, 350, 2), 64)[0]
+        expected = _rendered_by_opencv(frame, crop, hard, matrix)
+        paste(frame, crop, hard, matrix)
+        assert np.abs(frame - expected).max() <= 1, (angle, scale)
+
+
 def test_colour_transfer_matches_target_statistics() -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(60, 200, (64, 64, 3), dtype=np.uint8)
@@ -101,6 +152,18 @@ def test_colour_transfer_matches_target_statistics() -> None:
     spread = cv2.cvtColor(calmer, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
     target = cv2.cvtColor(flat, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
     assert np.allclose(spread, target, rtol=0.1) and np.all(spread < 0.7 * lab.std((0, 1)))
+
+
+def test_colour_statistics_come_from_inside_the_mask_only() -> None:
+    """Pixels where the mask is at most 0.5 (its feathered edge, the background)
+    do not count."""
+    image = np.zeros((32, 64, 3), np.uint8)
+    image[:, :32], image[:, 32:] = (200, 120, 90), (20, 60, 200)  # skin, then a blue wall
+    mask = np.full((32, 64), 0.4, np.float32)
+    mask[:, :32] = 0.9
+    skin = cv2.cvtColor(image[:, :32], cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+    stats = lab_stats(image, mask)
+    assert np.allclose(stats.mean, skin.mean(0)) and np.allclose(stats.std, 1e-3, atol=1e-6)
 
 
 def test_colour_smoothing_weighs_the_previous_frame() -> None:

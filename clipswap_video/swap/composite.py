@@ -155,14 +155,18 @@ def in_region(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
 def crop_footprint(
     matrix: np.ndarray, size: int, frame_size: tuple[int, ...]
 ) -> tuple[int, int, int, int] | None:
-    """The frame box (x0, y0, x1, y1) a `size` crop made with `matrix` covers
-    (with a pixel of margin for bilinear sampling), or None when off-frame."""
-    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    """The frame box (x0, y0, x1, y1) of the pixels a `size` crop made with
+    `matrix` reaches when warped back, or None when off-frame."""
+    # Bilinear sampling with a zero border gives weight to crop coordinates in
+    # (-1, size): one crop pixel beyond each edge, which is several frame pixels
+    # when a face is larger in the frame than in the crop.
+    reach = [-1, size]
+    corners = np.array([[x, y, 1] for x in reach for y in reach], np.float64)
     in_frame = corners @ invert_affine(matrix).T
     height, width = frame_size[:2]
-    x0, y0 = np.maximum(np.floor(in_frame.min(0)).astype(int) - 1, 0)
-    x1 = min(int(np.ceil(in_frame[:, 0].max())) + 2, width)
-    y1 = min(int(np.ceil(in_frame[:, 1].max())) + 2, height)
+    x0, y0 = np.maximum(np.floor(in_frame.min(0)).astype(int), 0)
+    x1 = min(int(np.floor(in_frame[:, 0].max())) + 1, width)
+    y1 = min(int(np.floor(in_frame[:, 1].max())) + 1, height)
     if x1 <= x0 or y1 <= y0:
         return None
     return int(x0), int(y0), x1, y1
