@@ -226,3 +226,13 @@ def test_mov_refuses_opus_and_srt_with_notes(source_image: Path, tmp_path: Path)
         "dropped audio stream #2 (opus)",
         "dropped subtitle stream #3 (srt)",
     ]
+
+
+def test_an_all_intra_input_gets_the_encoders_own_gop(source_image: Path, tmp_path: Path) -> None:
+    """Decoded frames remember their picture type: an all-intra input (MJPEG)
+    must not make every output frame a keyframe."""
+    clip = write_clip(tmp_path / "in.mkv", frames=30, codec="mjpeg", pix_fmt="yuvj420p")
+    passthrough(source_image, clip, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        keyframes = [packet.is_keyframe for packet in container.demux(video=0) if packet.size]
+    assert len(keyframes) == 30 and sum(keyframes) == 1
