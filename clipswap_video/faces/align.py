@@ -4,7 +4,7 @@ crop / paste-back warps in torch.
 The template and the rule "least-squares similarity (Umeyama 1991) from the 5
 landmarks to the template, scaled to the crop size" are those of insightface's
 `estimate_norm`, which FaceDancer and ClipSwap use unchanged
-(shared/reference/clipswap-architecture.md, section 2.3). Crops of 112 px feed
+(docs/models.md, section 2). Crops of 112 px feed
 identity networks, crops of 256 px the generator.
 
 The warps are `affine_grid`/`grid_sample` (bilinear, zero border), built so that

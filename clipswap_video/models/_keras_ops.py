@@ -1,6 +1,6 @@
 """Torch equivalents of the Keras 2 layer classes that FaceDancer / ClipSwap /
-ArcFace graphs use (shared/reference/clipswap-architecture.md, sections 1.7,
-2.1, 6.2-6.4). Tensors are NCHW inside; Keras' NHWC axes are mapped here.
+ArcFace graphs use (docs/models.md, sections 1, 2 and 5). Tensors are NCHW
+inside; Keras' NHWC axes are mapped here.
 
 Each builder takes the layer's config and its weights (leaf name -> array, in
 Keras' order) and returns a module whose forward takes the list of input

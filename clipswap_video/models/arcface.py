@@ -1,7 +1,7 @@
 """The ArcFace identity network of FaceDancer / ClipSwap (ArcFace-Res50.h5; Deng et
 al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019)
 as plain torch modules: a Keras ResNet50 v1 (`models.resnet`) plus the head that
-the file size implies (shared/reference/clipswap-architecture.md, section 2.1):
+the file size implies (docs/models.md, section 2):
 BN -> Dropout -> Flatten (NHWC order) -> Dense(512) -> BN, no L2 normalisation.
 
     arcface = ArcFaceResNet50()

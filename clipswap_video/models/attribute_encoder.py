@@ -1,7 +1,7 @@
 """ClipSwap's attribute encoder `AttrEncoder` (scripts/attribute_encoder.py): the
 encoder half of the StarGAN-v2 generator (Choi et al., CVPR 2020) with per-pixel
-LayerNormalization, as plain torch modules. shared/reference/clipswap-architecture.md,
-section 4.3; the layers are those `facedancer_spec.attribute_encoder_config` writes.
+LayerNormalization, as plain torch modules. docs/models.md,
+section 4; the layers are those `facedancer_spec.attribute_encoder_config` writes.
 
     encoder = AttributeEncoder()
     *blocks, feature = encoder(image)  # feature: (N,512,8,8), what the attribute loss compares

@@ -3,7 +3,7 @@
 ClipSwap's framework figure (Yee, Mishra, Dhall, FG 2024) builds the identity vector as
 ArcFace(source) concatenated with a CLIP image embedding of the source, while the
 released inference.py feeds ArcFace alone (open question Q1 in
-shared/reference/clipswap-architecture.md §1.6, §4.3). A generator whose identity input is
+docs/models.md, sections 1 and 4). A generator whose identity input is
 wider than 512 therefore gets this embedding appended by the swap backend.
 
     encoder = ClipImageEncoder("ViT-B-32", "weights/clip-vit-b-32.safetensors")

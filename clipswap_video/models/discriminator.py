@@ -1,5 +1,5 @@
 """FaceDancer's discriminator (Rosberg et al., WACV 2023; networks/discriminator.py)
-as plain torch modules: shared/reference/clipswap-architecture.md, section 4.1.
+as plain torch modules: docs/models.md, section 4.
 The layers are those `facedancer_spec.discriminator_config` writes, at any width.
 
     critic = Discriminator()

@@ -1,7 +1,7 @@
 """FaceDancer's generator (Rosberg et al., WACV 2023; ClipSwap uses the same
 layer vocabulary) written out as a Keras 2 `model_config`, with the weight
-shapes of every layer: the topology of shared/reference/clipswap-architecture.md
-sections 1.3-1.5, at any width.
+shapes of every layer: the topology of docs/models.md
+section 1, at any width.
 
 It lets the interpreter, the benchmarks and the tests work on the real graph
 shape without the released 90 MB files: full width for speed figures, narrow

@@ -1,7 +1,7 @@
 """FaceDancer's generator (Rosberg et al., "FaceDancer: Pose- and Occlusion-Aware
 High Fidelity Face Swapping", WACV 2023) as plain torch modules, for training and
 reading; ClipSwap uses the same layers. Topology and every up_type:
-shared/reference/clipswap-architecture.md, sections 1.2-1.5.
+docs/models.md, section 1.
 
 Unlike the graph interpreter (`keras_h5.KerasGraph`), this is code a person can
 change; `keras_layers()` names each weighted submodule as Keras did, so

@@ -5,7 +5,7 @@ per Keras layer (clipswap_video.models._keras_ops), weights matched by name in
 the `weight_names` order Keras wrote (AdaIN's two Dense layers by position),
 nested Functional models (ArcFace's ResNet) as sub-graphs referenced at node 1,
 and TFOpLambda nodes whose keyword tensors are resolved. Layout and pitfalls:
-shared/reference/clipswap-architecture.md, section 6.
+docs/models.md, section 5.
 
     model = load("FaceDancer_config_c_HQ.h5")   # eval mode
     swapped = model(target_nchw, z)             # Keras input order, NCHW images

@@ -2,7 +2,7 @@
 
 He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016), in the
 Keras (Caffe-style) variant that ArcFace-Res50.h5 and RetinaFace-Res50.h5 nest
-(shared/reference/clipswap-architecture.md, section 2.1): the stride sits on
+(docs/models.md, section 2): the stride sits on
 the first 1x1 conv and on the 1x1 projection (torchvision puts it on the 3x3),
 every conv has a bias, BN epsilon is 1.001e-5, and the stem pads explicitly
 (ZeroPadding2D(3) + 7x7/2 'valid', ZeroPadding2D(1) + max-pool 3x3/2 'valid').

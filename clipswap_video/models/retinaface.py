@@ -1,7 +1,7 @@
 """RetinaFace-Res50 in torch (Deng et al., "RetinaFace: Single-stage Dense Face
 Localisation in the Wild", CVPR 2020), as the TF2 port that FaceDancer's and
-ClipSwap's RetinaFace-Res50.h5 was saved from (shared/reference/
-clipswap-architecture.md, section 3).
+ClipSwap's RetinaFace-Res50.h5 was saved from (docs/models.md,
+section 3).
 
 Keras ResNet50 v1 (C3, C4, C5) -> FPN -> three SSH context modules -> 1x1
 heads of 2 anchors per cell (box 4, landmarks 10, face/background 2). The

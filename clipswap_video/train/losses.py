@@ -1,5 +1,5 @@
 """The losses of FaceDancer's training step and ClipSwap's two additions, as pure
-functions of tensors (shared/reference/clipswap-architecture.md, 4.2 and 4.3).
+functions of tensors (docs/models.md, section 4).
 
 Images are (N, 3, S, S) in [-1, 1]; `same` is the (N,) flag of samples whose
 source is their target. Each function returns a scalar. The frozen networks

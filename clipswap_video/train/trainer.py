@@ -1,6 +1,6 @@
 """The training loop: FaceDancer's step (Rosberg et al., WACV 2023) with
 ClipSwap's CLIP-contrastive and attribute-preservation losses (Yee et al., FG
-2024); shared/reference/clipswap-architecture.md, sections 4.2 and 4.3.
+2024); docs/models.md, section 4.
 
 Per step: identity vectors of source and target from the frozen ArcFace, the
 swap Y = G(target, z_source), the generator's weighted loss sum, one Adam step
