@@ -27,8 +27,7 @@ from clipswap_video.errors import (
 )
 
 if TYPE_CHECKING:
-    from clipswap_video.batch import BatchReport
-    from clipswap_video.workers import JobOutcome
+    from clipswap_video.batch import BatchReport, JobOutcome
 
 
 def run_batch(args: argparse.Namespace, console: Console, overrides: list[str]) -> int:

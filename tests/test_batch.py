@@ -21,8 +21,8 @@ from conftest import CliRun
 from face_fixtures import astronaut, astronaut_actor, line_path, write_actor_clip
 from PIL import Image
 
+from clipswap_video.batch import JobOutcome, VideoJob
 from clipswap_video.errors import ExitCode
-from clipswap_video.workers import JobOutcome, VideoJob
 from media_fixtures import write_clip
 
 NAMES = ["a.mp4", "b.mp4", "bad.mp4", "sub/c.mkv", "sub/d.mp4"]
@@ -138,7 +138,7 @@ def test_rerun_redoes_changed_and_missing_and_forced(
 
 
 def test_one_manifest_one_batch(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
-    from clipswap_video._manifest import Manifest
+    from clipswap_video.batch.manifest import Manifest
 
     inputs, outputs = _folder(tmp_path / "in"), tmp_path / "out"
     outputs.mkdir()
@@ -291,11 +291,11 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
     """What a jobs file's batch sends its worker, replayed on one worker in this
     process: models (dlib, the source identity) load only when the source or the
     settings change, and each job swaps with its own source's."""
-    import clipswap_video.batch
+    import clipswap_video.batch.run
     import clipswap_video.pipeline
     import clipswap_video.swap
+    from clipswap_video.batch.local_executor import VideoWorker
     from clipswap_video.pipeline import JobResult
-    from clipswap_video.workers import VideoWorker
 
     loads: list[tuple[str, int]] = []  # (source photo, video.crf) of each FaceSwapper built
     swapped_with: dict[str, tuple[str, int] | None] = {}  # output -> the swapper it got
@@ -324,7 +324,7 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
 
     monkeypatch.setattr(clipswap_video.swap, "FaceSwapper", RecordedSwapper)
     monkeypatch.setattr(clipswap_video.pipeline, "run_video", swap_nothing)
-    monkeypatch.setattr(clipswap_video.batch, "run_on_devices", one_local_worker)
+    monkeypatch.setattr(clipswap_video.batch.run, "run_on_devices", one_local_worker)
     shutil.copy(source_image, tmp_path / "grace.jpg")
     Image.fromarray(astronaut()).save(tmp_path / "astronaut.png")
     (tmp_path / "clips").mkdir()
@@ -454,7 +454,7 @@ class _FakeActor:
 def test_a_dead_ray_actor_fails_only_its_job(tmp_path: Path) -> None:
     from collections import deque
 
-    from clipswap_video._batch_ray import _dispatch
+    from clipswap_video.batch.ray_executor import _dispatch
 
     ray = _FakeRay()
     dying, healthy = _FakeActor(ray, "dying"), _FakeActor(ray, "healthy")

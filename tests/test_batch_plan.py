@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clipswap_video._batch_plan import Plan, plan_folder, plan_jobs_file
+from clipswap_video.batch import Plan, plan_folder, plan_jobs_file
 from clipswap_video.cli import main
 from clipswap_video.errors import ClipswapError, ExitCode
 

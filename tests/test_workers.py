@@ -20,15 +20,10 @@ import av
 import pytest
 from conftest import CliRun
 
+from clipswap_video.batch import JobOutcome, VideoJob
+from clipswap_video.batch.local_executor import _fail_dead_workers, expand_devices, run_on_devices
 from clipswap_video.config import load_settings
 from clipswap_video.errors import ConfigValueError, ExitCode
-from clipswap_video.workers import (
-    JobOutcome,
-    VideoJob,
-    _fail_dead_workers,
-    expand_devices,
-    run_on_devices,
-)
 from media_fixtures import write_clip
 
 

@@ -14,38 +14,20 @@ import glob
 import os
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.batch.jobs import Plan, PlannedJob, VideoJob
 from clipswap_video.errors import (
     ConfigValueError,
     InputNotFoundError,
     OutputPathError,
 )
 from clipswap_video.media.probe import VIDEO_SUFFIXES
-from clipswap_video.workers import VideoJob
 
 _JOB_KEYS = {"source", "input", "output", "container", "set"}
 _DEFAULT_KEYS = {"source", "container", "set"}
 _TOP_KEYS = {"manifest", "defaults", "job"}
-
-
-@dataclass(frozen=True)
-class PlannedJob:
-    """A video job plus its own `section.key=value` overrides and where it came from."""
-
-    job: VideoJob
-    overrides: tuple[str, ...] = ()
-    origin: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Every job of a batch, checked, and where its manifest lives."""
-
-    jobs: list[PlannedJob]
-    manifest: Path
 
 
 def parse_sources(text: str) -> list[Path]:
@@ -251,5 +233,4 @@ def _string(entry: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-__all__ = ["Plan", "PlannedJob", "parse_sources", "plan_folder",
-           "plan_jobs_file"]  # fmt: skip
+__all__ = ["parse_sources", "plan_folder", "plan_jobs_file"]

@@ -4,8 +4,8 @@
     report = run_batch(plan, BatchOptions(overrides=("swap.swapper=classic",)))
 
 Every job is checked before the first frame; then the jobs run on worker
-processes (workers.py) or Ray actors (_batch_ray.py) and the driver, the only
-writer of the manifest (_manifest.py), records each start and end as it
+processes (local_executor.py) or Ray actors (ray_executor.py) and the driver, the only
+writer of the manifest (manifest.py), records each start and end as it
 happens. A rerun skips jobs done with an unchanged input, resumes whatever a
 killed batch left unfinished (outputs appear only when complete, so nothing
 half-written looks done) and leaves failed jobs alone unless asked to retry.
@@ -19,16 +19,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from clipswap_video._batch_plan import (
-    Plan,
-    PlannedJob,
-    parse_sources,
-    plan_folder,
-    plan_jobs_file,
-)
-from clipswap_video._manifest import InputIdentity, Manifest, input_identity
+from clipswap_video.batch.jobs import BatchOptions, JobOutcome, Plan, PlannedJob, VideoJob
+from clipswap_video.batch.local_executor import expand_devices, run_on_devices
+from clipswap_video.batch.manifest import InputIdentity, Manifest, input_identity
 from clipswap_video.config import Settings, load_settings, to_toml
 from clipswap_video.errors import (
     BatchInterruptedError,
@@ -37,26 +32,8 @@ from clipswap_video.errors import (
     OutputUnwritableError,
 )
 from clipswap_video.media import partial_path
-from clipswap_video.workers import JobOutcome, VideoJob, expand_devices, run_on_devices
 
-ExecutorName = Literal["local", "ray"]
 _RUN_ACTIONS = {"new", "resume", "input changed", "output missing", "retry", "force"}
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """How a plan runs: settings for every job, executor, workers, rerun policy."""
-
-    config: Path | None = None
-    overrides: tuple[str, ...] = ()  # --set and flags; they win over a job's own `set`
-    weights_dir: Path | None = None
-    executor: ExecutorName = "local"
-    workers: int | None = None
-    devices: str | None = None
-    ray_address: str | None = None
-    retry_failed: bool = False
-    force: bool = False
-    dry_run: bool = False
 
 
 @dataclass
@@ -284,7 +261,7 @@ def _execute_ray(
     started: Callable[[VideoJob, str], None],
     ended: Callable[[JobOutcome], None],
 ) -> list[str]:
-    from clipswap_video._batch_ray import run_on_ray
+    from clipswap_video.batch.ray_executor import run_on_ray
 
     work = [(planned.job, settings[planned.job.output]) for planned in todo]
     run_on_ray(work, workers=options.workers, cpu_workers=default_cpu_workers(),
@@ -340,16 +317,4 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-__all__ = [
-    "BatchOptions",
-    "BatchReport",
-    "ExecutorName",
-    "Plan",
-    "PlannedJob",
-    "default_cpu_workers",
-    "parse_sources",
-    "plan_folder",
-    "plan_jobs_file",
-    "run_batch",
-    "worker_devices",
-]
+__all__ = ["BatchReport", "default_cpu_workers", "run_batch", "worker_devices"]

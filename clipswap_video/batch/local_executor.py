@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clipswap_video.batch.jobs import JobOutcome, VideoJob
 from clipswap_video.config import Settings
 from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
 
@@ -35,31 +35,6 @@ if TYPE_CHECKING:
 
 _POLL_S = 0.5
 _STOP_GRACE_S = 30.0  # a stopped worker's time to remove its unfinished output and exit
-
-
-@dataclass(frozen=True)
-class VideoJob:
-    """One video to swap: the source photos (one person), the input and the output."""
-
-    sources: tuple[Path, ...]
-    input: Path
-    output: Path
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """What became of a job: frames written, or the one-line error and its exit code."""
-
-    job: VideoJob
-    device: str
-    frames: int = 0
-    elapsed_s: float = 0.0
-    error: str | None = None
-    exit_code: int = ExitCode.OK
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
@@ -302,4 +277,4 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-__all__ = ["JobOutcome", "VideoJob", "VideoWorker", "expand_devices", "run_on_devices"]
+__all__ = ["VideoWorker", "expand_devices", "run_on_devices"]

@@ -1,0 +1,37 @@
+"""Many videos: plan a folder or a jobs file, keep a manifest, run the jobs on
+local worker processes or Ray actors, resume whatever a stopped batch left.
+
+    plan = plan_folder([Path("src.jpg")], Path("videos"), Path("out"))
+    report = run_batch(plan, BatchOptions(overrides=("swap.swapper=classic",)))
+
+Modules: `jobs` (the data), `plan` (folders and jobs files -> a checked plan),
+`manifest` (the SQLite record of every job), `run` (decide, queue, execute,
+report), `local_executor` (worker processes) and `ray_executor` (Ray actors).
+"""
+
+from clipswap_video.batch.jobs import (
+    BatchOptions,
+    ExecutorName,
+    JobOutcome,
+    Plan,
+    PlannedJob,
+    VideoJob,
+)
+from clipswap_video.batch.plan import parse_sources, plan_folder, plan_jobs_file
+from clipswap_video.batch.run import BatchReport, default_cpu_workers, run_batch, worker_devices
+
+__all__ = [
+    "BatchOptions",
+    "BatchReport",
+    "ExecutorName",
+    "JobOutcome",
+    "Plan",
+    "PlannedJob",
+    "VideoJob",
+    "default_cpu_workers",
+    "parse_sources",
+    "plan_folder",
+    "plan_jobs_file",
+    "run_batch",
+    "worker_devices",
+]
