@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from clipswap_video.bench import TARGETS, BenchOptions, peak_rss_mb, print_table, run_bench
-from clipswap_video.bench_models import BATCHES, NeuralOptions
+from clipswap_video.bench import TARGETS, BenchOptions, NeuralOptions, run_bench
+from clipswap_video.bench.models import BATCHES
+from clipswap_video.bench.timing import peak_rss_mb
+from clipswap_video.cli.bench import results_table
 from clipswap_video.cli import main
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 
@@ -148,7 +150,7 @@ def test_derived_figures_follow_from_the_raw_ones(results: dict[str, Any]) -> No
 
 def _rendered_rows(results: dict[str, Any]) -> dict[str, str]:
     out = StringIO()
-    print_table(results, Console(file=out, width=200, color_system=None))
+    Console(file=out, width=200, color_system=None).print(results_table(results))
     rows = {}
     for line in out.getvalue().splitlines():
         cells = [cell.strip() for cell in re.split("[│┃]", line)[1:-1]]
@@ -185,7 +187,7 @@ def test_the_cli_defaults_are_the_full_run(monkeypatch: pytest.MonkeyPatch) -> N
     torch.compile, batches 1, 4 and 8, 8 batch clips and 40 training steps."""
     asked: list[BenchOptions] = []
 
-    def record(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
+    def record(options: BenchOptions, say: Any = None) -> dict[str, Any]:
         asked.append(options)
         return {"clip": "none"}
 

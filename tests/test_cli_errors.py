@@ -180,12 +180,12 @@ def test_input_is_never_modified(cli, source_image: Path, clip: Path, tmp_path: 
 def test_a_bug_is_one_line_and_a_log_file(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import tempfile
 
-    import clipswap_video.cli
+    import clipswap_video.cli.doctor
 
     def broken(*args: object) -> int:
         raise RuntimeError("no such\nstate")
 
-    monkeypatch.setattr(clipswap_video.cli, "run_doctor", broken)
+    monkeypatch.setattr(clipswap_video.cli.doctor, "run", broken)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     code, err = cli("doctor", "--json")
     assert_one_line_error(code, err, ExitCode.INTERNAL, "unexpected RuntimeError: no such state;")

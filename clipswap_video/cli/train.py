@@ -1,13 +1,14 @@
-"""`clipswap-video train CONFIG`: the console side of a training run (rich
-progress, one line per outcome). Resumes on its own from run.out_dir's checkpoint.
+"""`clipswap-video train CONFIG`: a training run with a progress bar and one line
+per outcome. Resumes on its own from run.out_dir's checkpoint.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from clipswap_video.cli.flags import add_loudness, add_set, overrides_of
 from clipswap_video.errors import ExitCode, InputNotFoundError
 from clipswap_video.train.checkpoint import CHECKPOINT_NAME
 from clipswap_video.train.config import load_train_config
@@ -31,20 +33,55 @@ SHOWN = ("total", "reconstruction", "identity", "clip", "discriminator")
 """Losses shown beside the progress bar (all are in the metrics log)."""
 
 
-def flag_overrides(
-    data: Sequence[Path], out: Path | None, steps: int | None, device: str | None
-) -> list[str]:
-    """The convenience flags as `section.key=value` overrides."""
-    overrides = []
-    if data:
-        overrides.append(f"data.paths={json.dumps([str(path) for path in data])}")
-    if out is not None:
-        overrides.append(f"run.out_dir={json.dumps(str(out))}")
-    if steps is not None:
-        overrides.append(f"run.steps={steps}")
-    if device is not None:
-        overrides.append(f"run.device={json.dumps(device)}")
-    return overrides
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train", help="train a ClipSwap generator (resumes from its checkpoint)"
+    )
+    parser.add_argument(
+        "config",
+        metavar="CONFIG",
+        help="training TOML file, or a name in configs/train (tiny, default)",
+    )
+    add_set(parser, example="run.steps=1000")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="images, videos or folders of them (replaces data.paths)",
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (run.out_dir)")
+    parser.add_argument("--steps", type=int, metavar="N", help="train until step N (run.steps)")
+    parser.add_argument("--device", help="auto, cpu, cuda[:N] (run.device)")
+    parser.add_argument(
+        "--weights", type=Path, metavar="DIR", help="weights folder of a non-dlib face detector"
+    )
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="write ClipSwap.safetensors from the run's checkpoint and exit",
+    )
+    add_loudness(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    flags = {
+        "data.paths": [str(path) for path in args.data] or None,
+        "run.out_dir": args.out,
+        "run.steps": args.steps,
+        "run.device": args.device,
+    }
+    overrides = [*args.overrides, *overrides_of(flags)]
+    return train(
+        args.config,
+        overrides,
+        console,
+        quiet=args.quiet,
+        export_only=args.export_only,
+        weights_dir=args.weights,
+    )
 
 
 def train(
@@ -114,4 +151,4 @@ def _say(console: Console, quiet: bool, text: str) -> None:
         console.print(text, soft_wrap=True)
 
 
-__all__ = ["flag_overrides", "train"]
+__all__ = ["add_parser", "run", "train"]

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.bench import timing
 from clipswap_video.demo import write_demo_media
 
 
@@ -38,13 +36,13 @@ def batch_figures(
     singles = folder / "single"
     singles.mkdir(exist_ok=True)
     single_s = sum(
-        _timed_cli(["swap", source, str(video), str(singles / video.name), *flags])
+        timing.cli_seconds(["swap", source, str(video), str(singles / video.name), *flags])
         for video in sorted(inputs.iterdir())
     )
     walls, inside = {}, {}
     for workers in (1, 2):
         out = folder / f"batch{workers}"
-        walls[workers] = _timed_cli(
+        walls[workers] = timing.cli_seconds(
             ["batch", source, str(inputs), str(out), "--workers", str(workers), *flags]
         )
         report = json.loads((out / "clipswap-batch.json").read_text())
@@ -60,16 +58,6 @@ def batch_figures(
         "batch_overhead_s_per_job": round((walls[1] - single_s) / clips, 3),
         "batch_outside_pipeline_s_per_job": round((walls[1] - inside[1]) / clips, 3),
     }
-
-
-def _timed_cli(arguments: list[str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "clipswap_video", *arguments], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench run {' '.join(arguments[:1])} failed: {done.stderr.strip()}")
-    return time.perf_counter() - started
 
 
 __all__ = ["batch_figures"]

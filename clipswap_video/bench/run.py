@@ -7,43 +7,43 @@ matters is a ratio of two runs made back to back on the same file:
   encoder settings, other streams copied), best of `repeats` runs each;
 - rss_60s_vs_10s: peak resident memory of the CLI on a long clip against a
   short one (each in its own process): flat memory means a ratio near 1;
-- face analysis on the short clip (clipswap_video.bench_faces): landmark jitter
+- face analysis on the short clip (bench/faces.py): landmark jitter
   and error with and without Kalman smoothing, and analysis throughput;
-- the classic swap on the short clip (clipswap_video.bench_swap): fps, time
+- the classic swap on the short clip (bench/swap.py): fps, time
   over the plain transcode, and the `evaluate` metrics of its output;
 - the full-size generator graph's forward throughput at batch 1, 4, 8, its
   page faults per call with and without `keep_freed_host_memory`, and the
-  `clipswap` job end to end against it (clipswap_video.bench_models);
+  `clipswap` job end to end against it (bench/models.py);
 - the batch command: single runs against one batch with 1 and 2 workers
-  (clipswap_video.bench_batch);
-- the trainer's steps per second on the tiny config (clipswap_video.bench_train).
+  (bench/batch.py);
+- the trainer's steps per second on the tiny config (bench/train.py).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import av
 from av.video.stream import VideoStream
-from rich.console import Console
-from rich.table import Table
 
-from clipswap_video.bench_batch import batch_figures
-from clipswap_video.bench_faces import face_figures
-from clipswap_video.bench_models import NeuralOptions, clipswap_figures, generator_figures
-from clipswap_video.bench_swap import swap_figures
-from clipswap_video.bench_train import training_figures
+from clipswap_video.bench import timing
+from clipswap_video.bench.batch import batch_figures
+from clipswap_video.bench.faces import face_figures
+from clipswap_video.bench.models import NeuralOptions, clipswap_figures, generator_figures
+from clipswap_video.bench.swap import swap_figures
+from clipswap_video.bench.train import training_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
 from clipswap_video.media.encoder import plan_encoder
 from clipswap_video.pipeline import run_video
+
+Say = Callable[[str], None]
+"""Where progress lines go (the CLI prints them dim)."""
 
 TARGETS: dict[str, tuple[str, float]] = {
     "passthrough_vs_transcode": ("<=", 1.10),
@@ -80,62 +80,58 @@ class BenchOptions:
     train_steps: int = 40
 
 
-def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
+def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
     """Runs every measurement; returns one flat JSON-ready dict."""
     with tempfile.TemporaryDirectory(prefix="clipswap-bench-") as scratch:
         folder = options.work_dir or Path(scratch)
-        short = _clip(folder / "short", options.seconds, options, console)
-        long = _clip(folder / "long", options.long_seconds, options, console)
+        short = _clip(folder / "short", options.seconds, options, say)
+        long = _clip(folder / "long", options.long_seconds, options, say)
         results: dict[str, Any] = {
             "clip": f"{options.width}x{options.height} {options.fps} fps h264+aac"
         }
-        results.update(_speed(short, folder, options.repeats, console))
-        results.update(_memory(short, long, folder, console))
-        _say(console, "measuring face analysis (smoothing, throughput)")
+        results.update(_speed(short, folder, options.repeats, say))
+        results.update(_memory(short, long, folder, say))
+        _tell(say, "measuring face analysis (smoothing, throughput)")
         results.update(face_figures(short, Settings()))
-        _say(console, "timing and evaluating the classic swap")
+        _tell(say, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
-        results.update(neural_figures(folder, options, console))
-        _say(console, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
+        results.update(neural_figures(folder, options, say))
+        _tell(say, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
         results.update(batch_figures(folder / "batch", clips=options.batch_clips,
                                      seconds=options.batch_seconds,
                                      swapper=options.batch_swapper))  # fmt: skip
-        _say(console, "timing the trainer on the tiny config")
+        _tell(say, "timing the trainer on the tiny config")
         results.update(training_figures(folder / "train", [short.source_image, short.video],
                                         steps=options.train_steps))  # fmt: skip
     return results
 
 
-def neural_figures(
-    folder: Path, options: BenchOptions, console: Console | None = None
-) -> dict[str, Any]:
+def neural_figures(folder: Path, options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
     """The generator alone, then `--swapper clipswap` end to end (`bench --neural-only`)."""
-    _say(console, "timing the generator graph (random weights)")
+    _tell(say, "timing the generator graph (random weights)")
     generator = generator_figures(options.neural)
-    _say(console, "timing --swapper clipswap end to end with that generator")
+    _tell(say, "timing --swapper clipswap end to end with that generator")
     return generator | clipswap_figures(
         folder, options.neural, seconds=options.neural_seconds,
         size=(options.width, options.height),
     )  # fmt: skip
 
 
-def _clip(
-    folder: Path, seconds: float, options: BenchOptions, console: Console | None
-) -> DemoMedia:
-    _say(console, f"writing a {seconds:g} s demo clip in {folder}")
+def _clip(folder: Path, seconds: float, options: BenchOptions, say: Say | None) -> DemoMedia:
+    _tell(say, f"writing a {seconds:g} s demo clip in {folder}")
     return write_demo_media(
         folder, seconds=seconds, width=options.width, height=options.height, fps=options.fps
     )
 
 
-def _speed(clip: DemoMedia, folder: Path, repeats: int, console: Console | None) -> dict[str, Any]:
+def _speed(clip: DemoMedia, folder: Path, repeats: int, say: Say | None) -> dict[str, Any]:
     settings = load_settings(overrides=["swap.swapper=none"])
     pipeline_s, transcode_s = [], []
     for attempt in range(repeats):  # interleaved, so drift in machine load hits both
-        _say(console, f"timing passthrough and plain transcode ({attempt + 1}/{repeats})")
-        pipeline_s.append(_timed(lambda: run_video(
+        _tell(say, f"timing passthrough and plain transcode ({attempt + 1}/{repeats})")
+        pipeline_s.append(timing.seconds(lambda: run_video(
             clip.source_image, clip.video, folder / "passthrough.mp4", settings)))  # fmt: skip
-        transcode_s.append(_timed(lambda: plain_transcode(
+        transcode_s.append(timing.seconds(lambda: plain_transcode(
             clip.video, folder / "transcode.mp4", settings.video)))  # fmt: skip
     frames = probe(clip.video).video.frame_count or 0
     return {
@@ -148,12 +144,10 @@ def _speed(clip: DemoMedia, folder: Path, repeats: int, console: Console | None)
     }
 
 
-def _memory(
-    short: DemoMedia, long: DemoMedia, folder: Path, console: Console | None
-) -> dict[str, Any]:
-    _say(console, "measuring peak memory on the short and the long clip")
-    rss_short = peak_rss_mb(_cli(short, folder / "rss_short.mp4"))
-    rss_long = peak_rss_mb(_cli(long, folder / "rss_long.mp4"))
+def _memory(short: DemoMedia, long: DemoMedia, folder: Path, say: Say | None) -> dict[str, Any]:
+    _tell(say, "measuring peak memory on the short and the long clip")
+    rss_short = timing.peak_rss_mb(_cli(short, folder / "rss_short.mp4"))
+    rss_long = timing.peak_rss_mb(_cli(long, folder / "rss_long.mp4"))
     return {
         "rss_10s_mb": round(rss_short, 1),
         "rss_60s_mb": round(rss_long, 1),
@@ -190,50 +184,13 @@ def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None
         out.mux(out_video.encode(None))
 
 
-def peak_rss_mb(cli_args: list[str]) -> float:
-    """Runs `clipswap-video CLI_ARGS` in a fresh process; returns its peak RSS in MiB.
-
-    The child reports its own high-water mark: rusage from wait4() would also
-    count the memory of this (large) parent at fork time, which Linux carries
-    into the child's ru_maxrss across exec.
-    """
-    command = [sys.executable, "-m", "clipswap_video._peak_rss", *cli_args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"clipswap-video {' '.join(cli_args)} failed: {done.stderr.strip()}")
-    return float(done.stdout.strip().splitlines()[-1])
-
-
-def print_table(results: dict[str, Any], console: Console) -> None:
-    """The results as a rich table, with the targets the issues set."""
-    table = Table(title=f"clipswap-video bench ({results['clip']})")
-    for column in ("measure", "value", "target"):
-        table.add_column(column)
-    for key, value in results.items():
-        if key == "clip":
-            continue
-        table.add_row(key, str(value), _verdict(key, value))
-    console.print(table)
-
-
-def _verdict(key: str, value: float) -> str:
-    if key not in TARGETS:
-        return ""
-    op, target = TARGETS[key]
-    met = value <= target if op == "<=" else value >= target
-    return f"{op} {target} " + ("[green]ok" if met else "[red]missed")
-
-
 def _cli(clip: DemoMedia, output: Path) -> list[str]:
     return [str(clip.source_image), str(clip.video), str(output), "--swapper", "none", "--quiet"]
 
 
-def _timed(work: Any) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
+def _tell(say: Say | None, message: str) -> None:
+    if say is not None:
+        say(message)
 
 
-def _say(console: Console | None, message: str) -> None:
-    if console is not None:
-        console.print(f"[dim]{message}", soft_wrap=True)
+__all__ = ["TARGETS", "BenchOptions", "Say", "neural_figures", "plain_transcode", "run_bench"]

@@ -4,10 +4,10 @@ the demo clip, timed against the plain transcode of the same run, and the
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.bench import timing
 from clipswap_video.config import load_settings
 from clipswap_video.demo import DemoMedia
 from clipswap_video.evaluate import evaluate
@@ -18,9 +18,7 @@ def swap_figures(clip: DemoMedia, folder: Path, transcode_s: float, frames: int)
     """Classic swap fps, its time over `transcode_s`, and the quality metrics."""
     settings = load_settings(overrides=["swap.swapper=classic"])
     output = folder / "classic.mp4"
-    started = time.perf_counter()
-    run_video(clip.source_image, clip.video, output, settings)
-    elapsed = time.perf_counter() - started
+    elapsed = timing.seconds(lambda: run_video(clip.source_image, clip.video, output, settings))
     metrics = evaluate(clip.source_image, clip.video, output, settings)
     return {
         "classic_s": round(elapsed, 3),

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.bench import timing
 from clipswap_video.train import Trainer, load_train_config
 
 
@@ -22,9 +22,7 @@ def training_figures(folder: Path, data: list[Path], steps: int = 40) -> dict[st
     trainer = Trainer(config)
     try:
         trainer.prepare_data()
-        started = time.perf_counter()
-        trainer.fit()
-        elapsed = time.perf_counter() - started
+        elapsed = timing.seconds(trainer.fit)
     finally:
         trainer.close()
     return {"train_tiny_steps_per_s": round(steps / elapsed, 2), "train_tiny_steps": steps}

@@ -1,0 +1,180 @@
+"""`clipswap-video batch SRC IN_DIR OUT_DIR` or `batch JOBS.toml`: many videos, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from clipswap_video.batch.jobs import ExecutorName
+from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
+from clipswap_video.errors import ConfigValueError
+
+if TYPE_CHECKING:
+    from clipswap_video.batch import BatchReport, JobOutcome
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "batch",
+        help="swap every video of a folder, or the jobs of a jobs file; resumable",
+        usage="%(prog)s SRC IN_DIR OUT_DIR [options]\n       %(prog)s JOBS.toml [options]",
+    )
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="a source photo, an input folder and an output folder (tree mirrored), "
+        "or a TOML jobs file",
+    )
+    add_settings(parser)
+    add_swap_flags(parser)
+    parser.add_argument(
+        "--container", metavar="EXT", help="folder mode: output container (default: the input's)"
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="FILE",
+        help="job manifest (default: OUT_DIR/clipswap-batch.sqlite)",
+    )
+    placement = parser.add_mutually_exclusive_group()
+    placement.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: 1 per GPU, else per core)",
+    )
+    placement.add_argument(
+        "--devices", metavar="LIST", help="one worker per entry, e.g. cuda:0,cuda:1 or cpu*2"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=get_args(ExecutorName),
+        default="local",
+        help="local worker processes, or Ray actors",
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster (auto: the running one; default: local)"
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDR",
+        dest="ray_shortcut",
+        help="short for --executor ray --ray-address ADDR (local: a Ray started for this batch)",
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    parser.add_argument("--force", action="store_true", help="run every job again")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_loudness(parser)
+    parser.set_defaults(handler=run, usage_error=parser.error)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Plans the batch, runs it and prints the report; --set and the flags apply
+    to every job."""
+    from clipswap_video.batch import BatchOptions, parse_sources, plan_folder, plan_jobs_file
+    from clipswap_video.batch import run_batch as run_plan
+
+    if len(args.targets) not in (1, 3):
+        args.usage_error("batch takes SRC IN_DIR OUT_DIR, or one JOBS.toml file")
+    if args.ray_shortcut is not None:  # --ray ADDR, as in `batch jobs.toml --ray auto`
+        if args.executor != "local" or args.ray_address is not None:
+            raise ConfigValueError("give --ray ADDR alone, or --executor ray --ray-address ADDR")
+        args.executor = "ray"
+        args.ray_address = None if args.ray_shortcut == "local" else args.ray_shortcut
+    if args.workers is not None and args.workers < 1:
+        raise ConfigValueError(f"--workers {args.workers}: give 1 or more")
+    if args.devices and args.executor == "ray":
+        raise ConfigValueError("--devices is for local workers; with Ray give --workers N")
+    if len(args.targets) == 1:
+        if args.container:
+            raise ConfigValueError("--container is for folders; in a jobs file write container =")
+        plan = plan_jobs_file(Path(args.targets[0]), args.manifest)
+    else:
+        source, in_dir, out_dir = args.targets
+        plan = plan_folder(parse_sources(source), Path(in_dir), Path(out_dir), args.container)
+        plan = dataclasses.replace(plan, manifest=args.manifest or plan.manifest)
+    options = BatchOptions(
+        config=args.config,
+        overrides=tuple(settings_overrides(args)),
+        weights_dir=args.weights,
+        executor=args.executor,
+        workers=args.workers,
+        devices=args.devices,
+        ray_address=args.ray_address,
+        retry_failed=args.retry_failed,
+        force=args.force,
+        dry_run=args.dry_run,
+    )
+    loud = not (args.quiet or args.json)
+    report = run_plan(plan, options, on_outcome=(lambda o: _job_line(console, o)) if loud else None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    elif not args.quiet:
+        console.print(_table(report))
+    return int(report.exit_code)
+
+
+def _job_line(console: Console, outcome: JobOutcome) -> None:
+    """One line per finished job, as it finishes (render farm logs are not TTYs)."""
+    job = outcome.job
+    if outcome.ok:
+        line = (
+            f"[green]done[/] {escape(str(job.output))}: {outcome.frames} frames in "
+            f"{outcome.elapsed_s:.1f} s on {escape(outcome.device)}"
+        )
+    else:
+        line = f"[red]failed[/] {escape(str(job.input))}: {escape(str(outcome.error))}"
+    console.print(line, soft_wrap=True)
+
+
+def _table(report: BatchReport) -> Table:
+    """The rich table printed at the end of a batch (or of --dry-run); the
+    error line of each failed job is in its caption, whole."""
+    counts = report.counts()
+    if report.dry_run:
+        title = f"batch plan: {counts['ran']} to run, {counts['skipped']} to skip"
+    else:
+        title = "batch: " + ", ".join(f"{n} {key}" for key, n in counts.items() if n)
+    table = Table(title=title, caption_justify="left")
+    for column in ("state", "input", "output", "frames", "time", "device", "action"):
+        table.add_column(column, overflow="fold")
+    for job in report.jobs:
+        table.add_row(*_row(job))
+    errors = [
+        f"{_short_path(job['input'])}: {job['error']}" for job in report.jobs if job.get("error")
+    ]
+    table.caption = escape("\n".join([*errors, f"manifest: {report.manifest}"]))
+    return table
+
+
+def _row(job: dict[str, Any]) -> list[str]:
+    style = {"done": "green", "failed": "red"}.get(job["state"], "yellow")
+    seconds = job.get("wall_s")
+    return [
+        f"[{style}]{job['state']}[/]",
+        escape(_short_path(job["input"])),
+        escape(_short_path(job["output"])),
+        str(job.get("frames") or ""),
+        f"{seconds:.1f} s" if seconds is not None else "",
+        escape(job.get("device") or ""),
+        job["action"],
+    ]
+
+
+def _short_path(path: str) -> str:
+    """A path relative to the working folder when it is below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+__all__ = ["add_parser", "run"]

@@ -1,0 +1,119 @@
+"""Flag groups shared by several commands, and the one rule that turns
+convenience flags into `--set section.key=value` overrides.
+
+A flag is a shorter way to write an override, so every flag goes through
+`as_override` and wins over the config file the way `--set` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import get_args
+
+from clipswap_video.config import DetectorName, PrecisionName, SwapperName
+
+
+def add_loudness(parser: argparse.ArgumentParser) -> None:
+    """-q / -v, on every command."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="print details")
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """--config, --set, the face flags and --tolerate-errors, shared by the commands
+    that decode and analyse faces (swap, batch, faces)."""
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
+    add_set(parser, example="video.crf=20")
+    parser.add_argument(
+        "--faces", metavar="WHICH", help="faces to swap: all, largest, reference:IMG[,IMG]"
+    )
+    parser.add_argument("--detector", choices=get_args(DetectorName), help="face detector")
+    parser.add_argument(
+        "--source-face",
+        type=int,
+        metavar="N",
+        help="face of a source photo with several: N-th from the left",
+    )
+    parser.add_argument(
+        "--tolerate-errors",
+        action="store_true",
+        help="skip undecodable packets and accept a truncated input",
+    )
+
+
+def add_set(parser: argparse.ArgumentParser, *, example: str) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one setting, e.g. {example}",
+    )
+
+
+def add_swap_flags(parser: argparse.ArgumentParser) -> None:
+    """The swapper and encoder flags shared by swap and batch."""
+    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
+    parser.add_argument(
+        "--batch-size", type=int, metavar="N", help="face crops per generator call, across frames"
+    )
+    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
+    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
+    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+
+
+def settings_overrides(args: argparse.Namespace) -> list[str]:
+    """`--set` overrides followed by those of the convenience flags given (later
+    ones win, so a flag beats a `--set` of the same key)."""
+    flags = {
+        "swap.swapper": getattr(args, "swapper", None),
+        "swap.device": getattr(args, "device", None),
+        "swap.precision": getattr(args, "precision", None),
+        "swap.batch_size": getattr(args, "batch_size", None),
+        "video.codec": getattr(args, "codec", None),
+        "video.crf": getattr(args, "crf", None),
+        "video.preset": getattr(args, "preset", None),
+        "input.tolerate_errors": True if args.tolerate_errors else None,
+        "faces.select": args.faces,
+        "faces.detector": args.detector,
+        "faces.source_face": args.source_face,
+    }
+    return [*args.overrides, *overrides_of(flags)]
+
+
+def overrides_of(values: dict[str, object]) -> list[str]:
+    """`key=value` for each value given (None: the flag was not given)."""
+    return [as_override(key, value) for key, value in values.items() if value is not None]
+
+
+def as_override(key: str, value: object) -> str:
+    """`key=value` with the value written as TOML: strings and paths quoted,
+    booleans lower-case, lists as arrays (a path with spaces or quotes survives)."""
+    return f"{key}={_toml_value(value)}"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a TOML basic string
+
+
+__all__ = [
+    "add_loudness",
+    "add_set",
+    "add_settings",
+    "add_swap_flags",
+    "as_override",
+    "overrides_of",
+    "settings_overrides",
+]

@@ -1,0 +1,89 @@
+"""`clipswap-video swap SRC IN OUT` (also `clipswap-video SRC IN OUT`): one video."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from clipswap_video.cli.console import progress
+from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
+from clipswap_video.config import load_settings, to_toml
+from clipswap_video.errors import ExitCode
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("swap", help="swap faces in one video (the default command)")
+    parser.add_argument(
+        "source",
+        type=Path,
+        metavar="SRC",
+        help="photo of the new face (several: a.jpg,b.jpg)",
+    )
+    parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
+    parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    add_settings(parser)
+    add_swap_flags(parser)
+    parser.add_argument("--device", help="neural swapper device: auto, cpu, cuda[:N]")
+    parser.add_argument(
+        "--preview",
+        type=Path,
+        metavar="OUT.png",
+        help="also write source | input | output at the middle frame",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the effective settings as TOML and exit"
+    )
+    add_loudness(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from clipswap_video.faces import parse_selection
+    from clipswap_video.pipeline import run_video
+
+    settings = load_settings(args.config, settings_overrides(args))
+    parse_selection(settings.faces.select)  # a bad --faces fails before any work
+    if args.preview is not None:  # imported only when asked for: OpenCV is large
+        from clipswap_video.preview import check_preview_path, write_side_by_side
+
+        check_preview_path(args.preview)
+    if args.print_config:
+        print(to_toml(settings), end="")
+        return ExitCode.OK
+    with progress(console, enabled=not args.quiet) as (on_start, on_progress):
+        result = run_video(
+            sources(args.source),
+            args.input,
+            args.output,
+            settings,
+            weights_dir=args.weights,
+            on_start=on_start,
+            on_progress=on_progress,
+        )
+    for note in result.input_problems:
+        logging.getLogger("clipswap_video").warning(note)
+    if args.preview is not None:
+        write_side_by_side(sources(args.source)[0], args.input, result.output, args.preview)
+    if not args.quiet:
+        console.print(
+            f"wrote {escape(str(result.output))}: {result.frames} frames in "
+            f"{result.elapsed_s:.1f} s ({result.fps:.1f} fps)",
+            soft_wrap=True,
+        )
+    return ExitCode.OK
+
+
+def sources(source: Path) -> list[Path]:
+    """SRC, or several photos of one person as `a.jpg,b.jpg` (a path that exists
+    with a comma in its name stays one path)."""
+    if source.exists() or "," not in str(source):
+        return [source]
+    return [Path(part) for part in str(source).split(",") if part]
+
+
+__all__ = ["add_parser", "run", "sources"]
