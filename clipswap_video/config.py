@@ -30,10 +30,16 @@ class VideoSettings:
     """[video]: the encoder of the output video stream."""
 
     codec: str = "libx264"
+    """Encoder: libx264, libx265, h264_nvenc, hevc_nvenc, libsvtav1, ...; auto = h264_nvenc
+    when an NVIDIA GPU can run it, else libx264."""
     crf: int = field(default=18, metadata={"range": (0, 63)})
+    """Constant quality (x264/x265/SVT-AV1 crf, NVENC cq): lower is better."""
     preset: str = "medium"
+    """Speed preset, x264 names (mapped to p1..p7 for NVENC)."""
     pix_fmt: str = "auto"
+    """Pixel format; auto keeps the input's format and bit depth where the encoder allows."""
     options: dict[str, str] = field(default_factory=dict)
+    """Extra encoder options passed to FFmpeg as they are, e.g. {tune = "film"}."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class InputSettings:
     """[input]: how the input video is read."""
 
     tolerate_errors: bool = False
+    """Off: stop at the first damaged packet or a truncated end (exit 8); on: skip
+    undecodable packets, accept a truncated end and report what was lost."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class PipelineSettings:
     """[pipeline]: the streaming stages."""
 
     queue_size: int = field(default=8, metadata={"range": (1, 1024)})
+    """Frames held between two stages (memory stays flat in the video's length)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class SwapSettings:
     """[swap]: which backend replaces the faces."""
 
     swapper: SwapperName = "auto"
+    """auto: clipswap when its weight files are found, else classic; clipswap: the paper's
+    generator; classic: landmark warp, offline; none: a re-encode with no face swapped."""
     device: str = "auto"
     """Where neural swappers run: auto (CUDA when torch has it), cpu, cuda[:N]."""
     precision: PrecisionName = "fp32"
@@ -69,7 +80,8 @@ class SwapSettings:
     channels_last: bool = False
     """Run the generator in channels-last memory layout (faster convolutions on some GPUs)."""
     clip_model: str = "ViT-B-32"
-    """open_clip model appended to ArcFace when a generator takes a wider identity (Q1)."""
+    """open_clip model whose image embedding follows ArcFace's when a generator's identity
+    input is wider than 512 (ArcFace + CLIP, as the paper's figure draws it)."""
     clip_weights: str = ""
     """That CLIP model's weights: a file path, or an open_clip pretrained tag."""
 
@@ -102,6 +114,8 @@ class FaceSettings:
     """[faces]: detection, landmarks, identity and which faces are swapped."""
 
     detector: DetectorName = "dlib"
+    """dlib: built in, offline; insightface: the buffalo_l ONNX pack in weights/;
+    retinaface: the paper's RetinaFace-Res50.h5 in torch."""
     detect_size: int = field(default=960, metadata={"range": (0, 16384)})
     """Longest side the frame is downscaled to for detection (0 = full size)."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
@@ -135,7 +149,7 @@ class TrackSettings:
     min_hits: int = field(default=1, metadata={"range": (1, 100)})
     """Detections before a new track is reported (raise to drop one-off false faces)."""
     smooth: bool = True
-    """Kalman-smooth the landmarks of each track."""
+    """Kalman-smooth the landmarks and box of each track."""
     process_noise: float = field(default=0.004, metadata={"range": (0.0, 10.0)})
     """Kalman: std of the per-frame acceleration, as a fraction of the face size."""
     measurement_noise: float = field(default=0.02, metadata={"range": (1e-6, 10.0)})

@@ -1,14 +1,44 @@
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from clipswap_video._resources import configs_dir
 from clipswap_video.config import Settings, load_settings, to_toml
+from clipswap_video.config_reference import (
+    REGENERATE,
+    field_docstrings,
+    section_reference,
+    settings_reference,
+)
 from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
 
 
 def test_default_toml_equals_builtin_defaults() -> None:
     assert load_settings(configs_dir() / "default.toml") == Settings()
+
+
+def test_configuration_page_is_generated_from_settings() -> None:
+    """docs/configuration.md is settings_reference(): a new or changed setting, or
+    field docstring, fails here until the page is regenerated."""
+    page = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert page.read_text(encoding="utf-8") == settings_reference(), (
+        f"docs/configuration.md is out of date; regenerate it: {REGENERATE}"
+    )
+
+
+def test_every_setting_needs_a_docstring() -> None:
+    @dataclass(frozen=True)
+    class Undocumented:
+        """[demo]: a section."""
+
+        documented: int = 1
+        """Has one."""
+        bare: int = 2
+
+    assert field_docstrings(Undocumented) == {"documented": "Has one."}
+    with pytest.raises(ValueError, match="bare has no docstring"):
+        section_reference("demo", Undocumented)
 
 
 def test_to_toml_round_trips(tmp_path: Path) -> None:
