@@ -385,9 +385,9 @@ def local_ray() -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", [("--executor", "ray"), ("--ray", "local")])
+@pytest.mark.parametrize("executor", [("--ray",), ("--ray", "local")])
 def test_ray_on_a_local_instance(
-    cli: CliRun, source_image: Path, tmp_path: Path, local_ray: Any, executor: tuple[str, str]
+    cli: CliRun, source_image: Path, tmp_path: Path, local_ray: Any, executor: tuple[str, ...]
 ) -> None:
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
@@ -404,13 +404,24 @@ def test_ray_on_a_local_instance(
     assert local_ray.is_initialized()  # a Ray it did not start is left running
 
 
-def test_ray_flags_conflict(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--ray", "--devices", "cpu*2"),
+            "--devices is for local workers; with Ray give --workers N",
+        ),
+        (("--ray", "jobs.toml"), "--ray jobs.toml: not a Ray address"),
+    ],
+)
+def test_ray_flags_are_checked(
+    cli: CliRun, source_image: Path, tmp_path: Path, flags: tuple[str, ...], message: str
+) -> None:
     (tmp_path / "in").mkdir()
     write_clip(tmp_path / "in" / "a.mp4", frames=2)
-    code, err = cli("batch", source_image, tmp_path / "in", tmp_path / "out",
-                    "--ray", "auto", "--ray-address", "1.2.3.4:6379")  # fmt: skip
+    code, err = cli("batch", source_image, tmp_path / "in", tmp_path / "out", *flags)
     assert code == ExitCode.BAD_CONFIG_VALUE
-    assert "give --ray ADDR alone, or --executor ray --ray-address ADDR" in err
+    assert message in err
     assert not (tmp_path / "out").exists()
 
 

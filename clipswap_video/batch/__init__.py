@@ -11,7 +11,6 @@ report), `local_executor` (worker processes) and `ray_executor` (Ray actors).
 
 from clipswap_video.batch.jobs import (
     BatchOptions,
-    ExecutorName,
     JobOutcome,
     Plan,
     PlannedJob,
@@ -23,7 +22,6 @@ from clipswap_video.batch.run import BatchReport, default_cpu_workers, run_batch
 __all__ = [
     "BatchOptions",
     "BatchReport",
-    "ExecutorName",
     "JobOutcome",
     "Plan",
     "PlannedJob",

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from clipswap_video.errors import ExitCode
-
-ExecutorName = Literal["local", "ray"]
 
 
 @dataclass(frozen=True)
@@ -64,13 +61,14 @@ class BatchOptions:
     config: Path | None = None
     overrides: tuple[str, ...] = ()  # --set and flags; they win over a job's own `set`
     weights_dir: Path | None = None
-    executor: ExecutorName = "local"
     workers: int | None = None
     devices: str | None = None
-    ray_address: str | None = None
+    ray: str | None = None
+    """None: local worker processes; else Ray at this address (`local`: a Ray started
+    for this batch, `auto`: the running cluster, `ray://host:port`)."""
     retry_failed: bool = False
     force: bool = False
     dry_run: bool = False
 
 
-__all__ = ["BatchOptions", "ExecutorName", "JobOutcome", "Plan", "PlannedJob", "VideoJob"]
+__all__ = ["BatchOptions", "JobOutcome", "Plan", "PlannedJob", "VideoJob"]

@@ -42,25 +42,23 @@ def run_on_ray(
     *,
     workers: int | None,
     cpu_workers: int,
-    address: str | None,
+    address: str,
     weights_dir: Path | None,
     on_start: Callable[[VideoJob, str], None],
     on_outcome: Callable[[JobOutcome], None],
 ) -> None:
     """Runs every (job, settings) on Ray actors; joins `address` (`auto`: the
-    running cluster) or, without one, uses the Ray already initialised in this
-    process or starts a local instance, which it stops at the end. Without
+    running cluster, `ray://host:port`) or, with `local`, uses the Ray already
+    initialised in this process or starts one, which it stops at the end. Without
     GPUs, `workers` (else `cpu_workers`) CPU actors."""
     try:
         import ray
     except ImportError:
-        raise ConfigValueError(
-            "--executor ray needs Ray: pip install 'clipswap-video[ray]'"
-        ) from None
+        raise ConfigValueError("--ray needs Ray: pip install 'clipswap-video[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
         on_sigterm = signal.getsignal(signal.SIGTERM)
-        if address is None:  # a local instance for this batch alone
+        if address == "local":  # an instance for this batch alone
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, logging_level=logging.WARNING)

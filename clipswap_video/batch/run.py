@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.batch.decide import RUN_ACTIONS, Decision, decide
 from clipswap_video.batch.jobs import BatchOptions, JobOutcome, Plan, PlannedJob, VideoJob
 from clipswap_video.batch.local_executor import expand_devices, run_on_devices
-from clipswap_video.batch.manifest import InputIdentity, Manifest, input_identity
+from clipswap_video.batch.manifest import Manifest
 from clipswap_video.config import Settings, load_settings, to_toml
 from clipswap_video.errors import (
     BatchInterruptedError,
@@ -32,8 +33,6 @@ from clipswap_video.errors import (
     OutputUnwritableError,
 )
 from clipswap_video.media import partial_path
-
-_RUN_ACTIONS = {"new", "resume", "input changed", "output missing", "retry", "force"}
 
 
 @dataclass
@@ -51,7 +50,7 @@ class BatchReport:
         counts = {"done": 0, "failed": 0, "ran": 0, "skipped": 0}
         for job in self.jobs:
             counts[job["state"]] = counts.get(job["state"], 0) + 1
-            counts["ran" if job["action"] in _RUN_ACTIONS else "skipped"] += 1
+            counts["ran" if job["action"] in RUN_ACTIONS else "skipped"] += 1
         return counts
 
     @property
@@ -108,10 +107,11 @@ def run_batch(
     _make_folder(plan.manifest.parent)
     manifest = Manifest(plan.manifest)
     try:
-        actions = _queue(plan.jobs, settings, manifest, options)
-        todo = [p for p in plan.jobs if actions[p.job.output] in _RUN_ACTIONS]
+        decisions = decide(plan.jobs, manifest, options)
+        _queue(decisions, settings, manifest)
+        todo = [decision.planned for decision in decisions if decision.runs]
         workers = _execute(todo, settings, manifest, options, on_outcome)
-        report = _report(plan, manifest, actions, options.executor, workers)
+        report = _report(decisions, manifest, plan.manifest, options, workers)
     finally:
         manifest.close()
     report.wall_s = time.perf_counter() - started
@@ -140,56 +140,19 @@ def _settings_for(jobs: Sequence[PlannedJob], options: BatchOptions) -> dict[Pat
     return settings
 
 
-def _decide(
-    record: dict[str, Any] | None, changed: bool, output: Path, options: BatchOptions
-) -> str:
-    """What to do with one job, given its manifest row."""
-    if record is None:
-        return "new"
-    if options.force:
-        return "force"
-    if changed:
-        return "input changed"
-    if record["state"] == "done":
-        return "skip: done" if output.is_file() else "output missing"
-    if record["state"] == "failed":
-        return "retry" if options.retry_failed else "skip: failed"
-    return "resume"  # queued or running: a batch that stopped before it
-
-
-def _identity(manifest: Manifest, job: VideoJob) -> tuple[InputIdentity, bool]:
-    """The input's identity now, and whether it differs from the manifest's."""
-    known = manifest.identity(job.output)
-    current = input_identity(job.input, known)
-    changed = _changed(known, current)
-    if known is not None and not changed and current.mtime_ns != known.mtime_ns:
-        manifest.refresh_identity(job.output, current)  # touched or copied, same content
-    return current, changed
-
-
-def _changed(known: InputIdentity | None, current: InputIdentity) -> bool:
-    """Size and content sample decide; an mtime alone does not (see input_identity)."""
-    return known is not None and (current.size, current.sha256) != (known.size, known.sha256)
-
-
 def _queue(
-    jobs: Sequence[PlannedJob],
-    settings: dict[Path, Settings],
-    manifest: Manifest,
-    options: BatchOptions,
-) -> dict[Path, str]:
-    """Decides every job and queues those that run (with their output folders)."""
-    actions = {}
-    for planned in jobs:
-        job = planned.job
-        identity, changed = _identity(manifest, job)
-        action = _decide(manifest.record(job.output), changed, job.output, options)
-        actions[job.output] = action
-        if action in _RUN_ACTIONS:
+    decisions: Sequence[Decision], settings: dict[Path, Settings], manifest: Manifest
+) -> None:
+    """Records what was decided: refreshed identities of touched inputs, and the
+    jobs that run (queued, with their output folders made)."""
+    for decision in decisions:
+        job = decision.planned.job
+        if decision.touched:
+            manifest.refresh_identity(job.output, decision.identity)
+        if decision.runs:
             _make_folder(job.output.parent)
-            manifest.queue(job.output, job.input, job.sources, identity,
+            manifest.queue(job.output, job.input, job.sources, decision.identity,
                            to_toml(settings[job.output]))  # fmt: skip
-    return actions
 
 
 def _execute(
@@ -214,8 +177,8 @@ def _execute(
             on_outcome(outcome)
 
     try:
-        if options.executor == "ray":
-            return _execute_ray(todo, settings, options, started, ended)
+        if options.ray is not None:
+            return _execute_ray(todo, settings, options.ray, options, started, ended)
         return _execute_local(todo, settings, options, started, ended, finished)
     except KeyboardInterrupt:
         for output in manifest.requeue_running():  # local workers remove theirs; Ray
@@ -257,6 +220,7 @@ def _execute_local(
 def _execute_ray(
     todo: Sequence[PlannedJob],
     settings: dict[Path, Settings],
+    address: str,
     options: BatchOptions,
     started: Callable[[VideoJob, str], None],
     ended: Callable[[JobOutcome], None],
@@ -265,34 +229,37 @@ def _execute_ray(
 
     work = [(planned.job, settings[planned.job.output]) for planned in todo]
     run_on_ray(work, workers=options.workers, cpu_workers=default_cpu_workers(),
-               address=options.ray_address, weights_dir=options.weights_dir,
+               address=address, weights_dir=options.weights_dir,
                on_start=started, on_outcome=ended)  # fmt: skip
-    return [f"ray:{options.ray_address or 'local'}"]
+    return [f"ray:{address}"]
 
 
 def _report(
-    plan: Plan, manifest: Manifest, actions: dict[Path, str], executor: str, workers: list[str]
+    decisions: Sequence[Decision],
+    manifest: Manifest | None,
+    path: Path,
+    options: BatchOptions,
+    workers: list[str],
 ) -> BatchReport:
+    """Every job as the manifest has it now (a dry run: as it had it) and its action."""
     rows = [
-        _row(manifest.record(planned.job.output), planned.job, actions[planned.job.output])
-        for planned in plan.jobs
-    ]
-    return BatchReport(plan.manifest, rows, executor, workers)
+        _row(manifest.record(d.planned.job.output) if manifest else d.record, d.planned.job,
+             d.action)
+        for d in decisions
+    ]  # fmt: skip
+    executor = "ray" if options.ray is not None else "local"
+    return BatchReport(path, rows, executor, workers, dry_run=options.dry_run)
 
 
 def _dry_run(plan: Plan, options: BatchOptions) -> BatchReport:
     """The plan with what a real run would do, reading the manifest only."""
-    manifest = Manifest(plan.manifest, read_only=True) if plan.manifest.is_file() else None
-    rows = []
-    for planned in plan.jobs:
-        job = planned.job
-        record = manifest.record(job.output) if manifest is not None else None
-        known = manifest.identity(job.output) if manifest is not None else None
-        changed = _changed(known, input_identity(job.input, known))
-        rows.append(_row(record, job, _decide(record, changed, job.output, options)))
-    if manifest is not None:
+    if not plan.manifest.is_file():
+        return _report(decide(plan.jobs, None, options), None, plan.manifest, options, [])
+    manifest = Manifest(plan.manifest, read_only=True)
+    try:
+        return _report(decide(plan.jobs, manifest, options), None, plan.manifest, options, [])
+    finally:
         manifest.close()
-    return BatchReport(plan.manifest, rows, options.executor, dry_run=True)
 
 
 def _row(record: dict[str, Any] | None, job: VideoJob, action: str) -> dict[str, Any]:

@@ -7,13 +7,12 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from clipswap_video.batch.jobs import ExecutorName
 from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
 from clipswap_video.errors import ConfigValueError
 
@@ -56,19 +55,12 @@ def add_parser(commands: Any) -> None:
         "--devices", metavar="LIST", help="one worker per entry, e.g. cuda:0,cuda:1 or cpu*2"
     )
     parser.add_argument(
-        "--executor",
-        choices=get_args(ExecutorName),
-        default="local",
-        help="local worker processes, or Ray actors",
-    )
-    parser.add_argument(
-        "--ray-address", metavar="ADDR", help="Ray cluster (auto: the running one; default: local)"
-    )
-    parser.add_argument(
         "--ray",
+        nargs="?",
+        const="local",
         metavar="ADDR",
-        dest="ray_shortcut",
-        help="short for --executor ray --ray-address ADDR (local: a Ray started for this batch)",
+        help="run the jobs on Ray actors: no ADDR starts a Ray for this batch, "
+        "auto joins the running cluster, or ray://HOST:PORT",
     )
     parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
     parser.add_argument("--force", action="store_true", help="run every job again")
@@ -86,14 +78,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     if len(args.targets) not in (1, 3):
         args.usage_error("batch takes SRC IN_DIR OUT_DIR, or one JOBS.toml file")
-    if args.ray_shortcut is not None:  # --ray ADDR, as in `batch jobs.toml --ray auto`
-        if args.executor != "local" or args.ray_address is not None:
-            raise ConfigValueError("give --ray ADDR alone, or --executor ray --ray-address ADDR")
-        args.executor = "ray"
-        args.ray_address = None if args.ray_shortcut == "local" else args.ray_shortcut
     if args.workers is not None and args.workers < 1:
         raise ConfigValueError(f"--workers {args.workers}: give 1 or more")
-    if args.devices and args.executor == "ray":
+    if args.ray is not None and not _is_ray_address(args.ray):
+        raise ConfigValueError(
+            f"--ray {args.ray}: not a Ray address; give none, auto, HOST:PORT or ray://HOST:PORT"
+        )
+    if args.devices and args.ray is not None:
         raise ConfigValueError("--devices is for local workers; with Ray give --workers N")
     if len(args.targets) == 1:
         if args.container:
@@ -107,10 +98,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         config=args.config,
         overrides=tuple(settings_overrides(args)),
         weights_dir=args.weights,
-        executor=args.executor,
         workers=args.workers,
         devices=args.devices,
-        ray_address=args.ray_address,
+        ray=args.ray,
         retry_failed=args.retry_failed,
         force=args.force,
         dry_run=args.dry_run,
@@ -122,6 +112,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     elif not args.quiet:
         console.print(_table(report))
     return int(report.exit_code)
+
+
+def _is_ray_address(text: str) -> bool:
+    """`local`, `auto` or an address with a port: anything else is most likely a
+    target that `--ray` took for its ADDR (`batch --ray jobs.toml`)."""
+    return text in ("local", "auto") or ":" in text
 
 
 def _job_line(console: Console, outcome: JobOutcome) -> None:
