@@ -8,14 +8,14 @@ from clipswap_video.swap.backend import (
     register_backend,
     resolve_swapper,
 )
-from clipswap_video.swap.engine import AUTO_BATCH_SIZE, FrameWork, SwapEngine
+from clipswap_video.swap.engine import AUTO_BATCH_SIZE, FrameSwap, SwapEngine
 from clipswap_video.swap.stage import FaceSwapper, SwapStage
 
 __all__ = [
     "AUTO_BATCH_SIZE",
     "CropBatch",
     "FaceSwapper",
-    "FrameWork",
+    "FrameSwap",
     "SwapBackend",
     "SwapEngine",
     "SwapStage",

@@ -3,7 +3,7 @@ in batches on the backend's device, overlapped with the CPU's work on the next
 frames.
 
     engine = SwapEngine(backend, batch_size=16, wait_s=0.2)
-    for work in engine.submit(FrameWork(frame, image, faces, matrices, box)):
+    for work in engine.submit(FrameSwap(frame, image, faces, matrices, box)):
         ...  # frames whose faces are swapped, in the order they were submitted
     for work in engine.flush():
         ...
@@ -47,7 +47,7 @@ _FRAMES_PER_CROP = 4  # frames held per crop of batch size before a partial batc
 
 
 @dataclass(eq=False)
-class FrameWork:
+class FrameSwap:
     """One frame's swap: its selected faces, their frame -> crop matrices and
     the frame region (x0, y0, x1, y1) the crops cover. The engine fills in the
     results: the aligned target crops and the swapped ones (N, S, S, 3) uint8,
@@ -86,7 +86,7 @@ class _Staging:
 
 @dataclass(eq=False)
 class _Batch:
-    works: list[FrameWork]
+    works: list[FrameSwap]
     slot: tuple[_Staging, _Staging]
     sizes: list[int] = field(default_factory=list)  # bytes of each work's results
     keep: list[torch.Tensor] = field(default_factory=list)  # device tensors in use
@@ -147,14 +147,14 @@ class SwapEngine:
         self._mask = None
         if paste_mask is not None:
             self._mask = torch.as_tensor(paste_mask, dtype=torch.float32, device=self.device)
-        self._order: deque[FrameWork] = deque()  # submitted, not yet handed back
-        self._gathering: list[FrameWork] = []
+        self._order: deque[FrameSwap] = deque()  # submitted, not yet handed back
+        self._gathering: list[FrameSwap] = []
         self._gathering_since = 0.0
         self._in_flight: deque[_Batch] = deque()
         self.batches = 0
         self.crops = 0
 
-    def submit(self, work: FrameWork) -> list[FrameWork]:
+    def submit(self, work: FrameSwap) -> list[FrameSwap]:
         """Queues a frame; returns the frames finished so far, in submission order."""
         self._order.append(work)
         if work.faces:
@@ -168,7 +168,7 @@ class SwapEngine:
         self._collect(wait=False)
         return self._pop_done()
 
-    def flush(self) -> list[FrameWork]:
+    def flush(self) -> list[FrameSwap]:
         """Runs what is left and returns every remaining frame, in order."""
         if self._gathering:
             self._launch()
@@ -297,14 +297,14 @@ class SwapEngine:
                 work.targets, work.swapped = pair[0], pair[1]
             work.done = True
 
-    def _pop_done(self) -> list[FrameWork]:
+    def _pop_done(self) -> list[FrameSwap]:
         finished = []
         while self._order and self._order[0].done:
             finished.append(self._order.popleft())
         return finished
 
 
-def _share(works: list[FrameWork], name: str, values: np.ndarray) -> None:
+def _share(works: list[FrameSwap], name: str, values: np.ndarray) -> None:
     """Splits per-crop `values` over the works, by their face counts."""
     start = 0
     for work in works:
@@ -312,4 +312,4 @@ def _share(works: list[FrameWork], name: str, values: np.ndarray) -> None:
         start += len(work.faces)
 
 
-__all__ = ["FrameWork", "SwapEngine"]
+__all__ = ["FrameSwap", "SwapEngine"]

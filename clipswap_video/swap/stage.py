@@ -41,7 +41,7 @@ from clipswap_video.swap.composite import (
     paste,
     transfer_colour,
 )
-from clipswap_video.swap.engine import FrameWork, SwapEngine
+from clipswap_video.swap.engine import FrameSwap, SwapEngine
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,9 @@ class SwapStage:
         """The frames still queued, finished (at the end of the video)."""
         return [self._finish(work) for work in self.engine.flush()]
 
-    def _work(self, frame: Frame, image: np.ndarray, faces: list[Face]) -> FrameWork:
+    def _work(self, frame: Frame, image: np.ndarray, faces: list[Face]) -> FrameSwap:
         if not faces:
-            return FrameWork(frame, image, [], np.zeros((0, 2, 3)), (0, 0, 0, 0))
+            return FrameSwap(frame, image, [], np.zeros((0, 2, 3)), (0, 0, 0, 0))
         size = self.swapper.backend.crop_size
         matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), size)
         # Only the region the crops cover goes to the device, not the frame.
@@ -123,9 +123,9 @@ class SwapStage:
         found = np.array([box for box in boxes if box is not None] or [(0, 0, 1, 1)])
         x0, y0 = found[:, :2].min(0)
         x1, y1 = found[:, 2:].max(0)
-        return FrameWork(frame, image, faces, matrices, (int(x0), int(y0), int(x1), int(y1)))
+        return FrameSwap(frame, image, faces, matrices, (int(x0), int(y0), int(x1), int(y1)))
 
-    def _finish(self, work: FrameWork) -> Frame:
+    def _finish(self, work: FrameSwap) -> Frame:
         if not work.faces:
             return work.frame  # goes to the encoder untouched
         output = work.image.copy()
