@@ -20,8 +20,8 @@ from rich.console import Console
 from clipswap_video.bench import TARGETS, BenchOptions, NeuralOptions, run_bench
 from clipswap_video.bench.models import BATCHES
 from clipswap_video.bench.timing import peak_rss_mb
-from clipswap_video.cli.bench import results_table
 from clipswap_video.cli import main
+from clipswap_video.cli.bench import results_table
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 
 NARROW = GeneratorSpec(channels=(4, 4, 4, 4, 4, 4), mapping_depth=1, mapping_size=8)
