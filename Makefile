@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) --editable '.[test]'
+	$(PIP) --editable '.[test,demo,train]'
 	touch $(STAMP)
 
 test: install
@@ -29,7 +29,7 @@ bench: install
 	$(BIN)/clipswap-video bench
 
 lint: install
-	$(PIP) --editable '.[test,dev]'
+	$(PIP) --editable '.[test,demo,train,dev]'
 	$(BIN)/ruff check clipswap_video tests
 	$(BIN)/ruff format --check clipswap_video tests
 	$(BIN)/mypy clipswap_video

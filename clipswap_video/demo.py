@@ -7,6 +7,9 @@
 - ground truth: the 5 facial landmarks of every frame (eye centres, nose tip, mouth
   corners, the ArcFace convention), i.e. the still's landmarks mapped through the
   exact affine transform that placed the sprite. Face-analysis tests measure against it.
+
+scikit-image and matplotlib come with the `[demo]` extra, imported only where the
+photos are read, so the drawing helpers here work without it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from typing import cast
 
 import av
 import cv2
-import matplotlib.cbook
 import numpy as np
 import numpy.typing as npt
-from skimage import data as skimage_data
+
+from clipswap_video._extras import import_extra
 
 FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float, float]  # centre x, centre y, scale, angle (degrees, ccw)
@@ -45,6 +48,7 @@ ASTRONAUT_LANDMARKS_5 = (
 ASTRONAUT_FACE_BOX = (175.0, 76.0, 265.0, 166.0)  # dlib's detection box on the same still
 _HEAD_CROP = (140, 20, 310, 210)  # x0, y0, x1, y1: hair to chin, clear of the suit below
 _EYE_TO_MOUTH_720P = 96.0  # face size in a 720-line frame, pixels
+_NEEDED_FOR = "the demo media"  # what the error for a missing [demo] extra names
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Actor:
 
 def astronaut_actor(path: Path2D) -> Actor:
     """The astronaut's head as a feathered-ellipse sprite following `path`."""
+    skimage_data = import_extra("skimage.data", "demo", _NEEDED_FOR)
     return sprite_actor(
         skimage_data.astronaut(), _HEAD_CROP, ASTRONAUT_LANDMARKS_5, ASTRONAUT_FACE_BOX, path
     )
@@ -171,13 +176,14 @@ def write_demo_media(
 ) -> DemoMedia:
     """Writes source.jpg, target.mp4 and target_landmarks.json into `directory`."""
     _check_arguments(seconds, width, height, fps)
+    cbook = import_extra("matplotlib.cbook", "demo", _NEEDED_FOR)
+    actor = astronaut_actor(demo_path(width, height))  # both photos found before any file
     directory.mkdir(parents=True, exist_ok=True)
     media = DemoMedia(
         directory / "source.jpg", directory / "target.mp4", directory / "target_landmarks.json"
     )
-    grace_hopper = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    grace_hopper = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     _atomic_copy(Path(str(grace_hopper)), media.source_image)
-    actor = astronaut_actor(demo_path(width, height))
     frame_count = round(seconds * fps)
     truth = _write_video(media.video, actor, frame_count, width, height, fps, audio)
     _atomic_write_text(media.landmarks, json.dumps(truth))

@@ -95,6 +95,14 @@ class CorruptWeightsError(ClipswapError, ValueError):
     exit_code = ExitCode.CORRUPT_WEIGHTS
 
 
+class MissingExtraError(ClipswapError, ImportError):
+    """A command needs a package from an optional extra this install lacks
+    (`pip install 'clipswap-video[demo]'`). Exit 2: the command line asks for
+    something this installation cannot run, which is a usage error, not bad input."""
+
+    exit_code = ExitCode.USAGE
+
+
 class DownloadError(ClipswapError, ConnectionError):
     """A weight download that did not complete (its partial file is kept for a resume)."""
 

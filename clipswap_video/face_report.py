@@ -90,7 +90,7 @@ def analyse_input(
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = read_image(path, what="image")
         faces = detect_still(detector, image)
-        if selection.mode == "reference":  # the one use of identities here (~50 ms a face)
+        if selection.mode == "reference":  # embeddings are costly; this is their one use
             faces = detector.embed(image, faces)
         report = FaceReport(path, "image", image.shape[1], image.shape[0])
         chosen = selector.select(faces)

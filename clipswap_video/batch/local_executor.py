@@ -147,8 +147,8 @@ def _threads_per_worker(workers: int) -> Iterator[None]:
     """Several CPU workers share the cores: each gets cores / workers OpenMP
     threads (torch, BLAS) through the environment its spawned process inherits,
     as Ray does for its actors; unless the user set OMP_NUM_THREADS. Left to
-    size their pools for every core, 2 workers on 2 cores ran each job 4x slower
-    (spin-waiting pools) and the batch 2x slower than one worker."""
+    size their pools for every core, the workers' pools spin-wait on each other's
+    cores and the batch runs slower than on one worker (docs/benchmarks.md)."""
     if workers < 2 or "OMP_NUM_THREADS" in os.environ:
         yield
         return

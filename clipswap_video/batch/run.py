@@ -67,9 +67,9 @@ class BatchReport:
 def default_cpu_workers() -> int:
     """Worker processes on a machine without GPUs: one per core, at most 8.
 
-    Measured on 2 cores (classic swapper, 640x360): one worker leaves the
-    second core mostly idle (detection, warps and blending run one after
-    another), two workers with one thread each finish the batch 1.5x sooner.
+    One worker leaves the other cores mostly idle (detection, warps and
+    blending run one after another); a worker per core, one thread each,
+    finishes a batch sooner (figures: docs/benchmarks.md).
     Each worker holds its own models, so the cap bounds memory; beyond it the
     workers share the cores as threads (see workers.run_on_devices).
     """

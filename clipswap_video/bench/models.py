@@ -43,7 +43,7 @@ class NeuralOptions:
     device: str = "auto"
     precision: str = "fp32"
     batch_size: int = 0  # the engine's automatic choice for the device
-    channels_last: bool = False  # the default: no gain on CPUs (see README)
+    channels_last: bool = False  # the default: no gain on CPUs (docs/benchmarks.md)
     codec: str | None = None
     generator: GeneratorSpec = GeneratorSpec()  # the full-size graph
     batches: tuple[int, ...] = BATCHES

@@ -3,7 +3,7 @@
 Detections join tracks by box overlap (IoU, Hungarian assignment), then by
 identity embedding, so a face hidden for a few frames gets its old id back.
 Each track's 5 landmarks and box corners are smoothed by a constant-velocity
-Kalman filter (filterpy), with noise levels proportional to the face size so
+Kalman filter (faces/kalman.py), with noise levels proportional to the face size so
 one setting fits small and large faces.
 """
 
@@ -13,12 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from filterpy.common import Q_discrete_white_noise
-from filterpy.kalman import KalmanFilter
 from scipy.linalg import block_diag
 from scipy.optimize import linear_sum_assignment
 
 from clipswap_video.config import TrackSettings
+from clipswap_video.faces.kalman import KalmanFilter, white_noise_acceleration
 from clipswap_video.faces.types import Embedding, Face, box_iou, embedding_distance
 
 Embedder = Callable[[list[Face]], list[Face]]
@@ -27,7 +26,7 @@ Embedder = Callable[[list[Face]], list[Face]]
 _COORDINATES = 14  # 5 landmarks and 2 box corners, x and y
 # Both noise matrices are linear in their variance: built once for variance 1,
 # scaled per update by (fraction * face size)^2.
-_UNIT_Q = block_diag(*[Q_discrete_white_noise(dim=2, dt=1.0, var=1.0)] * _COORDINATES)
+_UNIT_Q = block_diag(*[white_noise_acceleration(dt=1.0)] * _COORDINATES)
 _UNIT_R = np.eye(_COORDINATES)
 
 

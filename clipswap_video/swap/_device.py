@@ -54,9 +54,9 @@ def keep_freed_host_memory() -> bool:
 
     By default glibc hands every block over its mmap threshold (32 MiB at most)
     back to the kernel when it is freed, so each forward pass on the CPU
-    page-faults its activations in again. Measured on the full-size generator
-    at batch 1: 0.34 -> 0.215 s a call, system time 3.7 -> 0.8 s over 15 calls,
-    peak memory +7% (the freed blocks are kept, not returned)."""
+    page-faults its activations in again. Kept, they are reused: the calls run
+    faster for a somewhat higher peak memory (the freed blocks are kept, not
+    returned). Figures: docs/benchmarks.md."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return False

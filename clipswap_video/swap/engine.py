@@ -39,9 +39,9 @@ from clipswap_video.swap.composite import in_region
 Box = tuple[int, int, int, int]
 
 AUTO_BATCH_SIZE = {"cpu": 1, "cuda": 16}
-"""`swap.batch_size = 0`: on this project's 2-core CPU the generator runs 4.8
-faces/s at batch 1, 3.2 at batch 4 and 2.6 at batch 8 (memory-bound), so the
-CPU gets no batching; GPUs need batches to fill their cores."""
+"""`swap.batch_size = 0`: on a CPU the generator is memory-bound and larger
+batches run fewer faces a second, so the CPU gets no batching; GPUs need
+batches to fill their cores. Figures: docs/benchmarks.md."""
 _IN_FLIGHT = 2  # batches on the device at once: one computing, one uploading
 _FRAMES_PER_CROP = 4  # frames held per crop of batch size before a partial batch runs
 

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import torch
 
+from clipswap_video._extras import import_extra
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import InputNotFoundError, NoFaceError, UnreadableInputError
 from clipswap_video.faces import FaceDetector, alignment_matrices, create_detector, warp_crops
@@ -64,7 +65,7 @@ def find_media(paths: Sequence[str | Path]) -> list[Path]:
 
 def read_video_frames(path: Path, count: int) -> list[RgbImage]:
     """`count` frames spread evenly over the video, RGB, read with decord."""
-    import decord
+    decord = import_extra("decord", "train", "training on videos")
 
     probe(path)  # PyAV names what is wrong with a broken file in one line; decord logs noise
     decord.logging.set_level(decord.logging.QUIET)

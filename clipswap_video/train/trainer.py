@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from clipswap_video.errors import ConfigValueError
+from clipswap_video._extras import import_extra
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.generator import FaceDancerGenerator
 from clipswap_video.swap._device import (
@@ -315,13 +315,10 @@ class MetricsLog:
         self.path = out_dir / "metrics.csv"
         self._writer: Any = None
         if kind == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ConfigValueError(
-                    "run.log = tensorboard needs the tensorboard package (pip install "
-                    "tensorboard); or set run.log = csv"
-                ) from None
+            # checked first: torch's own ImportError names neither the extra nor pip
+            import_extra("tensorboard", "train", 'run.log = "tensorboard"')
+            from torch.utils.tensorboard import SummaryWriter
+
             self._writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=resumed_step + 1)
             return
         kept = []
