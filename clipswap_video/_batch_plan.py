@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import glob
 import os
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clipswap_video._toml_config import read_toml
 from clipswap_video.errors import (
     ConfigValueError,
     InputNotFoundError,
@@ -84,7 +84,7 @@ def plan_folder(
 
 def plan_jobs_file(path: Path, manifest: Path | None = None) -> Plan:
     """The jobs of a TOML jobs file (format: README, configs/jobs.example.toml)."""
-    table = _read(path)
+    table = read_toml(path, "jobs file")
     folder = _absolute([path])[0].parent
     _known_keys(table, _TOP_KEYS, f"{path}")
     defaults = _table(table.get("defaults", {}), f"{path}: [defaults]")
@@ -216,18 +216,6 @@ def _suffix(container: object, where: str) -> str | None:
 def _absolute(paths: Sequence[Path | str]) -> tuple[Path, ...]:
     """Absolute and normalised (`a/../b` is `b`): outputs are compared and keyed by it."""
     return tuple(Path(os.path.abspath(path)) for path in paths)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as file:
-            return tomllib.load(file)
-    except FileNotFoundError:
-        raise InputNotFoundError(f"jobs file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigValueError(f"jobs file {path} cannot be read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigValueError(f"jobs file {path} is not valid TOML: {error}") from None
 
 
 def _table(value: object, where: str) -> dict[str, Any]:

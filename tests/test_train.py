@@ -388,7 +388,7 @@ def test_cli_trains_and_exports(cli, data_dir: Path, cache_dir: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (("nonesuch",), ExitCode.BAD_CONFIG_VALUE, "training config nonesuch does not exist"),
+        (("nonesuch",), ExitCode.INPUT_MISSING, "training config nonesuch does not exist"),
         (("tiny", "--set", "run.stepz=3"), ExitCode.UNKNOWN_CONFIG_KEY, "did you mean run.steps"),
         (("tiny", "--set", "data.same_ratio=2"), ExitCode.BAD_CONFIG_VALUE, "out of range"),
         (("tiny", "--data", "missing"), ExitCode.INPUT_MISSING, "missing does not exist"),
