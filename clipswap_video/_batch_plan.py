@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from clipswap_video._toml_config import read_toml
+from clipswap_video.atomic import is_partial
 from clipswap_video.errors import (
     ConfigValueError,
     InputNotFoundError,
@@ -115,7 +116,7 @@ def _expand_job(entry: dict[str, Any], folder: Path, where: str) -> list[Planned
     as_folder = str(entry["output"]).endswith("/") or output.suffix == "" or output.is_dir()
     inputs = [
         path for path in _absolute(sorted(glob.glob(str(pattern), recursive=True)))
-        if path.is_file() and ".partial." not in path.name  # unfinished outputs
+        if path.is_file() and not is_partial(path)  # unfinished outputs
         and not (as_folder and path.is_relative_to(output))  # earlier outputs
     ]  # fmt: skip
     if not inputs:
@@ -164,7 +165,7 @@ def _videos_under(folder: Path, skip: Path) -> list[Path]:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or path.is_relative_to(skip):
             continue
-        video = path.suffix.lower() in VIDEO_SUFFIXES and ".partial." not in path.name
+        video = path.suffix.lower() in VIDEO_SUFFIXES and not is_partial(path)
         if video and path.is_file():
             found.append(path)
     return found

@@ -29,6 +29,7 @@ from clipswap_video._batch_plan import (
     plan_jobs_file,
 )
 from clipswap_video._manifest import InputIdentity, Manifest, input_identity
+from clipswap_video.atomic import partial_path, write_text_atomic
 from clipswap_video.config import Settings, load_settings, to_toml
 from clipswap_video.errors import (
     BatchInterruptedError,
@@ -36,7 +37,6 @@ from clipswap_video.errors import (
     ExitCode,
     OutputUnwritableError,
 )
-from clipswap_video.media import partial_path
 from clipswap_video.workers import JobOutcome, VideoJob, expand_devices, run_on_devices
 
 ExecutorName = Literal["local", "ray"]
@@ -335,9 +335,7 @@ def _make_folder(folder: Path) -> None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Writes the report beside the manifest, atomically (temp file + rename)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 __all__ = [

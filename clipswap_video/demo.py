@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ import matplotlib.cbook
 import numpy as np
 import numpy.typing as npt
 from skimage import data as skimage_data
+
+from clipswap_video.atomic import atomic_output, write_text_atomic
 
 FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float, float]  # centre x, centre y, scale, angle (degrees, ccw)
@@ -176,11 +177,12 @@ def write_demo_media(
         directory / "source.jpg", directory / "target.mp4", directory / "target_landmarks.json"
     )
     grace_hopper = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    _atomic_copy(Path(str(grace_hopper)), media.source_image)
+    with atomic_output(media.source_image) as partial:
+        shutil.copyfile(Path(str(grace_hopper)), partial)
     actor = astronaut_actor(demo_path(width, height))
     frame_count = round(seconds * fps)
     truth = _write_video(media.video, actor, frame_count, width, height, fps, audio)
-    _atomic_write_text(media.landmarks, json.dumps(truth))
+    write_text_atomic(media.landmarks, json.dumps(truth))
     return media
 
 
@@ -196,24 +198,19 @@ def _check_arguments(seconds: float, width: int, height: int, fps: int) -> None:
 def _write_video(
     path: Path, actor: Actor, frame_count: int, width: int, height: int, fps: int, audio: bool
 ) -> dict[str, object]:
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     backdrop = background(width, height)
     frames = []
-    try:
-        with av.open(str(partial), "w") as container:
-            video = _video_stream(container, width, height, fps)
-            sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
-            for index in range(frame_count):
-                t = index / fps
-                image, placed = render_frame(backdrop, [actor], t)
-                container.mux(video.encode(_to_video_frame(image, index)))
-                frames.append(_truth_entry(index, actor, t, placed[0]))
-            container.mux(video.encode(None))
-            if sound is not None:
-                _write_audio(container, sound, frame_count / fps)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_output(path) as partial, av.open(str(partial), "w") as container:
+        video = _video_stream(container, width, height, fps)
+        sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
+        for index in range(frame_count):
+            t = index / fps
+            image, placed = render_frame(backdrop, [actor], t)
+            container.mux(video.encode(_to_video_frame(image, index)))
+            frames.append(_truth_entry(index, actor, t, placed[0]))
+        container.mux(video.encode(None))
+        if sound is not None:
+            _write_audio(container, sound, frame_count / fps)
     return {"width": width, "height": height, "fps": fps, "frame_count": frame_count,
             "time_base": f"1/{fps}", "frames": frames}  # fmt: skip
 
@@ -285,15 +282,3 @@ def _composite(
 
 def _apply(matrix: FloatArray, points: FloatArray) -> FloatArray:
     return points @ matrix[:, :2].T + matrix[:, 2]
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    partial = target.with_name(f"{target.stem}.partial{target.suffix}")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    partial = target.with_name(f"{target.stem}.partial{target.suffix}")
-    partial.write_text(text)
-    os.replace(partial, target)

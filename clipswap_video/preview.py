@@ -3,12 +3,12 @@ frame | output frame), and the checked, atomic image writing every preview uses.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import OutputPathError, OutputUnwritableError
 from clipswap_video.media import VideoReader, probe, read_image
 
@@ -26,11 +26,9 @@ def check_preview_path(path: Path) -> None:
 def write_image(picture: np.ndarray, path: Path) -> None:
     """Writes an RGB picture to `path` (format from the suffix) via a partial file."""
     check_preview_path(path)
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-    if not cv2.imwrite(str(partial), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
-        partial.unlink(missing_ok=True)
-        raise OutputUnwritableError(f"cannot write the preview {path}")
-    os.replace(partial, path)
+    with atomic_output(path) as partial:
+        if not cv2.imwrite(str(partial), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+            raise OutputUnwritableError(f"cannot write the preview {path}")
 
 
 def frame_at(video: Path, index: int) -> np.ndarray:

@@ -367,7 +367,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(
     _, metadata = read_checkpoint(out / "checkpoint.safetensors")  # saved on the way out
     logged = [int(row.split(",")[0]) for row in metrics.read_text().splitlines()[1:]]
     assert int(metadata["step"]) == logged[-1] >= 3
-    assert not list(out.glob("*.partial"))
+    assert not list(out.glob("*.partial.*"))
 
 
 # CLI errors --------------------------------------------------------------------------
