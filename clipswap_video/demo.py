@@ -28,6 +28,7 @@ import numpy.typing as npt
 from skimage import data as skimage_data
 
 from clipswap_video.atomic import atomic_output, write_text_atomic
+from clipswap_video.media.frame import RgbImage
 
 FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float, float]  # centre x, centre y, scale, angle (degrees, ccw)
@@ -80,7 +81,7 @@ def astronaut_actor(path: Path2D) -> Actor:
 
 
 def sprite_actor(
-    still: npt.NDArray[np.uint8],
+    still: RgbImage,
     head_crop: tuple[int, int, int, int],
     landmarks_5: Sequence[tuple[float, float]],
     box: tuple[float, float, float, float],
@@ -125,7 +126,7 @@ def actor_transform(actor: Actor, pose: Pose) -> FloatArray:
     )
 
 
-def background(width: int, height: int) -> npt.NDArray[np.uint8]:
+def background(width: int, height: int) -> RgbImage:
     """A deterministic faceless backdrop: a colour gradient with soft low-frequency texture."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = x / width, y / height
@@ -135,8 +136,8 @@ def background(width: int, height: int) -> npt.NDArray[np.uint8]:
 
 
 def render_frame(
-    backdrop: npt.NDArray[np.uint8], actors: Sequence[Actor], t: float
-) -> tuple[npt.NDArray[np.uint8], list[FloatArray | None]]:
+    backdrop: RgbImage, actors: Sequence[Actor], t: float
+) -> tuple[RgbImage, list[FloatArray | None]]:
     """The frame at time `t` and each actor's 5 landmarks in it (None when off-screen)."""
     frame = backdrop.astype(np.float32)
     placed: list[FloatArray | None] = []
@@ -225,7 +226,7 @@ def _video_stream(container: av.container.OutputContainer, width: int, height: i
     return video
 
 
-def _to_video_frame(image: npt.NDArray[np.uint8], index: int) -> av.VideoFrame:
+def _to_video_frame(image: RgbImage, index: int) -> av.VideoFrame:
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
     frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
     frame.pts = index

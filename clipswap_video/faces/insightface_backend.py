@@ -28,7 +28,8 @@ from clipswap_video.devices import parse_device
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.align import alignment_matrices
 from clipswap_video.faces.detect import follow_landmarks, keep_faces, register_detector
-from clipswap_video.faces.types import Face, RgbImage, box_iou, unit
+from clipswap_video.faces.types import Face, box_iou, unit
+from clipswap_video.media.frame import RgbImage
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 PACK_NAME = "insightface.buffalo_l"

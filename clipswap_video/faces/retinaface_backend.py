@@ -29,7 +29,8 @@ from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces.detect import downscale, keep_faces, refresh_near, register_detector
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
-from clipswap_video.faces.types import Face, RgbImage, box_iou
+from clipswap_video.faces.types import Face, box_iou
+from clipswap_video.media.frame import RgbImage
 from clipswap_video.models.retinaface import load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
