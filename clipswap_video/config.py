@@ -8,15 +8,19 @@ work starts: an unknown key or a bad value is one clear error line.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Literal
 
-from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
+from clipswap_video._toml_config import (
+    Layer,
+    build,
+    leaf_keys,
+    parse_override,
+    read_toml,
+    to_toml,
+)
 
 SwapperName = Literal["auto", "clipswap", "classic", "none"]
 """Swap backends: auto = clipswap when its weights are found, else classic."""
@@ -172,161 +176,22 @@ class Settings:
 def load_settings(
     config_file: Path | None = None, overrides: typing.Sequence[str] = ()
 ) -> Settings:
-    """Builds the effective settings from an optional TOML file and `key=value` overrides."""
-    values = _as_nested_dict(Settings())
+    """Builds the effective settings from an optional TOML file and `key=value` overrides.
+
+    Raises:
+        InputNotFoundError: `config_file` does not exist.
+        UnknownConfigKeyError, ConfigValueError: a key or a value (see _toml_config).
+    """
+    layers: list[Layer] = []
     if config_file is not None:
-        _merge(values, _read_toml(config_file), origin=str(config_file))
-    for override in overrides:
-        key, value = parse_override(override)
-        _merge(values, _nest(key, value), origin="--set")
-    return _build(Settings, values, prefix="")
+        layers.append((str(config_file), read_toml(config_file, "config file")))
+    layers += [("--set", parse_override(override)) for override in overrides]
+    return build(Settings, layers, what="config")
 
 
 def valid_keys() -> list[str]:
     """All `section.key` names, for messages and the docs."""
-    return [
-        f"{section.name}.{key.name}"
-        for section in dataclasses.fields(Settings)
-        for key in dataclasses.fields(_field_type(Settings, section.name))
-    ]
-
-
-def to_toml(settings: Settings) -> str:
-    """The effective settings as TOML, one [section] per group."""
-    lines: list[str] = []
-    for section, values in _as_nested_dict(settings).items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as file:
-            return tomllib.load(file)
-    except FileNotFoundError:
-        raise ConfigValueError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigValueError(f"config file {path} cannot be read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigValueError(f"config file {path} is not valid TOML: {error}") from None
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigValueError(f"--set expects section.key=value, got {text!r}")
-    try:  # TOML syntax first (numbers, booleans, quoted strings, inline tables)
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # a bare word such as `--set video.codec=libx265`
-    return key.strip(), value
-
-
-def _nest(dotted_key: str, value: Any) -> dict[str, Any]:
-    section, _, key = dotted_key.partition(".")
-    if not key:
-        _raise_unknown(dotted_key)
-    return {section: {key: value}}
-
-
-def _merge(values: dict[str, Any], update: dict[str, Any], *, origin: str) -> None:
-    for section, entries in update.items():
-        if section not in values:
-            first_key = next(iter(entries), "") if isinstance(entries, dict) else ""
-            _raise_unknown(f"{section}.{first_key}" if first_key else section, origin)
-        if not isinstance(entries, dict):
-            raise ConfigValueError(f"{origin}: [{section}] must be a table of settings")
-        for key, value in entries.items():
-            if key not in values[section]:
-                _raise_unknown(f"{section}.{key}", origin)
-            values[section][key] = value
-
-
-def _raise_unknown(key: str, origin: str = "") -> typing.NoReturn:
-    close = difflib.get_close_matches(key, valid_keys() + list(_as_nested_dict(Settings())), n=1)
-    hint = f"; did you mean {close[0]}?" if close else f"; valid keys: {', '.join(valid_keys())}"
-    where = f"{origin}: " if origin else ""
-    raise UnknownConfigKeyError(f"{where}unknown config key '{key}'{hint}")
-
-
-def _build(cls: type, values: dict[str, Any], *, prefix: str) -> Any:
-    kwargs = {}
-    for spec in dataclasses.fields(cls):
-        name = f"{prefix}{spec.name}"
-        hint = _field_type(cls, spec.name)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            kwargs[spec.name] = _build(hint, values[spec.name], prefix=f"{name}.")
-        else:
-            kwargs[spec.name] = coerce_value(values[spec.name], hint, name, spec.metadata)
-    return cls(**kwargs)
-
-
-def coerce_value(value: Any, hint: Any, name: str, metadata: typing.Mapping[str, Any]) -> Any:
-    """A TOML value checked against a setting's type (Literal choices, tuples,
-    tables, numbers with an optional `range` in the field's metadata)."""
-    origin = get_origin(hint)
-    if origin is Literal:
-        if value not in get_args(hint):
-            choices = ", ".join(map(str, get_args(hint)))
-            raise ConfigValueError(f"{name} = {value!r} is not one of: {choices}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ConfigValueError(f"{name} must be a list, e.g. {name} = [...]")
-        return tuple(coerce_value(entry, get_args(hint)[0], name, {}) for entry in value)
-    if origin is dict:
-        if get_args(hint)[1] is not str:  # a free-form table
-            if not isinstance(value, dict):
-                raise ConfigValueError(f"{name} must be a table")
-            return value
-        if not isinstance(value, dict):
-            raise ConfigValueError(f'{name} must be a table, e.g. {name} = {{tune = "film"}}')
-        return {str(k): _toml_scalar_str(v) for k, v in value.items()}
-    if not _fits(value, hint):
-        raise ConfigValueError(f"{name} = {value!r} is not a valid {hint.__name__}")
-    low, high = metadata.get("range", (None, None))
-    if low is not None and not low <= value <= high:
-        raise ConfigValueError(f"{name} = {value!r} is out of range [{low}, {high}]")
-    return float(value) if hint is float else value
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether a TOML value suits a setting's type (an int is a float, a bool is no int)."""
-    if isinstance(value, bool):  # bool is an int subclass; keep them apart
-        return hint is bool
-    if hint is float:
-        return isinstance(value, int | float)
-    return isinstance(value, hint)
-
-
-def _field_type(cls: type, name: str) -> Any:
-    return typing.get_type_hints(cls)[name]
-
-
-def _as_nested_dict(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {
-        section.name: dict(dataclasses.asdict(getattr(settings, section.name)))
-        for section in dataclasses.fields(settings)
-    }
-
-
-def _toml_scalar_str(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def toml_value(value: Any) -> str:
-    """One value in TOML syntax."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    return str(value)
+    return leaf_keys(Settings)
 
 
 __all__ = [
@@ -343,10 +208,7 @@ __all__ = [
     "SwapSettings",
     "SwapperName",
     "VideoSettings",
-    "coerce_value",
     "load_settings",
-    "parse_override",
     "to_toml",
-    "toml_value",
     "valid_keys",
 ]

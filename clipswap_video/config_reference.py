@@ -18,7 +18,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from clipswap_video.config import Settings, toml_value
+from clipswap_video._toml_config import toml_value
+from clipswap_video.config import Settings
 
 REGENERATE = "python -m clipswap_video.config_reference docs/configuration.md"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from clipswap_video._extras import import_extra
+from clipswap_video.atomic import atomic_output, write_text_atomic
+from clipswap_video.media.frame import RgbImage
 
 FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float, float]  # centre x, centre y, scale, angle (degrees, ccw)
@@ -84,7 +85,7 @@ def astronaut_actor(path: Path2D) -> Actor:
 
 
 def sprite_actor(
-    still: npt.NDArray[np.uint8],
+    still: RgbImage,
     head_crop: tuple[int, int, int, int],
     landmarks_5: Sequence[tuple[float, float]],
     box: tuple[float, float, float, float],
@@ -129,7 +130,7 @@ def actor_transform(actor: Actor, pose: Pose) -> FloatArray:
     )
 
 
-def background(width: int, height: int) -> npt.NDArray[np.uint8]:
+def background(width: int, height: int) -> RgbImage:
     """A deterministic faceless backdrop: a colour gradient with soft low-frequency texture."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = x / width, y / height
@@ -139,8 +140,8 @@ def background(width: int, height: int) -> npt.NDArray[np.uint8]:
 
 
 def render_frame(
-    backdrop: npt.NDArray[np.uint8], actors: Sequence[Actor], t: float
-) -> tuple[npt.NDArray[np.uint8], list[FloatArray | None]]:
+    backdrop: RgbImage, actors: Sequence[Actor], t: float
+) -> tuple[RgbImage, list[FloatArray | None]]:
     """The frame at time `t` and each actor's 5 landmarks in it (None when off-screen)."""
     frame = backdrop.astype(np.float32)
     placed: list[FloatArray | None] = []
@@ -183,10 +184,11 @@ def write_demo_media(
         directory / "source.jpg", directory / "target.mp4", directory / "target_landmarks.json"
     )
     grace_hopper = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    _atomic_copy(Path(str(grace_hopper)), media.source_image)
+    with atomic_output(media.source_image) as partial:
+        shutil.copyfile(Path(str(grace_hopper)), partial)
     frame_count = round(seconds * fps)
     truth = _write_video(media.video, actor, frame_count, width, height, fps, audio)
-    _atomic_write_text(media.landmarks, json.dumps(truth))
+    write_text_atomic(media.landmarks, json.dumps(truth))
     return media
 
 
@@ -202,24 +204,19 @@ def _check_arguments(seconds: float, width: int, height: int, fps: int) -> None:
 def _write_video(
     path: Path, actor: Actor, frame_count: int, width: int, height: int, fps: int, audio: bool
 ) -> dict[str, object]:
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     backdrop = background(width, height)
     frames = []
-    try:
-        with av.open(str(partial), "w") as container:
-            video = _video_stream(container, width, height, fps)
-            sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
-            for index in range(frame_count):
-                t = index / fps
-                image, placed = render_frame(backdrop, [actor], t)
-                container.mux(video.encode(_to_video_frame(image, index)))
-                frames.append(_truth_entry(index, actor, t, placed[0]))
-            container.mux(video.encode(None))
-            if sound is not None:
-                _write_audio(container, sound, frame_count / fps)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_output(path) as partial, av.open(str(partial), "w") as container:
+        video = _video_stream(container, width, height, fps)
+        sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
+        for index in range(frame_count):
+            t = index / fps
+            image, placed = render_frame(backdrop, [actor], t)
+            container.mux(video.encode(_to_video_frame(image, index)))
+            frames.append(_truth_entry(index, actor, t, placed[0]))
+        container.mux(video.encode(None))
+        if sound is not None:
+            _write_audio(container, sound, frame_count / fps)
     return {"width": width, "height": height, "fps": fps, "frame_count": frame_count,
             "time_base": f"1/{fps}", "frames": frames}  # fmt: skip
 
@@ -234,7 +231,7 @@ def _video_stream(container: av.container.OutputContainer, width: int, height: i
     return video
 
 
-def _to_video_frame(image: npt.NDArray[np.uint8], index: int) -> av.VideoFrame:
+def _to_video_frame(image: RgbImage, index: int) -> av.VideoFrame:
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
     frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
     frame.pts = index
@@ -291,15 +288,3 @@ def _composite(
 
 def _apply(matrix: FloatArray, points: FloatArray) -> FloatArray:
     return points @ matrix[:, :2].T + matrix[:, 2]
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    partial = target.with_name(f"{target.stem}.partial{target.suffix}")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    partial = target.with_name(f"{target.stem}.partial{target.suffix}")
-    partial.write_text(text)
-    os.replace(partial, target)

@@ -25,8 +25,9 @@ from clipswap_video.faces import (
     parse_selection,
 )
 from clipswap_video.faces.identity import detect_still
-from clipswap_video.faces.types import Face, RgbImage
+from clipswap_video.faces.types import Face
 from clipswap_video.media import IMAGE_SUFFIXES, VideoReader, read_image
+from clipswap_video.media.frame import RgbImage
 from clipswap_video.preview import resized, write_image
 
 PREVIEW_FRAMES = 6

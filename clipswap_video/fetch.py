@@ -1,8 +1,10 @@
 """Verifying and downloading weight files: full SHA-256, resumable, atomic.
 
-A download goes to `<file>.partial` beside its destination, resumes with an
-HTTP Range request when a partial file is there, and is renamed into place
-only once its size and SHA-256 match the manifest (open_clip trusts a cached
+A download goes to `<stem>.partial<.ext>` beside its destination (the naming
+rule of clipswap_video.atomic; not its `atomic_output`, which removes the
+partial file on an error, where a failed download keeps it for a resume),
+resumes with an HTTP Range request when a partial file is there, and is
+renamed into place only once its size and SHA-256 match the manifest (open_clip trusts a cached
 file by a hash prefix, timm checks no hash by default; neither is enough for
 files that run code paths on a render farm). Archives (the insightface pack)
 are verified, then extracted into a temporary folder renamed into place.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from clipswap_video.atomic import partial_path
 from clipswap_video.errors import (
     ConfigValueError,
     CorruptWeightsError,
@@ -99,7 +102,7 @@ def fetch(
             f"{entry.name} has no known SHA-256 to check a download against; pass --sha256"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    download = folder / f"{Path(entry.file).name}{'.zip' if entry.archive else ''}.partial"
+    download = partial_path(folder / f"{Path(entry.file).name}{'.zip' if entry.archive else ''}")
     _download(source, download, entry.name, on_bytes, timeout)
     _check(download, entry, expected)
     target = folder / entry.file

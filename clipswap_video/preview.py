@@ -3,14 +3,14 @@ frame | output frame), and the checked, atomic image writing every preview uses.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import OutputPathError, OutputUnwritableError
-from clipswap_video.media import VideoReader, probe, read_image
+from clipswap_video.media import RgbImage, VideoReader, probe, read_image
 
 _HEIGHT = 360
 
@@ -23,17 +23,15 @@ def check_preview_path(path: Path) -> None:
         raise OutputPathError(f"cannot write the preview {path}: {path.parent} is not a folder")
 
 
-def write_image(picture: np.ndarray, path: Path) -> None:
+def write_image(picture: RgbImage, path: Path) -> None:
     """Writes an RGB picture to `path` (format from the suffix) via a partial file."""
     check_preview_path(path)
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-    if not cv2.imwrite(str(partial), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
-        partial.unlink(missing_ok=True)
-        raise OutputUnwritableError(f"cannot write the preview {path}")
-    os.replace(partial, path)
+    with atomic_output(path) as partial:
+        if not cv2.imwrite(str(partial), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+            raise OutputUnwritableError(f"cannot write the preview {path}")
 
 
-def frame_at(video: Path, index: int) -> np.ndarray:
+def frame_at(video: Path, index: int) -> RgbImage:
     """The RGB frame `index` of `video` (its last frame if it is shorter)."""
     last = None
     with VideoReader(video) as reader:
@@ -53,9 +51,7 @@ def write_side_by_side(source: Path, input_video: Path, output_video: Path, png:
     write_image(np.hstack([resized(picture, height=_HEIGHT) for picture in pictures]), png)
 
 
-def resized(
-    picture: np.ndarray, *, width: int | None = None, height: int | None = None
-) -> np.ndarray:
+def resized(picture: RgbImage, *, width: int | None = None, height: int | None = None) -> RgbImage:
     """`picture` scaled to `width` or to `height`, keeping its aspect ratio."""
     scale = width / picture.shape[1] if width else (height or picture.shape[0]) / picture.shape[0]
     size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))

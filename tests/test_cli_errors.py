@@ -116,6 +116,8 @@ def test_config_errors(cli, source_image: Path, clip: Path, tmp_path: Path) -> N
     (tmp_path / "c.toml").write_text("[video]\ncrf = 'x'\n")
     code, err = cli(source_image, clip, tmp_path / "out.mp4", "--config", tmp_path / "c.toml")
     assert_one_line_error(code, err, ExitCode.BAD_CONFIG_VALUE, "not a valid int")
+    code, err = cli(source_image, clip, tmp_path / "out.mp4", "--config", tmp_path / "no.toml")
+    assert_one_line_error(code, err, ExitCode.INPUT_MISSING, "no.toml does not exist")
     assert outputs(tmp_path) == []
 
 

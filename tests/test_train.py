@@ -367,7 +367,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(
     _, metadata = read_checkpoint(out / "checkpoint.safetensors")  # saved on the way out
     logged = [int(row.split(",")[0]) for row in metrics.read_text().splitlines()[1:]]
     assert int(metadata["step"]) == logged[-1] >= 3
-    assert not list(out.glob("*.partial"))
+    assert not list(out.glob("*.partial.*"))
 
 
 # CLI errors --------------------------------------------------------------------------
@@ -388,7 +388,7 @@ def test_cli_trains_and_exports(cli, data_dir: Path, cache_dir: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (("nonesuch",), ExitCode.BAD_CONFIG_VALUE, "training config nonesuch does not exist"),
+        (("nonesuch",), ExitCode.INPUT_MISSING, "training config nonesuch does not exist"),
         (("tiny", "--set", "run.stepz=3"), ExitCode.UNKNOWN_CONFIG_KEY, "did you mean run.steps"),
         (("tiny", "--set", "data.same_ratio=2"), ExitCode.BAD_CONFIG_VALUE, "out of range"),
         (("tiny", "--data", "missing"), ExitCode.INPUT_MISSING, "missing does not exist"),

@@ -96,7 +96,7 @@ def test_interrupted_download_resumes_with_range(cli, server: _Server, tmp_path:
     code, err = _weights(cli, tmp_path, manifest, "fetch", "tiny.model")
     assert code == ExitCode.DOWNLOAD_FAILED and "run the same command to resume" in err
     assert err.count("\n") == 1
-    assert (tmp_path / "w" / "tiny.bin.partial").stat().st_size == 3000
+    assert (tmp_path / "w" / "tiny.partial.bin").stat().st_size == 3000
     assert not (tmp_path / "w" / "tiny.bin").exists()
     assert _weights(cli, tmp_path, manifest, "fetch", "tiny.model")[0] == 0
     assert server.ranges == [None, "bytes=3000-"]
@@ -107,7 +107,7 @@ def test_server_without_range_support_restarts(cli, server: _Server, tmp_path: P
     server.files["/tiny.bin"] = PAYLOAD
     server.honour_range = False
     (tmp_path / "w").mkdir()
-    (tmp_path / "w" / "tiny.bin.partial").write_bytes(b"stale bytes")
+    (tmp_path / "w" / "tiny.partial.bin").write_bytes(b"stale bytes")
     manifest = _manifest(tmp_path, f"{server.url}/tiny.bin")
     assert _weights(cli, tmp_path, manifest, "fetch", "tiny.model")[0] == 0
     assert (tmp_path / "w" / "tiny.bin").read_bytes() == PAYLOAD

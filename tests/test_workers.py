@@ -32,12 +32,11 @@ def test_device_lists() -> None:
     assert expand_devices("auto", cuda_count=2) == ["cuda:0", "cuda:1"]
     assert expand_devices("cuda*2,cpu", cuda_count=2) == ["cuda:0", "cuda:1", "cpu"]
     assert expand_devices("cpu*3", cuda_count=0) == ["cpu"] * 3
-    with pytest.raises(ConfigValueError, match="has 1 GPU"):
+    with pytest.raises(ConfigValueError, match="torch sees 1 CUDA device"):
         expand_devices("cuda:1", cuda_count=1)
-    with pytest.raises(ConfigValueError, match="not one of"):
-        expand_devices("tpu:0", cuda_count=0)
-    with pytest.raises(ConfigValueError, match="bad device count"):
-        expand_devices("cpu*x", cuda_count=0)
+    for bad in ("tpu:0", "cpu*x"):
+        with pytest.raises(ConfigValueError, match="is not auto, or a comma list"):
+            expand_devices(bad, cuda_count=0)
 
 
 @pytest.mark.slow

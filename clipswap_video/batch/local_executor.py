@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from clipswap_video.batch.jobs import JobOutcome, VideoJob
 from clipswap_video.config import Settings
-from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
+from clipswap_video.devices import parse_device_list
+from clipswap_video.errors import ClipswapError, ExitCode
 
 if TYPE_CHECKING:
     from clipswap_video.swap import FaceSwapper
@@ -39,7 +40,8 @@ _STOP_GRACE_S = 30.0  # a stopped worker's time to remove its unfinished output 
 
 def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
     """Worker devices from `auto` (every GPU, else one CPU worker), a comma list
-    (`cuda:0,cuda:1`), or `cpu*N` / `cuda*N` shorthands.
+    (`cuda:0,cuda:1`), or `cpu*N` / `cuda*N` shorthands (the grammar of
+    clipswap_video.devices.parse_device_list); `cuda_count` defaults to the GPUs torch sees.
 
     Raises:
         ConfigValueError: a malformed list, or more GPUs than the machine has.
@@ -48,24 +50,7 @@ def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
         import torch
 
         cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if spec == "auto":
-        return [f"cuda:{index}" for index in range(cuda_count)] or ["cpu"]
-    devices: list[str] = []
-    for part in spec.split(","):
-        name, _, times = part.strip().partition("*")
-        if times and not times.isdigit():
-            raise ConfigValueError(f"bad device count in {part!r}; write e.g. cpu*2")
-        if name == "cuda" and times:
-            devices += [f"cuda:{index}" for index in range(int(times))]
-        else:
-            devices += [name] * (int(times) if times else 1)
-    for device in devices:
-        kind, _, index = device.partition(":")
-        if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
-            raise ConfigValueError(f"device {device!r} is not one of: auto, cpu, cuda:N")
-        if kind == "cuda" and int(index or 0) >= cuda_count:
-            raise ConfigValueError(f"device {device!r}: this machine has {cuda_count} GPU(s)")
-    return devices
+    return [str(device) for device in parse_device_list(spec, cuda_count)]
 
 
 def run_on_devices(

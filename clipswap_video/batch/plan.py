@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import glob
 import os
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clipswap_video._toml_config import read_toml
+from clipswap_video.atomic import is_partial
 from clipswap_video.batch.jobs import Plan, PlannedJob, VideoJob
 from clipswap_video.errors import (
     ConfigValueError,
@@ -65,8 +66,8 @@ def plan_folder(
 
 
 def plan_jobs_file(path: Path, manifest: Path | None = None) -> Plan:
-    """The jobs of a TOML jobs file (format: README, configs/jobs.example.toml)."""
-    table = _read(path)
+    """The jobs of a TOML jobs file (format: docs/batch.md, configs/jobs.example.toml)."""
+    table = read_toml(path, "jobs file")
     folder = _absolute([path])[0].parent
     _known_keys(table, _TOP_KEYS, f"{path}")
     defaults = _table(table.get("defaults", {}), f"{path}: [defaults]")
@@ -97,7 +98,7 @@ def _expand_job(entry: dict[str, Any], folder: Path, where: str) -> list[Planned
     as_folder = str(entry["output"]).endswith("/") or output.suffix == "" or output.is_dir()
     inputs = [
         path for path in _absolute(sorted(glob.glob(str(pattern), recursive=True)))
-        if path.is_file() and ".partial." not in path.name  # unfinished outputs
+        if path.is_file() and not is_partial(path)  # unfinished outputs
         and not (as_folder and path.is_relative_to(output))  # earlier outputs
     ]  # fmt: skip
     if not inputs:
@@ -146,7 +147,7 @@ def _videos_under(folder: Path, skip: Path) -> list[Path]:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or path.is_relative_to(skip):
             continue
-        video = path.suffix.lower() in VIDEO_SUFFIXES and ".partial." not in path.name
+        video = path.suffix.lower() in VIDEO_SUFFIXES and not is_partial(path)
         if video and path.is_file():
             found.append(path)
     return found
@@ -198,18 +199,6 @@ def _suffix(container: object, where: str) -> str | None:
 def _absolute(paths: Sequence[Path | str]) -> tuple[Path, ...]:
     """Absolute and normalised (`a/../b` is `b`): outputs are compared and keyed by it."""
     return tuple(Path(os.path.abspath(path)) for path in paths)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as file:
-            return tomllib.load(file)
-    except FileNotFoundError:
-        raise InputNotFoundError(f"jobs file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigValueError(f"jobs file {path} cannot be read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigValueError(f"jobs file {path} is not valid TOML: {error}") from None
 
 
 def _table(value: object, where: str) -> dict[str, Any]:

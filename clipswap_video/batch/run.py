@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.atomic import partial_path, write_text_atomic
 from clipswap_video.batch.decide import RUN_ACTIONS, Decision, decide
 from clipswap_video.batch.jobs import BatchOptions, JobOutcome, Plan, PlannedJob, VideoJob
 from clipswap_video.batch.local_executor import expand_devices, run_on_devices
@@ -32,7 +33,6 @@ from clipswap_video.errors import (
     ExitCode,
     OutputUnwritableError,
 )
-from clipswap_video.media import partial_path
 
 
 @dataclass
@@ -279,9 +279,7 @@ def _make_folder(folder: Path) -> None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Writes the report beside the manifest, atomically (temp file + rename)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 __all__ = ["BatchReport", "default_cpu_workers", "run_batch", "worker_devices"]

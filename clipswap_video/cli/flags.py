@@ -8,10 +8,10 @@ A flag is a shorter way to write an override, so every flag goes through
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import get_args
 
+from clipswap_video._toml_config import toml_value
 from clipswap_video.config import DetectorName, PrecisionName, SwapperName
 
 
@@ -93,19 +93,8 @@ def overrides_of(values: dict[str, object]) -> list[str]:
 
 
 def as_override(key: str, value: object) -> str:
-    """`key=value` with the value written as TOML: strings and paths quoted,
-    booleans lower-case, lists as arrays (a path with spaces or quotes survives)."""
-    return f"{key}={_toml_value(value)}"
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return json.dumps(str(value))  # a JSON string is a TOML basic string
+    """`key=value` with the value written as TOML (a path with spaces or quotes survives)."""
+    return f"{key}={toml_value(value)}"
 
 
 __all__ = [

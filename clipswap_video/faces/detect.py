@@ -17,7 +17,8 @@ import numpy as np
 
 from clipswap_video._registry import Registry
 from clipswap_video.config import FaceSettings
-from clipswap_video.faces.types import Box, Face, Landmarks, RgbImage
+from clipswap_video.faces.types import Box, Face, Landmarks
+from clipswap_video.media.frame import RgbImage
 
 
 @runtime_checkable

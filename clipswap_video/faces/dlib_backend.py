@@ -25,7 +25,8 @@ from clipswap_video.faces.detect import (
     refresh_near,
     register_detector,
 )
-from clipswap_video.faces.types import Face, Landmarks, RgbImage, box_iou, unit
+from clipswap_video.faces.types import Face, Landmarks, box_iou, unit
+from clipswap_video.media.frame import RgbImage
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"

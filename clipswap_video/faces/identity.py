@@ -17,7 +17,8 @@ import numpy as np
 
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces.detect import FaceDetector, scaled_face
-from clipswap_video.faces.types import Embedding, Face, RgbImage, unit
+from clipswap_video.faces.types import Embedding, Face, unit
+from clipswap_video.media.frame import RgbImage
 from clipswap_video.media.image import read_image
 
 # Photos smaller than this are searched again at twice the size when no face is

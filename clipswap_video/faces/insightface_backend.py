@@ -24,10 +24,12 @@ import cv2
 import numpy as np
 
 from clipswap_video.config import FaceSettings
+from clipswap_video.devices import parse_device
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.align import alignment_matrices
 from clipswap_video.faces.detect import follow_landmarks, keep_faces, register_detector
-from clipswap_video.faces.types import Face, RgbImage, box_iou, unit
+from clipswap_video.faces.types import Face, box_iou, unit
+from clipswap_video.media.frame import RgbImage
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 PACK_NAME = "insightface.buffalo_l"
@@ -82,18 +84,16 @@ def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
             explicitly where onnxruntime has no CUDA provider (a render node that
             silently fell back to the CPU would be a slow surprise).
     """
-    name, colon, index = device.partition(":")
-    if name not in ("auto", "cpu", "cuda") or (colon and (name != "cuda" or not index.isdigit())):
-        raise ConfigValueError(f"faces.device = {device!r} is not one of: auto, cpu, cuda[:N]")
+    parsed = parse_device(device, "faces.device")
     has_cuda = "CUDAExecutionProvider" in available
-    if name == "cuda" and not has_cuda:
+    if parsed.kind == "cuda" and not has_cuda:
         raise ConfigValueError(
             f"faces.device = {device!r} but onnxruntime has no CUDA provider; "
             "install onnxruntime-gpu or use faces.device = auto"
         )
-    if name == "cpu" or not has_cuda:
+    if parsed.kind == "cpu" or not has_cuda:
         return ["CPUExecutionProvider"]
-    return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": parsed.index or 0}), "CPUExecutionProvider"]
 
 
 @register_detector("insightface")

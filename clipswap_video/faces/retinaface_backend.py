@@ -25,10 +25,12 @@ import numpy as np
 import torch
 
 from clipswap_video.config import FaceSettings
-from clipswap_video.errors import ConfigValueError, MissingWeightsError
+from clipswap_video.devices import concrete_device, parse_device
+from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces.detect import downscale, keep_faces, refresh_near, register_detector
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
-from clipswap_video.faces.types import Face, RgbImage, box_iou
+from clipswap_video.faces.types import Face, box_iou
+from clipswap_video.media.frame import RgbImage
 from clipswap_video.models.retinaface import load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
@@ -39,25 +41,17 @@ REFRESH_MIN_IOU = 0.3
 
 
 def torch_device(name: str) -> torch.device:
-    """`faces.device` as a torch device: auto -> CUDA when torch has it, else the CPU.
-
-    (clipswap_video.swap has the same rule for `swap.device`; faces/ must not
-    import swap/, which sits above it.)
+    """`faces.device` as a torch device: auto -> CUDA when torch has it, else the CPU
+    (the grammar of clipswap_video.devices, as `swap.device`).
 
     Raises:
         ConfigValueError: another form, or a CUDA device torch does not see.
     """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    kind, colon, index = name.partition(":")
-    if kind not in ("cpu", "cuda") or (colon and (kind != "cuda" or not index.isdigit())):
-        raise ConfigValueError(f"faces.device = {name!r} is not one of: auto, cpu, cuda[:N]")
-    if kind == "cuda" and int(index or 0) >= torch.cuda.device_count():
-        raise ConfigValueError(
-            f"faces.device = {name!r} but torch sees {torch.cuda.device_count()} CUDA device(s); "
-            "use faces.device = auto"
-        )
-    return torch.device(name)
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = concrete_device(
+        parse_device(name, "faces.device"), cuda_count, key="faces.device", runtime="torch"
+    )
+    return torch.device(str(device))
 
 
 @register_detector("retinaface")

@@ -12,8 +12,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-RgbImage = npt.NDArray[np.uint8]
-"""H x W x 3, uint8, RGB."""
 Box = npt.NDArray[np.float32]
 """(4,) x1, y1, x2, y2."""
 Landmarks = npt.NDArray[np.float32]

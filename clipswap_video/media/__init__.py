@@ -8,7 +8,7 @@ from clipswap_video.media.frame import Frame, RgbImage
 from clipswap_video.media.image import IMAGE_SUFFIXES, read_image
 from clipswap_video.media.probe import VIDEO_SUFFIXES, MediaInfo, StreamInfo, VideoInfo, probe
 from clipswap_video.media.reader import VideoReader
-from clipswap_video.media.writer import VideoWriter, check_output_path, partial_path
+from clipswap_video.media.writer import VideoWriter, check_output_path
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -21,7 +21,6 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "check_output_path",
-    "partial_path",
     "probe",
     "read_image",
 ]

@@ -1,6 +1,8 @@
 """Encoding the processed video and muxing it with every copied stream.
 
-The output is written to `<name>.partial<.ext>` beside the target and renamed
+The output is written to `<name>.partial<.ext>` beside the target (the naming
+rule of clipswap_video.atomic; the writer's partial file lives from the
+constructor to `finish` or `abort`, longer than one `with` block) and renamed
 only after the muxer has closed cleanly, so an interrupted or failed job never
 leaves a file that looks finished. Timestamps, rotation, colour tags and the
 sample aspect ratio come from the input; a disclosure tag goes in the
@@ -21,6 +23,7 @@ import av
 import av.container
 from av.video.stream import VideoStream
 
+from clipswap_video.atomic import partial_path
 from clipswap_video.config import VideoSettings
 from clipswap_video.errors import (
     ConfigValueError,
@@ -37,11 +40,6 @@ log = logging.getLogger(__name__)
 
 # Container-level tags the muxer writes itself; copying them would be wrong.
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
-
-
-def partial_path(output: Path) -> Path:
-    """Where `output` is written until it is complete: `out.partial.mp4`."""
-    return output.with_name(f"{output.stem}.partial{output.suffix}")
 
 
 def check_output_path(input_path: Path, output: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import CorruptWeightsError, InputNotFoundError, OutputPathError
 from clipswap_video.models.keras_h5 import KerasGraph, LayerWeights, read_keras_h5
 
@@ -46,9 +47,8 @@ def save_converted(
     }
     metadata = {"format": FORMAT, "model_config": json.dumps(config),
                 "keras_version": keras_version, "source": source}  # fmt: skip
-    partial = target.with_name(f"{target.name}.partial")
-    save_file(tensors, str(partial), metadata=metadata)
-    partial.replace(target)
+    with atomic_output(target) as partial:
+        save_file(tensors, str(partial), metadata=metadata)
 
 
 def load(path: Path | str) -> KerasGraph:

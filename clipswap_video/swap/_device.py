@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
+from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import ConfigValueError
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -20,16 +21,9 @@ _KEEP_FREED = 1 << 30  # bytes: above any activation of a batch of 256 px faces
 def resolve_device(name: str, key: str = "swap.device") -> torch.device:
     """`auto` -> CUDA when torch has it, else the CPU; `cuda[:N]` must exist.
     `key` names the setting in the error line."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    kind, _, index = name.partition(":")
-    if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
-        raise ConfigValueError(f"{key} = {name!r} is not one of: auto, cpu, cuda[:N]")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigValueError(f"{key} = {name!r} but torch sees no CUDA device")
-    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
-        raise ConfigValueError(f"{key} = {name!r}: only {torch.cuda.device_count()} GPU(s)")
-    return torch.device(name)
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = concrete_device(parse_device(name, key), cuda_count, key=key, runtime="torch")
+    return torch.device(str(device))
 
 
 def check_precision(precision: str, device: torch.device, key: str = "swap.precision") -> None:

@@ -1,6 +1,6 @@
 """Training checkpoints: one safetensors file with the step, both networks, both
 optimizers' state, the loss scalers and the random generators, written
-atomically (`.partial`, then rename), so a run killed at any moment resumes
+atomically (clipswap_video.atomic), so a run killed at any moment resumes
 from its last checkpoint and continues exactly as if it had not stopped.
 
 Tensors: `<module>.<state key>`, `optim.<name>.<param index>.<key>` and
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from clipswap_video import __version__
+from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import CorruptWeightsError
 
 FORMAT = "clipswap-train-checkpoint/1"
@@ -56,10 +57,9 @@ def save_checkpoint(path: Path, state: TrainState, step: int, config_toml: str) 
         tensors[f"rng.{name}"] = generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     cpu = {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
-    partial = path.with_name(f"{path.name}.partial")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(cpu, str(partial), metadata=metadata)
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        save_file(cpu, str(partial), metadata=metadata)
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -9,18 +9,14 @@ beside the checkpoints, so a resumed run can be compared with the one it continu
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import tomllib
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from clipswap_video._resources import configs_dir
-from clipswap_video.config import coerce_value, parse_override, toml_value
-from clipswap_video.errors import ConfigValueError, MissingWeightsError, UnknownConfigKeyError
+from clipswap_video._toml_config import Layer, build, parse_override, read_toml, to_toml
+from clipswap_video.errors import ConfigValueError, InputNotFoundError, MissingWeightsError
 from clipswap_video.models.facedancer_spec import DEFAULT_UP_TYPES, GeneratorSpec
 
 TrainPrecision = Literal["auto", "fp32", "fp16", "bf16"]
@@ -191,7 +187,11 @@ class TrainConfig:
 
 
 def config_path(name: str | Path) -> Path:
-    """A config file, or the name of one in configs/train/ ("tiny", "default")."""
+    """A config file, or the name of one in configs/train/ ("tiny", "default").
+
+    Raises:
+        InputNotFoundError: neither.
+    """
     path = Path(name)
     if path.suffix != ".toml" and not path.exists():
         packaged = configs_dir() / "train" / f"{name}.toml"
@@ -199,7 +199,7 @@ def config_path(name: str | Path) -> Path:
             return packaged
     if not path.is_file():
         known = sorted(p.stem for p in (configs_dir() / "train").glob("*.toml"))
-        raise ConfigValueError(
+        raise InputNotFoundError(
             f"training config {name} does not exist (a .toml file, or one of: {', '.join(known)})"
         )
     return path
@@ -208,17 +208,9 @@ def config_path(name: str | Path) -> Path:
 def load_train_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     """The defaults, then the TOML file, then `section.key=value` overrides."""
     source = config_path(path)
-    try:
-        table = tomllib.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigValueError(f"training config {source} cannot be read: {error}") from None
-    for override in overrides:
-        key, value = parse_override(override)
-        section, _, name = key.partition(".")
-        if not name:
-            raise ConfigValueError(f"--set expects section.key=value, got {override!r}")
-        table.setdefault(section, {})[name] = value
-    config: TrainConfig = _build(TrainConfig, table, prefix="")
+    layers: list[Layer] = [(str(source), read_toml(source, "training config"))]
+    layers += [("--set", parse_override(override)) for override in overrides]
+    config = build(TrainConfig, layers, what="training config")
     _check(config)
     return config
 
@@ -245,43 +237,6 @@ def _check(config: TrainConfig) -> None:
             f"clip.weights is empty: give a checkpoint file of open_clip {config.clip.model!r}"
             " (or clip.model_config for a random test model)"
         )
-
-
-def to_toml(config: TrainConfig) -> str:
-    """The effective config as TOML (saved beside the checkpoints)."""
-    lines: list[str] = []
-    for section in dataclasses.fields(config):
-        lines.append(f"[{section.name}]")
-        values = dataclasses.asdict(getattr(config, section.name))
-        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _build(cls: type, values: Mapping[str, Any], *, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {spec.name: spec for spec in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            _unknown(f"{prefix}{key}", [f"{prefix}{name}" for name in known])
-    kwargs = {}
-    for name, spec in known.items():
-        if name not in values:
-            continue
-        hint, value = hints[name], values[name]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigValueError(f"[{prefix}{name}] must be a table of settings")
-            kwargs[name] = _build(typing.cast(type, hint), value, prefix=f"{name}.")
-        else:
-            kwargs[name] = coerce_value(value, hint, f"{prefix}{name}", spec.metadata)
-    return cls(**kwargs)
-
-
-def _unknown(key: str, valid: list[str]) -> typing.NoReturn:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f"; did you mean {close[0]}?" if close else f"; valid keys: {', '.join(valid)}"
-    raise UnknownConfigKeyError(f"unknown training config key '{key}'{hint}")
 
 
 __all__ = [
