@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/ruff check clipswap_video tests
 	$(BIN)/ruff format --check clipswap_video tests
 	$(BIN)/mypy clipswap_video
+	$(BIN)/lint-imports
 
 # Numerical parity of the h5py-only Keras interpreter against TensorFlow itself
 # (developer command, not CI): a separate venv with tensorflow-cpu 2.14.1 +

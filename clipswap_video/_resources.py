@@ -22,3 +22,6 @@ def weights_manifest_path() -> Path:
 
 def configs_dir() -> Path:
     return data_path("configs", "configs")
+
+
+__all__ = ["configs_dir", "data_path", "weights_manifest_path"]

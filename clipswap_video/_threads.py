@@ -118,3 +118,6 @@ class Consumer(Generic[T]):
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+__all__ = ["Consumer", "Producer"]

@@ -140,5 +140,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+__all__ = ["REGENERATE", "field_docstrings", "main", "section_reference", "settings_reference"]
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -288,3 +288,21 @@ def _composite(
 
 def _apply(matrix: FloatArray, points: FloatArray) -> FloatArray:
     return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+__all__ = [
+    "ASTRONAUT_FACE_BOX",
+    "ASTRONAUT_LANDMARKS_5",
+    "Actor",
+    "DemoMedia",
+    "Path2D",
+    "Pose",
+    "actor_transform",
+    "astronaut_actor",
+    "background",
+    "demo_path",
+    "face_box",
+    "render_frame",
+    "sprite_actor",
+    "write_demo_media",
+]

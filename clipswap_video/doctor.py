@@ -101,3 +101,6 @@ def _hw_devices() -> list[str]:
     except ImportError:
         return []
     return sorted(hwdevices_available())
+
+
+__all__ = ["collect"]

@@ -113,3 +113,24 @@ class BatchInterruptedError(ClipswapError, InterruptedError):
     """A batch stopped by Ctrl-C or SIGTERM: its finished jobs are kept for a rerun."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+__all__ = [
+    "BatchInterruptedError",
+    "ClipswapError",
+    "ConfigValueError",
+    "CorruptInputError",
+    "CorruptWeightsError",
+    "DownloadError",
+    "EncoderUnavailableError",
+    "ExitCode",
+    "InputNotFoundError",
+    "MissingExtraError",
+    "MissingWeightsError",
+    "NoFaceError",
+    "NoVideoStreamError",
+    "OutputPathError",
+    "OutputUnwritableError",
+    "UnknownConfigKeyError",
+    "UnreadableInputError",
+]

@@ -165,3 +165,6 @@ def _expected_frames(reader: VideoReader) -> int | None:
     if video.duration_s and video.average_rate:
         return round(video.duration_s * float(video.average_rate))
     return None
+
+
+__all__ = ["FrameStage", "JobResult", "ProgressCallback", "disclosure_tag", "run_video"]

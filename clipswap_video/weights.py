@@ -62,3 +62,6 @@ def find_weight(entry: WeightEntry, explicit: Path | None = None) -> Path | None
             if (folder / name).exists():
                 return folder / name
     return None
+
+
+__all__ = ["ENV_VAR", "WeightEntry", "find_weight", "load_manifest", "search_dirs"]

@@ -132,10 +132,10 @@ def follow_landmarks(box: Box, before: Landmarks, after: Landmarks) -> Box:
 
 
 __all__ = [
-    "follow_landmarks",
     "FaceDetector",
     "create_detector",
     "downscale",
+    "follow_landmarks",
     "keep_faces",
     "list_detectors",
     "register_detector",

@@ -62,3 +62,6 @@ def _sniff_container(path: Path) -> str | None:
 def _ffmpeg_reason(error: BaseException) -> str:
     """FFmpeg's own words, without PyAV's errno prefix."""
     return getattr(error, "strerror", None) or str(error)
+
+
+__all__ = ["open_input"]

@@ -176,3 +176,6 @@ def _options(codec: str, settings: VideoSettings) -> dict[str, str]:
             options["b"] = "0"  # constant-quality mode
     options.update(settings.options)
     return options
+
+
+__all__ = ["EncoderPlan", "available_video_encoders", "nvenc_usable", "plan_encoder"]

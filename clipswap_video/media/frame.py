@@ -52,3 +52,6 @@ class Frame:
         expected = (self.decoded.height, self.decoded.width, 3)
         assert rgb.shape == expected and rgb.dtype == np.uint8, (rgb.shape, rgb.dtype)
         self.pixels = rgb
+
+
+__all__ = ["Frame", "RgbImage"]

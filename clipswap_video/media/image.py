@@ -24,3 +24,6 @@ def read_image(path: Path, *, what: str = "source image") -> RgbImage:
             return np.asarray(upright.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
         raise UnreadableInputError(f"{what} {path} is not a readable image ({error})") from None
+
+
+__all__ = ["IMAGE_SUFFIXES", "read_image"]

@@ -144,3 +144,6 @@ def _start_s(packet: av.Packet) -> float:
     if stamp is None or packet.time_base is None:
         return float("-inf")  # no timestamp: mux it now, before the next frame
     return float(stamp * packet.time_base)
+
+
+__all__ = ["StreamCopier"]

@@ -204,3 +204,14 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     if not value or time_base is None:
         return None
     return float(value * time_base)
+
+
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "MediaInfo",
+    "StreamInfo",
+    "VideoInfo",
+    "display_matrix",
+    "probe",
+    "select_video_stream",
+]

@@ -143,3 +143,6 @@ def _frame_step(rate: Fraction | None, time_base: Fraction) -> int:
 def _parse_clock(text: str) -> float:
     hours, minutes, seconds = text.split(":")
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+__all__ = ["VideoReader"]

@@ -227,3 +227,6 @@ def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
     return ConfigValueError(
         f"video encoder {plan.codec} rejected its settings ({options}): {reason}"
     )
+
+
+__all__ = ["VideoWriter", "check_output_path"]

@@ -178,9 +178,9 @@ __all__ = [
     "crop_footprint",
     "face_mask",
     "in_region",
-    "paper_mask",
     "lab_stats",
     "multiband_blend",
+    "paper_mask",
     "paste",
     "transfer_colour",
 ]
