@@ -217,8 +217,14 @@ def _write_video(
         container.mux(video.encode(None))
         if sound is not None:
             _write_audio(container, sound, frame_count / fps)
-    return {"width": width, "height": height, "fps": fps, "frame_count": frame_count,
-            "time_base": f"1/{fps}", "frames": frames}  # fmt: skip
+    return {
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "frame_count": frame_count,
+        "time_base": f"1/{fps}",
+        "frames": frames,
+    }
 
 
 def _video_stream(container: av.container.OutputContainer, width: int, height: int, fps: int):  # type: ignore[no-untyped-def]
@@ -279,8 +285,14 @@ def _composite(
     frame: npt.NDArray[np.float32], sprite: npt.NDArray[np.uint8], matrix: FloatArray
 ) -> None:
     height, width = frame.shape[:2]
-    warped = cv2.warpAffine(sprite, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))  # fmt: skip
+    warped = cv2.warpAffine(
+        sprite,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
     alpha = warped[..., 3:4].astype(np.float32) / 255.0
     frame *= 1.0 - alpha
     frame += warped[..., :3].astype(np.float32) * alpha

@@ -76,8 +76,9 @@ def evaluate(
         plain = replace(settings, swap=replace(settings.swap, swapper="none"))
         run_video(source, input_video, passthrough, plain)
         with VideoReader(input_video) as original, VideoReader(output_video) as swapped:
-            analyzer = FaceAnalyzer(detector, faces_settings, settings.track,
-                                    original.info.video.rotation)  # fmt: skip
+            analyzer = FaceAnalyzer(
+                detector, faces_settings, settings.track, original.info.video.rotation
+            )
             total = original.info.video.frame_count or 0
             every = max(1, total // samples) if total else 10
             sums = _Sums()
@@ -116,8 +117,9 @@ def _identity(
     faces: list[Face],
     source: np.ndarray,
 ) -> None:
-    for face_in, face_out in zip(detector.embed(before, faces), detector.embed(after, faces),
-                                 strict=True):  # fmt: skip
+    for face_in, face_out in zip(
+        detector.embed(before, faces), detector.embed(after, faces), strict=True
+    ):
         out_to_source = embedding_distance(face_out.embedding, source)
         in_to_source = embedding_distance(face_in.embedding, source)
         sums.sampled += 1

@@ -52,9 +52,15 @@ class FaceReport:
             for face in frame["faces"]:
                 key = face["track_id"] if face["track_id"] is not None else face["index"]
                 entry = summary.setdefault(
-                    key, {"track_id": key, "first": frame["index"], "frames": 0,
-                          "selected_frames": 0, "size_sum": 0.0},
-                )  # fmt: skip
+                    key,
+                    {
+                        "track_id": key,
+                        "first": frame["index"],
+                        "frames": 0,
+                        "selected_frames": 0,
+                        "size_sum": 0.0,
+                    },
+                )
                 entry["last"] = frame["index"]
                 entry["frames"] += 1
                 entry["selected_frames"] += int(face["selected"])
@@ -65,9 +71,13 @@ class FaceReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "input": str(self.input), "kind": self.kind, "width": self.width,
-            "height": self.height, "frames": self.frames, "tracks": self.tracks(),
-        }  # fmt: skip
+            "input": str(self.input),
+            "kind": self.kind,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "tracks": self.tracks(),
+        }
 
 
 def analyse_input(
@@ -172,8 +182,15 @@ def annotate(image: RgbImage, faces: list[Face], chosen: list[Face]) -> RgbImage
         for x, y in face.landmarks_5:
             cv2.circle(canvas, (int(round(x)), int(round(y))), thickness + 1, (255, 220, 0), -1)
         label = f"id {face.track_id}" if face.track_id is not None else f"#{number}"
-        cv2.putText(canvas, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thickness, colour, thickness)  # fmt: skip
+        cv2.putText(
+            canvas,
+            label,
+            (x1, max(12, y1 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4 * thickness,
+            colour,
+            thickness,
+        )
     return canvas
 
 

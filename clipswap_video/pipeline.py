@@ -153,9 +153,17 @@ def _describe(reader: VideoReader, writer: VideoWriter) -> None:
     options = " ".join(f"{key}={value}" for key, value in plan.options.items())
     log.info(
         "input %dx%d %s %s %s, %d other stream(s); encoding %s %s %s -> %s",
-        video.width, video.height, video.codec, video.pix_fmt, rate,
-        len(reader.info.streams) - 1, plan.codec, plan.pix_fmt, options, writer.output,
-    )  # fmt: skip
+        video.width,
+        video.height,
+        video.codec,
+        video.pix_fmt,
+        rate,
+        len(reader.info.streams) - 1,
+        plan.codec,
+        plan.pix_fmt,
+        options,
+        writer.output,
+    )
 
 
 def _expected_frames(reader: VideoReader) -> int | None:

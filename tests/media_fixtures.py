@@ -131,10 +131,15 @@ def _chapters(titles: Sequence[str], seconds: float) -> list[dict[str, object]]:
     """Equal-length chapters over `seconds`, in milliseconds."""
     step = int(seconds * 1000) // len(titles)
     return [
-        {"id": i + 1, "start": i * step, "end": (i + 1) * step, "time_base": Fraction(1, 1000),
-         "metadata": {"title": title}}
+        {
+            "id": i + 1,
+            "start": i * step,
+            "end": (i + 1) * step,
+            "time_base": Fraction(1, 1000),
+            "metadata": {"title": title},
+        }
         for i, title in enumerate(titles)
-    ]  # fmt: skip
+    ]
 
 
 def _write_klv(container, stream, seconds: float) -> None:  # type: ignore[no-untyped-def]

@@ -104,8 +104,17 @@ def test_rerun_does_nothing(cli: CliRun, source_image: Path, tmp_path: Path) -> 
 def test_retry_failed(cli: CliRun, source_image: Path, tmp_path: Path) -> None:
     inputs, outputs = _first_batch(cli, source_image, tmp_path)
     before = _rows(outputs / "clipswap-batch.sqlite")
-    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none",
-                    "--retry-failed", "--tolerate-errors", "-q")  # fmt: skip
+    code, err = cli(
+        "batch",
+        source_image,
+        inputs,
+        outputs,
+        "--swapper",
+        "none",
+        "--retry-failed",
+        "--tolerate-errors",
+        "-q",
+    )
     assert code == ExitCode.OK, err
     after = _rows(outputs / "clipswap-batch.sqlite")
     assert after["bad.mp4"]["state"] == "done" and after["bad.mp4"]["attempts"] == 2
@@ -125,11 +134,16 @@ def test_rerun_redoes_changed_and_missing_and_forced(
     code, err = cli(*args)
     assert code == ExitCode.JOBS_FAILED, err
     report = json.loads((outputs / "clipswap-batch.json").read_text())
-    actions = {Path(job["output"]).relative_to(outputs).as_posix(): job["action"]
-               for job in report["jobs"]}  # fmt: skip
-    assert actions == {"a.mp4": "input changed", "b.mp4": "output missing",
-                       "bad.mp4": "skip: failed", "sub/c.mkv": "skip: done",
-                       "sub/d.mp4": "skip: done"}  # fmt: skip
+    actions = {
+        Path(job["output"]).relative_to(outputs).as_posix(): job["action"] for job in report["jobs"]
+    }
+    assert actions == {
+        "a.mp4": "input changed",
+        "b.mp4": "output missing",
+        "bad.mp4": "skip: failed",
+        "sub/c.mkv": "skip: done",
+        "sub/d.mp4": "skip: done",
+    }
     assert _frames(outputs / "a.mp4") == 12 and _frames(outputs / "b.mp4") == 20
     code, err = cli(*args, "--force")
     report = json.loads((outputs / "clipswap-batch.json").read_text())
@@ -160,8 +174,9 @@ def test_kill_9_mid_batch_then_resume(cli: CliRun, source_image: Path, tmp_path:
         write_clip(inputs / f"clip{index}.mp4", frames=150, width=320, height=240)
     options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
     command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
-    batch = subprocess.Popen([*map(str, command), *options], start_new_session=True,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    batch = subprocess.Popen(
+        [*map(str, command), *options], start_new_session=True, stderr=subprocess.DEVNULL
+    )
     manifest = outputs / "clipswap-batch.sqlite"
     try:
         while True:
@@ -210,8 +225,12 @@ def test_a_stopped_batch_keeps_finished_jobs_and_requeues_the_rest(
     options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
     command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
     executor = ["--ray", "local"] if stop == "sigterm-ray" else []
-    batch = subprocess.Popen([*map(str, command), *options, *executor], stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)  # fmt: skip
+    batch = subprocess.Popen(
+        [*map(str, command), *options, *executor],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     manifest, deadline = outputs / "clipswap-batch.sqlite", time.monotonic() + 120
     while True:
         assert batch.poll() is None and time.monotonic() < deadline, "no job finished in time"
@@ -307,8 +326,9 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
             self.loaded = ("+".join(path.name for path in sources), settings.video.crf)
             loads.append(self.loaded)
 
-    def swap_nothing(sources: Any, input_video: Path, output: Path, settings: Any,
-                     **options: Any) -> JobResult:  # fmt: skip
+    def swap_nothing(
+        sources: Any, input_video: Path, output: Path, settings: Any, **options: Any
+    ) -> JobResult:
         swapper = options["swapper"]
         swapped_with[output.name] = swapper.loaded if swapper is not None else None
         return JobResult(output, frames=1, elapsed_s=0.0)
@@ -369,10 +389,13 @@ output = "renders/b-again.mp4"
     # settings), then the astronaut (same settings, other source).
     assert loads == [("grace.jpg", 20), ("grace.jpg", 30), ("astronaut.png", 30)]
     assert swapped_with == {
-        "a.mp4": ("grace.jpg", 20), "b.mp4": ("grace.jpg", 20), "b-again.mp4": ("grace.jpg", 20),
-        "a-plain.mp4": None, "a-crf30.mp4": ("grace.jpg", 30),
+        "a.mp4": ("grace.jpg", 20),
+        "b.mp4": ("grace.jpg", 20),
+        "b-again.mp4": ("grace.jpg", 20),
+        "a-plain.mp4": None,
+        "a-crf30.mp4": ("grace.jpg", 30),
         "b-astronaut.mp4": ("astronaut.png", 30),
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -393,13 +416,15 @@ def test_ray_on_a_local_instance(
     inputs.mkdir()
     for index in range(3):
         write_clip(inputs / f"clip{index}.mp4", frames=12)
-    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none",
-                    *executor, "--workers", "2")  # fmt: skip
+    code, err = cli(
+        "batch", source_image, inputs, outputs, "--swapper", "none", *executor, "--workers", "2"
+    )
     assert code == ExitCode.OK, err
     rows = _rows(outputs / "clipswap-batch.sqlite")
     assert [row["state"] for row in rows.values()] == ["done"] * 3
-    assert all(row["device"].startswith("ray:") and row["device"].endswith("/cpu")
-               for row in rows.values())  # fmt: skip
+    assert all(
+        row["device"].startswith("ray:") and row["device"].endswith("/cpu") for row in rows.values()
+    )
     assert all(_frames(outputs / f"clip{index}.mp4") == 12 for index in range(3))
     assert local_ray.is_initialized()  # a Ray it did not start is left running
 
@@ -469,11 +494,18 @@ def test_a_dead_ray_actor_fails_only_its_job(tmp_path: Path) -> None:
 
     ray = _FakeRay()
     dying, healthy = _FakeActor(ray, "dying"), _FakeActor(ray, "healthy")
-    jobs = [VideoJob((tmp_path / "s.jpg",), tmp_path / f"{i}.mp4", tmp_path / f"o{i}.mp4")
-            for i in range(4)]  # fmt: skip
+    jobs = [
+        VideoJob((tmp_path / "s.jpg",), tmp_path / f"{i}.mp4", tmp_path / f"o{i}.mp4")
+        for i in range(4)
+    ]
     outcomes: list[JobOutcome] = []
-    _dispatch(ray, [healthy, dying], deque((job, None) for job in jobs),
-              lambda job, device: None, outcomes.append)  # fmt: skip
+    _dispatch(
+        ray,
+        [healthy, dying],
+        deque((job, None) for job in jobs),
+        lambda job, device: None,
+        outcomes.append,
+    )
     assert sorted(o.job.input.name for o in outcomes) == [f"{i}.mp4" for i in range(4)]
     failed = [o for o in outcomes if not o.ok]
     assert len(failed) == 1 and dying.jobs == 1 and healthy.jobs == 3
@@ -482,6 +514,7 @@ def test_a_dead_ray_actor_fails_only_its_job(tmp_path: Path) -> None:
 
     ray, outcomes = _FakeRay(), []
     only = _FakeActor(ray, "dying")
-    _dispatch(ray, [only], deque((job, None) for job in jobs),
-              lambda job, device: None, outcomes.append)  # fmt: skip
+    _dispatch(
+        ray, [only], deque((job, None) for job in jobs), lambda job, device: None, outcomes.append
+    )
     assert [o.error for o in outcomes[1:]] == ["not run: every Ray worker died"] * 3

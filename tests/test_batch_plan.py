@@ -56,11 +56,18 @@ def test_folder_skips_hidden_partial_and_its_output_folder(source: Path, tmp_pat
     # IN_DIR itself below a hidden folder still counts: only entries under it are hidden.
     inputs = _files(
         tmp_path / ".projects" / "footage",
-        "a.mp4", "sub/b.mkv", "LOUD.MOV", "notes.txt",
-        ".hidden.mp4", ".cache/c.mp4", "sub/.trash/d.mp4",  # hidden entries
-        "a.partial.mp4", "sub/b.partial.mkv",  # unfinished outputs of an earlier run
-        "renders/a.mp4", "renders/sub/b.mkv",  # the output folder, inside IN_DIR
-    )  # fmt: skip
+        "a.mp4",
+        "sub/b.mkv",
+        "LOUD.MOV",
+        "notes.txt",
+        ".hidden.mp4",
+        ".cache/c.mp4",
+        "sub/.trash/d.mp4",  # hidden entries
+        "a.partial.mp4",
+        "sub/b.partial.mkv",  # unfinished outputs of an earlier run
+        "renders/a.mp4",
+        "renders/sub/b.mkv",  # the output folder, inside IN_DIR
+    )
     outputs = inputs / "renders"
     plan = plan_folder([source], inputs, outputs)
     assert _pairs(plan, inputs, outputs) == [
@@ -97,8 +104,9 @@ def test_dry_run_shows_the_plan_and_writes_nothing(
 ) -> None:
     inputs = _files(tmp_path / "in", "a.mp4", ".b.mp4", "c.partial.mp4", "sub/d.mov")
     outputs = inputs / "out"
-    code, out, err = _batch(capsys, source, inputs, outputs, "--container", "mkv",
-                            "--dry-run", "--json")  # fmt: skip
+    code, out, err = _batch(
+        capsys, source, inputs, outputs, "--container", "mkv", "--dry-run", "--json"
+    )
     assert code == ExitCode.OK, err
     report = json.loads(out)
     assert [(job["input"], job["output"], job["action"]) for job in report["jobs"]] == [
@@ -150,8 +158,13 @@ def test_two_jobs_writing_one_output_is_one_line(
         f"{jobs}: job 2: {tmp_path / 'b.mp4'} and {tmp_path / 'a.mp4'} both write {second}"
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "a.mp4", "alias", "b.mp4", "jobs.toml", "renders", "src.jpg",
-    ]  # fmt: skip
+        "a.mp4",
+        "alias",
+        "b.mp4",
+        "jobs.toml",
+        "renders",
+        "src.jpg",
+    ]
     assert not any((tmp_path / "renders").iterdir())
 
 

@@ -26,41 +26,90 @@ from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_confi
 
 NARROW = GeneratorSpec(channels=(4, 4, 4, 4, 4, 4), mapping_depth=1, mapping_size=8)
 SMALL = BenchOptions(
-    seconds=1.0, long_seconds=2.0, width=640, height=360, fps=10,  # faces big enough for HOG
-    repeats=1, neural_seconds=0.1, batch_clips=2, batch_seconds=0.2, batch_swapper="none",
+    seconds=1.0,
+    long_seconds=2.0,
+    width=640,
+    height=360,
+    fps=10,  # faces big enough for HOG
+    repeats=1,
+    neural_seconds=0.1,
+    batch_clips=2,
+    batch_seconds=0.2,
+    batch_swapper="none",
     train_steps=1,
-    neural=NeuralOptions(device="cpu", generator=NARROW, batches=(1,), compile=False,
-                         repeats=1, min_timed_s=0.0, fault_calls=1),
-)  # fmt: skip
+    neural=NeuralOptions(
+        device="cpu",
+        generator=NARROW,
+        batches=(1,),
+        compile=False,
+        repeats=1,
+        min_timed_s=0.0,
+        fault_calls=1,
+    ),
+)
 
 # Every key of a CPU run with SMALL's options, by type (batch size 1, the CPU's
 # automatic one, so channels-last is timed at 1 too).
 KEYS: dict[type, set[str]] = {
     str: {"clip", "generator_device", "clipswap_e2e_setup", "batch_clips"},
-    int: {"frames", "smoothing_frames", "track_ids", "analysis_detect_every",
-          "classic_frames_evaluated", "generator_parameters", "train_tiny_steps"},
-    float: {
-        "passthrough_s", "transcode_s", "passthrough_fps", "transcode_fps",
-        "passthrough_vs_transcode", "rss_10s_mb", "rss_60s_mb", "rss_60s_vs_10s",
-        "landmark_noise_px", "truth_jitter_px", "jitter_raw_px", "jitter_smoothed_px",
-        "jitter_reduction", "error_raw_px", "error_smoothed_px", "error_change",
-        "analysis_fps", "analysis_only_fps",
-        "classic_s", "classic_fps", "classic_vs_transcode", "classic_identity_transfer",
-        "classic_dist_to_source", "classic_dist_to_target", "classic_flicker_ratio",
-        "generator_faces_per_s_b1", "generator_faces_per_s_b1_channels_last",
-        "generator_page_faults_per_call_default", "generator_page_faults_per_call_kept",
-        "clipswap_e2e_faces_per_s", "clipswap_e2e_generator_faces_per_s",
-        "clipswap_e2e_vs_generator",
-        "batch_single_runs_s", "batch_1_worker_s", "batch_2_workers_s",
-        "batch_speedup_2_workers", "batch_overhead_s_per_job",
-        "batch_outside_pipeline_s_per_job", "train_tiny_steps_per_s",
+    int: {
+        "frames",
+        "smoothing_frames",
+        "track_ids",
+        "analysis_detect_every",
+        "classic_frames_evaluated",
+        "generator_parameters",
+        "train_tiny_steps",
     },
-}  # fmt: skip
+    float: {
+        "passthrough_s",
+        "transcode_s",
+        "passthrough_fps",
+        "transcode_fps",
+        "passthrough_vs_transcode",
+        "rss_10s_mb",
+        "rss_60s_mb",
+        "rss_60s_vs_10s",
+        "landmark_noise_px",
+        "truth_jitter_px",
+        "jitter_raw_px",
+        "jitter_smoothed_px",
+        "jitter_reduction",
+        "error_raw_px",
+        "error_smoothed_px",
+        "error_change",
+        "analysis_fps",
+        "analysis_only_fps",
+        "classic_s",
+        "classic_fps",
+        "classic_vs_transcode",
+        "classic_identity_transfer",
+        "classic_dist_to_source",
+        "classic_dist_to_target",
+        "classic_flicker_ratio",
+        "generator_faces_per_s_b1",
+        "generator_faces_per_s_b1_channels_last",
+        "generator_page_faults_per_call_default",
+        "generator_page_faults_per_call_kept",
+        "clipswap_e2e_faces_per_s",
+        "clipswap_e2e_generator_faces_per_s",
+        "clipswap_e2e_vs_generator",
+        "batch_single_runs_s",
+        "batch_1_worker_s",
+        "batch_2_workers_s",
+        "batch_speedup_2_workers",
+        "batch_overhead_s_per_job",
+        "batch_outside_pipeline_s_per_job",
+        "train_tiny_steps_per_s",
+    },
+}
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
 MAY_BE_NEGATIVE = {"error_change", "batch_overhead_s_per_job", "batch_outside_pipeline_s_per_job"}
 MAY_BE_ZERO = {
-    "truth_jitter_px", "classic_identity_transfer", "generator_page_faults_per_call_kept",
-}  # fmt: skip
+    "truth_jitter_px",
+    "classic_identity_transfer",
+    "generator_page_faults_per_call_kept",
+}
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +157,10 @@ def _agrees(
     """Whether `reported` (rounded to `digits`) can be `formula` of `parts`, each a
     reported (value, digits it was rounded to; None: exact): the formulas here are
     monotonic in each part, so the corners of the rounding box bound them."""
-    spans = [(value,) if d is None else (value - 0.5 * 10**-d, value + 0.5 * 10**-d)
-             for value, d in parts]  # fmt: skip
+    spans = [
+        (value,) if d is None else (value - 0.5 * 10**-d, value + 0.5 * 10**-d)
+        for value, d in parts
+    ]
     values = [formula(*corner) for corner in itertools.product(*spans)]
     slack = 0.5 * 10**-digits + 1e-9
     return min(values) - slack <= reported <= max(values) + slack
@@ -124,26 +175,59 @@ def test_derived_figures_follow_from_the_raw_ones(results: dict[str, Any]) -> No
             wrong.append((key, r[key], parts))
 
     frames = (r["frames"], None)
-    check("passthrough_vs_transcode", 3, lambda p, t: p / t, (r["passthrough_s"], 3),
-          (r["transcode_s"], 3))  # fmt: skip
+    check(
+        "passthrough_vs_transcode",
+        3,
+        lambda p, t: p / t,
+        (r["passthrough_s"], 3),
+        (r["transcode_s"], 3),
+    )
     check("passthrough_fps", 1, lambda n, p: n / p, frames, (r["passthrough_s"], 3))
     check("transcode_fps", 1, lambda n, t: n / t, frames, (r["transcode_s"], 3))
-    check("rss_60s_vs_10s", 3, lambda long, short: long / short, (r["rss_60s_mb"], 1),
-          (r["rss_10s_mb"], 1))  # fmt: skip
-    check("jitter_reduction", 3, lambda smooth, raw: 1 - smooth / raw,
-          (r["jitter_smoothed_px"], 3), (r["jitter_raw_px"], 3))  # fmt: skip
-    check("error_change", 3, lambda smooth, raw: smooth / raw - 1, (r["error_smoothed_px"], 3),
-          (r["error_raw_px"], 3))  # fmt: skip
+    check(
+        "rss_60s_vs_10s",
+        3,
+        lambda long, short: long / short,
+        (r["rss_60s_mb"], 1),
+        (r["rss_10s_mb"], 1),
+    )
+    check(
+        "jitter_reduction",
+        3,
+        lambda smooth, raw: 1 - smooth / raw,
+        (r["jitter_smoothed_px"], 3),
+        (r["jitter_raw_px"], 3),
+    )
+    check(
+        "error_change",
+        3,
+        lambda smooth, raw: smooth / raw - 1,
+        (r["error_smoothed_px"], 3),
+        (r["error_raw_px"], 3),
+    )
     check("classic_fps", 1, lambda n, c: n / c, frames, (r["classic_s"], 3))
-    check("classic_vs_transcode", 3, lambda c, t: c / t, (r["classic_s"], 3),
-          (r["transcode_s"], 3))  # fmt: skip
-    check("clipswap_e2e_vs_generator", 3, lambda job, alone: job / alone,
-          (r["clipswap_e2e_faces_per_s"], 2),
-          (r["clipswap_e2e_generator_faces_per_s"], 2))  # fmt: skip
-    check("batch_speedup_2_workers", 3, lambda one, two: one / two, (r["batch_1_worker_s"], 2),
-          (r["batch_2_workers_s"], 2))  # fmt: skip
-    check("batch_overhead_s_per_job", 3, lambda one, singles: (one - singles) / 2,
-          (r["batch_1_worker_s"], 2), (r["batch_single_runs_s"], 2))  # fmt: skip
+    check("classic_vs_transcode", 3, lambda c, t: c / t, (r["classic_s"], 3), (r["transcode_s"], 3))
+    check(
+        "clipswap_e2e_vs_generator",
+        3,
+        lambda job, alone: job / alone,
+        (r["clipswap_e2e_faces_per_s"], 2),
+        (r["clipswap_e2e_generator_faces_per_s"], 2),
+    )
+    check(
+        "batch_speedup_2_workers",
+        3,
+        lambda one, two: one / two,
+        (r["batch_1_worker_s"], 2),
+        (r["batch_2_workers_s"], 2),
+    )
+    check(
+        "batch_overhead_s_per_job",
+        3,
+        lambda one, singles: (one - singles) / 2,
+        (r["batch_1_worker_s"], 2),
+        (r["batch_single_runs_s"], 2),
+    )
     assert not wrong  # every mis-wired figure at once
     assert r["analysis_only_fps"] >= r["analysis_fps"]  # the same frames without the decode
 
@@ -198,7 +282,11 @@ def test_the_cli_defaults_are_the_full_run(monkeypatch: pytest.MonkeyPatch) -> N
     assert neural.generator == GeneratorSpec() and neural.compile and neural.batches == BATCHES
     assert BATCHES == (1, 4, 8) and GeneratorSpec().channels == (64, 128, 256, 512, 512, 512)
     assert (asked[0].seconds, asked[0].long_seconds, asked[0].width, asked[0].height) == (
-        10.0, 60.0, 1280, 720)  # fmt: skip
+        10.0,
+        60.0,
+        1280,
+        720,
+    )
     assert (asked[0].batch_clips, asked[0].train_steps, neural.min_timed_s) == (8, 40, 2.0)
 
 

@@ -122,8 +122,9 @@ def test_a_failed_batch_job_leaves_an_existing_out_as_it_was(
     write_clip(inputs / "good.mp4", frames=12)
     for name in ("bad.mp4", "good.mp4"):
         (outputs / name).write_bytes(EARLIER)
-    code, err = cli("batch", source_image, inputs, outputs, "--swapper", "none",
-                    "--workers", "1", "-q")  # fmt: skip
+    code, err = cli(
+        "batch", source_image, inputs, outputs, "--swapper", "none", "--workers", "1", "-q"
+    )
     assert code == ExitCode.JOBS_FAILED, err
     assert (outputs / "bad.mp4").read_bytes() == EARLIER
     assert _frames(outputs / "good.mp4") == 12

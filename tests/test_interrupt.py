@@ -43,8 +43,17 @@ def test_signal_mid_run_exits_130_without_output(
     source_image: Path, tmp_path: Path, signum: int
 ) -> None:
     clip = write_clip(tmp_path / "in.mp4", frames=900, width=640, height=360)
-    command = [sys.executable, "-m", "clipswap_video", str(source_image), str(clip),
-               str(tmp_path / "out.mp4"), "--preset", "veryslow", "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "clipswap_video",
+        str(source_image),
+        str(clip),
+        str(tmp_path / "out.mp4"),
+        "--preset",
+        "veryslow",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     partial = tmp_path / "out.partial.mp4"
     deadline = time.monotonic() + 60

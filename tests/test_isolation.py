@@ -77,12 +77,16 @@ def test_tests_pass_on_a_poisoned_machine(tmp_path: Path) -> None:
     with the poisoned environment, working directory and home (~15 s: a fresh
     interpreter imports torch)."""
     weights, cwd, home = _poisoned_machine(tmp_path)
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME")}  # fmt: skip
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME")
+    }
     environment.update({ENV_VAR: str(weights), "HOME": str(home)})
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LEAKY_TESTS]
-    done = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
+    done = subprocess.run(
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
     assert sorted(path.name for path in cwd.iterdir()) == ["weights"]  # nothing written there

@@ -87,8 +87,11 @@ def _face_clip(
             truth.append(landmarks[0])
             stored = np.ascontiguousarray(np.rot90(image, -turns))
             frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
-            frame = frame.reformat(format=pix_fmt, dst_colorspace=(color or {}).get("colorspace"),
-                                   dst_color_range=(color or {}).get("color_range"))  # fmt: skip
+            frame = frame.reformat(
+                format=pix_fmt,
+                dst_colorspace=(color or {}).get("colorspace"),
+                dst_color_range=(color or {}).get("color_range"),
+            )
             for key, value in (color or {}).items():
                 setattr(frame, key, value)
             frame.pts, frame.time_base = stamp, time_base

@@ -67,9 +67,17 @@ def server() -> Iterator[_Server]:
 
 
 def _manifest(tmp_path: Path, url: str, **entry: object) -> Path:
-    fields = {"name": "tiny.model", "file": "tiny.bin", "kind": "test",
-              "size_bytes": len(PAYLOAD), "sha256": hashlib.sha256(PAYLOAD).hexdigest(),
-              "source": "test", "licence": "none", "url": url, **entry}  # fmt: skip
+    fields = {
+        "name": "tiny.model",
+        "file": "tiny.bin",
+        "kind": "test",
+        "size_bytes": len(PAYLOAD),
+        "sha256": hashlib.sha256(PAYLOAD).hexdigest(),
+        "source": "test",
+        "licence": "none",
+        "url": url,
+        **entry,
+    }
     lines = ["[[weights]]", *(f"{key} = {json.dumps(value)}" for key, value in fields.items())]
     path = tmp_path / "manifest.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -150,8 +158,15 @@ def test_zip_pack_is_unpacked_into_its_folder(cli, server: _Server, tmp_path: Pa
         bundle.writestr("pack/rec.onnx", b"recogniser")
     server.files["/pack.zip"] = buffer.getvalue()
     digest = hashlib.sha256(buffer.getvalue()).hexdigest()
-    manifest = _manifest(tmp_path, f"{server.url}/pack.zip", name="pack.test", file="pack",
-                         archive="zip", sha256=digest, size_bytes=0)  # fmt: skip
+    manifest = _manifest(
+        tmp_path,
+        f"{server.url}/pack.zip",
+        name="pack.test",
+        file="pack",
+        archive="zip",
+        sha256=digest,
+        size_bytes=0,
+    )
     assert _weights(cli, tmp_path, manifest, "fetch", "pack.test")[0] == 0
     assert (tmp_path / "w" / "pack" / "det.onnx").read_bytes() == b"detector"
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["pack"]

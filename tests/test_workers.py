@@ -46,8 +46,10 @@ def test_jobs_run_on_two_workers_and_a_bad_one_is_reported(
     clips = [write_clip(tmp_path / f"in{index}.mp4", frames=12) for index in range(3)]
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
-    jobs = [VideoJob((source_image,), clip, tmp_path / f"out{n}.mp4") for n, clip in
-            enumerate([clips[0], broken, clips[1], clips[2]])]  # fmt: skip
+    jobs = [
+        VideoJob((source_image,), clip, tmp_path / f"out{n}.mp4")
+        for n, clip in enumerate([clips[0], broken, clips[1], clips[2]])
+    ]
     seen: list[JobOutcome] = []
     settings = load_settings(overrides=["swap.swapper=none"])
     outcomes = run_on_devices(jobs, settings, ["cpu", "cpu"], on_outcome=seen.append)
@@ -72,8 +74,10 @@ class _Worker:
 
 
 def test_a_dead_worker_fails_only_its_job(tmp_path: Path) -> None:
-    jobs = [VideoJob((tmp_path / "a.jpg",), tmp_path / f"in{n}.mp4", tmp_path / f"out{n}.mp4")
-            for n in range(2)]  # fmt: skip
+    jobs = [
+        VideoJob((tmp_path / "a.jpg",), tmp_path / f"in{n}.mp4", tmp_path / f"out{n}.mp4")
+        for n in range(2)
+    ]
     running = {"clipswap-0-cuda:1": (3, jobs[0]), "clipswap-1-cuda:1": (5, jobs[1])}
     outcomes: dict[int, JobOutcome] = {}
     workers = [_Worker("clipswap-0-cuda:1", -9), _Worker("clipswap-1-cuda:1", None)]
@@ -165,8 +169,9 @@ def test_workers_exit_by_themselves_when_their_driver_is_killed(
     inputs, outputs = _slow_folder(tmp_path / "in", clips=2, frames=300), tmp_path / "out"
     arguments = ["batch", str(source_image), str(inputs), str(outputs), *_SLOW]
     manifest = outputs / "clipswap-batch.sqlite"
-    with _batch([sys.executable, "-m", "clipswap_video", *arguments],
-                stderr=subprocess.DEVNULL) as driver:  # fmt: skip
+    with _batch(
+        [sys.executable, "-m", "clipswap_video", *arguments], stderr=subprocess.DEVNULL
+    ) as driver:
 
         def both_running() -> bool:
             assert driver.poll() is None, "the batch ended before it could be killed"
@@ -200,8 +205,9 @@ def test_a_worker_killed_mid_job_fails_only_that_job(
     inputs, outputs = _slow_folder(tmp_path / "in", clips=3, frames=150), tmp_path / "out"
     arguments = ["batch", str(source_image), str(inputs), str(outputs), *_SLOW]
     manifest = outputs / "clipswap-batch.sqlite"
-    with _batch([sys.executable, "-m", "clipswap_video", *arguments],
-                stderr=subprocess.PIPE) as driver:  # fmt: skip
+    with _batch(
+        [sys.executable, "-m", "clipswap_video", *arguments], stderr=subprocess.PIPE
+    ) as driver:
 
         def two_running() -> bool:
             assert driver.poll() is None, "the batch ended before a worker could be killed"

@@ -122,7 +122,7 @@ def run_on_devices(
         outcomes.get(
             index,
             JobOutcome(job, "", error="not run: every worker stopped", exit_code=ExitCode.INTERNAL),
-        )  # fmt: skip
+        )
         for index, job in enumerate(jobs)
     ]
 
@@ -156,9 +156,13 @@ def _fail_dead_workers(
             continue
         index, job = running.pop(worker.name)
         device = _device(worker.name)
-        outcome = JobOutcome(job, device, error=f"worker on {device} died (exit code "
-                             f"{worker.exitcode}) while swapping {job.input}",
-                             exit_code=ExitCode.INTERNAL)  # fmt: skip
+        outcome = JobOutcome(
+            job,
+            device,
+            error=f"worker on {device} died (exit code "
+            f"{worker.exitcode}) while swapping {job.input}",
+            exit_code=ExitCode.INTERNAL,
+        )
         outcomes[index] = outcome
         if on_outcome is not None:
             on_outcome(outcome)
@@ -195,14 +199,21 @@ class VideoWorker:
             self._swappers.clear()
         try:
             swapper = self._swapper_for(job, on_device)
-            done = run_video(list(job.sources), job.input, job.output, on_device,
-                             weights_dir=self.weights_dir, swapper=swapper)  # fmt: skip
+            done = run_video(
+                list(job.sources),
+                job.input,
+                job.output,
+                on_device,
+                weights_dir=self.weights_dir,
+                swapper=swapper,
+            )
             return JobOutcome(job, self.label, done.frames, done.elapsed_s)
         except ClipswapError as error:
             return JobOutcome(job, self.label, error=str(error), exit_code=error.exit_code)
         except Exception as error:  # a bug: report it against this job, keep the worker
-            return JobOutcome(job, self.label, error=f"internal error: {error!r}",
-                              exit_code=ExitCode.INTERNAL)  # fmt: skip
+            return JobOutcome(
+                job, self.label, error=f"internal error: {error!r}", exit_code=ExitCode.INTERNAL
+            )
 
     def _swapper_for(self, job: VideoJob, settings: Settings) -> FaceSwapper | None:
         if settings.swap.swapper == "none":
@@ -211,8 +222,7 @@ class VideoWorker:
             from clipswap_video.swap import FaceSwapper
 
             self._swappers.clear()  # one identity's models at a time: GPU memory stays bounded
-            self._swappers[job.sources] = FaceSwapper(settings, list(job.sources),
-                                                      self.weights_dir)  # fmt: skip
+            self._swappers[job.sources] = FaceSwapper(settings, list(job.sources), self.weights_dir)
         return self._swappers[job.sources]
 
 

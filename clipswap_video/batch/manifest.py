@@ -134,9 +134,17 @@ class Manifest:
                    queued_at = excluded.queued_at, device = NULL, frames = NULL,
                    started_at = NULL, finished_at = NULL, elapsed_s = NULL, wall_s = NULL,
                    error = NULL, exit_code = NULL""",
-            (self.key(output), str(input_path), json.dumps([str(s) for s in sources]),
-             identity.size, identity.mtime_ns, identity.sha256, settings, time.time()),
-        )  # fmt: skip
+            (
+                self.key(output),
+                str(input_path),
+                json.dumps([str(s) for s in sources]),
+                identity.size,
+                identity.mtime_ns,
+                identity.sha256,
+                settings,
+                time.time(),
+            ),
+        )
 
     def refresh_identity(self, output: Path, identity: InputIdentity) -> None:
         """Stores a new mtime for an input whose content sample did not change."""
@@ -168,9 +176,19 @@ class Manifest:
             """UPDATE jobs SET state = ?, device = ?, frames = ?, elapsed_s = ?,
                    finished_at = ?, wall_s = ? - COALESCE(started_at, ?), error = ?,
                    exit_code = ? WHERE output = ?""",
-            ("done" if error is None else "failed", device, frames, elapsed_s, now, now, now,
-             error, exit_code, self.key(output)),
-        )  # fmt: skip
+            (
+                "done" if error is None else "failed",
+                device,
+                frames,
+                elapsed_s,
+                now,
+                now,
+                now,
+                error,
+                exit_code,
+                self.key(output),
+            ),
+        )
 
     def requeue_running(self) -> list[Path]:
         """After an interruption: jobs that were running go back to the queue;

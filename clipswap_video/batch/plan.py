@@ -80,8 +80,9 @@ def plan_jobs_file(path: Path, manifest: Path | None = None) -> Plan:
         where = f"{path}: job {number}"
         entry = _table(entry, where)
         _known_keys(entry, _JOB_KEYS, where)
-        jobs += _expand_job({**defaults, **entry, "set": _settings_of(defaults, entry, where)},
-                            folder, where)  # fmt: skip
+        jobs += _expand_job(
+            {**defaults, **entry, "set": _settings_of(defaults, entry, where)}, folder, where
+        )
     _check(jobs)
     named = table.get("manifest")
     if named is not None and not isinstance(named, str):
@@ -97,10 +98,12 @@ def _expand_job(entry: dict[str, Any], folder: Path, where: str) -> list[Planned
     output = _absolute([folder / _string(entry, "output", where)])[0]
     as_folder = str(entry["output"]).endswith("/") or output.suffix == "" or output.is_dir()
     inputs = [
-        path for path in _absolute(sorted(glob.glob(str(pattern), recursive=True)))
-        if path.is_file() and not is_partial(path)  # unfinished outputs
+        path
+        for path in _absolute(sorted(glob.glob(str(pattern), recursive=True)))
+        if path.is_file()
+        and not is_partial(path)  # unfinished outputs
         and not (as_folder and path.is_relative_to(output))  # earlier outputs
-    ]  # fmt: skip
+    ]
     if not inputs:
         raise InputNotFoundError(f"{where}: input {entry['input']!r} matches no file")
     if not as_folder and len(inputs) > 1:
@@ -134,8 +137,9 @@ def _sources_of(entry: dict[str, Any], folder: Path, where: str) -> tuple[Path, 
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigValueError(f'{where}: source must be a photo path or a list of them, '
-                               f'e.g. source = "face.jpg"')  # fmt: skip
+        raise ConfigValueError(
+            f'{where}: source must be a photo path or a list of them, e.g. source = "face.jpg"'
+        )
     return _absolute([folder / v for v in value])
 
 

@@ -115,8 +115,14 @@ def _dispatch(
             pending[actor.run.remote(job, settings)] = (actor, job)
         if not pending:  # every actor died: what is left cannot run
             for job, _ in queue:
-                on_outcome(JobOutcome(job, "ray", error="not run: every Ray worker died",
-                                      exit_code=ExitCode.INTERNAL))  # fmt: skip
+                on_outcome(
+                    JobOutcome(
+                        job,
+                        "ray",
+                        error="not run: every Ray worker died",
+                        exit_code=ExitCode.INTERNAL,
+                    )
+                )
             return
         [ready], _ = ray.wait(list(pending), num_returns=1)
         actor, job = pending.pop(ready)
@@ -124,8 +130,12 @@ def _dispatch(
             outcome = ray.get(ready)
         except ray.exceptions.RayError as error:  # the actor died, or Ray failed the call
             reason = (str(error).strip().splitlines() or ["no reason given"])[0]
-            outcome = JobOutcome(job, "ray", error=f"Ray failed while swapping {job.input}: "
-                                 f"{reason}", exit_code=ExitCode.INTERNAL)  # fmt: skip
+            outcome = JobOutcome(
+                job,
+                "ray",
+                error=f"Ray failed while swapping {job.input}: {reason}",
+                exit_code=ExitCode.INTERNAL,
+            )
             if isinstance(error, ray.exceptions.RayActorError):
                 actor = None  # dead: no more jobs for it
         if actor is not None:

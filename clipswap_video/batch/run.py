@@ -59,9 +59,15 @@ class BatchReport:
         return ExitCode.JOBS_FAILED if failed and not self.dry_run else ExitCode.OK
 
     def as_json(self) -> dict[str, Any]:
-        return {"manifest": str(self.manifest), "executor": self.executor,
-                "workers": self.workers, "wall_s": round(self.wall_s, 3),
-                "dry_run": self.dry_run, "counts": self.counts(), "jobs": self.jobs}  # fmt: skip
+        return {
+            "manifest": str(self.manifest),
+            "executor": self.executor,
+            "workers": self.workers,
+            "wall_s": round(self.wall_s, 3),
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "jobs": self.jobs,
+        }
 
 
 def default_cpu_workers() -> int:
@@ -151,8 +157,9 @@ def _queue(
             manifest.refresh_identity(job.output, decision.identity)
         if decision.runs:
             _make_folder(job.output.parent)
-            manifest.queue(job.output, job.input, job.sources, decision.identity,
-                           to_toml(settings[job.output]))  # fmt: skip
+            manifest.queue(
+                job.output, job.input, job.sources, decision.identity, to_toml(settings[job.output])
+            )
 
 
 def _execute(
@@ -169,9 +176,14 @@ def _execute(
         manifest.start(job.output, device)
 
     def ended(outcome: JobOutcome) -> None:
-        manifest.finish(outcome.job.output, device=outcome.device, frames=outcome.frames,
-                        elapsed_s=outcome.elapsed_s, error=outcome.error,
-                        exit_code=outcome.exit_code)  # fmt: skip
+        manifest.finish(
+            outcome.job.output,
+            device=outcome.device,
+            frames=outcome.frames,
+            elapsed_s=outcome.elapsed_s,
+            error=outcome.error,
+            exit_code=outcome.exit_code,
+        )
         finished.add(outcome.job.output)
         if on_outcome is not None:
             on_outcome(outcome)
@@ -208,9 +220,13 @@ def _execute_local(
         groups.setdefault(to_toml(settings[planned.job.output]), []).append(planned.job)
     jobs = [job for group in groups.values() for job in group]
     outcomes = run_on_devices(
-        jobs, [settings[job.output] for job in jobs], devices,
-        weights_dir=options.weights_dir, on_start=started, on_outcome=ended,
-    )  # fmt: skip
+        jobs,
+        [settings[job.output] for job in jobs],
+        devices,
+        weights_dir=options.weights_dir,
+        on_start=started,
+        on_outcome=ended,
+    )
     for outcome in outcomes:  # jobs no worker got to ("every worker stopped")
         if outcome.job.output not in finished:
             ended(outcome)
@@ -228,9 +244,15 @@ def _execute_ray(
     from clipswap_video.batch.ray_executor import run_on_ray
 
     work = [(planned.job, settings[planned.job.output]) for planned in todo]
-    run_on_ray(work, workers=options.workers, cpu_workers=default_cpu_workers(),
-               address=address, weights_dir=options.weights_dir,
-               on_start=started, on_outcome=ended)  # fmt: skip
+    run_on_ray(
+        work,
+        workers=options.workers,
+        cpu_workers=default_cpu_workers(),
+        address=address,
+        weights_dir=options.weights_dir,
+        on_start=started,
+        on_outcome=ended,
+    )
     return [f"ray:{address}"]
 
 
@@ -243,10 +265,11 @@ def _report(
 ) -> BatchReport:
     """Every job as the manifest has it now (a dry run: as it had it) and its action."""
     rows = [
-        _row(manifest.record(d.planned.job.output) if manifest else d.record, d.planned.job,
-             d.action)
+        _row(
+            manifest.record(d.planned.job.output) if manifest else d.record, d.planned.job, d.action
+        )
         for d in decisions
-    ]  # fmt: skip
+    ]
     executor = "ray" if options.ray is not None else "local"
     return BatchReport(path, rows, executor, workers, dry_run=options.dry_run)
 
@@ -266,8 +289,13 @@ def _row(record: dict[str, Any] | None, job: VideoJob, action: str) -> dict[str,
     """A report row: the job's manifest record (less the settings TOML, which
     stays in the manifest) and what this run did with it."""
     row = {key: value for key, value in (record or {"state": "new"}).items() if key != "settings"}
-    return {**row, "input": str(job.input), "output": str(job.output),
-            "sources": [str(source) for source in job.sources], "action": action}  # fmt: skip
+    return {
+        **row,
+        "input": str(job.input),
+        "output": str(job.output),
+        "sources": [str(source) for source in job.sources],
+        "action": action,
+    }
 
 
 def _make_folder(folder: Path) -> None:

@@ -72,8 +72,10 @@ def generator_figures(options: NeuralOptions) -> dict[str, Any]:
         results[f"generator_faces_per_s_b{size}"] = _throughput(model, size, options)
     results[f"generator_faces_per_s_b{batch}_channels_last"] = _throughput(
         model.to(memory_format=torch.channels_last),  # type: ignore[call-overload]
-        batch, options, memory_format=torch.channels_last,
-    )  # fmt: skip
+        batch,
+        options,
+        memory_format=torch.channels_last,
+    )
     model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     if options.compile:
         started = time.perf_counter()
@@ -118,8 +120,10 @@ def page_fault_figures(spec: GeneratorSpec, calls: int = 3) -> dict[str, Any]:
     `keep_freed_host_memory` (where the C library has mallopt)."""
     done = subprocess.run(
         [sys.executable, "-c", _PAGE_FAULTS, json.dumps(asdict(spec)), str(calls)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench page faults failed: {done.stderr.strip()}")
     faults = json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,10 +181,12 @@ def clipswap_figures(
     generator_weights = random_weights(shapes)
     save_converted(config, generator_weights, weights / "ClipSwap.safetensors")
     identity_config, identity_shapes = _identity_net()
-    save_converted(identity_config, random_weights(identity_shapes),
-                   weights / "ArcFace-Res50.safetensors")  # fmt: skip
-    clip = write_demo_media(folder / "clipswap_clip", seconds=seconds, width=size[0],
-                            height=size[1], fps=30)  # fmt: skip
+    save_converted(
+        identity_config, random_weights(identity_shapes), weights / "ArcFace-Res50.safetensors"
+    )
+    clip = write_demo_media(
+        folder / "clipswap_clip", seconds=seconds, width=size[0], height=size[1], fps=30
+    )
     batch = _batch_size(options)
     overrides = [
         "swap.swapper=clipswap",
@@ -201,8 +207,14 @@ def clipswap_figures(
     def on_start(frames: int | None) -> None:
         started.append(time.perf_counter())
 
-    result = run_video(clip.source_image, clip.video, folder / "clipswap.mp4", settings,
-                       weights_dir=weights, on_start=on_start)  # fmt: skip
+    result = run_video(
+        clip.source_image,
+        clip.video,
+        folder / "clipswap.mp4",
+        settings,
+        weights_dir=weights,
+        on_start=on_start,
+    )
     elapsed = time.perf_counter() - started[0]
     baseline = max(before, _throughput(model, batch, options, memory_format=layout))
     faces_per_s = result.frames / elapsed  # one face per demo frame
@@ -222,24 +234,51 @@ def _batch_size(options: NeuralOptions) -> int:
 def _identity_net() -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """A small stand-in for ArcFace-Res50 (112 px in, 512 out): its cost is paid once."""
     layers = [
-        {"class_name": "InputLayer", "name": "image", "inbound_nodes": [],
-         "config": {"name": "image", "batch_input_shape": [None, 112, 112, 3]}},
-        {"class_name": "AveragePooling2D", "name": "pool", "inbound_nodes": [[["image", 0, 0, {}]]],
-         "config": {"name": "pool", "pool_size": [8, 8], "strides": [8, 8], "padding": "valid"}},
-        {"class_name": "Flatten", "name": "flatten", "inbound_nodes": [[["pool", 0, 0, {}]]],
-         "config": {"name": "flatten"}},
-        {"class_name": "Dense", "name": "embedding", "inbound_nodes": [[["flatten", 0, 0, {}]]],
-         "config": {"name": "embedding", "units": 512, "activation": "linear"}},
-    ]  # fmt: skip
-    config = {"class_name": "Functional", "config": {
-        "name": "identity", "layers": layers, "input_layers": [["image", 0, 0]],
-        "output_layers": [["embedding", 0, 0]]}}  # fmt: skip
-    shapes = {"embedding": [("embedding/kernel:0", (14 * 14 * 3, 512)),
-                            ("embedding/bias:0", (512,))]}  # fmt: skip
+        {
+            "class_name": "InputLayer",
+            "name": "image",
+            "inbound_nodes": [],
+            "config": {"name": "image", "batch_input_shape": [None, 112, 112, 3]},
+        },
+        {
+            "class_name": "AveragePooling2D",
+            "name": "pool",
+            "inbound_nodes": [[["image", 0, 0, {}]]],
+            "config": {"name": "pool", "pool_size": [8, 8], "strides": [8, 8], "padding": "valid"},
+        },
+        {
+            "class_name": "Flatten",
+            "name": "flatten",
+            "inbound_nodes": [[["pool", 0, 0, {}]]],
+            "config": {"name": "flatten"},
+        },
+        {
+            "class_name": "Dense",
+            "name": "embedding",
+            "inbound_nodes": [[["flatten", 0, 0, {}]]],
+            "config": {"name": "embedding", "units": 512, "activation": "linear"},
+        },
+    ]
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "identity",
+            "layers": layers,
+            "input_layers": [["image", 0, 0]],
+            "output_layers": [["embedding", 0, 0]],
+        },
+    }
+    shapes = {
+        "embedding": [("embedding/kernel:0", (14 * 14 * 3, 512)), ("embedding/bias:0", (512,))]
+    }
     return config, shapes
 
 
 __all__ = [
-    "BATCHES", "MIN_TIMED_S", "NeuralOptions", "clipswap_figures", "generator_figures",
+    "BATCHES",
+    "MIN_TIMED_S",
+    "NeuralOptions",
+    "clipswap_figures",
+    "generator_figures",
     "page_fault_figures",
-]  # fmt: skip
+]

@@ -97,12 +97,20 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
         results.update(neural_figures(folder, options, say))
         _tell(say, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
-        results.update(batch_figures(folder / "batch", clips=options.batch_clips,
-                                     seconds=options.batch_seconds,
-                                     swapper=options.batch_swapper))  # fmt: skip
+        results.update(
+            batch_figures(
+                folder / "batch",
+                clips=options.batch_clips,
+                seconds=options.batch_seconds,
+                swapper=options.batch_swapper,
+            )
+        )
         _tell(say, "timing the trainer on the tiny config")
-        results.update(training_figures(folder / "train", [short.source_image, short.video],
-                                        steps=options.train_steps))  # fmt: skip
+        results.update(
+            training_figures(
+                folder / "train", [short.source_image, short.video], steps=options.train_steps
+            )
+        )
     return results
 
 
@@ -112,9 +120,11 @@ def neural_figures(folder: Path, options: BenchOptions, say: Say | None = None) 
     generator = generator_figures(options.neural)
     _tell(say, "timing --swapper clipswap end to end with that generator")
     return generator | clipswap_figures(
-        folder, options.neural, seconds=options.neural_seconds,
+        folder,
+        options.neural,
+        seconds=options.neural_seconds,
         size=(options.width, options.height),
-    )  # fmt: skip
+    )
 
 
 def _clip(folder: Path, seconds: float, options: BenchOptions, say: Say | None) -> DemoMedia:
@@ -129,10 +139,18 @@ def _speed(clip: DemoMedia, folder: Path, repeats: int, say: Say | None) -> dict
     pipeline_s, transcode_s = [], []
     for attempt in range(repeats):  # interleaved, so drift in machine load hits both
         _tell(say, f"timing passthrough and plain transcode ({attempt + 1}/{repeats})")
-        pipeline_s.append(timing.seconds(lambda: run_video(
-            clip.source_image, clip.video, folder / "passthrough.mp4", settings)))  # fmt: skip
-        transcode_s.append(timing.seconds(lambda: plain_transcode(
-            clip.video, folder / "transcode.mp4", settings.video)))  # fmt: skip
+        pipeline_s.append(
+            timing.seconds(
+                lambda: run_video(
+                    clip.source_image, clip.video, folder / "passthrough.mp4", settings
+                )
+            )
+        )
+        transcode_s.append(
+            timing.seconds(
+                lambda: plain_transcode(clip.video, folder / "transcode.mp4", settings.video)
+            )
+        )
     frames = probe(clip.video).video.frame_count or 0
     return {
         "frames": frames,

@@ -60,10 +60,17 @@ def progress(
     Yields the pipeline's `on_start(total_frames)` and `on_progress(n)` callbacks.
     """
     bar = Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console, disable=not enabled, transient=False,
-    )  # fmt: skip
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _FpsColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
     task = bar.add_task("frames", total=None, start=False)
     started = False
 

@@ -117,26 +117,48 @@ def train(
         trainer.close()
     rate = (trainer.step - first) / max(time.perf_counter() - started, 1e-9)
     if not finished:
-        _say(console, quiet, f"stopped at step {trainer.step}; checkpoint saved in "
-                             f"{escape(str(out_dir))}; the same command resumes")  # fmt: skip
+        _say(
+            console,
+            quiet,
+            f"stopped at step {trainer.step}; checkpoint saved in "
+            f"{escape(str(out_dir))}; the same command resumes",
+        )
         return ExitCode.INTERRUPTED
-    _say(console, quiet, f"trained to step {trainer.step} ({rate:.2f} steps/s); wrote "
-                         f"{escape(str(out_dir))}/ClipSwap.safetensors")  # fmt: skip
+    _say(
+        console,
+        quiet,
+        f"trained to step {trainer.step} ({rate:.2f} steps/s); wrote "
+        f"{escape(str(out_dir))}/ClipSwap.safetensors",
+    )
     return ExitCode.OK
 
 
 def _prepare(trainer: Trainer, console: Console, quiet: bool) -> int:
-    with Progress(TextColumn("[bold]finding faces"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=quiet) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("[bold]finding faces"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    ) as bar:
         task = bar.add_task("files", total=None)
         return trainer.prepare_data(lambda _path: bar.advance(task))
 
 
 def _fit(trainer: Trainer, console: Console, quiet: bool) -> bool:
     total = trainer.config.run.steps
-    with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                  TimeRemainingColumn(), console=console, disable=quiet) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[losses]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as bar:
         task = bar.add_task("steps", total=total, completed=trainer.step, losses="")
 
         def on_step(step: int, metrics: Metrics) -> None:

@@ -23,9 +23,17 @@ log = logging.getLogger(__name__)
 
 # x264-style preset names mapped onto NVENC's p1 (fastest) .. p7 (best).
 _NVENC_PRESETS = {
-    "ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
-    "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7",
-}  # fmt: skip
+    "ultrafast": "p1",
+    "superfast": "p1",
+    "veryfast": "p2",
+    "faster": "p3",
+    "fast": "p3",
+    "medium": "p4",
+    "slow": "p5",
+    "slower": "p6",
+    "veryslow": "p7",
+    "placebo": "p7",
+}
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,19 @@ def _encoder(name: str) -> av.Codec:
 
 def available_video_encoders() -> list[str]:
     """The well-known video encoders this FFmpeg build has, most common first."""
-    wanted = ["libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "libsvtav1",
-              "libaom-av1", "libvpx-vp9", "prores_ks", "ffv1", "mpeg4"]  # fmt: skip
+    wanted = [
+        "libx264",
+        "libx265",
+        "h264_nvenc",
+        "hevc_nvenc",
+        "av1_nvenc",
+        "libsvtav1",
+        "libaom-av1",
+        "libvpx-vp9",
+        "prores_ks",
+        "ffv1",
+        "mpeg4",
+    ]
     return [name for name in wanted if name in av.codecs_available and _is_encoder(name)]
 
 
@@ -134,8 +153,11 @@ def _odd_size_safe(pix_fmt: str, supported: list[str], video: VideoInfo, codec: 
     if full in supported:
         log.warning(
             "%dx%d is odd: encoding %s instead of %s to keep the exact size",
-            video.width, video.height, full, pix_fmt,
-        )  # fmt: skip
+            video.width,
+            video.height,
+            full,
+            pix_fmt,
+        )
         return full
     raise ConfigValueError(
         f"{codec} cannot encode the odd size {video.width}x{video.height} as {pix_fmt} "
