@@ -18,8 +18,11 @@ from typing import Any, Literal, get_args, get_origin
 
 from clipswap_video.errors import ConfigValueError, UnknownConfigKeyError
 
-SwapperName = Literal["auto", "clipswap", "classic", "none"]
-"""Swap backends: auto = clipswap when its weights are found, else classic."""
+SwapBackendName = Literal["clipswap", "classic"]
+"""The swap backends (clipswap_video.swap.backends)."""
+SwapperName = Literal["auto", SwapBackendName, "none"]
+"""`swap.swapper`: a backend, auto (clipswap when its weights are found, else
+classic) or none (passthrough)."""
 BlendName = Literal["multiband", "alpha"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 MaskName = Literal["landmarks", "paper"]
@@ -94,7 +97,7 @@ class CompositeSettings:
 
 
 DetectorName = Literal["dlib", "insightface", "retinaface"]
-"""Face detector backends (clipswap_video.faces.detect)."""
+"""Face detector backends (clipswap_video.faces.backends)."""
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,7 @@ __all__ = [
     "PipelineSettings",
     "Settings",
     "SwapSettings",
+    "SwapBackendName",
     "SwapperName",
     "VideoSettings",
     "coerce_value",

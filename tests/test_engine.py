@@ -17,7 +17,7 @@ from test_clipswap_backend import _weights
 from clipswap_video.config import load_settings
 from clipswap_video.faces import Face, alignment_matrices, invert_affine
 from clipswap_video.swap import CropBatch, FrameWork, SwapEngine, SwappedBatch
-from clipswap_video.swap.backend import create_backend
+from clipswap_video.swap.backends import create_backend
 from clipswap_video.swap.composite import paper_mask
 
 SIZE = 256

@@ -30,7 +30,7 @@ from keras_writer import (
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.detect import create_detector
+from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, torch_device
 from clipswap_video.faces.types import Face
 from clipswap_video.models.keras_h5 import KerasOpError, load

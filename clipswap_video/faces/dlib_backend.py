@@ -19,12 +19,7 @@ import numpy as np
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.detect import (
-    downscale,
-    keep_faces,
-    refresh_near,
-    register_detector,
-)
+from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
 from clipswap_video.faces.types import Face, Landmarks, RgbImage, box_iou, unit
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
@@ -59,7 +54,6 @@ def landmarks_5_from_68(points: Landmarks) -> Landmarks:
     ).astype(np.float32)
 
 
-@register_detector("dlib")
 class DlibDetector:
     """HOG detection on a downscaled frame, landmarks and descriptors at full size."""
 

@@ -26,7 +26,7 @@ import torch
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
-from clipswap_video.faces.detect import downscale, keep_faces, refresh_near, register_detector
+from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.types import Face, RgbImage, box_iou
 from clipswap_video.models.retinaface import load_retinaface
@@ -60,7 +60,6 @@ def torch_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@register_detector("retinaface")
 class RetinaFaceDetector:
     """RetinaFace boxes and 5 landmarks, refreshed in a window around each face."""
 

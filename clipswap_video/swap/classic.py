@@ -22,7 +22,7 @@ from clipswap_video.config import SwapSettings
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.faces.dlib_backend import PREDICTOR_FILE, dlib_models_dir
-from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
+from clipswap_video.swap.backend import CropBatch, SwappedBatch
 
 CROP_SIZE = 256
 # Where dlib's HOG box sits in the 256 px ArcFace-aligned crop (measured on the
@@ -45,7 +45,6 @@ class LandmarkPredictor:
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
 
-@register_backend("classic")
 class ClassicBackend:
     """Piecewise-affine warp of the source face onto each target's landmarks."""
 

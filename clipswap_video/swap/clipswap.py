@@ -32,7 +32,7 @@ from clipswap_video.swap._device import (
     keep_freed_host_memory,
     resolve_device,
 )
-from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
+from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it
@@ -53,7 +53,15 @@ def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
     return None
 
 
-@register_backend("clipswap")
+def missing_weights_reason(weights_dir: Path | None) -> str:
+    """Why this backend cannot load: the files it needs and the folders searched."""
+    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
+    return (
+        "no ClipSwap.h5 (or FaceDancer_config_c_HQ.h5) with ArcFace-Res50.h5 in the "
+        f"weights folders ({folders}); see weights/README.md"
+    )
+
+
 class ClipSwapBackend:
     """Generator on 256 crops in [-1, 1], identity from ArcFace-Res50."""
 
@@ -71,11 +79,9 @@ class ClipSwapBackend:
             keep_freed_host_memory()  # 1.6x per generator call on the CPU
         found = find_clipswap_weights(weights_dir)
         if found is None:
-            folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
             raise MissingWeightsError(
-                f"the clipswap swapper needs ClipSwap.h5 (or FaceDancer_config_c_HQ.h5) and "
-                f"ArcFace-Res50.h5; looked in {folders}; see weights/README.md, or use "
-                "--swapper classic"
+                f"the clipswap swapper cannot load: {missing_weights_reason(weights_dir)}, "
+                "or use --swapper classic"
             )
         self.generator: KerasGraph = load(found[0]).to(self.device)
         self.identity_net: KerasGraph = load(found[1]).to(self.device)
@@ -140,4 +146,4 @@ def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:
     ]
 
 
-__all__ = ["ClipSwapBackend", "find_clipswap_weights"]
+__all__ = ["ClipSwapBackend", "find_clipswap_weights", "missing_weights_reason"]

@@ -28,7 +28,7 @@ from clipswap_video.faces import (
     source_identity,
 )
 from clipswap_video.media import Frame, MediaInfo
-from clipswap_video.swap.backend import create_backend, resolve_swapper
+from clipswap_video.swap.backends import create_backend, resolve_swapper
 from clipswap_video.swap.classic import LandmarkPredictor
 from clipswap_video.swap.composite import (
     ColourStats,
