@@ -27,9 +27,9 @@ from clipswap_video.faces import (
     parse_selection,
     source_identity,
 )
+from clipswap_video.faces.dlib_backend import LandmarkPredictor
 from clipswap_video.media import Frame, MediaInfo
 from clipswap_video.swap.backends import create_backend, resolve_swapper
-from clipswap_video.swap.classic import LandmarkPredictor
 from clipswap_video.swap.composite import (
     ColourStats,
     composites_on_device,
