@@ -24,17 +24,19 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from PIL import Image
 from safetensors import SafetensorError
 
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.models._torchvision_compat import ensure_torchvision
 
 HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
 """open_clip's default file names in a Hugging Face repo (open_clip/constants.py)."""
+RgbImage = npt.NDArray[np.uint8]
+"""H x W x 3, uint8, RGB (as media and faces define it; models/ imports no stage)."""
 
 __all__ = ["ClipImageEncoder", "load_clip_model"]
 

@@ -24,7 +24,7 @@ import torch
 from clipswap_video.config import SwapSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
-from clipswap_video.models import load
+from clipswap_video.models import create_model
 from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.swap._device import (
     autocast,
@@ -83,8 +83,8 @@ class ClipSwapBackend:
                 f"the clipswap swapper cannot load: {missing_weights_reason(weights_dir)}, "
                 "or use --swapper classic"
             )
-        self.generator: KerasGraph = load(found[0]).to(self.device)
-        self.identity_net: KerasGraph = load(found[1]).to(self.device)
+        self.generator: KerasGraph = create_model(found[0], device=self.device)
+        self.identity_net: KerasGraph = create_model(found[1], device=self.device)
         self.clip = self._clip_encoder(found[0], settings)
         self.memory_format = torch.contiguous_format
         if settings.channels_last:
