@@ -28,7 +28,7 @@ from clipswap_video.models import create_model
 from clipswap_video.models.convert import save_converted
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
 from clipswap_video.pipeline import run_video
-from clipswap_video.swap._device import autocast, keep_freed_host_memory, resolve_device
+from clipswap_video.swap.device import autocast, keep_freed_host_memory, resolve_device
 from clipswap_video.swap.engine import AUTO_BATCH_SIZE
 
 BATCHES = (1, 4, 8)
@@ -89,7 +89,7 @@ _PAGE_FAULTS = """
 import json, resource, sys, torch
 from clipswap_video.models import create_model
 from clipswap_video.models.facedancer_spec import GeneratorSpec
-from clipswap_video.swap._device import keep_freed_host_memory
+from clipswap_video.swap.device import keep_freed_host_memory
 spec, calls = json.loads(sys.argv[1]), int(sys.argv[2])
 spec = {key: tuple(value) if isinstance(value, list) else value for key, value in spec.items()}
 model = create_model(GeneratorSpec(**spec))

@@ -63,7 +63,7 @@ def _clip_report() -> dict[str, Any]:
     """open_clip's version and whether torchvision runs on its own compiled ops
     or on the pure-torch fallbacks (the CUDA-only wheel on a CPU torch)."""
     try:
-        from clipswap_video.models._torchvision_compat import ensure_torchvision, uses_fallback_ops
+        from clipswap_video.models.torchvision_compat import ensure_torchvision, uses_fallback_ops
 
         ensure_torchvision()
         import open_clip

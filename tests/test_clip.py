@@ -17,8 +17,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.models._torchvision_compat import ensure_torchvision, uses_fallback_ops
 from clipswap_video.models.clip import ClipImageEncoder
+from clipswap_video.models.torchvision_compat import ensure_torchvision, uses_fallback_ops
 
 TINY = "clipswap-test-tiny-vit"
 TINY_CONFIG = {
@@ -246,7 +246,7 @@ def test_is_a_no_op_where_the_compiled_ops_load() -> None:
     """Simulated in a fresh process: with ``_C`` loading, nothing is registered."""
     script = (
         "import torch\n"
-        "from clipswap_video.models import _torchvision_compat as compat\n"
+        "from clipswap_video.models import torchvision_compat as compat\n"
         "compat._load_compiled_ops = lambda folder: True\n"
         "compat.ensure_torchvision()\n"
         "assert not compat.uses_fallback_ops()\n"

@@ -185,7 +185,7 @@ class MallInfo2(ctypes.Structure):
                 "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
-from clipswap_video.swap._device import keep_freed_host_memory
+from clipswap_video.swap.device import keep_freed_host_memory
 for policy in ("default", "kept"):  # glibc's default first: keeping cannot be undone
     if policy == "kept":
         assert keep_freed_host_memory() is True

@@ -30,7 +30,7 @@ from PIL import Image
 from safetensors import SafetensorError
 
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.models._torchvision_compat import ensure_torchvision
+from clipswap_video.models.torchvision_compat import ensure_torchvision
 
 HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"

@@ -26,13 +26,13 @@ from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.models import create_model
 from clipswap_video.models.keras_h5 import KerasGraph
-from clipswap_video.swap._device import (
+from clipswap_video.swap.backend import CropBatch, SwappedBatch
+from clipswap_video.swap.device import (
     autocast,
     check_precision,
     keep_freed_host_memory,
     resolve_device,
 )
-from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it

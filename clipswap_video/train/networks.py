@@ -190,7 +190,7 @@ def build_clip(config: ClipConfig) -> ClipTower:
         model, _ = load_clip_model(config.model, config.weights,
                                    keys=("clip.model", "clip.weights"))  # fmt: skip
     else:  # a test model built from its config: random, or this config's weights file
-        from clipswap_video.models._torchvision_compat import ensure_torchvision
+        from clipswap_video.models.torchvision_compat import ensure_torchvision
 
         ensure_torchvision()  # open_clip imports torchvision
         import open_clip

@@ -33,7 +33,7 @@ from PIL import Image
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.generator import FaceDancerGenerator
-from clipswap_video.swap._device import (
+from clipswap_video.swap.device import (
     check_precision,
     keep_freed_host_memory,
     resolve_device,
