@@ -15,7 +15,7 @@ from typing import Protocol, cast, runtime_checkable
 import cv2
 import numpy as np
 
-from clipswap_video.faces.types import Box, Face, Landmarks, RgbImage
+from clipswap_video.faces.types import Face, FaceBox, Landmarks, RgbImage
 
 
 @runtime_checkable
@@ -82,7 +82,7 @@ def scaled_face(face: Face, factor: float) -> Face:
     )
 
 
-def follow_landmarks(box: Box, before: Landmarks, after: Landmarks) -> Box:
+def follow_landmarks(box: FaceBox, before: Landmarks, after: Landmarks) -> FaceBox:
     """`box` moved and scaled as the landmarks moved from `before` to `after`.
 
     Keeps a track's box on the face between full detections, so the next

@@ -14,8 +14,8 @@ import numpy.typing as npt
 
 RgbImage = npt.NDArray[np.uint8]
 """H x W x 3, uint8, RGB."""
-Box = npt.NDArray[np.float32]
-"""(4,) x1, y1, x2, y2."""
+FaceBox = npt.NDArray[np.float32]
+"""(4,) x1, y1, x2, y2: a detector's box around a face (float pixels)."""
 Landmarks = npt.NDArray[np.float32]
 """(K, 2) x, y."""
 Embedding = npt.NDArray[np.float32]
@@ -35,7 +35,7 @@ class Face:
         track_id: the tracker's id, None for a still image.
     """
 
-    box: Box
+    box: FaceBox
     score: float
     landmarks_5: Landmarks
     landmarks_dense: Landmarks | None = None
