@@ -22,8 +22,11 @@ from clipswap_video._toml_config import (
     to_toml,
 )
 
-SwapperName = Literal["auto", "clipswap", "classic", "none"]
-"""Swap backends: auto = clipswap when its weights are found, else classic."""
+SwapBackendName = Literal["clipswap", "classic"]
+"""The swap backends (clipswap_video.swap.backends)."""
+SwapperName = Literal["auto", SwapBackendName, "none"]
+"""`swap.swapper`: a backend, auto (clipswap when its weights are found, else
+classic) or none (passthrough)."""
 BlendName = Literal["multiband", "alpha"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 MaskName = Literal["landmarks", "paper"]
@@ -110,7 +113,7 @@ class CompositeSettings:
 
 
 DetectorName = Literal["dlib", "insightface", "retinaface"]
-"""Face detector backends (clipswap_video.faces.detect)."""
+"""Face detector backends (clipswap_video.faces.backends)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ __all__ = [
     "PipelineSettings",
     "PrecisionName",
     "Settings",
+    "SwapBackendName",
     "SwapSettings",
     "SwapperName",
     "TrackSettings",

@@ -29,10 +29,9 @@ import numpy as np
 import numpy.typing as npt
 
 from clipswap_video._extras import import_extra
+from clipswap_video.arrays import FloatArray, RgbImage
 from clipswap_video.atomic import atomic_output, write_text_atomic
-from clipswap_video.media.frame import RgbImage
 
-FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float, float]  # centre x, centre y, scale, angle (degrees, ccw)
 Path2D = Callable[[float], Pose | None]  # t seconds -> pose, or None when off-screen
 

@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import Settings
 from clipswap_video.errors import UnreadableInputError
 from clipswap_video.faces import (
@@ -27,7 +28,6 @@ from clipswap_video.faces import (
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import Face
 from clipswap_video.media import IMAGE_SUFFIXES, VideoReader, read_image
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.preview import resized, write_image
 
 PREVIEW_FRAMES = 6

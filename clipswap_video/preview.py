@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import OutputPathError, OutputUnwritableError
-from clipswap_video.media import RgbImage, VideoReader, probe, read_image
+from clipswap_video.media import VideoReader, probe, read_image
 
 _HEIGHT = 360
 

@@ -283,7 +283,7 @@ def test_a_wider_identity_input_gets_the_clip_embedding(
 
     from clipswap_video.config import load_settings
     from clipswap_video.faces import create_detector, source_identity
-    from clipswap_video.swap.backend import create_backend
+    from clipswap_video.swap.backends import create_backend
 
     folder = _wide_generator(tmp_path / "w", 512 + encoder.embedding_dim)
     settings = load_settings(overrides=[f"swap.clip_model={TINY}",

@@ -17,7 +17,7 @@ from test_clipswap_backend import _weights
 from clipswap_video.config import load_settings
 from clipswap_video.faces import Face, alignment_matrices, invert_affine
 from clipswap_video.swap import CropBatch, FrameWork, SwapEngine, SwappedBatch
-from clipswap_video.swap.backend import create_backend
+from clipswap_video.swap.backends import create_backend
 from clipswap_video.swap.composite import paper_mask
 
 SIZE = 256
@@ -50,9 +50,9 @@ class _Frame:
 
 def _work(index: int, image: np.ndarray, faces: int) -> FrameWork:
     matrices = alignment_matrices(np.repeat(GRACE_5[None], max(faces, 1), 0), SIZE)[:faces]
-    box = (100, 100, 420, 500) if faces else (0, 0, 0, 0)
+    rect = (100, 100, 420, 500) if faces else (0, 0, 0, 0)
     face = Face(box=np.array([180, 200, 340, 380], np.float64), score=1.0, landmarks_5=GRACE_5)
-    return FrameWork(_Frame(index), image, [face] * faces, matrices, box)  # type: ignore[arg-type]
+    return FrameWork(_Frame(index), image, [face] * faces, matrices, rect)  # type: ignore[arg-type]
 
 
 def test_frames_come_back_in_order_in_whole_frame_batches() -> None:
@@ -121,7 +121,7 @@ def test_device_paste_follows_the_reference_composite() -> None:
     engine.submit(work)
     engine.flush()
     assert work.pasted is not None and work.swapped is None
-    x0, y0, _, _ = work.box
+    x0, y0, _, _ = work.rect
     shifted = work.matrices.copy()
     shifted[:, :, 2] += work.matrices[:, :, :2] @ np.array([x0, y0], np.float64)
     crops = np.stack([cv2.warpAffine(work.region, m, (SIZE, SIZE)) for m in shifted])

@@ -47,7 +47,7 @@ def _save(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def test_every_backend_is_registered() -> None:
+def test_every_detector_is_listed() -> None:
     assert list_detectors() == ["dlib", "insightface", "retinaface"]
 
 

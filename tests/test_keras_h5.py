@@ -26,7 +26,7 @@ from keras_writer import (
 )
 
 from clipswap_video.errors import CorruptWeightsError, InputNotFoundError
-from clipswap_video.models.keras_h5 import KerasOpError, describe, load
+from clipswap_video.models.keras_h5 import KerasOpError, describe, load_h5_graph
 
 RNG = np.random.default_rng(7)
 
@@ -175,7 +175,7 @@ def test_generator_graph_matches_numpy(tmp_path: Path, chunks: int) -> None:
     path = write_keras_h5(tmp_path / "g.h5", model, weights, chunks=chunks)
     image, z = RNG.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32), _r(2, 8)
     with torch.no_grad():
-        out = load(path)(_nchw(image), torch.from_numpy(z)).numpy().transpose(0, 2, 3, 1)
+        out = load_h5_graph(path)(_nchw(image), torch.from_numpy(z)).numpy().transpose(0, 2, 3, 1)
     expected = _generator_numpy(weights, image, z)
     assert out.shape == (2, 16, 16, 3)
     assert np.abs(out - expected).max() < 1e-4
@@ -186,13 +186,13 @@ def test_nested_backbone_flatten_order_and_bn(tmp_path: Path) -> None:
     path = write_keras_h5(tmp_path / "a.h5", model, weights)
     image = RNG.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
     with torch.no_grad():
-        out = load(path)(_nchw(image)).numpy()
+        out = load_h5_graph(path)(_nchw(image)).numpy()
     assert np.abs(out - _arcface_numpy(weights, image)).max() < 1e-5
 
 
 def test_describe_reports_kind_inputs_and_parameters(tmp_path: Path) -> None:
     model, weights = _generator()
-    report = describe(load(write_keras_h5(tmp_path / "g.h5", model, weights)))
+    report = describe(load_h5_graph(write_keras_h5(tmp_path / "g.h5", model, weights)))
     assert report["kind"] == "generator"
     assert report["inputs"] == [[None, 16, 16, 3], [None, 8]]
     assert report["layers"]["AdaIN"] == 1 and report["layers"]["Conv2D"] == 6
@@ -205,35 +205,35 @@ def test_refusals_name_the_layer(tmp_path: Path) -> None:
     model, weights = _generator()
     model["config"]["layers"][3] = layer("Lambda", "mystery", node("dense"), function="...")
     with pytest.raises(KerasOpError, match="layer 'mystery' is a Keras Lambda"):
-        load(write_keras_h5(tmp_path / "l.h5", model, weights))
+        load_h5_graph(write_keras_h5(tmp_path / "l.h5", model, weights))
     model["config"]["layers"][3] = layer("Cropping3D", "odd", node("dense"))
     with pytest.raises(KerasOpError, match="'odd' has class 'Cropping3D'"):
-        load(write_keras_h5(tmp_path / "u.h5", model, weights))
+        load_h5_graph(write_keras_h5(tmp_path / "u.h5", model, weights))
 
 
 def test_weights_only_file_needs_its_json(tmp_path: Path) -> None:
     model, weights = _generator()
     path = write_keras_h5(tmp_path / "w.h5", model, weights, with_config=False)
     with pytest.raises(CorruptWeightsError, match="weights only"):
-        load(path)
+        load_h5_graph(path)
     config = tmp_path / "gen.json"
     config.write_text(json.dumps(model))
-    assert describe(load(path, config))["kind"] == "generator"
+    assert describe(load_h5_graph(path, config))["kind"] == "generator"
 
 
 def test_missing_and_non_hdf5_files(tmp_path: Path) -> None:
     with pytest.raises(InputNotFoundError):
-        load(tmp_path / "none.h5")
+        load_h5_graph(tmp_path / "none.h5")
     (tmp_path / "bad.h5").write_bytes(b"not an hdf5 file at all")
     with pytest.raises(CorruptWeightsError, match="not a readable HDF5"):
-        load(tmp_path / "bad.h5")
+        load_h5_graph(tmp_path / "bad.h5")
 
 
 def test_convert_to_safetensors_rebuilds_the_same_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from clipswap_video.cli import main
-    from clipswap_video.models import load as load_any
+    from clipswap_video.models import create_model
 
     model, weights = _generator()
     source = write_keras_h5(tmp_path / "g.h5", model, weights)
@@ -243,20 +243,20 @@ def test_convert_to_safetensors_rebuilds_the_same_model(
     assert report["kind"] == "generator" and report["inputs"][1] == [None, 8]
     image, z = _nchw(RNG.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)), torch.randn(1, 8)
     with torch.no_grad():
-        assert torch.equal(load_any(target)(image, z), load_any(source)(image, z))
+        assert torch.equal(create_model(target)(image, z), create_model(source)(image, z))
 
 
 def test_converted_file_errors(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     from safetensors.numpy import save_file
 
-    from clipswap_video.models import load as load_any
+    from clipswap_video.models import create_model
 
     save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(CorruptWeightsError, match="not a converted clipswap-video model"):
-        load_any(tmp_path / "other.safetensors")
+        create_model(tmp_path / "other.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(CorruptWeightsError, match="cannot be read"):
-        load_any(tmp_path / "junk.safetensors")
+        create_model(tmp_path / "junk.safetensors")
     model, weights = _generator()
     source = write_keras_h5(tmp_path / "g.h5", model, weights)
     code, err = cli("weights", "convert", source, tmp_path / "g.pt")
@@ -301,7 +301,7 @@ def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[s
                          mapping_depth=2, mapping_size=6, up_types=up_types)  # fmt: skip
     config, shapes = generator_config(spec)
     weights = random_weights(shapes, seed=3)
-    model = load(write_keras_h5(tmp_path / "g.h5", config, weights, chunks=2))
+    model = load_h5_graph(write_keras_h5(tmp_path / "g.h5", config, weights, chunks=2))
     image, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 8)
     with torch.no_grad():
         out = model(image, z)
@@ -336,7 +336,7 @@ def test_discriminator_spec_size_and_logit(tmp_path: Path) -> None:
     config, shapes = discriminator_config()
     assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == 23_972_353
     narrow, narrow_shapes = discriminator_config(image_size=64, first=4, channels=(6, 8, 8, 8))
-    model = load(write_keras_h5(tmp_path / "d.h5", narrow, random_weights(narrow_shapes)))
+    model = load_h5_graph(write_keras_h5(tmp_path / "d.h5", narrow, random_weights(narrow_shapes)))
     with torch.no_grad():
         assert model(torch.rand(3, 3, 64, 64)).shape == (3, 1)
 
@@ -347,7 +347,7 @@ def test_attribute_encoder_spec_size_and_outputs(tmp_path: Path) -> None:
     config, shapes = attribute_encoder_config()
     assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == 21_386_048
     narrow, narrow_shapes = attribute_encoder_config(image_size=32, first=4, channels=(6, 8))
-    model = load(write_keras_h5(tmp_path / "e.h5", narrow, random_weights(narrow_shapes)))
+    model = load_h5_graph(write_keras_h5(tmp_path / "e.h5", narrow, random_weights(narrow_shapes)))
     with torch.no_grad():
         outputs = model(torch.rand(2, 3, 32, 32))
     assert [tuple(o.shape) for o in outputs] == [
@@ -370,5 +370,5 @@ def test_prelu_per_channel_and_per_position(tmp_path: Path, shared: bool) -> Non
     path = write_keras_h5(tmp_path / "p.h5", model, {"p_re_lu": [("p_re_lu/alpha:0", alpha)]})
     image = RNG.normal(size=(2, 4, 4, 3)).astype(np.float32)
     with torch.no_grad():
-        out = load(path)(_nchw(image)).numpy().transpose(0, 2, 3, 1)
+        out = load_h5_graph(path)(_nchw(image)).numpy().transpose(0, 2, 3, 1)
     assert np.allclose(out, np.where(image >= 0, image, alpha * image), atol=1e-6)

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 import torch
 
-from clipswap_video.models import ArcFaceResNet50, FaceDancerGenerator, from_keras, load
+from clipswap_video.models import ArcFaceResNet50, FaceDancerGenerator, create_model
 
 FIXTURE = Path(__file__).parent / "data" / "keras_parity"
 TOLERANCE = 1e-4
 """Max |diff| allowed; float32 rounding gives ~3e-6 here (docs/parity.md)."""
 
 BUILDERS: dict[str, Callable[[Path], torch.nn.Module]] = {
-    "interpreter": load,
-    "hand-written": from_keras,
+    "interpreter": create_model,
+    "hand-written": lambda path: create_model(path, impl="modules"),
 }
 
 
@@ -76,7 +76,7 @@ def test_fixture_is_keras_own(keras_files: Path) -> None:
             layers = json.loads(file.attrs["model_config"])["config"]["layers"]
             plain = [layer for layer in layers if layer["class_name"] != "Functional"]
             assert all(layer["config"]["dtype"] == "float32" for layer in plain)
-    generator = from_keras(keras_files / "generator.h5")
+    generator = create_model(keras_files / "generator.h5", impl="modules")
     assert isinstance(generator, FaceDancerGenerator)
     assert set(generator.spec.up_types) == {"affa", "d_affa", "do_affa", "add", "no_skip", "concat"}
-    assert isinstance(from_keras(keras_files / "arcface.h5"), ArcFaceResNet50)
+    assert isinstance(create_model(keras_files / "arcface.h5", impl="modules"), ArcFaceResNet50)

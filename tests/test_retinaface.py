@@ -30,10 +30,10 @@ from keras_writer import (
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.detect import create_detector
+from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, torch_device
 from clipswap_video.faces.types import Face
-from clipswap_video.models.keras_h5 import KerasOpError, load
+from clipswap_video.models.keras_h5 import KerasOpError, load_h5_graph
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
 from clipswap_video.models.retinaface import decode, load_retinaface, nms, priors
 
@@ -151,7 +151,9 @@ def test_resnet_outputs_match_the_interpreter(tmp_path: Path) -> None:
                        ["image"], [])  # fmt: skip
     outer["config"]["output_layers"] = [["ResNet50_extrator", 1, i] for i in range(3)]
     arrays = weights["ResNet50_extrator"]
-    graph = load(write_keras_h5(tmp_path / "resnet.h5", outer, {"ResNet50_extrator": arrays}))
+    graph = load_h5_graph(
+        write_keras_h5(tmp_path / "resnet.h5", outer, {"ResNet50_extrator": arrays})
+    )
     net = ResNet50(blocks=BLOCKS, widths=WIDTHS).eval()
     load_keras_weights(net.keras_layers(), arrays, owner="test")
     x = torch.randn(2, 3, 37, 50) * 50
@@ -225,7 +227,7 @@ def _preprocess_graph(slice_spec: object) -> tuple[dict, LayerWeights]:
 
 def test_slicing_and_bias_add_ops(tmp_path: Path) -> None:
     flip = [{"class_name": "__ellipsis__"}, {"start": None, "stop": None, "step": -1}]
-    model = load(write_keras_h5(tmp_path / "pre.h5", *_preprocess_graph(flip)))
+    model = load_h5_graph(write_keras_h5(tmp_path / "pre.h5", *_preprocess_graph(flip)))
     image = np.random.default_rng(1).uniform(0, 255, (1, 5, 4, 3)).astype(np.float32)
     with torch.no_grad():
         got = model(torch.from_numpy(image).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
@@ -234,12 +236,12 @@ def test_slicing_and_bias_add_ops(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
     crop = [{"start": None, "stop": None, "step": None}, {"start": 1, "stop": -1, "step": None}]
-    model = load(write_keras_h5(tmp_path / "crop.h5", *_preprocess_graph(crop)))
+    model = load_h5_graph(write_keras_h5(tmp_path / "crop.h5", *_preprocess_graph(crop)))
     assert model(torch.zeros(1, 3, 5, 4)).shape == (1, 2, 3, 4)  # rows 1..3 of the H axis
 
     stride = [{"class_name": "__ellipsis__"}, {"start": None, "stop": None, "step": 2}]
     with pytest.raises(KerasOpError, match="step 2"):
-        load(write_keras_h5(tmp_path / "step.h5", *_preprocess_graph(stride)))(
+        load_h5_graph(write_keras_h5(tmp_path / "step.h5", *_preprocess_graph(stride)))(
             torch.zeros(1, 3, 2, 2)
         )
 

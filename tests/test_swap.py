@@ -18,17 +18,21 @@ from face_fixtures import (
     line_path,
     write_actor_clip,
 )
+from onnx_fixtures import write_arcface, write_scrfd
 from PIL import Image
 
 from clipswap_video.cli import main
 from clipswap_video.config import CompositeSettings, load_settings
 from clipswap_video.demo import ASTRONAUT_LANDMARKS_5, write_demo_media
+from clipswap_video.errors import CorruptWeightsError, ExitCode
 from clipswap_video.faces import (
     alignment_matrices,
     arcface_template,
     create_detector,
+    dlib_backend,
     source_identity,
 )
+from clipswap_video.faces.dlib_backend import DESCRIPTOR_FILE, PREDICTOR_FILE
 from clipswap_video.media import Frame, VideoReader
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap import CropBatch, FaceSwapper, create_backend
@@ -40,7 +44,7 @@ from clipswap_video.swap.composite import (
     paste,
     transfer_colour,
 )
-from media_fixtures import packets
+from media_fixtures import packets, write_clip
 
 
 def _save(image: np.ndarray, path: Path) -> Path:
@@ -289,6 +293,37 @@ def test_source_without_a_face_fails_before_any_output(cli, tmp_path: Path) -> N
     code, err = cli(wall, clip, tmp_path / "out.mp4", "--swapper", "classic")
     assert code == 12 and "no face found in source image" in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "wall.png"]
+
+
+def test_a_corrupt_68_point_model_is_one_weights_error(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The classic backend's landmark model is read by the dlib backend's checked
+    loader: a broken file is a CorruptWeightsError naming it (exit 14), not dlib's
+    RuntimeError. The CLI run detects with insightface (small ONNX stand-ins), so
+    the dlib detector, which reads the same file, does not meet it first."""
+    real = dlib_backend.dlib_models_dir()
+    models = tmp_path / "dlib_models"
+    models.mkdir()
+    (models / DESCRIPTOR_FILE).symlink_to(real / DESCRIPTOR_FILE)
+    (models / PREDICTOR_FILE).write_bytes(b"not a dlib model")
+    monkeypatch.setattr(dlib_backend, "dlib_models_dir", lambda: models)
+    with pytest.raises(CorruptWeightsError, match=PREDICTOR_FILE):
+        create_backend("classic")
+
+    pack = tmp_path / "weights" / "buffalo_l"
+    pack.mkdir(parents=True)
+    face = {"stride": 16, "cell": (20, 20), "anchor": 0, "score": 0.9,
+            "box": (260, 240, 380, 400), "points": np.full((5, 2), 320.0)}  # fmt: skip
+    face["points"][:, 0] += [-25, 25, 0, -20, 20]
+    face["points"][:, 1] += [-20, -20, 10, 40, 40]
+    write_scrfd(pack / "det_10g.onnx", (640, 640), [face])
+    write_arcface(pack / "w600k_r50.onnx")
+    source = _save(grace_hopper(), tmp_path / "grace.png")
+    clip = write_clip(tmp_path / "in.mp4", frames=5)
+    code, err = cli(source, clip, tmp_path / "out.mp4", "--swapper", "classic",
+                    "--detector", "insightface", "--weights", pack.parent)  # fmt: skip
+    assert code == ExitCode.CORRUPT_WEIGHTS, err
+    assert err.count("\n") == 1 and f"{PREDICTOR_FILE} cannot be loaded" in err
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_evaluate_errors_are_one_line(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

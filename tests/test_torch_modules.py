@@ -13,7 +13,7 @@ import torch
 from keras_writer import arcface_graph, functional, input_layer, layer, node, write_keras_h5
 
 from clipswap_video.errors import ConfigValueError
-from clipswap_video.models import convert, load
+from clipswap_video.models import convert, create_model
 from clipswap_video.models.arcface import ArcFaceResNet50
 from clipswap_video.models.attribute_encoder import AttributeEncoder
 from clipswap_video.models.discriminator import Discriminator
@@ -24,8 +24,9 @@ from clipswap_video.models.facedancer_spec import (
     generator_config,
     random_weights,
 )
-from clipswap_video.models.from_keras import from_keras, load_into
+from clipswap_video.models.from_keras import load_into
 from clipswap_video.models.generator import FaceDancerGenerator
+from clipswap_video.models.keras_h5 import KerasGraph
 
 MIXED = ("affa", "d_affa", "do_affa", "add", "no_skip", "concat")
 
@@ -52,7 +53,7 @@ def _max_diff(module: torch.nn.Module, path: Path, *inputs: torch.Tensor) -> flo
     """max |module - interpreter| over every output, in float64: float32 rounding
     alone reaches 1.5e-5 on the narrow generators' outputs of magnitude 10, while
     a layout or epsilon mistake shows at any precision."""
-    interpreter = load(path).double()
+    interpreter = create_model(path).double()
     with torch.no_grad():
         ours, theirs = module.double()(*inputs), interpreter(*inputs)
     pairs = zip(ours, theirs, strict=True) if isinstance(ours, tuple) else [(ours, theirs)]
@@ -81,7 +82,7 @@ def test_generator_matches_the_interpreter(
 ) -> None:
     spec = _narrow_spec(up_types, mapping_depth)
     path = _write(tmp_path / "g.h5", generator_config(spec))
-    generator = from_keras(path)
+    generator = create_model(path, impl="modules")
     assert isinstance(generator, FaceDancerGenerator) and generator.spec == spec
     assert not generator.training
     assert _max_diff(generator, path, _uniform(2, 3, 64, 64), _uniform(2, 8) * 3) <= 1e-5
@@ -89,14 +90,14 @@ def test_generator_matches_the_interpreter(
 
 def test_discriminator_matches_the_interpreter(tmp_path: Path) -> None:
     path = _write(tmp_path / "d.h5", discriminator_config(64, 4, (6, 8, 8, 8)))
-    critic = from_keras(path)
+    critic = create_model(path, impl="modules")
     assert isinstance(critic, Discriminator) and critic.channels == (6, 8, 8, 8)
     assert _max_diff(critic, path, _uniform(3, 3, 64, 64)) <= 1e-5
 
 
 def test_attribute_encoder_matches_the_interpreter(tmp_path: Path) -> None:
     path = _write(tmp_path / "e.h5", attribute_encoder_config(32, 4, (6, 8), extra_blocks=2))
-    encoder = from_keras(path)
+    encoder = create_model(path, impl="modules")
     assert isinstance(encoder, AttributeEncoder) and encoder.extra_blocks == 2
     assert len(encoder(torch.rand(1, 3, 32, 32))) == 5
     assert _max_diff(encoder, path, _uniform(2, 3, 32, 32)) <= 1e-5
@@ -105,7 +106,7 @@ def test_attribute_encoder_matches_the_interpreter(tmp_path: Path) -> None:
 def test_arcface_matches_the_interpreter(tmp_path: Path) -> None:
     config, weights = arcface_graph(np.random.default_rng(2), blocks=(1, 2, 1, 1))
     path = write_keras_h5(tmp_path / "a.h5", config, weights)
-    arcface = from_keras(path)
+    arcface = create_model(path, impl="modules")
     assert isinstance(arcface, ArcFaceResNet50)
     assert arcface(torch.rand(1, 3, 112, 112)).shape == (1, 16)
     assert _max_diff(arcface, path, _uniform(2, 3, 112, 112, low=0.0)) <= 1e-5
@@ -119,7 +120,7 @@ def test_arcface_head_other_than_the_candidate_is_refused(tmp_path: Path) -> Non
     config["config"]["output_layers"] = [["embedding", 0, 0]]
     path = write_keras_h5(tmp_path / "a.h5", config, weights)
     with pytest.raises(ConfigValueError, match=r"a\.h5: the ArcFace head is .* -> Activation;"):
-        from_keras(path)
+        create_model(path, impl="modules")
 
 
 def test_full_size_parameter_counts() -> None:
@@ -160,7 +161,7 @@ def test_wiring_that_differs_from_the_module_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigValueError, match="differs from the hand-written module at layers leaky_re_lu_3"
     ):
-        from_keras(path)
+        create_model(path, impl="modules")
 
 
 def test_models_without_a_hand_written_module_are_refused(tmp_path: Path) -> None:
@@ -170,17 +171,44 @@ def test_models_without_a_hand_written_module_are_refused(tmp_path: Path) -> Non
     ]
     path = write_keras_h5(tmp_path / "o.h5", functional("other", layers, ["input_1"], ["relu"]), {})
     with pytest.raises(ConfigValueError, match="module for a model of kind 'unrecognised'"):
-        from_keras(path)
+        create_model(path, impl="modules")
 
 
 def test_converted_safetensors_loads_the_same(tmp_path: Path) -> None:
     source = _write(tmp_path / "g.h5", generator_config(_narrow_spec(MIXED)))
     target = tmp_path / "g.safetensors"
     convert(source, target)
-    from_h5, from_converted = from_keras(source), from_keras(target)
+    from_h5, from_converted = (
+        create_model(source, impl="modules"),
+        create_model(target, impl="modules"),
+    )
     into = load_into(FaceDancerGenerator(_narrow_spec(MIXED)), target).eval()
     target_image, z = torch.rand(1, 3, 64, 64) * 2 - 1, torch.randn(1, 8)
     with torch.no_grad():
         expected = from_h5(target_image, z)
         assert torch.equal(from_converted(target_image, z), expected)
         assert torch.equal(into(target_image, z), expected)
+
+
+def test_create_model_builds_one_generator_in_either_implementation(tmp_path: Path) -> None:
+    """From a spec, with random weights drawn from the seed or with a weights file,
+    the graph and the hand-written modules compute the same function."""
+    spec = _narrow_spec(MIXED)
+    graph = create_model(spec, seed=4, dtype=torch.float64)
+    modules = create_model(spec, impl="modules", seed=4, dtype=torch.float64)
+    assert isinstance(graph, KerasGraph) and isinstance(modules, FaceDancerGenerator)
+    assert not graph.training and not modules.training
+    image, z = _uniform(2, 3, 64, 64), _uniform(2, 8) * 3
+    with torch.no_grad():
+        assert float((graph(image, z) - modules(image, z)).abs().max()) <= 1e-5
+        other_seed = create_model(spec, seed=5, dtype=torch.float64)(image, z)
+        assert not torch.equal(other_seed, graph(image, z))
+    path = _write(tmp_path / "g.h5", generator_config(spec))
+    assert _max_diff(create_model(spec, path, impl="modules"), path, image, z) <= 1e-5
+    narrower = _narrow_spec(("no_skip",) * 5 + ("concat",))
+    with pytest.raises(ConfigValueError, match="does not fit FaceDancerGenerator"):
+        create_model(narrower, path, impl="modules")
+    with pytest.raises(ConfigValueError, match="parameters; this GeneratorSpec has"):
+        create_model(narrower, path)
+    with pytest.raises(ValueError, match="brings its own weights"):
+        create_model(path, path)

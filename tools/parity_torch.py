@@ -2,7 +2,7 @@
 after tools/parity_keras.py has run, converts each Keras .h5 with the project's
 h5py-only converter, runs it in torch fp32 and reports max |diff| against the
 Keras outputs (for the narrow graphs in DIR/fixture also the hand-written
-modules of `from_keras`). `pack` copies that fixture into the tests: each .h5
+modules, `create_model(..., impl="modules")`). `pack` copies that fixture into the tests: each .h5
 gzipped, as Keras wrote it, and its .npz. Figures go to docs/parity.md by hand.
 
     python tools/parity_torch.py write DIR
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clipswap_video.models import from_keras, load
+from clipswap_video.models import create_model
 from clipswap_video.models.facedancer_spec import (
     GeneratorSpec,
     attribute_encoder_config,
@@ -65,12 +65,13 @@ def compare(folder: Path) -> int:
     for h5 in sorted(folder.glob("*.h5")):
         # RetinaFace's custom FPN / SSH layers are not interpreted: the hand-written
         # module's raw head outputs (before priors / decode / NMS) are compared.
-        model = load_retinaface(h5) if h5.stem.startswith("retinaface") else load(h5)
+        model = load_retinaface(h5) if h5.stem.startswith("retinaface") else create_model(h5)
         worst = max(worst, _report(h5.stem, model, h5.with_suffix(".npz")))
     for h5 in sorted((folder / "fixture").glob("*.h5")):
         npz = h5.with_suffix(".npz")
-        for how, build in (("interpreter", load), ("hand-written", from_keras)):
-            worst = max(worst, _report(f"fixture/{h5.stem} {how}", build(h5), npz))
+        built = {"interpreter": create_model(h5), "hand-written": create_model(h5, impl="modules")}
+        for how, model in built.items():
+            worst = max(worst, _report(f"fixture/{h5.stem} {how}", model, npz))
     print(f"worst max |diff| {worst:.3g} (target <= 1e-4)")
     return 0 if worst <= 1e-4 else 1
 

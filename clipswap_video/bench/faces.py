@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import Settings
 from clipswap_video.demo import DemoMedia
 from clipswap_video.faces import FaceAnalyzer, FaceDetector, create_detector
 from clipswap_video.faces.types import Face
 from clipswap_video.media import VideoReader
-from clipswap_video.media.frame import RgbImage
 
 NOISE_FRACTION = 0.01
 """Std of the noise added to each landmark, as a fraction of the face size."""

@@ -24,9 +24,9 @@ import torch
 
 from clipswap_video.config import load_settings
 from clipswap_video.demo import write_demo_media
+from clipswap_video.models import create_model
 from clipswap_video.models.convert import save_converted
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
-from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap.device import autocast, keep_freed_host_memory, resolve_device
 from clipswap_video.swap.engine import AUTO_BATCH_SIZE
@@ -61,8 +61,7 @@ def generator_figures(options: NeuralOptions) -> dict[str, Any]:
     device = resolve_device(options.device)
     if device.type == "cpu":
         keep_freed_host_memory()  # as the clipswap backend does
-    config, shapes = generator_config(options.generator)
-    model = KerasGraph(config, random_weights(shapes)).eval().to(device)
+    model = create_model(options.generator, device=device)
     results: dict[str, Any] = {
         "generator_parameters": sum(p.numel() for p in model.parameters()),
         "generator_device": f"{device} {options.precision}",
@@ -90,13 +89,12 @@ def generator_figures(options: NeuralOptions) -> dict[str, Any]:
 
 _PAGE_FAULTS = """
 import json, resource, sys, torch
-from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
-from clipswap_video.models.keras_h5 import KerasGraph
+from clipswap_video.models import create_model
+from clipswap_video.models.facedancer_spec import GeneratorSpec
 from clipswap_video.swap.device import keep_freed_host_memory
 spec, calls = json.loads(sys.argv[1]), int(sys.argv[2])
 spec = {key: tuple(value) if isinstance(value, list) else value for key, value in spec.items()}
-config, shapes = generator_config(GeneratorSpec(**spec))
-model = KerasGraph(config, random_weights(shapes)).eval()
+model = create_model(GeneratorSpec(**spec))
 image = torch.rand(1, 3, spec["image_size"], spec["image_size"]) * 2 - 1
 z = torch.randn(1, spec["z_dim"])
 faults = {}
@@ -199,7 +197,7 @@ def clipswap_figures(
         overrides.append(f"video.codec={options.codec}")
     settings = load_settings(overrides=overrides)
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
-    model = KerasGraph(config, generator_weights).eval().to(resolve_device(options.device))
+    model = create_model(weights / "ClipSwap.safetensors", device=resolve_device(options.device))
     model = model.to(memory_format=layout)  # type: ignore[call-overload]
     before = _throughput(model, batch, options, memory_format=layout)
     started: list[float] = []  # when the models are loaded and the first frame is read

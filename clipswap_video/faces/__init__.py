@@ -18,7 +18,8 @@ _EXPORTS = {
         "estimate_similarity", "invert_affine", "warp_back", "warp_crops",
     ],
     "analysis": ["FaceAnalyzer"],
-    "detect": ["FaceDetector", "create_detector", "list_detectors", "register_detector"],
+    "backends": ["create_detector", "list_detectors"],
+    "detect": ["FaceDetector"],
     "identity": ["SourceIdentity", "detect_still", "source_identity"],
     "select": ["FaceSelection", "FaceSelector", "parse_selection"],
     "track": ["FaceTracker"],
@@ -37,12 +38,8 @@ if TYPE_CHECKING:
         warp_crops,
     )
     from clipswap_video.faces.analysis import FaceAnalyzer
-    from clipswap_video.faces.detect import (
-        FaceDetector,
-        create_detector,
-        list_detectors,
-        register_detector,
-    )
+    from clipswap_video.faces.backends import create_detector, list_detectors
+    from clipswap_video.faces.detect import FaceDetector
     from clipswap_video.faces.identity import SourceIdentity, detect_still, source_identity
     from clipswap_video.faces.select import FaceSelection, FaceSelector, parse_selection
     from clipswap_video.faces.track import FaceTracker
@@ -75,7 +72,6 @@ __all__ = [
     "invert_affine",
     "list_detectors",
     "parse_selection",
-    "register_detector",
     "source_identity",
     "unit",
     "warp_back",

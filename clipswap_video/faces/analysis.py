@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings, TrackSettings
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.faces.track import FaceTracker
 from clipswap_video.faces.types import Face
-from clipswap_video.media.frame import RgbImage
 
 
 class FaceAnalyzer:

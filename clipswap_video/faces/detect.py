@@ -1,24 +1,22 @@
-"""The face detector interface, its registry, and the helpers every backend shares.
+"""The face detector interface and the helpers every backend shares.
 
 A backend finds faces (box, score, 5 landmarks), re-estimates landmarks inside
 known boxes (the cheap per-frame refresh the tracker uses between full
-detections), and computes identity embeddings. Backends register themselves
-with `@register_detector(name)`, as timm's `@register_model` does.
+detections), and computes identity embeddings. The backends import this
+module, never the other way round; clipswap_video.faces.backends names and
+builds them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Protocol, cast, runtime_checkable
 
 import cv2
 import numpy as np
 
-from clipswap_video._registry import Registry
-from clipswap_video.config import FaceSettings
-from clipswap_video.faces.types import Box, Face, Landmarks
-from clipswap_video.media.frame import RgbImage
+from clipswap_video.arrays import RgbImage
+from clipswap_video.faces.types import Face, FaceBox, Landmarks
 
 
 @runtime_checkable
@@ -40,36 +38,6 @@ class FaceDetector(Protocol):
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         """The same faces with `embedding` set (unit length)."""
         ...
-
-
-DetectorFactory = Callable[[FaceSettings, Path | None], FaceDetector]
-_DETECTORS: Registry[DetectorFactory] = Registry("face detector")
-register_detector = _DETECTORS.register
-"""Class decorator: makes a backend available as `faces.detector = name`."""
-
-
-def list_detectors() -> list[str]:
-    _import_backends()
-    return _DETECTORS.names()
-
-
-def create_detector(settings: FaceSettings, weights_dir: Path | None = None) -> FaceDetector:
-    """The backend named by `settings.detector`, loaded and ready.
-
-    Raises:
-        ConfigValueError: unknown backend name.
-        MissingWeightsError / CorruptWeightsError: the backend's model files.
-    """
-    _import_backends()
-    return _DETECTORS.get(settings.detector)(settings, weights_dir)
-
-
-def _import_backends() -> None:
-    # Imported here, not at the top, so that importing the interface does not
-    # load dlib or onnxruntime; each backend module registers itself.
-    import clipswap_video.faces.dlib_backend
-    import clipswap_video.faces.insightface_backend
-    import clipswap_video.faces.retinaface_backend  # noqa: F401
 
 
 def refresh_near(faces: Sequence[Face], find_near: Callable[[Face], Face | None]) -> list[Face]:
@@ -115,7 +83,7 @@ def scaled_face(face: Face, factor: float) -> Face:
     )
 
 
-def follow_landmarks(box: Box, before: Landmarks, after: Landmarks) -> Box:
+def follow_landmarks(box: FaceBox, before: Landmarks, after: Landmarks) -> FaceBox:
     """`box` moved and scaled as the landmarks moved from `before` to `after`.
 
     Keeps a track's box on the face between full detections, so the next
@@ -133,11 +101,8 @@ def follow_landmarks(box: Box, before: Landmarks, after: Landmarks) -> Box:
 
 __all__ = [
     "FaceDetector",
-    "create_detector",
     "downscale",
     "follow_landmarks",
     "keep_faces",
-    "list_detectors",
-    "register_detector",
     "scaled_face",
 ]

@@ -17,16 +17,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.detect import (
-    downscale,
-    keep_faces,
-    refresh_near,
-    register_detector,
-)
+from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
 from clipswap_video.faces.types import Face, Landmarks, box_iou, unit
-from clipswap_video.media.frame import RgbImage
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -39,6 +34,9 @@ DLIB_MATCH_DISTANCE = 0.07
 
 _REFRESH_FACE_SIZE = 100.0
 _REFRESH_MIN_IOU = 0.3
+# Where dlib's HOG box sits in the 256 px ArcFace-aligned crop (measured on the
+# astronaut and Grace Hopper stills): LandmarkPredictor runs the 68-point model in it.
+_CROP_FACE_RECT = (25, 67, 222, 264)
 
 
 def dlib_models_dir() -> Path:
@@ -60,7 +58,6 @@ def landmarks_5_from_68(points: Landmarks) -> Landmarks:
     ).astype(np.float32)
 
 
-@register_detector("dlib")
 class DlibDetector:
     """HOG detection on a downscaled frame, landmarks and descriptors at full size."""
 
@@ -164,7 +161,27 @@ class DlibDetector:
         return self._dlib.rectangle(left, top, right, bottom)
 
 
+class LandmarkPredictor:
+    """dlib's 68-point shape predictor on ArcFace-aligned crops (no detection: the
+    face sits where the alignment put it)."""
+
+    crop_size = 256
+    """The side of the crops it takes (the face rect was measured in them)."""
+
+    def __init__(self) -> None:
+        import dlib  # deferred: importing the interface must not load dlib
+
+        self._predictor = _load(dlib.shape_predictor, dlib_models_dir() / PREDICTOR_FILE)
+        self._rect = dlib.rectangle(*_CROP_FACE_RECT)
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        shape = self._predictor(np.ascontiguousarray(crop), self._rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+
 def _load(loader: type, path: Path) -> Any:
+    """The dlib model file at `path`, read by `loader`; a missing or unreadable file
+    is a weights error naming the file, not dlib's RuntimeError."""
     if not path.is_file():
         raise MissingWeightsError(
             f"dlib model file {path} is missing; reinstall face-recognition-models "
@@ -178,4 +195,10 @@ def _load(loader: type, path: Path) -> Any:
         ) from None
 
 
-__all__ = ["DLIB_MATCH_DISTANCE", "DlibDetector", "dlib_models_dir", "landmarks_5_from_68"]
+__all__ = [
+    "DLIB_MATCH_DISTANCE",
+    "DlibDetector",
+    "LandmarkPredictor",
+    "dlib_models_dir",
+    "landmarks_5_from_68",
+]

@@ -15,10 +15,10 @@ from typing import cast
 import cv2
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces.detect import FaceDetector, scaled_face
 from clipswap_video.faces.types import Embedding, Face, unit
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.media.image import read_image
 
 # Photos smaller than this are searched again at twice the size when no face is

@@ -23,13 +23,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.devices import parse_device
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.align import alignment_matrices
-from clipswap_video.faces.detect import follow_landmarks, keep_faces, register_detector
+from clipswap_video.faces.detect import follow_landmarks, keep_faces
 from clipswap_video.faces.types import Face, box_iou, unit
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 PACK_NAME = "insightface.buffalo_l"
@@ -96,7 +96,6 @@ def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
     return [("CUDAExecutionProvider", {"device_id": parsed.index or 0}), "CPUExecutionProvider"]
 
 
-@register_detector("insightface")
 class InsightfaceDetector:
     """SCRFD detection, ArcFace embeddings and 106-point landmarks from ONNX files."""
 

@@ -10,9 +10,8 @@ which a render node has no use for.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from clipswap_video.arrays import FloatArray
 
 
 class KalmanFilter:

@@ -24,13 +24,13 @@ import cv2
 import numpy as np
 import torch
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
-from clipswap_video.faces.detect import downscale, keep_faces, refresh_near, register_detector
+from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.types import Face, box_iou
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.models.retinaface import load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
@@ -54,7 +54,6 @@ def torch_device(name: str) -> torch.device:
     return torch.device(str(device))
 
 
-@register_detector("retinaface")
 class RetinaFaceDetector:
     """RetinaFace boxes and 5 landmarks, refreshed in a window around each face."""
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-Box = npt.NDArray[np.float32]
-"""(4,) x1, y1, x2, y2."""
+FaceBox = npt.NDArray[np.float32]
+"""(4,) x1, y1, x2, y2: a detector's box around a face (float pixels)."""
 Landmarks = npt.NDArray[np.float32]
 """(K, 2) x, y."""
 Embedding = npt.NDArray[np.float32]
@@ -33,7 +33,7 @@ class Face:
         track_id: the tracker's id, None for a still image.
     """
 
-    box: Box
+    box: FaceBox
     score: float
     landmarks_5: Landmarks
     landmarks_dense: Landmarks | None = None
@@ -72,3 +72,6 @@ def box_iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArr
     area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
     union = area_a[:, None] + area_b[None, :] - overlap
     return np.where(union > 0, overlap / np.maximum(union, 1e-12), 0.0).astype(np.float32)
+
+
+__all__ = ["Embedding", "Face", "FaceBox", "Landmarks", "box_iou", "embedding_distance", "unit"]

@@ -4,7 +4,7 @@ Knows nothing of faces. Frames keep their pts and time base from decode to
 encode; every stream but the processed video is copied packet for packet.
 """
 
-from clipswap_video.media.frame import Frame, RgbImage
+from clipswap_video.media.frame import Frame
 from clipswap_video.media.image import IMAGE_SUFFIXES, read_image
 from clipswap_video.media.probe import VIDEO_SUFFIXES, MediaInfo, StreamInfo, VideoInfo, probe
 from clipswap_video.media.reader import VideoReader
@@ -15,7 +15,6 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "Frame",
     "MediaInfo",
-    "RgbImage",
     "StreamInfo",
     "VideoInfo",
     "VideoReader",

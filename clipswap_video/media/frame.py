@@ -8,10 +8,8 @@ from typing import cast
 
 import av
 import numpy as np
-import numpy.typing as npt
 
-RgbImage = npt.NDArray[np.uint8]
-"""H x W x 3, uint8, RGB."""
+from clipswap_video.arrays import RgbImage
 
 
 @dataclass(eq=False)  # frames are compared by identity, and can live in sets
@@ -54,4 +52,4 @@ class Frame:
         self.pixels = rgb
 
 
-__all__ = ["Frame", "RgbImage"]
+__all__ = ["Frame"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.errors import InputNotFoundError, UnreadableInputError
-from clipswap_video.media.frame import RgbImage
 
 IMAGE_SUFFIXES = frozenset(".bmp .jpeg .jpg .png .tif .tiff .webp".split())
 """File extensions taken for still images where a folder mixes images and videos."""

@@ -28,8 +28,8 @@ import torch
 from PIL import Image
 from safetensors import SafetensorError
 
+from clipswap_video.arrays import RgbImage
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.models.torchvision_compat import ensure_torchvision
 
 HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"

@@ -1,4 +1,4 @@
-"""Converting Keras .h5 models to safetensors, and loading either form.
+"""Converting Keras .h5 models to safetensors, and reading either form as a graph.
 
 The .safetensors file holds every Keras array under `<layer>|<index>|<name>`
 (index = its place in the layer's `weight_names`, which AdaIN's positional
@@ -15,7 +15,7 @@ import numpy as np
 
 from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import CorruptWeightsError, InputNotFoundError, OutputPathError
-from clipswap_video.models.keras_h5 import KerasGraph, LayerWeights, read_keras_h5
+from clipswap_video.models.keras_h5 import KerasGraph, LayerWeights, load_h5_graph, read_keras_h5
 
 FORMAT = "clipswap-keras-graph/1"
 
@@ -51,18 +51,17 @@ def save_converted(
         save_file(tensors, str(partial), metadata=metadata)
 
 
-def load(path: Path | str) -> KerasGraph:
-    """A model from a converted .safetensors file or straight from a Keras .h5, in eval mode."""
+def load_graph(path: Path | str) -> KerasGraph:
+    """The KerasGraph of a converted .safetensors file or of a Keras .h5, in eval mode."""
     path = Path(path)
     if path.suffix in (".h5", ".hdf5", ".keras"):
-        from clipswap_video.models.keras_h5 import load as load_h5
-
-        return load_h5(path)
-    config, weights = _read_converted(path)
+        return load_h5_graph(path)
+    config, weights = read_converted(path)
     return KerasGraph(config, weights).eval()
 
 
-def _read_converted(path: Path) -> tuple[dict[str, object], LayerWeights]:
+def read_converted(path: Path) -> tuple[dict[str, object], LayerWeights]:
+    """The graph config and Keras-layout arrays of a converted .safetensors file."""
     from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
@@ -89,4 +88,4 @@ def _split(key: str) -> tuple[str, int, str]:
     return layer, int(index), name
 
 
-__all__ = ["FORMAT", "convert", "load", "save_converted"]
+__all__ = ["FORMAT", "convert", "load_graph", "read_converted", "save_converted"]

@@ -1,7 +1,7 @@
 """Filling the hand-written torch modules (generator, discriminator, attribute
 encoder, ArcFace) from Keras .h5 files or their converted .safetensors.
 
-The file is read by the graph interpreter (`convert.load`), whose layers already
+The file is read by the graph interpreter (`convert.load_graph`), whose layers already
 hold torch-layout tensors (conv kernels OIHW, Dense kernels transposed, AdaIN's
 four arrays by position); they are copied by Keras layer name into the module's
 `keras_layers()`. Nothing is left to chance: every module tensor must be filled
@@ -9,6 +9,9 @@ and every file weight used, with equal shapes.
 
     generator = from_keras("FaceDancer_config_c_HQ.h5")  # FaceDancerGenerator, eval mode
     load_into(FaceDancerGenerator(spec), "ClipSwap.safetensors")
+
+(`clipswap_video.models.create_model(..., impl="modules")` is the public way in;
+it uses these.)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from clipswap_video.errors import ConfigValueError
 from clipswap_video.models import _keras_ops as keras_ops
 from clipswap_video.models.arcface import ArcFaceResNet50
 from clipswap_video.models.attribute_encoder import AttributeEncoder
-from clipswap_video.models.convert import load
+from clipswap_video.models.convert import load_graph
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.facedancer_spec import (
     GeneratorSpec,
@@ -59,7 +62,7 @@ def load_into(module: ModuleT, source: Source) -> ModuleT:
         ConfigValueError: a module layer the file lacks, a file layer the module
             lacks, or a shape that differs; the layers are named.
     """
-    graph = source if isinstance(source, KerasGraph) else load(source)
+    graph = source if isinstance(source, KerasGraph) else load_graph(source)
     targets = {name: _tensors(layer) for name, layer in module.keras_layers().items()}
     weights = {name: _torch_layout(op) for name, op in _weighted_ops(graph)}
     problems = _problems(targets, weights)
@@ -84,7 +87,7 @@ def from_keras(path: Path | str) -> HandWritten:
             or a graph that differs from what the module builds.
     """
     try:
-        graph = load(path)
+        graph = load_graph(path)
     except KerasOpError as error:
         raise ConfigValueError(f"{path}: no hand-written torch module for it ({error})") from None
     kind = model_kind(graph)
@@ -95,7 +98,7 @@ def from_keras(path: Path | str) -> HandWritten:
     if kind not in builders:
         raise ConfigValueError(
             f"{path}: no hand-written torch module for a model of kind {kind!r}; "
-            "run it with clipswap_video.models.load (the graph interpreter)"
+            "the graph interpreter runs it (create_model with impl='graph')"
         )
     try:
         module = builders[kind](_Wiring(graph))

@@ -5,7 +5,7 @@ docs/models.md, section 1.
 
 Unlike the graph interpreter (`keras_h5.KerasGraph`), this is code a person can
 change; `keras_layers()` names each weighted submodule as Keras did, so
-`from_keras.load_into` fills it from the released .h5 files.
+`create_model(path, impl="modules")` fills it from the released .h5 files.
 
     generator = FaceDancerGenerator(GeneratorSpec())
     swapped = generator(target, z)  # (N,3,256,256) in [-1,1], (N,512) -> linear (N,3,256,256)

@@ -7,8 +7,10 @@ nested Functional models (ArcFace's ResNet) as sub-graphs referenced at node 1,
 and TFOpLambda nodes whose keyword tensors are resolved. Layout and pitfalls:
 docs/models.md, section 5.
 
-    model = load("FaceDancer_config_c_HQ.h5")   # eval mode
-    swapped = model(target_nchw, z)             # Keras input order, NCHW images
+    model = load_h5_graph("FaceDancer_config_c_HQ.h5")   # eval mode
+    swapped = model(target_nchw, z)                      # Keras input order, NCHW images
+
+(`clipswap_video.models.create_model` is the public way in; it uses this.)
 """
 
 from __future__ import annotations
@@ -104,8 +106,8 @@ class KerasGraph(nn.Module):
         return build_layer(layer["class_name"], layer["name"], layer["config"], leaves)
 
 
-def load(path: Path | str, config_json: Path | None = None) -> KerasGraph:
-    """The Keras model at `path` as a torch module in eval mode.
+def load_h5_graph(path: Path | str, config_json: Path | None = None) -> KerasGraph:
+    """The Keras model in the .h5 at `path` as a KerasGraph in eval mode.
 
     Raises:
         InputNotFoundError / CorruptWeightsError: the file.
@@ -228,6 +230,6 @@ __all__ = [
     "KerasOpError",
     "Weights",
     "describe",
-    "load",
+    "load_h5_graph",
     "read_keras_h5",
 ]

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clipswap_video.errors import CorruptWeightsError
+from clipswap_video.models.convert import read_converted
 from clipswap_video.models.keras_h5 import LayerWeights, read_keras_h5
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
 
@@ -291,9 +292,7 @@ def load_retinaface(path: Path | str, *, device: torch.device | str | None = Non
 
 def _read(path: Path) -> tuple[dict[str, Any], LayerWeights]:
     if path.suffix == ".safetensors":
-        from clipswap_video.models.convert import _read_converted
-
-        config, weights = _read_converted(path)
+        config, weights = read_converted(path)
         return dict(config), weights
     keras = read_keras_h5(path)
     return keras.config, keras.weights

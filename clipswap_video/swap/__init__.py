@@ -1,13 +1,7 @@
 """Swap backends behind one interface, compositing, and the pipeline's swap stage."""
 
-from clipswap_video.swap.backend import (
-    CropBatch,
-    SwapBackend,
-    SwappedBatch,
-    create_backend,
-    register_backend,
-    resolve_swapper,
-)
+from clipswap_video.swap.backend import CropBatch, SwapBackend, SwappedBatch
+from clipswap_video.swap.backends import create_backend, list_backends, resolve_swapper
 from clipswap_video.swap.engine import AUTO_BATCH_SIZE, FrameSwap, SwapEngine
 from clipswap_video.swap.stage import FaceSwapper, SwapStage
 
@@ -21,6 +15,6 @@ __all__ = [
     "SwapStage",
     "SwappedBatch",
     "create_backend",
-    "register_backend",
+    "list_backends",
     "resolve_swapper",
 ]

@@ -21,31 +21,12 @@ from scipy.spatial import Delaunay
 from clipswap_video.config import SwapSettings
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
-from clipswap_video.faces.dlib_backend import PREDICTOR_FILE, dlib_models_dir
-from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
+from clipswap_video.faces.dlib_backend import LandmarkPredictor
+from clipswap_video.swap.backend import CropBatch, SwappedBatch
 
-CROP_SIZE = 256
-# Where dlib's HOG box sits in the 256 px ArcFace-aligned crop (measured on the
-# astronaut and Grace Hopper stills): the 68-point predictor is run in it.
-_CROP_FACE_RECT = (25, 67, 222, 264)
+CROP_SIZE = LandmarkPredictor.crop_size
 
 
-class LandmarkPredictor:
-    """dlib's 68-point shape predictor on aligned crops."""
-
-    def __init__(self) -> None:
-        import dlib
-
-        self._dlib = dlib
-        self._predictor = dlib.shape_predictor(str(dlib_models_dir() / PREDICTOR_FILE))
-        self._rect = dlib.rectangle(*_CROP_FACE_RECT)
-
-    def __call__(self, crop: np.ndarray) -> np.ndarray:
-        shape = self._predictor(np.ascontiguousarray(crop), self._rect)
-        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-
-
-@register_backend("classic")
 class ClassicBackend:
     """Piecewise-affine warp of the source face onto each target's landmarks."""
 
@@ -117,4 +98,4 @@ def _plausible(points: np.ndarray) -> bool:
     return 60.0 < width < 2.0 * CROP_SIZE
 
 
-__all__ = ["ClassicBackend", "LandmarkPredictor"]
+__all__ = ["ClassicBackend"]

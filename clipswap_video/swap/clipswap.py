@@ -24,9 +24,9 @@ import torch
 from clipswap_video.config import SwapSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
-from clipswap_video.models import load
+from clipswap_video.models import create_model
 from clipswap_video.models.keras_h5 import KerasGraph
-from clipswap_video.swap.backend import CropBatch, SwappedBatch, register_backend
+from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.swap.device import (
     autocast,
     check_precision,
@@ -53,7 +53,15 @@ def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
     return None
 
 
-@register_backend("clipswap")
+def missing_weights_reason(weights_dir: Path | None) -> str:
+    """Why this backend cannot load: the files it needs and the folders searched."""
+    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
+    return (
+        "no ClipSwap.h5 (or FaceDancer_config_c_HQ.h5) with ArcFace-Res50.h5 in the "
+        f"weights folders ({folders}); see weights/README.md"
+    )
+
+
 class ClipSwapBackend:
     """Generator on 256 crops in [-1, 1], identity from ArcFace-Res50."""
 
@@ -71,14 +79,12 @@ class ClipSwapBackend:
             keep_freed_host_memory()  # no page faults on every call's activations
         found = find_clipswap_weights(weights_dir)
         if found is None:
-            folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
             raise MissingWeightsError(
-                f"the clipswap swapper needs ClipSwap.h5 (or FaceDancer_config_c_HQ.h5) and "
-                f"ArcFace-Res50.h5; looked in {folders}; see weights/README.md, or use "
-                "--swapper classic"
+                f"the clipswap swapper cannot load: {missing_weights_reason(weights_dir)}, "
+                "or use --swapper classic"
             )
-        self.generator: KerasGraph = load(found[0]).to(self.device)
-        self.identity_net: KerasGraph = load(found[1]).to(self.device)
+        self.generator: KerasGraph = create_model(found[0], device=self.device)
+        self.identity_net: KerasGraph = create_model(found[1], device=self.device)
         self.clip = self._clip_encoder(found[0], settings)
         self.memory_format = torch.contiguous_format
         if settings.channels_last:
@@ -140,4 +146,4 @@ def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:
     ]
 
 
-__all__ = ["ClipSwapBackend", "find_clipswap_weights"]
+__all__ = ["ClipSwapBackend", "find_clipswap_weights", "missing_weights_reason"]

@@ -23,6 +23,8 @@ from clipswap_video.config import CompositeSettings
 from clipswap_video.faces import invert_affine, warp_back
 
 FloatImage = npt.NDArray[np.float32]
+PixelRect = tuple[int, int, int, int]
+"""(x0, y0, x1, y1): whole pixels of a frame, x1 and y1 exclusive (frame[y0:y1, x0:x1])."""
 MOUTH_INNER = slice(60, 68)  # dlib 68-point layout: inner lip contour
 _PYRAMID_LEVELS = 5
 
@@ -131,10 +133,10 @@ def paste(frame: np.ndarray, crop: np.ndarray, mask: FloatImage, matrix: np.ndar
     same warp as the crops were cut with), so a small face costs little in a
     large frame.
     """
-    box = crop_footprint(matrix, crop.shape[0], frame.shape[:2])
-    if box is None:
+    rect = crop_footprint(matrix, crop.shape[0], frame.shape[:2])
+    if rect is None:
         return
-    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = rect
     shifted = in_region(matrix, x0, y0)
     # Premultiplied by the mask, so bilinear sampling at the mask's edge stays exact.
     layers = np.dstack([crop.astype(np.float32) * mask[..., None], mask[..., None]])
@@ -152,10 +154,8 @@ def in_region(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
     return shifted
 
 
-def crop_footprint(
-    matrix: np.ndarray, size: int, frame_size: tuple[int, ...]
-) -> tuple[int, int, int, int] | None:
-    """The frame box (x0, y0, x1, y1) of the pixels a `size` crop made with
+def crop_footprint(matrix: np.ndarray, size: int, frame_size: tuple[int, ...]) -> PixelRect | None:
+    """The frame rectangle of the pixels a `size` crop made with
     `matrix` reaches when warped back, or None when off-frame."""
     # Bilinear sampling with a zero border gives weight to crop coordinates in
     # (-1, size): one crop pixel beyond each edge, which is several frame pixels
@@ -174,6 +174,7 @@ def crop_footprint(
 
 __all__ = [
     "ColourStats",
+    "PixelRect",
     "composites_on_device",
     "crop_footprint",
     "face_mask",

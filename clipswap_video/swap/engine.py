@@ -3,7 +3,7 @@ in batches on the backend's device, overlapped with the CPU's work on the next
 frames.
 
     engine = SwapEngine(backend, batch_size=16, wait_s=0.2)
-    for work in engine.submit(FrameSwap(frame, image, faces, matrices, box)):
+    for work in engine.submit(FrameSwap(frame, image, faces, matrices, rect)):
         ...  # frames whose faces are swapped, in the order they were submitted
     for work in engine.flush():
         ...
@@ -34,9 +34,7 @@ import torch
 from clipswap_video.faces import Face, warp_back, warp_crops
 from clipswap_video.media import Frame
 from clipswap_video.swap.backend import CropBatch, SwapBackend
-from clipswap_video.swap.composite import in_region
-
-Box = tuple[int, int, int, int]
+from clipswap_video.swap.composite import PixelRect, in_region
 
 AUTO_BATCH_SIZE = {"cpu": 1, "cuda": 16}
 """`swap.batch_size = 0`: on a CPU the generator is memory-bound and larger
@@ -49,7 +47,7 @@ _FRAMES_PER_CROP = 4  # frames held per crop of batch size before a partial batc
 @dataclass(eq=False)
 class FrameSwap:
     """One frame's swap: its selected faces, their frame -> crop matrices and
-    the frame region (x0, y0, x1, y1) the crops cover. The engine fills in the
+    the frame rectangle the crops cover. The engine fills in the
     results: the aligned target crops and the swapped ones (N, S, S, 3) uint8,
     or, when it composites on the device, the region with the faces pasted."""
 
@@ -57,7 +55,7 @@ class FrameSwap:
     image: np.ndarray
     faces: list[Face]
     matrices: np.ndarray
-    box: Box
+    rect: PixelRect
     targets: np.ndarray | None = None
     swapped: np.ndarray | None = None
     landmarks_68: np.ndarray | None = None
@@ -66,7 +64,7 @@ class FrameSwap:
 
     @property
     def region(self) -> np.ndarray:
-        x0, y0, x1, y1 = self.box
+        x0, y0, x1, y1 = self.rect
         return self.image[y0:y1, x0:x1]
 
 
@@ -222,7 +220,7 @@ class SwapEngine:
         target and swapped crops)."""
         size = self.backend.crop_size
         with self.streams.on(self.streams.compute, after=self.streams.upload):
-            shifted = [in_region(work.matrices, *work.box[:2]) for work in batch.works]
+            shifted = [in_region(work.matrices, *work.rect[:2]) for work in batch.works]
             crops = torch.cat([
                 warp_crops(region[None], matrices, size,
                            torch.zeros(len(matrices), dtype=torch.long, device=self.device))
@@ -290,7 +288,7 @@ class SwapEngine:
         size = self.backend.crop_size
         for work, part in zip(batch.works, parts, strict=True):
             if self._mask is not None:
-                x0, y0, x1, y1 = work.box
+                x0, y0, x1, y1 = work.rect
                 work.pasted = part.reshape(y1 - y0, x1 - x0, 3).copy()
             else:
                 pair = part.reshape(2, len(work.faces), size, size, 3).copy()

@@ -27,9 +27,9 @@ from clipswap_video.faces import (
     parse_selection,
     source_identity,
 )
+from clipswap_video.faces.dlib_backend import LandmarkPredictor
 from clipswap_video.media import Frame, MediaInfo
-from clipswap_video.swap.backend import create_backend, resolve_swapper
-from clipswap_video.swap.classic import LandmarkPredictor
+from clipswap_video.swap.backends import create_backend, resolve_swapper
 from clipswap_video.swap.composite import (
     ColourStats,
     composites_on_device,
@@ -119,8 +119,8 @@ class SwapStage:
         size = self.swapper.backend.crop_size
         matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), size)
         # Only the region the crops cover goes to the device, not the frame.
-        boxes = [crop_footprint(m, size, image.shape) for m in matrices]
-        found = np.array([box for box in boxes if box is not None] or [(0, 0, 1, 1)])
+        rects = [crop_footprint(m, size, image.shape) for m in matrices]
+        found = np.array([rect for rect in rects if rect is not None] or [(0, 0, 1, 1)])
         x0, y0 = found[:, :2].min(0)
         x1, y1 = found[:, 2:].max(0)
         return FrameSwap(frame, image, faces, matrices, (int(x0), int(y0), int(x1), int(y1)))
@@ -133,7 +133,7 @@ class SwapStage:
             state = self.tracks.setdefault(face.track_id, _TrackState(work.frame.index))
             state.last_seen = work.frame.index
         if work.pasted is not None:  # composited on the device already
-            x0, y0, x1, y1 = work.box
+            x0, y0, x1, y1 = work.rect
             output[y0:y1, x0:x1] = work.pasted
         else:
             assert work.targets is not None and work.swapped is not None

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from clipswap_video._extras import import_extra
+from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import InputNotFoundError, NoFaceError, UnreadableInputError
 from clipswap_video.faces import FaceDetector, alignment_matrices, create_detector, warp_crops
 from clipswap_video.faces.identity import detect_still
-from clipswap_video.media.frame import RgbImage
 from clipswap_video.media.image import IMAGE_SUFFIXES, read_image
 from clipswap_video.media.probe import VIDEO_SUFFIXES, probe
 from clipswap_video.train.config import DataConfig

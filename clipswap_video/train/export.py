@@ -1,5 +1,5 @@
 """A trained generator as a converted Keras-graph file (the inverse of
-`models.from_keras.load_into`), so it drops into a weights folder as
+`models.create_model(path, impl="modules")`), so it drops into a weights folder as
 ClipSwap.safetensors and the `clipswap` swap backend runs it.
 
 The file holds `generator_config(spec)` as its graph and every weight in Keras

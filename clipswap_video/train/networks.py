@@ -23,7 +23,7 @@ from clipswap_video.errors import ConfigValueError, CorruptWeightsError, Missing
 from clipswap_video.models.arcface import ArcFaceResNet50
 from clipswap_video.models.attribute_encoder import AttributeEncoder
 from clipswap_video.models.clip import load_clip_model
-from clipswap_video.models.from_keras import from_keras
+from clipswap_video.models.factory import create_model
 from clipswap_video.train.config import AttributeConfig, ClipConfig, IdentityConfig
 
 ARCFACE_SIZE = 112
@@ -53,7 +53,9 @@ def build_arcface(config: IdentityConfig) -> ArcFaceResNet50:
     """ArcFace-Res50 from its Keras file (shape read from the graph), or random."""
     if not config.weights:
         return frozen(ArcFaceResNet50(blocks=config.blocks, widths=config.widths))
-    module = from_keras(weights_file(config.weights, "ArcFace", "identity.weights"))
+    module = create_model(
+        weights_file(config.weights, "ArcFace", "identity.weights"), impl="modules"
+    )
     if not isinstance(module, ArcFaceResNet50):
         raise ConfigValueError(f"identity.weights {config.weights} is not an ArcFace model")
     return frozen(module)
@@ -258,7 +260,8 @@ def build_attribute_encoder(config: AttributeConfig, image_size: int) -> Attribu
         return frozen(AttributeEncoder(image_size=image_size, first=config.first,
                                        channels=config.channels,
                                        extra_blocks=config.extra_blocks))  # fmt: skip
-    module = from_keras(weights_file(config.weights, "attribute encoder", "attribute.weights"))
+    path = weights_file(config.weights, "attribute encoder", "attribute.weights")
+    module = create_model(path, impl="modules")
     if not isinstance(module, AttributeEncoder):
         raise ConfigValueError(f"attribute.weights {config.weights} is not an attribute encoder")
     return frozen(module)

@@ -1,0 +1,75 @@
+"""The swap backends by name, `auto` resolved, and building the chosen one.
+
+The table names each backend's class as "module:Class", imported only when
+that backend is built; the backends depend on the interface (swap.backend)
+while nothing depends on them, except that `auto` asks the clipswap backend
+whether its files are there. `SwapBackendName` in clipswap_video.config is the
+one list of names; a test keeps this table's keys equal to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+from clipswap_video.config import SwapBackendName, SwapperName, SwapSettings
+from clipswap_video.errors import ConfigValueError
+from clipswap_video.swap.backend import SwapBackend
+from clipswap_video.swap.clipswap import find_clipswap_weights, missing_weights_reason
+
+SWAP_BACKENDS: dict[SwapBackendName, str] = {
+    "classic": "clipswap_video.swap.classic:ClassicBackend",
+    "clipswap": "clipswap_video.swap.clipswap:ClipSwapBackend",
+}
+"""Backend name -> "module:Class"; the class is called as Class(weights_dir, settings)."""
+
+BackendClass = Callable[[Path | None, SwapSettings], SwapBackend]
+
+
+def list_backends() -> list[SwapBackendName]:
+    """The backend names, sorted."""
+    return sorted(SWAP_BACKENDS)
+
+
+def create_backend(
+    name: SwapBackendName, weights_dir: Path | None = None, settings: SwapSettings | None = None
+) -> SwapBackend:
+    """The backend `name`, loaded. `auto` must be resolved before (see `resolve_swapper`).
+
+    Raises:
+        ConfigValueError: unknown backend name.
+        MissingWeightsError / CorruptWeightsError: the backend's model files.
+    """
+    entry = SWAP_BACKENDS.get(name)
+    if entry is None:
+        raise ConfigValueError(
+            f"unknown swapper {name!r}; choose one of {', '.join(list_backends())}"
+        )
+    module, _, class_name = entry.partition(":")
+    backend_class: BackendClass = getattr(importlib.import_module(module), class_name)
+    return backend_class(weights_dir, settings or SwapSettings())
+
+
+def resolve_swapper(
+    name: SwapperName, weights_dir: Path | None = None
+) -> tuple[SwapBackendName, str | None]:
+    """The backend `name` stands for, and the warning to print when `auto` falls
+    back: `auto` is `clipswap` when its weight files are found, else `classic`.
+
+    Raises:
+        ConfigValueError: `none`, which has no backend.
+    """
+    if name == "none":
+        raise ConfigValueError("swap.swapper = none swaps no face: there is no backend to load")
+    if name != "auto":
+        return name, None
+    if find_clipswap_weights(weights_dir) is not None:
+        return "clipswap", None
+    return "classic", (
+        "using the classic swapper (landmark warp, lower fidelity): "
+        + missing_weights_reason(weights_dir)
+    )
+
+
+__all__ = ["SWAP_BACKENDS", "create_backend", "list_backends", "resolve_swapper"]
