@@ -222,7 +222,7 @@ class _Wiring:
         if differing:
             raise ConfigValueError(
                 f"the {kind} graph differs from the hand-written module at layers "
-                f"{_some(differing)}; run it with create_model(path) (impl="graph") instead"
+                f"{_some(differing)}; run it with create_model(path, impl='graph') instead"
             )
 
 
