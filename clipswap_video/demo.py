@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from clipswap_video._extras import import_extra
+from clipswap_video._resources import import_extra
 from clipswap_video.arrays import FloatArray, RgbImage
 from clipswap_video.atomic import atomic_output, write_text_atomic
 

@@ -10,7 +10,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes: one per kind of failure, documented in README.md."""
+    """Process exit codes: one per kind of failure, documented in docs/cli.md."""
 
     OK = 0
     INTERNAL = 1

@@ -37,10 +37,9 @@ def _bound_names(tree: ast.Module) -> set[str]:
 
 def _exported(tree: ast.Module) -> list[str] | None:
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
-        ):
-            return [ast.literal_eval(element) for element in node.value.elts]  # type: ignore[attr-defined]
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
+            return ast.literal_eval(node.value)  # type: ignore[attr-defined]
     return None
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from clipswap_video.bench import timing
 from clipswap_video.config import load_settings
 from clipswap_video.demo import DemoMedia
-from clipswap_video.evaluate import evaluate
 from clipswap_video.pipeline import run_video
+from clipswap_video.reports.evaluate import evaluate
 
 
 def swap_figures(clip: DemoMedia, folder: Path, transcode_s: float, frames: int) -> dict[str, Any]:

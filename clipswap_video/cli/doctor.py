@@ -23,7 +23,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.doctor import collect
+    from clipswap_video.reports.doctor import collect
 
     report = collect(args.weights)
     if args.json:

@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.evaluate import evaluate
+    from clipswap_video.reports.evaluate import evaluate
 
     settings = load_settings(args.config)
     loud = not (args.quiet or args.json)

@@ -16,7 +16,7 @@ from clipswap_video.config import load_settings
 from clipswap_video.errors import ExitCode
 
 if TYPE_CHECKING:
-    from clipswap_video.face_report import FaceReport
+    from clipswap_video.reports.faces import FaceReport
 
 
 def add_parser(commands: Any) -> None:
@@ -38,8 +38,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.face_report import analyse_input, write_preview
-    from clipswap_video.preview import check_preview_path
+    from clipswap_video.reports.faces import analyse_input, write_preview
+    from clipswap_video.reports.preview import check_preview_path
 
     settings = load_settings(args.config, settings_overrides(args))
     if args.preview is not None:

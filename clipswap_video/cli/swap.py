@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     settings = load_settings(args.config, settings_overrides(args))
     parse_selection(settings.faces.select)  # a bad --faces fails before any work
     if args.preview is not None:  # imported only when asked for: OpenCV is large
-        from clipswap_video.preview import check_preview_path, write_side_by_side
+        from clipswap_video.reports.preview import check_preview_path, write_side_by_side
 
         check_preview_path(args.preview)
     if args.print_config:

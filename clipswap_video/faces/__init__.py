@@ -1,6 +1,6 @@
 """Face analysis: detection, landmarks, tracking, alignment, selection, source identity.
 
-Knows nothing of swap models; the pipeline wires it in (DESIGN.md, "Faces").
+Knows nothing of swap models; the pipeline wires it in (docs/architecture.md).
 
 The public names are loaded on first use (PEP 562): `faces.align` imports
 torch and the backends import dlib or onnxruntime, hundreds of MB that a job

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from clipswap_video._extras import import_extra
+from clipswap_video._resources import import_extra
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import InputNotFoundError, NoFaceError, UnreadableInputError

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from clipswap_video._extras import import_extra
+from clipswap_video._resources import import_extra
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.generator import FaceDancerGenerator
 from clipswap_video.swap.device import (

@@ -28,7 +28,7 @@ from clipswap_video.faces import (
 from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.types import Face
 from clipswap_video.media import IMAGE_SUFFIXES, VideoReader, read_image
-from clipswap_video.preview import resized, write_image
+from clipswap_video.reports.preview import resized, write_image
 
 PREVIEW_FRAMES = 6
 _PREVIEW_WIDTH = 480
