@@ -25,28 +25,46 @@ def node(*refs: str | tuple[str, int, int]) -> list[list[list[Any]]]:
 
 
 def layer(class_name: str, name: str, inbound: Any = (), **config: Any) -> dict[str, Any]:
-    return {"class_name": class_name, "name": name, "config": {"name": name, **config},
-            "inbound_nodes": list(inbound)}  # fmt: skip
+    return {
+        "class_name": class_name,
+        "name": name,
+        "config": {"name": name, **config},
+        "inbound_nodes": list(inbound),
+    }
 
 
 def input_layer(name: str, shape: list[int | None]) -> dict[str, Any]:
     return layer("InputLayer", name, batch_input_shape=shape, dtype="float32")
 
 
-def functional(name: str, layers: list[dict[str, Any]], inputs: list[str],
-               outputs: list[str], inbound: Any = ()) -> dict[str, Any]:  # fmt: skip
+def functional(
+    name: str,
+    layers: list[dict[str, Any]],
+    inputs: list[str],
+    outputs: list[str],
+    inbound: Any = (),
+) -> dict[str, Any]:
     return {
-        "class_name": "Functional", "name": name, "inbound_nodes": list(inbound),
-        "config": {"name": name, "layers": layers,
-                   "input_layers": [[n, 0, 0] for n in inputs],
-                   "output_layers": [[n, 0, 0] for n in outputs]},
-    }  # fmt: skip
+        "class_name": "Functional",
+        "name": name,
+        "inbound_nodes": list(inbound),
+        "config": {
+            "name": name,
+            "layers": layers,
+            "input_layers": [[n, 0, 0] for n in inputs],
+            "output_layers": [[n, 0, 0] for n in outputs],
+        },
+    }
 
 
 def write_keras_h5(
-    path: Path, model: dict[str, Any], weights: LayerWeights, *, chunks: int = 1,
+    path: Path,
+    model: dict[str, Any],
+    weights: LayerWeights,
+    *,
+    chunks: int = 1,
     with_config: bool = True,
-) -> Path:  # fmt: skip
+) -> Path:
     """Writes `model` (a Functional config) and `weights` as Keras 2.14 would."""
     names = [entry["name"] for entry in model["config"]["layers"]]
     with h5py.File(path, "w") as file:
@@ -80,8 +98,9 @@ def same_pad(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return np.pad(x, [(0, 0), amount(x.shape[1]), amount(x.shape[2]), (0, 0)])
 
 
-def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int = 1,
-         same: bool = True) -> np.ndarray:  # fmt: skip
+def conv(
+    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int = 1, same: bool = True
+) -> np.ndarray:
     k = kernel.shape[0]
     padded = same_pad(x, k, stride) if same else x
     windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2))
@@ -96,8 +115,14 @@ def instance_norm(
     return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
-def batch_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
-               var: np.ndarray, eps: float) -> np.ndarray:  # fmt: skip
+def batch_norm(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    eps: float,
+) -> np.ndarray:
     return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
@@ -135,9 +160,14 @@ def upsample2_bilinear(x: np.ndarray) -> np.ndarray:
 
 
 def resnet50_v1(
-    rng: np.random.Generator, *, blocks: tuple[int, ...], widths: tuple[int, ...],
-    image_size: int, name: str = "resnet50", inbound: Any = (),
-) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:  # fmt: skip
+    rng: np.random.Generator,
+    *,
+    blocks: tuple[int, ...],
+    widths: tuple[int, ...],
+    image_size: int,
+    name: str = "resnet50",
+    inbound: Any = (),
+) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
     """A keras.applications ResNet50 v1 (its layer names and classes, any width) as a
     nested Functional layer, and its one weight group: trainable arrays of every
     sub-layer first, then all moving statistics, as Keras writes a nested model."""
@@ -149,21 +179,38 @@ def resnet50_v1(
         layers.append(layer(class_name, layer_name, node(source), **config))
         return layer_name
 
-    def conv_bn(source: str, prefix: str, cin: int, cout: int, k: int, stride: int,
-                padding: str) -> str:  # fmt: skip
-        add("Conv2D", f"{prefix}_conv", source, filters=cout, kernel_size=[k, k],
-            strides=[stride, stride], padding=padding, activation="linear",
-            use_bias=True)  # fmt: skip
-        trainable.extend([(f"{prefix}_conv/kernel:0", _kernel(rng, (k, k, cin, cout))),
-                          (f"{prefix}_conv/bias:0", _vector(rng, cout))])  # fmt: skip
+    def conv_bn(
+        source: str, prefix: str, cin: int, cout: int, k: int, stride: int, padding: str
+    ) -> str:
+        add(
+            "Conv2D",
+            f"{prefix}_conv",
+            source,
+            filters=cout,
+            kernel_size=[k, k],
+            strides=[stride, stride],
+            padding=padding,
+            activation="linear",
+            use_bias=True,
+        )
+        trainable.extend(
+            [
+                (f"{prefix}_conv/kernel:0", _kernel(rng, (k, k, cin, cout))),
+                (f"{prefix}_conv/bias:0", _vector(rng, cout)),
+            ]
+        )
         gamma_beta, moving = _bn(add, rng, f"{prefix}_conv", f"{prefix}_bn", cout)
         trainable.extend(gamma_beta)
         statistics.extend(moving)
         return f"{prefix}_bn"
 
     x = add("ZeroPadding2D", "conv1_pad", "input_resnet", padding=[[3, 3], [3, 3]])
-    x = add("Activation", "conv1_relu", conv_bn(x, "conv1", 3, widths[0], 7, 2, "valid"),
-            activation="relu")  # fmt: skip
+    x = add(
+        "Activation",
+        "conv1_relu",
+        conv_bn(x, "conv1", 3, widths[0], 7, 2, "valid"),
+        activation="relu",
+    )
     x = add("ZeroPadding2D", "pool1_pad", x, padding=[[1, 1], [1, 1]])
     x = add("MaxPooling2D", "pool1_pool", x, pool_size=[3, 3], strides=[2, 2], padding="valid")
     cin = widths[0]
@@ -175,8 +222,12 @@ def resnet50_v1(
                 shortcut = conv_bn(x, f"{prefix}_0", cin, 4 * width, 1, stride, "valid")
             y = conv_bn(x, f"{prefix}_1", cin, width, 1, stride, "valid")
             y = add("Activation", f"{prefix}_1_relu", y, activation="relu")
-            y = add("Activation", f"{prefix}_2_relu", conv_bn(y, f"{prefix}_2", width, width, 3,
-                    1, "same"), activation="relu")  # fmt: skip
+            y = add(
+                "Activation",
+                f"{prefix}_2_relu",
+                conv_bn(y, f"{prefix}_2", width, width, 3, 1, "same"),
+                activation="relu",
+            )
             y = conv_bn(y, f"{prefix}_3", width, 4 * width, 1, 1, "valid")
             layers.append(layer("Add", f"{prefix}_add", node(shortcut, y)))
             x = add("Activation", f"{prefix}_out", f"{prefix}_add", activation="relu")
@@ -186,9 +237,12 @@ def resnet50_v1(
 
 
 def arcface_graph(
-    rng: np.random.Generator, *, blocks: tuple[int, ...] = (1, 1, 1, 1),
-    widths: tuple[int, ...] = (8, 8, 8, 8), embedding_dim: int = 16,
-) -> tuple[dict[str, Any], LayerWeights]:  # fmt: skip
+    rng: np.random.Generator,
+    *,
+    blocks: tuple[int, ...] = (1, 1, 1, 1),
+    widths: tuple[int, ...] = (8, 8, 8, 8),
+    embedding_dim: int = 16,
+) -> tuple[dict[str, Any], LayerWeights]:
     """ArcFace-Res50's candidate graph at 112x112: the nested ResNet (referenced at
     node 1), then BN -> Dropout -> Flatten -> Dense -> BN."""
     backbone, backbone_weights = resnet50_v1(
@@ -203,12 +257,16 @@ def arcface_graph(
         return layer_name
 
     gamma_beta, moving = _bn(add, rng, "resnet50", "batch_normalization", channels)
-    weights: LayerWeights = {"resnet50": backbone_weights,
-                             "batch_normalization": gamma_beta + moving}  # fmt: skip
+    weights: LayerWeights = {
+        "resnet50": backbone_weights,
+        "batch_normalization": gamma_beta + moving,
+    }
     x = add("Flatten", "flatten", add("Dropout", "dropout", "batch_normalization", rate=0.4))
     x = add("Dense", "dense", x, units=embedding_dim, activation="linear", use_bias=True)
-    weights["dense"] = [("dense/kernel:0", _kernel(rng, (side * side * channels, embedding_dim))),
-                        ("dense/bias:0", _vector(rng, embedding_dim))]  # fmt: skip
+    weights["dense"] = [
+        ("dense/kernel:0", _kernel(rng, (side * side * channels, embedding_dim))),
+        ("dense/bias:0", _vector(rng, embedding_dim)),
+    ]
     gamma_beta, moving = _bn(add, rng, "dense", "batch_normalization_1", embedding_dim)
     weights["batch_normalization_1"] = gamma_beta + moving
     return functional("arcface", layers, ["input_1"], ["batch_normalization_1"]), weights
@@ -223,11 +281,15 @@ def _bn(
     add("BatchNormalization", name, source, axis=3 if name.endswith("_bn") else -1, epsilon=eps)
     variance = rng.uniform(0.5, 1.5, channels).astype(np.float32)
     return (
-        [(f"{name}/gamma:0", 1 + _vector(rng, channels)),
-         (f"{name}/beta:0", _vector(rng, channels))],
-        [(f"{name}/moving_mean:0", _vector(rng, channels)),
-         (f"{name}/moving_variance:0", variance)],
-    )  # fmt: skip
+        [
+            (f"{name}/gamma:0", 1 + _vector(rng, channels)),
+            (f"{name}/beta:0", _vector(rng, channels)),
+        ],
+        [
+            (f"{name}/moving_mean:0", _vector(rng, channels)),
+            (f"{name}/moving_variance:0", variance),
+        ],
+    )
 
 
 def _kernel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -321,9 +383,13 @@ def retinaface_model(
     at node 1), custom FPN / SSH layers, the heads, and an NMS TFOpLambda node."""
     features = [f"conv{stage}_block{blocks[stage - 2]}_out" for stage in (3, 4, 5)]
     backbone, backbone_arrays = resnet50_v1(
-        rng, blocks=blocks, widths=widths, image_size=0, name="ResNet50_extrator",
+        rng,
+        blocks=blocks,
+        widths=widths,
+        image_size=0,
+        name="ResNet50_extrator",
         inbound=node("tf.nn.bias_add"),
-    )  # fmt: skip
+    )
     # The port's backbone: any image size, three outputs (C3, C4, C5).
     backbone["config"]["layers"][0]["config"]["batch_input_shape"] = [None, None, None, 3]
     backbone["config"]["output_layers"] = [[name, 0, 0] for name in features]

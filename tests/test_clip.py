@@ -286,8 +286,9 @@ def test_a_wider_identity_input_gets_the_clip_embedding(
     from clipswap_video.swap.backends import create_backend
 
     folder = _wide_generator(tmp_path / "w", 512 + encoder.embedding_dim)
-    settings = load_settings(overrides=[f"swap.clip_model={TINY}",
-                                        f"swap.clip_weights={tiny_weights}"])  # fmt: skip
+    settings = load_settings(
+        overrides=[f"swap.clip_model={TINY}", f"swap.clip_weights={tiny_weights}"]
+    )
     backend = create_backend("clipswap", folder, settings.swap)
     sources = [tmp_path / "grace.png", tmp_path / "astronaut.png"]
     for path, image in zip(sources, [grace_hopper(), astronaut()], strict=True):

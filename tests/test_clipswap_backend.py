@@ -31,13 +31,27 @@ def _weights(folder: Path) -> Path:
     write_keras_h5(folder / "ClipSwap.h5", config, random_weights(shapes, seed=1))
     layers = [
         input_layer("input_1", [None, 112, 112, 3]),
-        layer("Conv2D", "conv", node("input_1"), filters=4, kernel_size=[3, 3], strides=[2, 2],
-              padding="valid", activation="relu"),
-        layer("AveragePooling2D", "pool", node("conv"), pool_size=[2, 2], strides=[2, 2],
-              padding="valid"),
+        layer(
+            "Conv2D",
+            "conv",
+            node("input_1"),
+            filters=4,
+            kernel_size=[3, 3],
+            strides=[2, 2],
+            padding="valid",
+            activation="relu",
+        ),
+        layer(
+            "AveragePooling2D",
+            "pool",
+            node("conv"),
+            pool_size=[2, 2],
+            strides=[2, 2],
+            padding="valid",
+        ),
         layer("Flatten", "flatten", node("pool")),
         layer("Dense", "embedding", node("flatten"), units=512, activation="linear"),
-    ]  # fmt: skip
+    ]
     arrays = identity_net_weights()
     weights = {
         name: [(f"{name}/{kind}:0", arrays[f"{name}/{kind}:0"]) for kind in ("kernel", "bias")]
@@ -119,8 +133,14 @@ def test_source_identity_is_the_mean_raw_output_for_rgb_crops_in_0_1(
     assert all(np.abs(photo - expected).max() > 1000 * tolerance for photo in photos)
 
 
-PAPER_COMPOSITE = ("--set", "composite.mask=paper", "--set", "composite.blend=alpha",
-                   "--set", "composite.colour_transfer=false")  # fmt: skip
+PAPER_COMPOSITE = (
+    "--set",
+    "composite.mask=paper",
+    "--set",
+    "composite.blend=alpha",
+    "--set",
+    "composite.colour_transfer=false",
+)
 
 
 @pytest.mark.parametrize("options", [(), ("--batch-size", "4", *PAPER_COMPOSITE)])
@@ -141,8 +161,15 @@ def test_clipswap_end_to_end(cli, tmp_path: Path, options: tuple[str, ...]) -> N
 
 
 def test_clipswap_without_weights_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    code, err = cli(_source(tmp_path), _clip(tmp_path), tmp_path / "o.mp4", "--swapper",
-                    "clipswap", "--weights", tmp_path / "empty")  # fmt: skip
+    code, err = cli(
+        _source(tmp_path),
+        _clip(tmp_path),
+        tmp_path / "o.mp4",
+        "--swapper",
+        "clipswap",
+        "--weights",
+        tmp_path / "empty",
+    )
     assert code == ExitCode.MISSING_WEIGHTS and "ClipSwap.h5" in err and err.count("\n") == 1
     assert not (tmp_path / "o.mp4").exists()
 
@@ -187,9 +214,17 @@ def _linear_generator(path: Path, *, gain: float, offset: float) -> None:
     layers = [
         input_layer("target", [None, 256, 256, 3]),
         input_layer("source", [None, 512]),
-        layer("Conv2D", "to_rgb", node("target"), filters=3, kernel_size=[1, 1], strides=[1, 1],
-              padding="valid", activation="linear"),
-    ]  # fmt: skip
+        layer(
+            "Conv2D",
+            "to_rgb",
+            node("target"),
+            filters=3,
+            kernel_size=[1, 1],
+            strides=[1, 1],
+            padding="valid",
+            activation="linear",
+        ),
+    ]
     kernel = (gain * np.eye(3, dtype=np.float32)).reshape(1, 1, 3, 3)
     bias = np.full(3, offset, np.float32)
     weights = {"to_rgb": [("to_rgb/kernel:0", kernel), ("to_rgb/bias:0", bias)]}
@@ -224,6 +259,14 @@ def test_device_and_precision_errors(cli, tmp_path: Path, flags: list[str], mess
     if torch.cuda.is_available() and "cuda:0" in flags:
         pytest.skip("this machine has CUDA")
     folder = _weights(tmp_path / "w")
-    code, err = cli(_source(tmp_path), _clip(tmp_path), tmp_path / "o.mp4", "--swapper",
-                    "clipswap", "--weights", folder, *flags)  # fmt: skip
+    code, err = cli(
+        _source(tmp_path),
+        _clip(tmp_path),
+        tmp_path / "o.mp4",
+        "--swapper",
+        "clipswap",
+        "--weights",
+        folder,
+        *flags,
+    )
     assert code == ExitCode.BAD_CONFIG_VALUE and message in err and err.count("\n") == 1

@@ -209,8 +209,7 @@ def test_freed_activations_stay_in_the_heap() -> None:
 
     if not hasattr(ctypes.CDLL(None), "mallinfo2"):
         pytest.skip("not glibc >= 2.33")
-    done = subprocess.run([sys.executable, "-c", _HEAP], capture_output=True, text=True,
-                          check=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _HEAP], capture_output=True, text=True, check=True)
     mapped, freed = {}, {}  # bytes mmapped for the block; free bytes the heap kept
     for policy, mapped_bytes, free_bytes in (line.split() for line in done.stdout.splitlines()):
         mapped[policy], freed[policy] = int(mapped_bytes), int(free_bytes)

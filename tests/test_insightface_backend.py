@@ -35,18 +35,41 @@ from clipswap_video.faces.types import Face
 
 CANVAS = (640, 640)
 POINTS = np.array([[320, 170], [360, 170], [340, 190], [325, 210], [355, 210]], np.float32)
-KEPT = {"stride": 16, "cell": (21, 11), "anchor": 1, "score": 0.9,
-        "box": (300, 140, 380, 230), "points": POINTS}  # fmt: skip
-DUPLICATE = {**KEPT, "stride": 8, "cell": (42, 23), "anchor": 0, "score": 0.8,
-             "box": (302, 142, 382, 228)}  # fmt: skip
+KEPT = {
+    "stride": 16,
+    "cell": (21, 11),
+    "anchor": 1,
+    "score": 0.9,
+    "box": (300, 140, 380, 230),
+    "points": POINTS,
+}
+DUPLICATE = {
+    **KEPT,
+    "stride": 8,
+    "cell": (42, 23),
+    "anchor": 0,
+    "score": 0.8,
+    "box": (302, 142, 382, 228),
+}
 UNSURE = {**KEPT, "cell": (5, 5), "score": 0.3, "box": (60, 60, 140, 150)}
-TINY = {**KEPT, "stride": 8, "cell": (10, 40), "score": 0.95, "box": (78, 318, 88, 328),
-        "points": np.full((5, 2), 83.0)}  # fmt: skip
+TINY = {
+    **KEPT,
+    "stride": 8,
+    "cell": (10, 40),
+    "score": 0.95,
+    "box": (78, 318, 88, 328),
+    "points": np.full((5, 2), 83.0),
+}
 DENSE = np.random.default_rng(1).uniform(-0.6, 0.6, (106, 2)).astype(np.float32)
 ARCFACE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-     [41.5493, 92.3655], [70.7299, 92.2041]]
-)  # fmt: skip
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ]
+)
 
 
 def _pack(
@@ -72,8 +95,15 @@ def _frame() -> np.ndarray:
 
 def _five(dense: np.ndarray) -> np.ndarray:
     """The 5 points as the backend must take them from the 106 (eyes: contour means)."""
-    return np.stack([dense[[33, 35, 40, 39]].mean(0), dense[[87, 89, 94, 93]].mean(0),
-                     dense[86], dense[52], dense[61]])  # fmt: skip
+    return np.stack(
+        [
+            dense[[33, 35, 40, 39]].mean(0),
+            dense[[87, 89, 94, 93]].mean(0),
+            dense[86],
+            dense[52],
+            dense[61],
+        ]
+    )
 
 
 def test_detection_decodes_letterboxes_thresholds_and_suppresses(tmp_path: Path) -> None:

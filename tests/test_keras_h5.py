@@ -39,43 +39,118 @@ def _generator() -> tuple[dict, dict]:
     """A narrow FaceDancer-style graph: mapping, IN + AdaIN, pooling, AFFA-style
     mask with a `_hat` TFOpLambda multiply, AdaptiveAttention, bilinear up, concat, `final`."""
     layers = [
-        input_layer("input_1", [None, 16, 16, 3]), input_layer("input_2", [None, 8]),
+        input_layer("input_1", [None, 16, 16, 3]),
+        input_layer("input_2", [None, 8]),
         layer("Dense", "dense", node("input_2"), units=6, activation="linear", use_bias=True),
         layer("LeakyReLU", "leaky_re_lu", node("dense"), alpha=0.2),
         layer("Dense", "dense_1", node("leaky_re_lu"), units=6, activation="linear"),
-        layer("Conv2D", "conv2d", node("input_1"), filters=4, kernel_size=[3, 3],
-              strides=[1, 1], padding="same", activation="linear", use_bias=True),
-        layer("Addons>InstanceNormalization", "instance_normalization", node("conv2d"),
-              axis=-1, epsilon=1e-3, groups=4),
+        layer(
+            "Conv2D",
+            "conv2d",
+            node("input_1"),
+            filters=4,
+            kernel_size=[3, 3],
+            strides=[1, 1],
+            padding="same",
+            activation="linear",
+            use_bias=True,
+        ),
+        layer(
+            "Addons>InstanceNormalization",
+            "instance_normalization",
+            node("conv2d"),
+            axis=-1,
+            epsilon=1e-3,
+            groups=4,
+        ),
         layer("AdaIN", "ada_in", node("instance_normalization", "dense_1")),
         layer("LeakyReLU", "leaky_re_lu_1", node("ada_in"), alpha=0.2),
-        layer("AveragePooling2D", "average_pooling2d", node("leaky_re_lu_1"),
-              pool_size=[2, 2], strides=[2, 2], padding="valid"),
-        layer("Conv2D", "conv2d_1", node("average_pooling2d"), filters=4, kernel_size=[3, 3],
-              padding="same", activation="linear"),
+        layer(
+            "AveragePooling2D",
+            "average_pooling2d",
+            node("leaky_re_lu_1"),
+            pool_size=[2, 2],
+            strides=[2, 2],
+            padding="valid",
+        ),
+        layer(
+            "Conv2D",
+            "conv2d_1",
+            node("average_pooling2d"),
+            filters=4,
+            kernel_size=[3, 3],
+            padding="same",
+            activation="linear",
+        ),
         layer("Concatenate", "concatenate", node("average_pooling2d", "conv2d_1"), axis=-1),
-        layer("Conv2D", "8x8", node("concatenate"), filters=4, kernel_size=[1, 1],
-              padding="same", activation="sigmoid"),
-        layer("Conv2D", "8x8_hat", node("concatenate"), filters=1, kernel_size=[1, 1],
-              padding="same", activation="sigmoid"),
-        {"class_name": "TFOpLambda", "name": "tf.math.multiply",
-         "config": {"name": "tf.math.multiply", "function": "math.multiply"},
-         "inbound_nodes": [["8x8", 0, 0, {"y": ["8x8_hat", 0, 0], "name": None}]]},
-        layer("AdaptiveAttention", "adaptive_attention",
-              node("tf.math.multiply", "average_pooling2d", "conv2d_1")),
-        layer("UpSampling2D", "up_sampling2d", node("adaptive_attention"), size=[2, 2],
-              interpolation="bilinear"),
+        layer(
+            "Conv2D",
+            "8x8",
+            node("concatenate"),
+            filters=4,
+            kernel_size=[1, 1],
+            padding="same",
+            activation="sigmoid",
+        ),
+        layer(
+            "Conv2D",
+            "8x8_hat",
+            node("concatenate"),
+            filters=1,
+            kernel_size=[1, 1],
+            padding="same",
+            activation="sigmoid",
+        ),
+        {
+            "class_name": "TFOpLambda",
+            "name": "tf.math.multiply",
+            "config": {"name": "tf.math.multiply", "function": "math.multiply"},
+            "inbound_nodes": [["8x8", 0, 0, {"y": ["8x8_hat", 0, 0], "name": None}]],
+        },
+        layer(
+            "AdaptiveAttention",
+            "adaptive_attention",
+            node("tf.math.multiply", "average_pooling2d", "conv2d_1"),
+        ),
+        layer(
+            "UpSampling2D",
+            "up_sampling2d",
+            node("adaptive_attention"),
+            size=[2, 2],
+            interpolation="bilinear",
+        ),
         layer("Concatenate", "concatenate_1", node("conv2d", "up_sampling2d"), axis=-1),
-        layer("Conv2D", "conv2d_2", node("concatenate_1"), filters=3, kernel_size=[3, 3],
-              padding="same", activation="linear"),
-        layer("Conv2D", "conv2d_3", node("concatenate_1"), filters=3, kernel_size=[1, 1],
-              padding="valid", activation="linear"),
+        layer(
+            "Conv2D",
+            "conv2d_2",
+            node("concatenate_1"),
+            filters=3,
+            kernel_size=[3, 3],
+            padding="same",
+            activation="linear",
+        ),
+        layer(
+            "Conv2D",
+            "conv2d_3",
+            node("concatenate_1"),
+            filters=3,
+            kernel_size=[1, 1],
+            padding="valid",
+            activation="linear",
+        ),
         layer("Add", "final", node("conv2d_2", "conv2d_3")),
-    ]  # fmt: skip
+    ]
     model = functional("generator", layers, ["input_1", "input_2"], ["final"])
-    shapes = {"dense": (8, 6), "dense_1": (6, 6), "conv2d": (3, 3, 3, 4), "conv2d_1": (3, 3, 4, 4),
-              "8x8": (1, 1, 8, 4), "8x8_hat": (1, 1, 8, 1), "conv2d_2": (3, 3, 8, 3),
-              "conv2d_3": (1, 1, 8, 3)}  # fmt: skip
+    shapes = {
+        "dense": (8, 6),
+        "dense_1": (6, 6),
+        "conv2d": (3, 3, 3, 4),
+        "conv2d_1": (3, 3, 4, 4),
+        "8x8": (1, 1, 8, 4),
+        "8x8_hat": (1, 1, 8, 1),
+        "conv2d_2": (3, 3, 8, 3),
+        "conv2d_3": (1, 1, 8, 3),
+    }
     weights = {
         name: [(f"{name}/kernel:0", _r(*shape)), (f"{name}/bias:0", _r(shape[-1], scale=0.2))]
         for name, shape in shapes.items()
@@ -85,9 +160,11 @@ def _generator() -> tuple[dict, dict]:
         ("instance_normalization/beta:0", _r(4, scale=0.3)),
     ]
     weights["ada_in"] = [  # both Dense layers end in the same leaf names: by position
-        ("ada_in/dense_2/kernel:0", _r(6, 4)), ("ada_in/dense_2/bias:0", 1 + _r(4, scale=0.2)),
-        ("ada_in/dense_3/kernel:0", _r(6, 4)), ("ada_in/dense_3/bias:0", _r(4, scale=0.2)),
-    ]  # fmt: skip
+        ("ada_in/dense_2/kernel:0", _r(6, 4)),
+        ("ada_in/dense_2/bias:0", 1 + _r(4, scale=0.2)),
+        ("ada_in/dense_3/kernel:0", _r(6, 4)),
+        ("ada_in/dense_3/bias:0", _r(4, scale=0.2)),
+    ]
     return model, weights
 
 
@@ -113,33 +190,55 @@ def _arcface() -> tuple[dict, dict]:
     inner = [
         input_layer("input_4", [None, 16, 16, 3]),
         layer("ZeroPadding2D", "conv1_pad", node("input_4"), padding=[[1, 1], [1, 1]]),
-        layer("Conv2D", "conv1_conv", node("conv1_pad"), filters=6, kernel_size=[3, 3],
-              strides=[2, 2], padding="valid", activation="linear"),
+        layer(
+            "Conv2D",
+            "conv1_conv",
+            node("conv1_pad"),
+            filters=6,
+            kernel_size=[3, 3],
+            strides=[2, 2],
+            padding="valid",
+            activation="linear",
+        ),
         layer("BatchNormalization", "conv1_bn", node("conv1_conv"), axis=3, epsilon=1.001e-5),
         layer("Activation", "conv1_relu", node("conv1_bn"), activation="relu"),
         layer("ZeroPadding2D", "pool1_pad", node("conv1_relu"), padding=[[1, 1], [1, 1]]),
-        layer("MaxPooling2D", "pool1_pool", node("pool1_pad"), pool_size=[3, 3],
-              strides=[2, 2], padding="valid"),
-    ]  # fmt: skip
+        layer(
+            "MaxPooling2D",
+            "pool1_pool",
+            node("pool1_pad"),
+            pool_size=[3, 3],
+            strides=[2, 2],
+            padding="valid",
+        ),
+    ]
     backbone = functional("resnet", inner, ["input_4"], ["pool1_pool"], node("input_3"))
     layers = [
-        input_layer("input_3", [None, 16, 16, 3]), backbone,
+        input_layer("input_3", [None, 16, 16, 3]),
+        backbone,
         layer("Flatten", "flatten", node(("resnet", 1, 0))),
         layer("Dense", "dense_4", node("flatten"), units=5, activation="linear"),
-        layer("BatchNormalization", "batch_normalization", node("dense_4"), axis=-1,
-              epsilon=1e-3),
-        {"class_name": "TFOpLambda", "name": "tf.math.l2_normalize",
-         "config": {"name": "tf.math.l2_normalize", "function": "math.l2_normalize"},
-         "inbound_nodes": [["batch_normalization", 0, 0, {"axis": 1, "name": None}]]},
-    ]  # fmt: skip
+        layer("BatchNormalization", "batch_normalization", node("dense_4"), axis=-1, epsilon=1e-3),
+        {
+            "class_name": "TFOpLambda",
+            "name": "tf.math.l2_normalize",
+            "config": {"name": "tf.math.l2_normalize", "function": "math.l2_normalize"},
+            "inbound_nodes": [["batch_normalization", 0, 0, {"axis": 1, "name": None}]],
+        },
+    ]
     model = functional("arcface", layers, ["input_3"], ["tf.math.l2_normalize"])
-    stats = [(_r(6), 0.5 + RNG.uniform(size=6).astype(np.float32)),
-             (_r(5), 0.5 + RNG.uniform(size=5).astype(np.float32))]  # fmt: skip
+    stats = [
+        (_r(6), 0.5 + RNG.uniform(size=6).astype(np.float32)),
+        (_r(5), 0.5 + RNG.uniform(size=5).astype(np.float32)),
+    ]
     weights = {
         "resnet": [  # one group: all trainable arrays first, then the moving statistics
-            ("conv1_conv/kernel:0", _r(3, 3, 3, 6)), ("conv1_conv/bias:0", _r(6)),
-            ("conv1_bn/gamma:0", 1 + _r(6, scale=0.2)), ("conv1_bn/beta:0", _r(6)),
-            ("conv1_bn/moving_mean:0", stats[0][0]), ("conv1_bn/moving_variance:0", stats[0][1]),
+            ("conv1_conv/kernel:0", _r(3, 3, 3, 6)),
+            ("conv1_conv/bias:0", _r(6)),
+            ("conv1_bn/gamma:0", 1 + _r(6, scale=0.2)),
+            ("conv1_bn/beta:0", _r(6)),
+            ("conv1_bn/moving_mean:0", stats[0][0]),
+            ("conv1_bn/moving_variance:0", stats[0][1]),
         ],
         "dense_4": [("dense_4/kernel:0", _r(4 * 4 * 6, 5)), ("dense_4/bias:0", _r(5))],
         "batch_normalization": [
@@ -148,16 +247,27 @@ def _arcface() -> tuple[dict, dict]:
             ("batch_normalization/moving_mean:0", stats[1][0]),
             ("batch_normalization/moving_variance:0", stats[1][1]),
         ],
-    }  # fmt: skip
+    }
     return model, weights
 
 
 def _arcface_numpy(weights: dict, image: np.ndarray) -> np.ndarray:
     a = {leaf.split("/")[0] + "/" + leaf.split("/")[1]: arr for leaf, arr in weights["resnet"]}
-    x = conv(np.pad(image, [(0, 0), (1, 1), (1, 1), (0, 0)]), a["conv1_conv/kernel:0"],
-             a["conv1_conv/bias:0"], stride=2, same=False)  # fmt: skip
-    x = batch_norm(x, a["conv1_bn/gamma:0"], a["conv1_bn/beta:0"], a["conv1_bn/moving_mean:0"],
-                   a["conv1_bn/moving_variance:0"], 1.001e-5)  # fmt: skip
+    x = conv(
+        np.pad(image, [(0, 0), (1, 1), (1, 1), (0, 0)]),
+        a["conv1_conv/kernel:0"],
+        a["conv1_conv/bias:0"],
+        stride=2,
+        same=False,
+    )
+    x = batch_norm(
+        x,
+        a["conv1_bn/gamma:0"],
+        a["conv1_bn/beta:0"],
+        a["conv1_bn/moving_mean:0"],
+        a["conv1_bn/moving_variance:0"],
+        1.001e-5,
+    )
     x = max_pool(np.pad(np.maximum(x, 0), [(0, 0), (1, 1), (1, 1), (0, 0)]), 3, 2)
     dense = [arr for _, arr in weights["dense_4"]]
     bn = [arr for _, arr in weights["batch_normalization"]]
@@ -278,17 +388,28 @@ def test_facedancer_spec_matches_the_reference_census_and_parameters() -> None:
     assert sum(layer["class_name"] == "TFOpLambda" for layer in mixed["config"]["layers"]) == 1
     census = Counter(layer["class_name"] for layer in config["config"]["layers"])
     assert census == {
-        "Conv2D": 33, "LeakyReLU": 19, "Addons>InstanceNormalization": 16, "Add": 13,
-        "AveragePooling2D": 10, "UpSampling2D": 10, "AdaIN": 7, "Dense": 4, "Concatenate": 4,
-        "AdaptiveAttention": 3, "InputLayer": 2,
-    }  # fmt: skip
+        "Conv2D": 33,
+        "LeakyReLU": 19,
+        "Addons>InstanceNormalization": 16,
+        "Add": 13,
+        "AveragePooling2D": 10,
+        "UpSampling2D": 10,
+        "AdaIN": 7,
+        "Dense": 4,
+        "Concatenate": 4,
+        "AdaptiveAttention": 3,
+        "InputLayer": 2,
+    }
 
 
-@pytest.mark.parametrize("up_types", [
-    ("no_skip", "no_skip", "affa", "affa", "affa", "concat"),
-    ("add", "affa", "concat", "no_skip", "add", "affa"),
-    ("affa", "d_affa", "do_affa", "add", "no_skip", "concat"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "up_types",
+    [
+        ("no_skip", "no_skip", "affa", "affa", "affa", "concat"),
+        ("add", "affa", "concat", "no_skip", "add", "affa"),
+        ("affa", "d_affa", "do_affa", "add", "no_skip", "concat"),
+    ],
+)
 def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[str, ...]) -> None:
     from clipswap_video.models.facedancer_spec import (
         GeneratorSpec,
@@ -297,8 +418,14 @@ def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[s
     )
     from clipswap_video.models.keras_h5 import KerasGraph
 
-    spec = GeneratorSpec(image_size=64, z_dim=8, channels=(4, 8, 8, 8, 8, 8),
-                         mapping_depth=2, mapping_size=6, up_types=up_types)  # fmt: skip
+    spec = GeneratorSpec(
+        image_size=64,
+        z_dim=8,
+        channels=(4, 8, 8, 8, 8, 8),
+        mapping_depth=2,
+        mapping_size=6,
+        up_types=up_types,
+    )
     config, shapes = generator_config(spec)
     weights = random_weights(shapes, seed=3)
     model = load_h5_graph(write_keras_h5(tmp_path / "g.h5", config, weights, chunks=2))

@@ -57,8 +57,10 @@ def _resnet_numpy(arrays: dict[str, np.ndarray], x: np.ndarray, features: list[s
         y = conv(
             x, arrays[f"{prefix}_conv/kernel:0"], arrays[f"{prefix}_conv/bias:0"], stride, same
         )
-        bn = [arrays[f"{prefix}_bn/{leaf}:0"] for leaf in ("gamma", "beta", "moving_mean",
-                                                           "moving_variance")]  # fmt: skip
+        bn = [
+            arrays[f"{prefix}_bn/{leaf}:0"]
+            for leaf in ("gamma", "beta", "moving_mean", "moving_variance")
+        ]
         return batch_norm(y, *bn, eps=1.001e-5)
 
     relu = lambda v: np.maximum(v, 0)  # noqa: E731
@@ -110,9 +112,11 @@ def _retinaface_numpy(model: dict, weights: LayerWeights, image: np.ndarray) -> 
         mid = act(b(p))
         levels.append(np.maximum(np.concatenate([a(p), c(mid), e(act(d(mid)))], -1), 0))
     heads = []
-    for names, k in ((["bbox_head", "bbox_head_1", "bbox_head_2"], 4),
-                     ([f"LandmarkHead_{i}" for i in range(3)], 10),
-                     ([f"ClassHead_{i}" for i in range(3)], 2)):  # fmt: skip
+    for names, k in (
+        (["bbox_head", "bbox_head_1", "bbox_head_2"], 4),
+        ([f"LandmarkHead_{i}" for i in range(3)], 10),
+        ([f"ClassHead_{i}" for i in range(3)], 2),
+    ):
         rows = [
             conv(f, *(a for _, a in weights[n])).reshape(1, -1, k)
             for n, f in zip(names, levels, strict=True)
@@ -147,8 +151,9 @@ def test_resnet_outputs_match_the_interpreter(tmp_path: Path) -> None:
     model, weights = _model()
     backbone = {**model["config"]["layers"][3], "inbound_nodes": node("image")}
     names = [entry[0] for entry in backbone["config"]["output_layers"]]
-    outer = functional("outer", [input_layer("image", [None, None, None, 3]), backbone],
-                       ["image"], [])  # fmt: skip
+    outer = functional(
+        "outer", [input_layer("image", [None, None, None, 3]), backbone], ["image"], []
+    )
     outer["config"]["output_layers"] = [["ResNet50_extrator", 1, i] for i in range(3)]
     arrays = weights["ResNet50_extrator"]
     graph = load_h5_graph(
@@ -166,8 +171,13 @@ def test_resnet_outputs_match_the_interpreter(tmp_path: Path) -> None:
 def test_priors_by_hand() -> None:
     anchors = priors(20, 40, [[16, 32]], [8])
     assert anchors.shape == (3 * 5 * 2, 4)
-    expected = {0: (0.1, 0.2, 0.4, 0.8), 1: (0.1, 0.2, 0.8, 1.6), 2: (0.3, 0.2, 0.4, 0.8),
-                10: (0.1, 0.6, 0.4, 0.8), 29: (0.9, 1.0, 0.8, 1.6)}  # fmt: skip
+    expected = {
+        0: (0.1, 0.2, 0.4, 0.8),
+        1: (0.1, 0.2, 0.8, 1.6),
+        2: (0.3, 0.2, 0.4, 0.8),
+        10: (0.1, 0.6, 0.4, 0.8),
+        29: (0.9, 1.0, 0.8, 1.6),
+    }
     for row, values in expected.items():
         assert anchors[row].tolist() == pytest.approx(values)
 
@@ -211,14 +221,27 @@ def test_nms_matches_numpy() -> None:
 def _preprocess_graph(slice_spec: object) -> tuple[dict, LayerWeights]:
     layers = [
         input_layer("input_image", [None, None, None, 3]),
-        op_layer("SlicingOpLambda", "__operators__.getitem",
-                 flat_node("input_image", slice_spec=slice_spec)),
-        op_layer("TFOpLambda", "nn.bias_add",
-                 flat_node("tf.__operators__.getitem", bias=[-1.0, -2.0, -3.0],
-                           data_format="NHWC")),
-        layer("Conv2D", "conv2d", node("tf.nn.bias_add"), filters=2, kernel_size=[1, 1],
-              padding="same", activation="linear", use_bias=False),
-    ]  # fmt: skip
+        op_layer(
+            "SlicingOpLambda",
+            "__operators__.getitem",
+            flat_node("input_image", slice_spec=slice_spec),
+        ),
+        op_layer(
+            "TFOpLambda",
+            "nn.bias_add",
+            flat_node("tf.__operators__.getitem", bias=[-1.0, -2.0, -3.0], data_format="NHWC"),
+        ),
+        layer(
+            "Conv2D",
+            "conv2d",
+            node("tf.nn.bias_add"),
+            filters=2,
+            kernel_size=[1, 1],
+            padding="same",
+            activation="linear",
+            use_bias=False,
+        ),
+    ]
     kernel = np.arange(6, dtype=np.float32).reshape(1, 1, 3, 2)
     return functional("pre", layers, ["input_image"], ["conv2d"]), {
         "conv2d": [("conv2d/kernel:0", kernel)]
@@ -299,8 +322,12 @@ def test_detector_maps_the_face_back_to_frame_pixels(tmp_path: Path) -> None:
 def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
     detector = create_detector(_settings(), _one_face_file(tmp_path / "w").parent)
     assert isinstance(detector, RetinaFaceDetector)
-    track = Face(box=np.array([100, 60, 140, 100], np.float32), score=0.9,
-                 landmarks_5=np.zeros((5, 2), np.float32), track_id=7)  # fmt: skip
+    track = Face(
+        box=np.array([100, 60, 140, 100], np.float32),
+        score=0.9,
+        landmarks_5=np.zeros((5, 2), np.float32),
+        track_id=7,
+    )
     calls = []
 
     def fake_run(crop: np.ndarray, size: np.ndarray, offset: np.ndarray | None = None) -> list:
@@ -346,8 +373,10 @@ def _without(weights: LayerWeights, layer_name: str, index: int) -> LayerWeights
     return changed
 
 
-@pytest.mark.parametrize("damage", ["not_hdf5", "weights_only", "not_retinaface",
-                                    "fpn_array", "backbone_array", "head_shape"])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage",
+    ["not_hdf5", "weights_only", "not_retinaface", "fpn_array", "backbone_array", "head_shape"],
+)
 def test_corrupt_files_give_one_line_errors(tmp_path: Path, damage: str) -> None:
     model, weights = _model()
     path = tmp_path / "RetinaFace-Res50.h5"

@@ -122,8 +122,9 @@ def test_paste_matches_an_opencv_rendering() -> None:
     frame = astronaut().copy()
     matrix = alignment_matrices(np.array(ASTRONAUT_LANDMARKS_5) + [7.3, -4.6], 256)[0]
     crop = np.full((256, 256, 3), [230, 40, 120], np.uint8)
-    soft = cv2.GaussianBlur(np.pad(np.ones((200, 180), np.float32), ((28, 28), (38, 38))),
-                            (0, 0), 12)  # fmt: skip
+    soft = cv2.GaussianBlur(
+        np.pad(np.ones((200, 180), np.float32), ((28, 28), (38, 38))), (0, 0), 12
+    )
     expected = _rendered_by_opencv(frame, crop, soft, matrix)
     paste(frame, crop, soft, matrix)
     assert np.abs(frame - expected).max() <= 1
@@ -150,8 +151,10 @@ def test_colour_transfer_matches_target_statistics() -> None:
     # The spread moves too (Reinhard: per channel mean and std): a flatter target
     # in OpenCV's 8-bit LAB, computed here without the module's helpers.
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float64)
-    flat = cv2.cvtColor(np.clip(lab.mean((0, 1)) + (lab - lab.mean((0, 1))) * 0.5, 0, 255)
-                        .astype(np.uint8), cv2.COLOR_LAB2RGB)  # fmt: skip
+    flat = cv2.cvtColor(
+        np.clip(lab.mean((0, 1)) + (lab - lab.mean((0, 1))) * 0.5, 0, 255).astype(np.uint8),
+        cv2.COLOR_LAB2RGB,
+    )
     calmer = transfer_colour(image, lab_stats(image, mask), lab_stats(flat, mask))
     spread = cv2.cvtColor(calmer, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
     target = cv2.cvtColor(flat, cv2.COLOR_RGB2LAB).astype(np.float64).std((0, 1))
@@ -311,16 +314,31 @@ def test_a_corrupt_68_point_model_is_one_weights_error(cli, tmp_path: Path, monk
 
     pack = tmp_path / "weights" / "buffalo_l"
     pack.mkdir(parents=True)
-    face = {"stride": 16, "cell": (20, 20), "anchor": 0, "score": 0.9,
-            "box": (260, 240, 380, 400), "points": np.full((5, 2), 320.0)}  # fmt: skip
+    face = {
+        "stride": 16,
+        "cell": (20, 20),
+        "anchor": 0,
+        "score": 0.9,
+        "box": (260, 240, 380, 400),
+        "points": np.full((5, 2), 320.0),
+    }
     face["points"][:, 0] += [-25, 25, 0, -20, 20]
     face["points"][:, 1] += [-20, -20, 10, 40, 40]
     write_scrfd(pack / "det_10g.onnx", (640, 640), [face])
     write_arcface(pack / "w600k_r50.onnx")
     source = _save(grace_hopper(), tmp_path / "grace.png")
     clip = write_clip(tmp_path / "in.mp4", frames=5)
-    code, err = cli(source, clip, tmp_path / "out.mp4", "--swapper", "classic",
-                    "--detector", "insightface", "--weights", pack.parent)  # fmt: skip
+    code, err = cli(
+        source,
+        clip,
+        tmp_path / "out.mp4",
+        "--swapper",
+        "classic",
+        "--detector",
+        "insightface",
+        "--weights",
+        pack.parent,
+    )
     assert code == ExitCode.CORRUPT_WEIGHTS, err
     assert err.count("\n") == 1 and f"{PREDICTOR_FILE} cannot be loaded" in err
     assert not (tmp_path / "out.mp4").exists()

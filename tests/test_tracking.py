@@ -27,9 +27,11 @@ def _analyse(detector, path: Path, **track: object) -> list[list[Face]]:  # type
     settings = Settings()
     with VideoReader(path) as reader:
         analyzer = FaceAnalyzer(
-            detector, settings.faces, dataclasses.replace(settings.track, **track),
+            detector,
+            settings.faces,
+            dataclasses.replace(settings.track, **track),
             reader.info.video.rotation,
-        )  # fmt: skip
+        )
         return [analyzer.analyse(frame.rgb()) for frame in reader.frames()]
 
 

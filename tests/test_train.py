@@ -169,8 +169,9 @@ def test_faces_are_detected_once_and_cached(data_dir: Path, cache_dir: Path) -> 
     config = DataConfig(min_face_size=24, frames_per_video=4)
     media = find_media([data_dir])
     files = FaceCache(cache_dir, 64, config).crops(media)
-    per_source = {source.name: sum(f.parent.name.startswith(source.stem) for f in files)
-                  for source in media}  # fmt: skip
+    per_source = {
+        source.name: sum(f.parent.name.startswith(source.stem) for f in files) for source in media
+    }
     assert per_source == {"astronaut.png": 1, "clip.mp4": 4, "grace.jpg": 1, "t1.jpg": 6}
     again = FaceCache(cache_dir, 64, config)
     assert again.crops(media) == files and again._detector is None  # read from the cache
@@ -196,8 +197,15 @@ def test_same_flags_at_least_one_per_batch() -> None:
 
 
 def test_sampler_replaces_flagged_sources_by_their_targets(data_dir: Path, cache_dir: Path) -> None:
-    config = DataConfig(min_face_size=24, frames_per_video=4, batch_size=16, same_ratio=0.5,
-                        brightness=0.0, contrast=(1.0, 1.0), saturation=(1.0, 1.0))  # fmt: skip
+    config = DataConfig(
+        min_face_size=24,
+        frames_per_video=4,
+        batch_size=16,
+        same_ratio=0.5,
+        brightness=0.0,
+        contrast=(1.0, 1.0),
+        saturation=(1.0, 1.0),
+    )
     files = FaceCache(cache_dir, 64, config).crops(find_media([data_dir]))
     batch = PairSampler(FaceDataset(files), config, seed=3).draw()
     same = batch.same
@@ -278,7 +286,9 @@ def test_tiny_config_trains_and_its_reconstruction_falls(
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,seconds,lr,total,adversarial") and len(rows) == 21
     assert sorted(p.name for p in (out / "samples").iterdir()) == [
-        "step_0000010.png", "step_0000020.png"]  # fmt: skip
+        "step_0000010.png",
+        "step_0000020.png",
+    ]
     with Image.open(out / "samples" / "step_0000020.png") as grid:
         assert grid.size == (3 * 64, 4 * 64)  # source | target | swap, four rows
 
@@ -290,8 +300,9 @@ def test_checkpoint_exports_into_the_clipswap_backend(
     folder = _weights(tmp_path / "w")
     export_generator(trainer.generator, folder / "ClipSwap.safetensors", image_size=256)
     from_checkpoint = tmp_path / "from_checkpoint.safetensors"
-    export_checkpoint(trainer.checkpoint_path, trainer.config.model.generator_spec(),
-                      from_checkpoint)  # fmt: skip
+    export_checkpoint(
+        trainer.checkpoint_path, trainer.config.model.generator_spec(), from_checkpoint
+    )
     exported = load_file(folder / "ClipSwap.safetensors")
     assert all(torch.equal(v, load_file(from_checkpoint)[k]) for k, v in exported.items())
     backend = create_backend("clipswap", folder, SwapSettings(device="cpu"))
@@ -306,9 +317,24 @@ def test_checkpoint_exports_into_the_clipswap_backend(
 
 def _endless_run(out: Path, data_dir: Path, cache_dir: Path, checkpoint_every: int) -> list[str]:
     """`clipswap-video train tiny` for 100000 steps: a run to stop from outside."""
-    return [sys.executable, "-m", "clipswap_video", "train", "tiny", "-q", "--data",
-            str(data_dir), "--out", str(out), "--set", f'data.cache_dir="{cache_dir}"',
-            "--set", f"run.checkpoint_every={checkpoint_every}", "--steps", "100000"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "clipswap_video",
+        "train",
+        "tiny",
+        "-q",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--set",
+        f'data.cache_dir="{cache_dir}"',
+        "--set",
+        f"run.checkpoint_every={checkpoint_every}",
+        "--steps",
+        "100000",
+    ]
 
 
 @pytest.mark.slow
@@ -344,8 +370,10 @@ def test_a_killed_run_resumes_from_its_checkpoint(
         ours, theirs = getattr(resumed, net).state_dict(), getattr(straight, net).state_dict()
         for key in ours:
             torch.testing.assert_close(ours[key], theirs[key], atol=1e-5, rtol=1e-4)
-    exp_avg = [resumed.optim_d.state_dict()["state"][0]["exp_avg"],
-               straight.optim_d.state_dict()["state"][0]["exp_avg"]]  # fmt: skip
+    exp_avg = [
+        resumed.optim_d.state_dict()["state"][0]["exp_avg"],
+        straight.optim_d.state_dict()["state"][0]["exp_avg"],
+    ]
     torch.testing.assert_close(*exp_avg, atol=1e-6, rtol=1e-4)
     rows = (out / "metrics.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == [str(s) for s in range(1, killed_at + 4)]
@@ -375,8 +403,18 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(
 
 def test_cli_trains_and_exports(cli, data_dir: Path, cache_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "run"
-    args = ("train", "tiny", "--data", data_dir, "--out", out, "--steps", "2", "--set",
-            f'data.cache_dir="{cache_dir}"')  # fmt: skip
+    args = (
+        "train",
+        "tiny",
+        "--data",
+        data_dir,
+        "--out",
+        out,
+        "--steps",
+        "2",
+        "--set",
+        f'data.cache_dir="{cache_dir}"',
+    )
     code, err = cli(*args)
     assert code == 0 and "trained to step 2" in err
     assert (out / "ClipSwap.safetensors").exists() and (out / "config.toml").exists()
@@ -397,9 +435,13 @@ def test_cli_trains_and_exports(cli, data_dir: Path, cache_dir: Path, tmp_path: 
     ],
 )
 def test_cli_errors_are_one_line(  # type: ignore[no-untyped-def]
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
-    exit_code: ExitCode, message: str,
-) -> None:  # fmt: skip
+    cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    exit_code: ExitCode,
+    message: str,
+) -> None:
     monkeypatch.chdir(tmp_path)
     Image.fromarray(grace_hopper()).save("face.png")
     code, err = cli("train", *args)

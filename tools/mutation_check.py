@@ -34,6 +34,7 @@ IDENTITY = "clipswap_video/faces/identity.py"
 ALIGN = "clipswap_video/faces/align.py"
 COMPOSITE = "clipswap_video/swap/composite.py"
 WRITER = "clipswap_video/media/writer.py"
+ATOMIC = "clipswap_video/atomic.py"  # the partial-file rule the writer uses
 
 # The tests that cover each module (pytest node ids, relative to the root).
 TESTS = {
@@ -52,6 +53,14 @@ TESTS = {
     ],
     COMPOSITE: ["tests/test_swap.py", "tests/test_engine.py"],
     WRITER: [
+        "tests/test_media.py",
+        "tests/test_media_swap.py",
+        "tests/test_interrupt.py",
+        "tests/test_cli_errors.py",
+        "tests/test_existing_output.py",
+    ],
+    ATOMIC: [
+        "tests/test_atomic.py",
         "tests/test_media.py",
         "tests/test_media_swap.py",
         "tests/test_interrupt.py",
@@ -299,9 +308,9 @@ MUTANTS = [
     # The writer.
     Mutant(
         "writer.no_partial",
-        WRITER,
-        'return output.with_name(f"{output.stem}.partial{output.suffix}")',
-        "return output",
+        ATOMIC,
+        'return path.with_name(f"{path.stem}.partial{path.suffix}")',
+        "return path",
         "written in place, not to .partial",
     ),
     Mutant(

@@ -45,8 +45,11 @@ class AdaptiveAttention(tf.keras.layers.Layer):
         return (1 - mask) * target + mask * source
 
 
-CUSTOM = {"AdaIN": AdaIN, "AdaptiveAttention": AdaptiveAttention,
-          "Addons>InstanceNormalization": tfa.layers.InstanceNormalization}  # fmt: skip
+CUSTOM = {
+    "AdaIN": AdaIN,
+    "AdaptiveAttention": AdaptiveAttention,
+    "Addons>InstanceNormalization": tfa.layers.InstanceNormalization,
+}
 
 
 def randomise(model: tf.keras.Model, rng: np.random.Generator) -> None:
@@ -65,8 +68,9 @@ def arcface_candidate() -> tf.keras.Model:
     """ArcFace-Res50's likely shape (reference 2.1): keras.applications ResNet50 v1
     at 112x112 as a nested Functional model, then BN, Dropout, Flatten, Dense(512), BN."""
     image = tf.keras.Input((112, 112, 3))
-    backbone = tf.keras.applications.ResNet50(include_top=False, weights=None,
-                                              input_shape=(112, 112, 3))  # fmt: skip
+    backbone = tf.keras.applications.ResNet50(
+        include_top=False, weights=None, input_shape=(112, 112, 3)
+    )
     x = tf.keras.layers.BatchNormalization()(backbone(image))
     x = tf.keras.layers.Dropout(0.4)(x)
     x = tf.keras.layers.Dense(512)(tf.keras.layers.Flatten()(x))
@@ -81,8 +85,11 @@ class ConvUnit(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.conv = tf.keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False)
         self.bn = tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
-        self.act = {"relu": tf.keras.layers.ReLU(), "leaky": tf.keras.layers.LeakyReLU(0.1),
-                    None: None}[act]  # fmt: skip
+        self.act = {
+            "relu": tf.keras.layers.ReLU(),
+            "leaky": tf.keras.layers.LeakyReLU(0.1),
+            None: None,
+        }[act]
 
     def call(self, x):  # type: ignore[no-untyped-def]
         x = self.bn(self.conv(x))
@@ -148,11 +155,13 @@ def retinaface() -> tuple[tf.keras.Model, tf.keras.Model]:
     heads with the file's names, softmax, and an NMS node. Returns the full model
     and one giving the raw heads (what the torch module's forward returns)."""
     image = tf.keras.Input([None, None, 3], name="input_image")
-    resnet = tf.keras.applications.ResNet50(include_top=False, weights=None,
-                                            input_shape=(None, None, 3))  # fmt: skip
+    resnet = tf.keras.applications.ResNet50(
+        include_top=False, weights=None, input_shape=(None, None, 3)
+    )
     features = ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
-    extractor = tf.keras.Model(resnet.input, [resnet.get_layer(n).output for n in features],
-                               name="ResNet50_extrator")  # fmt: skip
+    extractor = tf.keras.Model(
+        resnet.input, [resnet.get_layer(n).output for n in features], name="ResNet50_extrator"
+    )
     levels = FPN(256, name="FPN")(extractor(tf.keras.applications.resnet.preprocess_input(image)))
     levels = [SSH(256, name=f"SSH_{i}")(f) for i, f in enumerate(levels)]
     names = {
@@ -163,11 +172,15 @@ def retinaface() -> tuple[tf.keras.Model, tf.keras.Model]:
     boxes, landmarks, classes = (
         tf.concat([Head(k, name=n)(f) for n, f in zip(names[k], levels, strict=True)], axis=1)
         for k in (4, 10, 2)
-    )  # fmt: skip
+    )
     classes = tf.keras.layers.Softmax(axis=-1)(classes)
-    keep = tf.image.non_max_suppression(boxes=boxes[0], scores=classes[0, :, 1],
-                                        max_output_size=tf.shape(boxes)[1], iou_threshold=0.4,
-                                        score_threshold=0.02)  # fmt: skip
+    keep = tf.image.non_max_suppression(
+        boxes=boxes[0],
+        scores=classes[0, :, 1],
+        max_output_size=tf.shape(boxes)[1],
+        iou_threshold=0.4,
+        score_threshold=0.02,
+    )
     rows = tf.concat([boxes[0], landmarks[0], classes[0]], axis=1)
     full = tf.keras.Model(image, tf.gather(rows, keep), name="RetinaFaceModel")
     return full, tf.keras.Model(image, [boxes, landmarks, classes])
@@ -187,16 +200,19 @@ def save_retinaface(folder: Path, rng: np.random.Generator) -> None:
                 variable.assign(variable / scale)
     full.save(folder / "retinaface_res50.h5")
     outputs = heads.predict(image, verbose=0)
-    np.savez(folder / "retinaface_res50.npz", image, **{f"output_{i}": a for i, a in
-                                                          enumerate(outputs)})  # fmt: skip
+    np.savez(
+        folder / "retinaface_res50.npz", image, **{f"output_{i}": a for i, a in enumerate(outputs)}
+    )
     print(f"retinaface_res50: {full.count_params():,} parameters, saved")
 
 
 def save(model: tf.keras.Model, stem: Path, rng: np.random.Generator, low: float) -> None:
     randomise(model, rng)
     model.save(stem.with_suffix(".h5"))
-    inputs = [rng.uniform(low, 1, (2, *shape[1:])).astype(np.float32)
-              for shape in (tuple(t.shape) for t in model.inputs)]  # fmt: skip
+    inputs = [
+        rng.uniform(low, 1, (2, *shape[1:])).astype(np.float32)
+        for shape in (tuple(t.shape) for t in model.inputs)
+    ]
     outputs = model.predict(inputs, verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     named = {f"output_{index}": array for index, array in enumerate(outputs)}
@@ -228,8 +244,14 @@ def arcface_narrow() -> tf.keras.Model:
     return tf.keras.Model(image, tf.keras.layers.BatchNormalization()(x), name="arcface_res50")
 
 
-def save_fixture(model: tf.keras.Model, stem: Path, rng: np.random.Generator,
-                 batch: int, scale: float, offset: float) -> None:  # fmt: skip
+def save_fixture(
+    model: tf.keras.Model,
+    stem: Path,
+    rng: np.random.Generator,
+    batch: int,
+    scale: float,
+    offset: float,
+) -> None:
     """Like `save`, for the committed fixture: images on 256 levels, `levels * scale
     + offset` with a power-of-two scale (exact in float32, zero low mantissa bytes:
     the compressed .npz holds 1.5 bytes a value instead of 4)."""

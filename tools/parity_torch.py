@@ -38,9 +38,13 @@ GRAPHS = {
     ),
 }
 FIXTURE_GENERATOR = GeneratorSpec(
-    image_size=64, z_dim=16, channels=(4, 4, 8, 8, 8, 8), mapping_depth=1, mapping_size=8,
+    image_size=64,
+    z_dim=16,
+    channels=(4, 4, 8, 8, 8, 8),
+    mapping_depth=1,
+    mapping_size=8,
     up_types=("affa", "d_affa", "do_affa", "add", "no_skip", "concat"),
-)  # fmt: skip
+)
 """The committed fixture's generator: every up_type (and so every layer class of
 the default graph), 11,249 parameters; 64 px keeps the bottleneck at 2x2."""
 
@@ -51,8 +55,10 @@ def write(folder: Path) -> None:
         config, _ = generator_config(spec)
         config["config"]["name"] = name
         (folder / f"{name}.json").write_text(json.dumps(config))
-    for name, build in (("discriminator", discriminator_config),
-                        ("attribute_encoder", attribute_encoder_config)):  # fmt: skip
+    for name, build in (
+        ("discriminator", discriminator_config),
+        ("attribute_encoder", attribute_encoder_config),
+    ):
         config, _ = build()
         (folder / f"{name}.json").write_text(json.dumps(config))
     (folder / "fixture").mkdir()
@@ -91,8 +97,10 @@ def _report(name: str, model: torch.nn.Module, npz: Path) -> float:
         diff = np.abs(got - expected)
         worst = max(worst, float(diff.max()))
         label = name if len(outputs) == 1 else f"{name}[{index}]"
-        print(f"{label}: max |diff| {diff.max():.3g}, mean {diff.mean():.3g}, "
-              f"output range ±{np.abs(expected).max():.2f}")  # fmt: skip
+        print(
+            f"{label}: max |diff| {diff.max():.3g}, mean {diff.mean():.3g}, "
+            f"output range ±{np.abs(expected).max():.2f}"
+        )
     return worst
 
 

@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "align": [
-        "ARCFACE_TEMPLATE_112", "alignment_matrices", "arcface_template",
-        "estimate_similarity", "invert_affine", "warp_back", "warp_crops",
+        "ARCFACE_TEMPLATE_112",
+        "alignment_matrices",
+        "arcface_template",
+        "estimate_similarity",
+        "invert_affine",
+        "warp_back",
+        "warp_crops",
     ],
     "analysis": ["FaceAnalyzer"],
     "backends": ["create_detector", "list_detectors"],
@@ -24,7 +29,7 @@ _EXPORTS = {
     "select": ["FaceSelection", "FaceSelector", "parse_selection"],
     "track": ["FaceTracker"],
     "types": ["Face", "box_iou", "embedding_distance", "unit"],
-}  # fmt: skip
+}
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:

@@ -346,9 +346,17 @@ def _session(path: Path, providers: list[Any], signature: Signature) -> Any:
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
     # onnxruntime's errors derive from Exception alone; these are the load failures.
-    load_errors = (state.Fail, state.InvalidArgument, state.InvalidProtobuf, state.InvalidGraph,
-                   state.NoSuchFile, state.NoModel, state.NotImplemented, state.RuntimeException,
-                   state.EPFail)  # fmt: skip
+    load_errors = (
+        state.Fail,
+        state.InvalidArgument,
+        state.InvalidProtobuf,
+        state.InvalidGraph,
+        state.NoSuchFile,
+        state.NoModel,
+        state.NotImplemented,
+        state.RuntimeException,
+        state.EPFail,
+    )
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: no warnings per session on stderr
     try:

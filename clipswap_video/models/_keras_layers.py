@@ -95,8 +95,9 @@ def _upsample(config: dict[str, Any]) -> Callable[..., torch.Tensor]:
     size = tuple(config.get("size", (2, 2)))
     mode = config.get("interpolation", "nearest")
     if mode == "bilinear":  # half-pixel centres, no antialias
-        return lambda x: F.interpolate(x[0], scale_factor=size, mode="bilinear",
-                                       align_corners=False)  # fmt: skip
+        return lambda x: F.interpolate(
+            x[0], scale_factor=size, mode="bilinear", align_corners=False
+        )
     return lambda x: F.interpolate(x[0], scale_factor=size, mode="nearest")
 
 

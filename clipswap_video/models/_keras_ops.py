@@ -43,9 +43,12 @@ def _leaf(weights: Weights, name: str) -> torch.Tensor | None:
 
 def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     functions: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-        "linear": lambda x: x, "relu": F.relu, "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh, "softmax": lambda x: F.softmax(x, dim=1),
-    }  # fmt: skip
+        "linear": lambda x: x,
+        "relu": F.relu,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "softmax": lambda x: F.softmax(x, dim=1),
+    }
     if name not in functions:
         raise KerasOpError(f"activation {name!r} is not supported")
     return functions[name]

@@ -45,8 +45,12 @@ def save_converted(
         for layer, arrays in weights.items()
         for index, (name, array) in enumerate(arrays)
     }
-    metadata = {"format": FORMAT, "model_config": json.dumps(config),
-                "keras_version": keras_version, "source": source}  # fmt: skip
+    metadata = {
+        "format": FORMAT,
+        "model_config": json.dumps(config),
+        "keras_version": keras_version,
+        "source": source,
+    }
     with atomic_output(target) as partial:
         save_file(tensors, str(partial), metadata=metadata)
 

@@ -92,9 +92,11 @@ def from_keras(path: Path | str) -> HandWritten:
         raise ConfigValueError(f"{path}: no hand-written torch module for it ({error})") from None
     kind = model_kind(graph)
     builders: dict[str, Callable[[_Wiring], HandWritten]] = {
-        "generator": _generator, "identity (ArcFace)": _arcface,
-        "discriminator": _discriminator, "attribute encoder": _attribute_encoder,
-    }  # fmt: skip
+        "generator": _generator,
+        "identity (ArcFace)": _arcface,
+        "discriminator": _discriminator,
+        "attribute encoder": _attribute_encoder,
+    }
     if kind not in builders:
         raise ConfigValueError(
             f"{path}: no hand-written torch module for a model of kind {kind!r}; "
@@ -139,11 +141,19 @@ def _weighted_ops(graph: KerasGraph) -> list[tuple[str, nn.Module]]:
 def _torch_layout(op: nn.Module) -> Tensors:
     """An interpreter layer's tensors under the names torch's own layers use."""
     if isinstance(op, keras_ops.AdaIN):
-        return {"to_gamma.weight": op.gamma_weight, "to_gamma.bias": op.gamma_bias,
-                "to_beta.weight": op.beta_weight, "to_beta.bias": op.beta_bias}  # fmt: skip
+        return {
+            "to_gamma.weight": op.gamma_weight,
+            "to_gamma.bias": op.gamma_bias,
+            "to_beta.weight": op.beta_weight,
+            "to_beta.bias": op.beta_bias,
+        }
     if isinstance(op, keras_ops.Normalization):
-        named = {"weight": op.gamma, "bias": op.beta, "running_mean": op.moving_mean,
-                 "running_var": op.moving_variance}  # fmt: skip
+        named = {
+            "weight": op.gamma,
+            "bias": op.beta,
+            "running_mean": op.moving_mean,
+            "running_var": op.moving_variance,
+        }
         return {key: value for key, value in named.items() if value is not None}
     return _tensors(op)  # Conv2D, Dense: weight, bias
 
@@ -166,8 +176,11 @@ def _problems(targets: dict[str, Tensors], weights: dict[str, Tensors]) -> list[
             if here != there:
                 mismatched.append(f"{name}.{key} {there} in the file, {here} here")
                 break
-    found = {"missing in the file": missing, "unused in the file": unused,
-             "shape mismatch": mismatched}  # fmt: skip
+    found = {
+        "missing in the file": missing,
+        "unused in the file": unused,
+        "shape mismatch": mismatched,
+    }
     return [f"{what}: {_some(names)}" for what, names in found.items() if names]
 
 
@@ -217,8 +230,9 @@ class _Wiring:
         """Refuses a graph whose layers or wiring differ from `expected` (a config)."""
         ours = _signatures(expected["config"]["layers"])
         theirs = _signatures(self.graph.layer_specs)
-        differing = sorted(name for name in ours.keys() | theirs.keys()
-                           if ours.get(name) != theirs.get(name))  # fmt: skip
+        differing = sorted(
+            name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name)
+        )
         if differing:
             raise ConfigValueError(
                 f"the {kind} graph differs from the hand-written module at layers "
@@ -249,10 +263,14 @@ def _signatures(layers: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
         return round(item, 6) if isinstance(item, float) else item
 
     return {
-        layer["name"]: (layer["class_name"].removeprefix("Addons>"), tuple(_sources(layer)),
-                        *(value(layer["config"].get(key)) for key in _SEMANTIC_KEYS))
-        for layer in layers if layer["class_name"] != "InputLayer"
-    }  # fmt: skip
+        layer["name"]: (
+            layer["class_name"].removeprefix("Addons>"),
+            tuple(_sources(layer)),
+            *(value(layer["config"].get(key)) for key in _SEMANTIC_KEYS),
+        )
+        for layer in layers
+        if layer["class_name"] != "InputLayer"
+    }
 
 
 def _generator(wiring: _Wiring) -> FaceDancerGenerator:
@@ -269,10 +287,13 @@ def _generator(wiring: _Wiring) -> FaceDancerGenerator:
         entering = wiring.inputs(wiring.inputs(adain)[0])[0]  # the input of the IN
         up_types.append(_up_type(wiring, entering, _block_output(wiring, previous)))
     spec = GeneratorSpec(
-        image_size=int(wiring.input_shape(0)[1]), z_dim=int(wiring.input_shape(1)[1]),
-        channels=tuple(reversed(widths[:6])), mapping_depth=depth,
-        mapping_size=size or GeneratorSpec.mapping_size, up_types=tuple(up_types),
-    )  # fmt: skip
+        image_size=int(wiring.input_shape(0)[1]),
+        z_dim=int(wiring.input_shape(1)[1]),
+        channels=tuple(reversed(widths[:6])),
+        mapping_depth=depth,
+        mapping_size=size or GeneratorSpec.mapping_size,
+        up_types=tuple(up_types),
+    )
     wiring.check(generator_config(spec)[0], "generator")
     return FaceDancerGenerator(spec)
 
@@ -317,8 +338,9 @@ def _stem_filters(wiring: _Wiring) -> int:
 
 def _discriminator(wiring: _Wiring) -> Discriminator:
     """Block widths from the main-path conv that ends each block's Add."""
-    channels = tuple(int(wiring.config(wiring.inputs(add)[0])["filters"])
-                     for add in wiring.of_class("Add"))  # fmt: skip
+    channels = tuple(
+        int(wiring.config(wiring.inputs(add)[0])["filters"]) for add in wiring.of_class("Add")
+    )
     image_size, first = int(wiring.input_shape(0)[1]), _stem_filters(wiring)
     wiring.check(discriminator_config(image_size, first, channels)[0], "discriminator")
     return Discriminator(image_size=image_size, first=first, channels=channels)
@@ -334,10 +356,11 @@ def _attribute_encoder(wiring: _Wiring) -> AttributeEncoder:
         down = wiring.cls(wiring.inputs(norm)[0]) == "AveragePooling2D"
         plan.append((int(wiring.config(residual)["filters"]), down))
     args: dict[str, Any] = {
-        "image_size": int(wiring.input_shape(0)[1]), "first": _stem_filters(wiring),
+        "image_size": int(wiring.input_shape(0)[1]),
+        "first": _stem_filters(wiring),
         "channels": tuple(width for width, down in plan if down),
         "extra_blocks": sum(not down for _, down in plan),
-    }  # fmt: skip
+    }
     wiring.check(attribute_encoder_config(**args)[0], "attribute encoder")
     return AttributeEncoder(**args)
 
@@ -353,10 +376,14 @@ def _arcface(wiring: _Wiring) -> ArcFaceResNet50:
         raise ConfigValueError(f"the ArcFace graph nests {len(nested)} models, expected one")
     inner = {layer["name"]: layer for layer in wiring.layers[nested[0]]["config"]["layers"]}
     stages = range(2, 6)
-    blocks = [sum(name.startswith(f"conv{s}_block") and name.endswith("_out") for name in inner)
-              for s in stages]  # fmt: skip
-    widths = [int(inner.get(f"conv{s}_block1_1_conv", {"config": {"filters": 0}})["config"]
-                  ["filters"]) for s in stages]  # fmt: skip
+    blocks = [
+        sum(name.startswith(f"conv{s}_block") and name.endswith("_out") for name in inner)
+        for s in stages
+    ]
+    widths = [
+        int(inner.get(f"conv{s}_block1_1_conv", {"config": {"filters": 0}})["config"]["filters"])
+        for s in stages
+    ]
     head, name = [], nested[0]
     while name in wiring.consumers:
         name = wiring.next(name)
@@ -371,11 +398,14 @@ def _arcface(wiring: _Wiring) -> ArcFaceResNet50:
     if not math.isclose(wiring.config(norm)["epsilon"], wiring.config(embedding_norm)["epsilon"]):
         raise ConfigValueError("the ArcFace head's two BatchNormalization epsilons differ")
     return ArcFaceResNet50(
-        blocks=blocks, widths=widths, image_size=int(wiring.input_shape(0)[1]),
+        blocks=blocks,
+        widths=widths,
+        image_size=int(wiring.input_shape(0)[1]),
         embedding_dim=int(wiring.config(dense)["units"]),
         dropout=float(wiring.config(dropout).get("rate", 0.0)),
-        head_eps=float(wiring.config(norm)["epsilon"]), head_names=(norm, dense, embedding_norm),
-    )  # fmt: skip
+        head_eps=float(wiring.config(norm)["epsilon"]),
+        head_names=(norm, dense, embedding_norm),
+    )
 
 
 __all__ = ["HandWritten", "KerasLayered", "from_keras", "load_into", "model_kind"]

@@ -292,8 +292,14 @@ class FaceDancerGenerator(nn.Module):
         """Keras layer name -> weighted submodule. Keras numbers unnamed layers in the
         order the model code creates them; `generator_config` replays that order."""
         _, shapes = generator_config(self.spec)
-        modules = keras_order(self.mapping, self.stem, *self.encoder, self.bottleneck,
-                              self.bottleneck_up, *self.decoder)  # fmt: skip
+        modules = keras_order(
+            self.mapping,
+            self.stem,
+            *self.encoder,
+            self.bottleneck,
+            self.bottleneck_up,
+            *self.decoder,
+        )
         return dict(zip(shapes, modules, strict=True))
 
 

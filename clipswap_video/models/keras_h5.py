@@ -75,8 +75,9 @@ class KerasGraph(nn.Module):
         self.input_names = [entry[0] for entry in body["input_layers"]]
         self.input_shapes = {
             layer["name"]: layer["config"].get("batch_input_shape")
-            for layer in body["layers"] if layer["class_name"] == "InputLayer"
-        }  # fmt: skip
+            for layer in body["layers"]
+            if layer["class_name"] == "InputLayer"
+        }
         self.output_refs = [(entry[0], entry[2]) for entry in body["output_layers"]]
         self.ops = nn.ModuleDict()
         for layer in self.layer_specs:

@@ -329,10 +329,12 @@ def _spec(
     nested = layers[parts.backbone]["config"]
     names = [layer["name"] for layer in nested["layers"]]
     stages = range(2, 6)
-    blocks = tuple(sum(re.fullmatch(rf"conv{s}_block\d+_1_conv", n) is not None for n in names)
-                   for s in stages)  # fmt: skip
-    widths = tuple(_shape(weights, parts.backbone, f"conv{s}_block1_1_conv/kernel", path)[-1]
-                   for s in stages)  # fmt: skip
+    blocks = tuple(
+        sum(re.fullmatch(rf"conv{s}_block\d+_1_conv", n) is not None for n in names) for s in stages
+    )
+    widths = tuple(
+        _shape(weights, parts.backbone, f"conv{s}_block1_1_conv/kernel", path)[-1] for s in stages
+    )
     anchors = _shape(weights, "bbox_head", "kernel", path)[-1] // 4
     if anchors != 2:
         raise CorruptWeightsError(f"{path}: {anchors} anchors per cell; RetinaFace-Res50 has 2")
@@ -400,8 +402,9 @@ def _fill_units(module: nn.Module, arrays: list[tuple[str, np.ndarray]], owner: 
     for index, (unit, conv_unit) in enumerate(units):
         targets |= {f"{unit}.conv": conv_unit.conv, f"{unit}.bn": conv_unit.bn}
         own = trainable[3 * index : 3 * index + 3] + statistics[2 * index : 2 * index + 2]
-        named += [(f"{unit}.{'conv' if i == 0 else 'bn'}/{_leaf(n)}", a) for i, (n, a) in
-                  enumerate(own)]  # fmt: skip
+        named += [
+            (f"{unit}.{'conv' if i == 0 else 'bn'}/{_leaf(n)}", a) for i, (n, a) in enumerate(own)
+        ]
     load_keras_weights(targets, named, owner=owner)
 
 

@@ -17,8 +17,19 @@ import av
 from clipswap_video import __version__
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
-_ENCODERS = ["libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "libsvtav1",
-             "libvpx-vp9", "prores_ks", "ffv1", "aac", "libopus"]  # fmt: skip
+_ENCODERS = [
+    "libx264",
+    "libx265",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "av1_nvenc",
+    "libsvtav1",
+    "libvpx-vp9",
+    "prores_ks",
+    "ffv1",
+    "aac",
+    "libopus",
+]
 
 
 def collect(weights_dir: Path | None = None) -> dict[str, Any]:

@@ -88,8 +88,9 @@ class ClassicBackend:
         )
         outside = owner < 0
         map_x[outside], map_y[outside] = xs[outside], ys[outside]
-        return cv2.remap(self._source_crop, map_x, map_y, cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+        return cv2.remap(
+            self._source_crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
 
 
 def _plausible(points: np.ndarray) -> bool:

@@ -108,8 +108,10 @@ def multiband_blend(front: np.ndarray, back: np.ndarray, mask: FloatImage) -> np
     masks: list[np.ndarray] = [mask]
     for _ in range(_PYRAMID_LEVELS - 1):
         masks.append(cv2.pyrDown(masks[-1]))
-    blended = [m[..., None] * f + (1 - m[..., None]) * b for f, b, m in
-               zip(front_pyr, back_pyr, masks, strict=True)]  # fmt: skip
+    blended = [
+        m[..., None] * f + (1 - m[..., None]) * b
+        for f, b, m in zip(front_pyr, back_pyr, masks, strict=True)
+    ]
     image = blended[-1]
     for level in reversed(blended[:-1]):
         image = cv2.pyrUp(image, dstsize=level.shape[1::-1]) + level

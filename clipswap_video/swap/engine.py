@@ -221,11 +221,17 @@ class SwapEngine:
         size = self.backend.crop_size
         with self.streams.on(self.streams.compute, after=self.streams.upload):
             shifted = [in_region(work.matrices, *work.rect[:2]) for work in batch.works]
-            crops = torch.cat([
-                warp_crops(region[None], matrices, size,
-                           torch.zeros(len(matrices), dtype=torch.long, device=self.device))
-                for region, matrices in zip(regions, shifted, strict=True)
-            ])  # fmt: skip
+            crops = torch.cat(
+                [
+                    warp_crops(
+                        region[None],
+                        matrices,
+                        size,
+                        torch.zeros(len(matrices), dtype=torch.long, device=self.device),
+                    )
+                    for region, matrices in zip(regions, shifted, strict=True)
+                ]
+            )
             swapped = self.backend.swap(CropBatch(crops))
             if swapped.landmarks_68 is not None:
                 _share(batch.works, "landmarks_68", swapped.landmarks_68)

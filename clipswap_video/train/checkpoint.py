@@ -41,15 +41,18 @@ def save_checkpoint(path: Path, state: TrainState, step: int, config_toml: str) 
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
-    metadata = {"format": FORMAT, "step": str(step), "version": __version__,
-                "config": config_toml}  # fmt: skip
+    metadata = {"format": FORMAT, "step": str(step), "version": __version__, "config": config_toml}
     for name, module in state.modules.items():
         tensors.update({f"{name}.{key}": value for key, value in module.state_dict().items()})
     for name, optimizer in state.optimizers.items():
         saved = optimizer.state_dict()
         for index, entries in saved["state"].items():
-            tensors.update({f"optim.{name}.{index}.{key}": torch.as_tensor(value)
-                            for key, value in entries.items()})  # fmt: skip
+            tensors.update(
+                {
+                    f"optim.{name}.{index}.{key}": torch.as_tensor(value)
+                    for key, value in entries.items()
+                }
+            )
         metadata[f"optim.{name}"] = json.dumps(saved["param_groups"])
     for name, scaler in state.scalers.items():
         metadata[f"scaler.{name}"] = json.dumps(scaler.state_dict())
@@ -115,5 +118,12 @@ def _optimizer_state(
     return {"state": per_param, "param_groups": json.loads(metadata[f"optim.{name}"])}
 
 
-__all__ = ["CHECKPOINT_NAME", "FORMAT", "TrainState", "read_checkpoint", "restore",
-           "save_checkpoint", "section"]  # fmt: skip
+__all__ = [
+    "CHECKPOINT_NAME",
+    "FORMAT",
+    "TrainState",
+    "read_checkpoint",
+    "restore",
+    "save_checkpoint",
+    "section",
+]

@@ -25,12 +25,31 @@ AttributeNorm = Literal["l1", "l2"]
 MetricsLog = Literal["csv", "tensorboard"]
 
 IFSR_BLOCKS = (
-    "conv4_block6_out", "conv4_block5_out", "conv4_block4_out", "conv4_block3_out",
-    "conv4_block2_out", "conv4_block1_out", "conv3_block4_out", "conv3_block3_out",
-    "conv3_block2_out", "conv3_block1_out", "conv2_block3_out",
-)  # fmt: skip
-IFSR_MARGINS = (0.121357, 0.128827, 0.117972, 0.109391, 0.097296, 0.089046,
-                0.044928, 0.048719, 0.047487, 0.047970, 0.035144)  # fmt: skip
+    "conv4_block6_out",
+    "conv4_block5_out",
+    "conv4_block4_out",
+    "conv4_block3_out",
+    "conv4_block2_out",
+    "conv4_block1_out",
+    "conv3_block4_out",
+    "conv3_block3_out",
+    "conv3_block2_out",
+    "conv3_block1_out",
+    "conv2_block3_out",
+)
+IFSR_MARGINS = (
+    0.121357,
+    0.128827,
+    0.117972,
+    0.109391,
+    0.097296,
+    0.089046,
+    0.044928,
+    0.048719,
+    0.047487,
+    0.047970,
+    0.035144,
+)
 """FaceDancer's IFSR blocks of the ArcFace backbone and their margins (reference 4.2)."""
 
 
@@ -47,9 +66,13 @@ class ModelConfig:
     discriminator_channels: tuple[int, ...] = (128, 256, 512, 512, 512, 512)
 
     def generator_spec(self) -> GeneratorSpec:
-        return GeneratorSpec(image_size=self.image_size, channels=self.channels,
-                             mapping_depth=self.mapping_depth, mapping_size=self.mapping_size,
-                             up_types=self.up_types)  # fmt: skip
+        return GeneratorSpec(
+            image_size=self.image_size,
+            channels=self.channels,
+            mapping_depth=self.mapping_depth,
+            mapping_size=self.mapping_size,
+            up_types=self.up_types,
+        )
 
 
 @dataclass(frozen=True)

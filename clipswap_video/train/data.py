@@ -154,16 +154,20 @@ class FaceCache:
     def detector(self) -> FaceDetector:
         """Loaded on first use: a fully cached data set needs none."""
         if self._detector is None:
-            settings = FaceSettings(detector=self.config.detector,  # type: ignore[arg-type]
-                                    min_size=self.config.min_face_size)  # fmt: skip
+            settings = FaceSettings(
+                detector=self.config.detector,  # type: ignore[arg-type]
+                min_size=self.config.min_face_size,
+            )
             self._detector = create_detector(settings, self.weights_dir)
         return self._detector
 
     def _key(self, source: Path) -> str:
         stat = source.stat()
         c = self.config
-        text = (f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.size}|{c.detector}"
-                f"|{c.min_face_size}|{c.frames_per_video}")  # fmt: skip
+        text = (
+            f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.size}|{c.detector}"
+            f"|{c.min_face_size}|{c.frames_per_video}"
+        )
         return f"{source.stem[:40]}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
@@ -202,8 +206,9 @@ class Batch:
     same: torch.Tensor
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.target, self.source,
-                                                                self.same)))  # fmt: skip
+        return Batch(
+            *(t.to(device, non_blocking=True) for t in (self.target, self.source, self.same))
+        )
 
 
 def same_flags(batch_size: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -214,9 +219,9 @@ def same_flags(batch_size: int, ratio: float, generator: torch.Generator) -> tor
     return flags
 
 
-def colour_jitter(images: torch.Tensor, config: DataConfig, generator: torch.Generator) -> (
-    torch.Tensor
-):  # fmt: skip
+def colour_jitter(
+    images: torch.Tensor, config: DataConfig, generator: torch.Generator
+) -> torch.Tensor:
     """Per image: brightness shift, contrast about the channel means, saturation
     towards grey (the luma blend; TF's HSV saturation differs slightly), clamped
     to [-1, 1]."""
@@ -247,10 +252,12 @@ class PairSampler:
         source = torch.randint(n, (size,), generator=self.generator)
         same = same_flags(size, self.config.same_ratio, self.generator)
         source = torch.where(same, target, source)
-        target_images = colour_jitter(self.dataset.load(target.tolist()), self.config,
-                                      self.generator)  # fmt: skip
-        source_images = colour_jitter(self.dataset.load(source.tolist()), self.config,
-                                      self.generator)  # fmt: skip
+        target_images = colour_jitter(
+            self.dataset.load(target.tolist()), self.config, self.generator
+        )
+        source_images = colour_jitter(
+            self.dataset.load(source.tolist()), self.config, self.generator
+        )
         return Batch(target_images, source_images, same)
 
 

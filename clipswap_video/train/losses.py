@@ -28,25 +28,19 @@ def generator_adversarial(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
-def discriminator_adversarial(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> (
-    torch.Tensor
-):  # fmt: skip
+def discriminator_adversarial(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """mean softplus(D(Y)) + mean softplus(-D(real)); sources are the real images."""
     return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
 
 
-def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor, gamma: float) -> (
-    torch.Tensor
-):  # fmt: skip
+def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor, gamma: float) -> torch.Tensor:
     """gamma / 2 * batch mean of the summed squared gradient of D at the real
     images (`real_images` must require grad; the graph is kept for backward)."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
     return 0.5 * gamma * grad.square().flatten(1).sum(1).mean()
 
 
-def reconstruction(target: torch.Tensor, swapped: torch.Tensor, same: torch.Tensor) -> (
-    torch.Tensor
-):  # fmt: skip
+def reconstruction(target: torch.Tensor, swapped: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
     """Per-sample mean |target - Y|, flag-weighted, clipped to [0, 100], halved,
     clipped to [0, 5] (FaceDancer's exact chain)."""
     per_sample = (target - swapped).abs().flatten(1).mean(1)

@@ -64,8 +64,13 @@ def build_arcface(config: IdentityConfig) -> ArcFaceResNet50:
 def arcface_input(images: torch.Tensor) -> torch.Tensor:
     """(x + 1) / 2 resized to 112 bilinearly without antialiasing, as TF's
     `resize` in FaceDancer's training step (reference 2.2)."""
-    return F.interpolate((images + 1) / 2, size=(ARCFACE_SIZE, ARCFACE_SIZE), mode="bilinear",
-                         align_corners=False, antialias=False)  # fmt: skip
+    return F.interpolate(
+        (images + 1) / 2,
+        size=(ARCFACE_SIZE, ARCFACE_SIZE),
+        mode="bilinear",
+        align_corners=False,
+        antialias=False,
+    )
 
 
 def embed_with_blocks(
@@ -85,8 +90,9 @@ def embed_with_blocks(
     def keep(name: str) -> Any:
         return lambda _module, _inputs, output: found.__setitem__(name, output)
 
-    handles = [blocks[name.removesuffix("_out")].register_forward_hook(keep(name))
-               for name in names]  # fmt: skip
+    handles = [
+        blocks[name.removesuffix("_out")].register_forward_hook(keep(name)) for name in names
+    ]
     try:
         z = arcface(faces)
     finally:
@@ -131,8 +137,11 @@ def build_vgg(weights: str, widths: Sequence[int]) -> Vgg16Features:
     module = Vgg16Features(widths)
     if weights:
         path = weights_file(weights, "VGG16", "perceptual.weights")
-        state = {key.removeprefix("features."): value for key, value in _tensors(path).items()
-                 if not key.startswith("classifier.")}  # fmt: skip
+        state = {
+            key.removeprefix("features."): value
+            for key, value in _tensors(path).items()
+            if not key.startswith("classifier.")
+        }
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as error:
@@ -169,8 +178,9 @@ class ClipTower:
     std: torch.Tensor
 
     def to(self, device: torch.device) -> ClipTower:
-        return ClipTower(self.visual.to(device), self.size, self.mean.to(device),
-                         self.std.to(device))  # fmt: skip
+        return ClipTower(
+            self.visual.to(device), self.size, self.mean.to(device), self.std.to(device)
+        )
 
     def embed(self, images01: torch.Tensor) -> torch.Tensor:
         """(N, D) projections of (N, 3, size, size) RGB images in [0, 1]."""
@@ -178,8 +188,13 @@ class ClipTower:
 
     def resize(self, images: torch.Tensor) -> torch.Tensor:
         """[-1, 1] images to the tower's size, in [0, 1]."""
-        return F.interpolate((images + 1) / 2, size=(self.size, self.size), mode="bilinear",
-                             align_corners=False, antialias=True)  # fmt: skip
+        return F.interpolate(
+            (images + 1) / 2,
+            size=(self.size, self.size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
 
 
 def build_clip(config: ClipConfig) -> ClipTower:
@@ -187,8 +202,9 @@ def build_clip(config: ClipConfig) -> ClipTower:
     or a cached pretrained tag, loaded as the swap backend's CLIP is), or of the
     inline `config.model_config`; never downloads."""
     if not config.model_config:
-        model, _ = load_clip_model(config.model, config.weights,
-                                   keys=("clip.model", "clip.weights"))  # fmt: skip
+        model, _ = load_clip_model(
+            config.model, config.weights, keys=("clip.model", "clip.weights")
+        )
     else:  # a test model built from its config: random, or this config's weights file
         from clipswap_video.models.torchvision_compat import ensure_torchvision
 
@@ -240,13 +256,15 @@ def random_views(
     shift_x, shift_y = (uniform(-1, 1) * (1 - scale) for _ in range(2))
     flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, shift_x], 1),
-                         torch.stack([sin * flip, cos, shift_y], 1)], 1)  # fmt: skip
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, shift_x], 1), torch.stack([sin * flip, cos, shift_y], 1)], 1
+    )
     theta = theta.to(images.device, images.dtype)
     repeated = images.repeat(count, 1, 1, 1)
     grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
-    views = F.grid_sample(repeated, grid, mode="bilinear", padding_mode="border",
-                          align_corners=False)  # fmt: skip
+    views = F.grid_sample(
+        repeated, grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     return views.view(count, len(images), 3, size, size)
 
 
@@ -257,9 +275,14 @@ def build_attribute_encoder(config: AttributeConfig, image_size: int) -> Attribu
     """ClipSwap's AttrEncoder from its Keras file, or random: the released code
     has no trained encoder, and whether the paper trained one is not stated (Q5)."""
     if not config.weights:
-        return frozen(AttributeEncoder(image_size=image_size, first=config.first,
-                                       channels=config.channels,
-                                       extra_blocks=config.extra_blocks))  # fmt: skip
+        return frozen(
+            AttributeEncoder(
+                image_size=image_size,
+                first=config.first,
+                channels=config.channels,
+                extra_blocks=config.extra_blocks,
+            )
+        )
     path = weights_file(config.weights, "attribute encoder", "attribute.weights")
     module = create_model(path, impl="modules")
     if not isinstance(module, AttributeEncoder):

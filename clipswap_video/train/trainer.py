@@ -54,8 +54,16 @@ from clipswap_video.train.networks import (
 )
 
 log = logging.getLogger("clipswap_video")
-LOSSES = ("adversarial", "reconstruction", "identity", "cycle", "perceptual", "ifsr", "clip",
-          "attribute")  # fmt: skip
+LOSSES = (
+    "adversarial",
+    "reconstruction",
+    "identity",
+    "cycle",
+    "perceptual",
+    "ifsr",
+    "clip",
+    "attribute",
+)
 METRICS = ("step", "seconds", "lr", "total", *LOSSES, "discriminator", "r1")
 Metrics = dict[str, float]
 
@@ -110,8 +118,9 @@ class Trainer:
         """Finds (or reads from the cache) every face of data.paths; returns how many."""
         media = find_media(self.config.data.paths)
         cache_dir = Path(self.config.data.cache_dir or self.out_dir / "face_cache")
-        cache = FaceCache(cache_dir, self.config.model.image_size, self.config.data,
-                          self.weights_dir)  # fmt: skip
+        cache = FaceCache(
+            cache_dir, self.config.model.image_size, self.config.data, self.weights_dir
+        )
         dataset = FaceDataset(cache.crops(media, on_file), self.config.data.workers)
         self.sampler = PairSampler(dataset, self.config.data, self.config.run.seed)
         return len(dataset)
@@ -177,29 +186,34 @@ class Trainer:
             z_target, target_blocks = embed_with_blocks(self.arcface, arcface_input(target), blocks)
         with self.autocast():
             swapped = self.generator(target, z_source)
-            z_swapped, swapped_blocks = embed_with_blocks(self.arcface, arcface_input(swapped),
-                                                          blocks)  # fmt: skip
+            z_swapped, swapped_blocks = embed_with_blocks(
+                self.arcface, arcface_input(swapped), blocks
+            )
             terms: dict[str, Callable[[], torch.Tensor]] = {
                 "adversarial": lambda: losses.generator_adversarial(self.discriminator(swapped)),
                 "reconstruction": lambda: losses.reconstruction(target, swapped, same),
                 "identity": lambda: losses.identity(z_source, z_swapped),
                 "cycle": lambda: losses.cycle(self.generator(swapped, z_target), target),
                 "perceptual": lambda: self._perceptual(target, swapped, same),
-                "ifsr": lambda: losses.ifsr(target_blocks, swapped_blocks,
-                                            c.identity.ifsr_margins, c.identity.ifsr_scale),
+                "ifsr": lambda: losses.ifsr(
+                    target_blocks, swapped_blocks, c.identity.ifsr_margins, c.identity.ifsr_scale
+                ),
                 "clip": lambda: self._clip(source, target, swapped, ~same),
                 "attribute": lambda: self._attribute(target, swapped),
-            }  # fmt: skip
-            parts = {name: term().float() for name, term in terms.items()
-                     if getattr(c.loss, name) != 0}  # fmt: skip
+            }
+            parts = {
+                name: term().float() for name, term in terms.items() if getattr(c.loss, name) != 0
+            }
         return parts, swapped
 
     def _generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.discriminator.requires_grad_(False)  # D is a fixed critic in this half-step
         parts, swapped = self.generator_losses(batch)
         weights = self.config.loss
-        total = sum((getattr(weights, name) * part for name, part in parts.items()),
-                    torch.zeros((), device=self.device))  # fmt: skip
+        total = sum(
+            (getattr(weights, name) * part for name, part in parts.items()),
+            torch.zeros((), device=self.device),
+        )
         self.optim_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.optim_g)
@@ -208,36 +222,50 @@ class Trainer:
         result = {name: part.detach() for name, part in parts.items()}
         return {**result, "total": total.detach(), "swapped": swapped.detach()}
 
-    def _perceptual(self, target: torch.Tensor, swapped: torch.Tensor, same: torch.Tensor) -> (
-        torch.Tensor
-    ):  # fmt: skip
+    def _perceptual(
+        self, target: torch.Tensor, swapped: torch.Tensor, same: torch.Tensor
+    ) -> torch.Tensor:
         with torch.no_grad():
             target_features = self.vgg(target)
-        return losses.perceptual(target_features, self.vgg(swapped), same,
-                                 self.config.perceptual.factor)  # fmt: skip
+        return losses.perceptual(
+            target_features, self.vgg(swapped), same, self.config.perceptual.factor
+        )
 
-    def _clip(self, source: torch.Tensor, target: torch.Tensor, swapped: torch.Tensor,
-              valid: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def _clip(
+        self, source: torch.Tensor, target: torch.Tensor, swapped: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
         c, clip = self.config.clip, self.clip
         with torch.no_grad():
             source_embedding = clip.embed(clip.resize(source))
             target_embedding = clip.embed(clip.resize(target))
-        views = random_views((swapped + 1) / 2, c.views, clip.size, rotation=c.rotation,
-                             min_scale=c.min_scale, generator=self.views_rng)  # fmt: skip
+        views = random_views(
+            (swapped + 1) / 2,
+            c.views,
+            clip.size,
+            rotation=c.rotation,
+            min_scale=c.min_scale,
+            generator=self.views_rng,
+        )
         embeddings = clip.embed(views.flatten(0, 1)).view(c.views, len(swapped), -1)
-        return losses.clip_contrastive(embeddings.float(), source_embedding.float(),
-                                       target_embedding.float(), c.temperature, valid)  # fmt: skip
+        return losses.clip_contrastive(
+            embeddings.float(),
+            source_embedding.float(),
+            target_embedding.float(),
+            c.temperature,
+            valid,
+        )
 
     def _attribute(self, target: torch.Tensor, swapped: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target_features = self.attributes(target)
         a = self.config.attribute
-        return losses.attribute(target_features, self.attributes(swapped),
-                                multi_level=a.multi_level, norm=a.norm)  # fmt: skip
+        return losses.attribute(
+            target_features, self.attributes(swapped), multi_level=a.multi_level, norm=a.norm
+        )
 
-    def _discriminator_step(self, source: torch.Tensor, swapped: torch.Tensor) -> (
-        dict[str, torch.Tensor]
-    ):  # fmt: skip
+    def _discriminator_step(
+        self, source: torch.Tensor, swapped: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         with self.autocast():
             fake_logits = self.discriminator(swapped)
         real = source.detach().requires_grad_(True)
@@ -270,9 +298,11 @@ class Trainer:
                 parts = self.train_step(batch)
                 self.step += 1
                 if self.step % r.log_every == 0 or self.step == r.steps:
-                    metrics = {"step": float(self.step),
-                               "seconds": time.perf_counter() - started,
-                               **{key: float(value) for key, value in parts.items()}}  # fmt: skip
+                    metrics = {
+                        "step": float(self.step),
+                        "seconds": time.perf_counter() - started,
+                        **{key: float(value) for key, value in parts.items()},
+                    }
                     metrics_log.write(metrics)
                 if self.step % r.sample_every == 0:
                     self._write_samples(batch)
@@ -360,8 +390,9 @@ def _stop_requests() -> Iterator[threading.Event]:
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield stop
     finally:
