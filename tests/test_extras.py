@@ -62,3 +62,27 @@ def test_training_videos_without_the_train_extra(
         "training on videos needs the [train] extra (decord is not installed): "
         "pip install 'clipswap-video[train]'"
     )
+
+
+def test_batch_on_ray_without_the_ray_extra(tmp_path: Path) -> None:
+    from media_fixtures import write_clip
+
+    (tmp_path / "in").mkdir()
+    write_clip(tmp_path / "in" / "a.mp4", frames=2)
+    (tmp_path / "src.jpg").write_bytes(b"")  # never read: Ray is checked first
+    done = run_without(
+        "ray",
+        "batch",
+        tmp_path / "src.jpg",
+        tmp_path / "in",
+        tmp_path / "out",
+        "--swapper",
+        "none",
+        "--ray",
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.endswith(
+        "error: batch --ray needs the [ray] extra (ray is not installed): "
+        "pip install 'clipswap-video[ray]'\n"
+    )
+    assert not (tmp_path / "out").exists()  # no manifest, no folder

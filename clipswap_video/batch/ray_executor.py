@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from clipswap_video._resources import import_extra
 from clipswap_video.batch.jobs import JobOutcome, VideoJob
 from clipswap_video.batch.local_executor import VideoWorker
 from clipswap_video.config import Settings
-from clipswap_video.errors import ConfigValueError, ExitCode
+from clipswap_video.errors import ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,7 @@ def run_on_ray(
     running cluster, `ray://host:port`) or, with `local`, uses the Ray already
     initialised in this process or starts one, which it stops at the end. Without
     GPUs, `workers` (else `cpu_workers`) CPU actors."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigValueError("--ray needs Ray: pip install 'clipswap-video[ray]'") from None
+    ray = import_extra("ray", "ray", "batch --ray")
     started_here = not ray.is_initialized()
     if started_here:
         on_sigterm = signal.getsignal(signal.SIGTERM)

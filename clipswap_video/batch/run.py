@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clipswap_video._resources import import_extra
 from clipswap_video.atomic import partial_path, write_text_atomic
 from clipswap_video.batch.decide import RUN_ACTIONS, Decision, decide
 from clipswap_video.batch.jobs import BatchOptions, JobOutcome, Plan, PlannedJob, VideoJob
@@ -110,6 +111,8 @@ def run_batch(
     settings = _settings_for(plan.jobs, options)
     if options.dry_run:
         return _dry_run(plan, options)
+    if options.ray is not None:  # before the manifest or any folder exists
+        import_extra("ray", "ray", "batch --ray")
     _make_folder(plan.manifest.parent)
     manifest = Manifest(plan.manifest)
     try:
