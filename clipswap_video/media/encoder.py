@@ -90,22 +90,29 @@ def _encoder(name: str) -> av.Codec:
     return codec
 
 
+WELL_KNOWN_VIDEO_ENCODERS = (
+    "libx264",
+    "libx265",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "av1_nvenc",
+    "libsvtav1",
+    "libaom-av1",
+    "libvpx-vp9",
+    "prores_ks",
+    "ffv1",
+    "mpeg4",
+)
+"""The encoders error messages suggest and `doctor` looks for, most common first."""
+
+
 def available_video_encoders() -> list[str]:
     """The well-known video encoders this FFmpeg build has, most common first."""
-    wanted = [
-        "libx264",
-        "libx265",
-        "h264_nvenc",
-        "hevc_nvenc",
-        "av1_nvenc",
-        "libsvtav1",
-        "libaom-av1",
-        "libvpx-vp9",
-        "prores_ks",
-        "ffv1",
-        "mpeg4",
+    return [
+        name
+        for name in WELL_KNOWN_VIDEO_ENCODERS
+        if name in av.codecs_available and _is_encoder(name)
     ]
-    return [name for name in wanted if name in av.codecs_available and _is_encoder(name)]
 
 
 def _is_encoder(name: str) -> bool:
@@ -200,4 +207,10 @@ def _options(codec: str, settings: VideoSettings) -> dict[str, str]:
     return options
 
 
-__all__ = ["EncoderPlan", "available_video_encoders", "nvenc_usable", "plan_encoder"]
+__all__ = [
+    "WELL_KNOWN_VIDEO_ENCODERS",
+    "EncoderPlan",
+    "available_video_encoders",
+    "nvenc_usable",
+    "plan_encoder",
+]

@@ -15,21 +15,10 @@ from typing import Any
 import av
 
 from clipswap_video import __version__
+from clipswap_video.media.encoder import WELL_KNOWN_VIDEO_ENCODERS
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
-_ENCODERS = [
-    "libx264",
-    "libx265",
-    "h264_nvenc",
-    "hevc_nvenc",
-    "av1_nvenc",
-    "libsvtav1",
-    "libvpx-vp9",
-    "prores_ks",
-    "ffv1",
-    "aac",
-    "libopus",
-]
+_ENCODERS = [*WELL_KNOWN_VIDEO_ENCODERS, "aac", "libopus"]
 
 
 def collect(weights_dir: Path | None = None) -> dict[str, Any]:
