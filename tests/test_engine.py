@@ -16,7 +16,7 @@ from test_clipswap_backend import _weights
 
 from clipswap_video.config import load_settings
 from clipswap_video.faces import Face, alignment_matrices, invert_affine
-from clipswap_video.swap import CropBatch, FrameWork, SwapEngine, SwappedBatch
+from clipswap_video.swap import CropBatch, FrameSwap, SwapEngine, SwappedBatch
 from clipswap_video.swap.backends import create_backend
 from clipswap_video.swap.composite import paper_mask
 
@@ -48,18 +48,18 @@ class _Frame:
         self.index = index
 
 
-def _work(index: int, image: np.ndarray, faces: int) -> FrameWork:
+def _work(index: int, image: np.ndarray, faces: int) -> FrameSwap:
     matrices = alignment_matrices(np.repeat(GRACE_5[None], max(faces, 1), 0), SIZE)[:faces]
     rect = (100, 100, 420, 500) if faces else (0, 0, 0, 0)
     face = Face(box=np.array([180, 200, 340, 380], np.float64), score=1.0, landmarks_5=GRACE_5)
-    return FrameWork(_Frame(index), image, [face] * faces, matrices, rect)  # type: ignore[arg-type]
+    return FrameSwap(_Frame(index), image, [face] * faces, matrices, rect)  # type: ignore[arg-type]
 
 
 def test_frames_come_back_in_order_in_whole_frame_batches() -> None:
     backend, image = _FakeBackend(), grace_hopper()
     engine = SwapEngine(backend, batch_size=4, wait_s=60)
     faces = [1, 0, 2, 0, 0, 1, 3, 1, 0, 2]
-    returned: list[FrameWork] = []
+    returned: list[FrameSwap] = []
     for index, count in enumerate(faces):
         out = engine.submit(_work(index, image, count))
         assert all(work.done for work in out)
