@@ -143,6 +143,8 @@ class FaceSettings:
     """Face of a source image with several faces: 0 = the largest, N = Nth from the left."""
     device: str = "auto"
     """Where ONNX detectors run: auto (CUDA when onnxruntime has it), cpu, cuda[:N]."""
+    strict: bool = False
+    """Fail the job (exit 17, no output) when no face is swapped in any frame."""
 
 
 @dataclass(frozen=True)

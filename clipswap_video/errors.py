@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     CORRUPT_WEIGHTS = 14
     DOWNLOAD_FAILED = 15
     JOBS_FAILED = 16
+    NOTHING_SWAPPED = 17
     INTERRUPTED = 130
 
 
@@ -109,6 +110,13 @@ class DownloadError(ClipswapError, ConnectionError):
     exit_code = ExitCode.DOWNLOAD_FAILED
 
 
+class NothingSwappedError(ClipswapError, ValueError):
+    """With faces.strict (`--strict-faces`): no frame got a swapped face, so the
+    job fails and writes no output."""
+
+    exit_code = ExitCode.NOTHING_SWAPPED
+
+
 class BatchInterruptedError(ClipswapError, InterruptedError):
     """A batch stopped by Ctrl-C or SIGTERM: its finished jobs are kept for a rerun."""
 
@@ -129,6 +137,7 @@ __all__ = [
     "MissingWeightsError",
     "NoFaceError",
     "NoVideoStreamError",
+    "NothingSwappedError",
     "OutputPathError",
     "OutputUnwritableError",
     "UnknownConfigKeyError",

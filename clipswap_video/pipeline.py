@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 from clipswap_video import __version__
 from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
+from clipswap_video.errors import NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
 
 if TYPE_CHECKING:
     from clipswap_video.swap import FaceSwapper, SwapStage
+    from clipswap_video.swap.coverage import FaceCoverage
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class JobResult:
     elapsed_s: float
     input_problems: list[str] = field(default_factory=list)  # tolerated damage
     dropped_streams: list[str] = field(default_factory=list)  # already logged when found
+    coverage: FaceCoverage | None = None  # None: `--swapper none`, no faces looked for
 
     @property
     def fps(self) -> float:
@@ -98,9 +101,23 @@ def run_video(
             count = _stream_frames(
                 reader, writer, swap, stages, settings.pipeline.queue_size, on_progress
             )
+            if swap is not None:
+                _check_coverage(swap.coverage, settings)
             writer.finish()
     elapsed = time.perf_counter() - started
-    return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams)
+    coverage = swap.coverage if swap is not None else None
+    return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams, coverage)
+
+
+def _check_coverage(coverage: FaceCoverage, settings: Settings) -> None:
+    """A job that swapped no face says why: a warning, or with faces.strict an
+    error raised before the output is renamed into place (so none appears)."""
+    reason = coverage.nothing_swapped(settings.faces)
+    if reason is None:
+        return
+    if settings.faces.strict:
+        raise NothingSwappedError(f"no face was swapped: {reason}")
+    log.warning("no face was swapped: %s", reason)
 
 
 def _load_swapper(sources: list[Path], settings: Settings, weights_dir: Path | None) -> FaceSwapper:

@@ -106,7 +106,7 @@ def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:
         frames = list(reader.frames())
         done = [out for frame in frames for out in stage.push(frame)] + stage.flush()
     assert (
-        done == frames and calls == [] and stage.swapped_faces == len(frames) == 15
+        done == frames and calls == [] and stage.coverage.faces_swapped == len(frames) == 15
     )  # prepared at load time
     z = swapper.backend.z
     assert z is not None and z.shape == (1, 512) and torch.isfinite(z).all()
@@ -182,7 +182,7 @@ def test_bf16_autocast_runs_on_the_cpu(tmp_path: Path) -> None:
         stage = swapper.stage_for(reader.info)
         frame = next(iter(reader.frames()))
         assert stage.push(frame) + stage.flush() == [frame]
-    assert frame.pixels is not None and stage.swapped_faces == 1
+    assert frame.pixels is not None and stage.coverage.faces_swapped == 1
 
 
 def test_bf16_swaps_like_fp32(two_people: SourceIdentity, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def _swap(swapper: _CountingSwapper, source: Path, clip: Path, output: Path) -> 
     """Swaps `clip` into `output`; returns the number of faces swapped."""
     swapper.stages = []
     run_video(source, clip, output, swapper.settings, swapper=swapper)
-    return swapper.stages[0].swapped_faces
+    return swapper.stages[0].coverage.faces_swapped
 
 
 def _face_clip(

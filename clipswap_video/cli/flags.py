@@ -66,6 +66,11 @@ def add_swap_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
     parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
     parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+    parser.add_argument(
+        "--strict-faces",
+        action="store_true",
+        help="fail (exit 17, no output) when no face is swapped in any frame",
+    )
 
 
 def settings_overrides(args: argparse.Namespace) -> list[str]:
@@ -80,6 +85,7 @@ def settings_overrides(args: argparse.Namespace) -> list[str]:
         "video.crf": getattr(args, "crf", None),
         "video.preset": getattr(args, "preset", None),
         "input.tolerate_errors": True if args.tolerate_errors else None,
+        "faces.strict": True if getattr(args, "strict_faces", False) else None,
         "faces.select": args.faces,
         "faces.detector": args.detector,
         "faces.source_face": args.source_face,

@@ -70,8 +70,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.preview is not None:
         write_side_by_side(sources(args.source)[0], args.input, result.output, args.preview)
     if not args.quiet:
+        faces = f", {result.coverage.summary()}" if result.coverage is not None else ""
         console.print(
-            f"wrote {escape(str(result.output))}: {result.frames} frames in "
+            f"wrote {escape(str(result.output))}: {result.frames} frames{faces}, in "
             f"{result.elapsed_s:.1f} s ({result.fps:.1f} fps)",
             soft_wrap=True,
         )

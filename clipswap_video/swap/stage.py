@@ -41,6 +41,7 @@ from clipswap_video.swap.composite import (
     paste,
     transfer_colour,
 )
+from clipswap_video.swap.coverage import FaceCoverage
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,15 @@ class SwapStage:
         )
         self._landmarks: LandmarkPredictor | None = None
         self.tracks: dict[int | None, _TrackState] = {}
-        self.swapped_faces = 0
+        self.coverage = FaceCoverage()
+        self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
 
     def push(self, frame: Frame) -> list[Frame]:
         """Analyses `frame` and queues it; returns the frames now finished, in order."""
         image = frame.rgb()
-        faces = self.selector.select(self.analyzer.analyse(image))
+        found = self.analyzer.analyse(image)
+        faces = self.selector.select(found)
+        self._chosen[frame.index] = (len(found), len(faces))
         self._forget(frame.index)
         return [self._finish(work) for work in self.engine.submit(self._work(frame, image, faces))]
 
@@ -126,6 +130,8 @@ class SwapStage:
         return FrameSwap(frame, image, faces, matrices, (int(x0), int(y0), int(x1), int(y1)))
 
     def _finish(self, work: FrameSwap) -> Frame:
+        found, selected = self._chosen.pop(work.frame.index)
+        self.coverage.count(found=found, selected=selected, swapped=len(work.faces))
         if not work.faces:
             return work.frame  # goes to the encoder untouched
         output = work.image.copy()
@@ -148,7 +154,6 @@ class SwapStage:
                     work.swapped[index], work.targets[index], points, self.tracks[face.track_id]
                 )
                 paste(output, blended, alpha, matrix)
-        self.swapped_faces += len(work.faces)
         work.frame.replace_pixels(output)
         return work.frame
 
