@@ -3,12 +3,15 @@ says why: a warning, or with --strict-faces exit 17 and no output."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from conftest import CliRun
 
+from clipswap_video.cli import main
 from clipswap_video.config import FaceSettings
+from clipswap_video.demo import write_demo_media
 from clipswap_video.errors import ExitCode
 from clipswap_video.swap.coverage import FaceCoverage
 from media_fixtures import write_clip
@@ -82,3 +85,20 @@ def test_strict_faces_fails_and_writes_nothing(
     assert errors == [err.splitlines()[-1]]  # one line, the last
     assert errors[0].startswith("error: no face was swapped: no face was found in any frame")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plain.mp4"]  # no partial either
+
+
+@pytest.mark.slow
+def test_evaluate_measures_coverage_from_the_files(
+    cli: CliRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A re-encode changes no face: coverage 0 of the frames with a face (the
+    demo's swap reaches >= 0.95: tests/test_swap.py)."""
+    media = write_demo_media(tmp_path, seconds=1, width=640, height=360, fps=30)
+    untouched = tmp_path / "none.mp4"
+    assert cli(media.source_image, media.video, untouched, "--swapper", "none", "-q")[0] == 0
+    assert (
+        main(["evaluate", str(media.source_image), str(media.video), str(untouched), "--json"]) == 0
+    )
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["frames_with_faces"] >= 25 and metrics["frames_swapped"] == 0
+    assert metrics["coverage"] == 0.0

@@ -287,6 +287,7 @@ def test_demo_swap_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert metrics["flicker_ratio"] <= 1.5
     assert metrics["background_psnr_db"] >= 40
     assert metrics["frames_evaluated"] >= 20
+    assert metrics["coverage"] >= 0.95 and metrics["frames_with_faces"] >= 55
 
 
 def test_source_without_a_face_fails_before_any_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,8 @@ rest of the picture untouched?
 - background: PSNR of OUT against a passthrough re-encode of IN (same encoder
   settings, no swap) outside the face regions, so encoding loss is not
   counted as damage.
+- coverage: of the frames of IN with a face, the share whose OUT changed a
+  face box by more than encoding noise (against that same passthrough).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from clipswap_video.pipeline import run_video
 
 SAMPLES = 30
 _BACKGROUND_MARGIN = 0.6  # face box grown by this fraction per side: the swap's reach
+_SWAPPED_LEVELS = 8.0  # mean |output - plain re-encode| in a face box above which it was swapped
 
 
 @dataclass
@@ -48,6 +51,8 @@ class _Sums:
     flicker_in: float = 0.0
     squared_error: float = 0.0
     background_pixels: int = 0
+    face_frames: int = 0  # frames of the input with a face
+    swapped_frames: int = 0  # of those, frames whose output changed a face
 
 
 def evaluate(
@@ -93,6 +98,7 @@ def evaluate(
                     if previous is not None and faces:
                         _flicker(sums, previous, (before, after), faces)
                     _background(sums, after, plain_frame, faces)
+                    _coverage(sums, after, plain_frame, faces)
                     previous = (before, after)
                     if on_frame is not None:
                         on_frame()
@@ -151,6 +157,20 @@ def _background(sums: _Sums, after: np.ndarray, plain: np.ndarray, faces: list[F
     sums.background_pixels += difference.size
 
 
+def _coverage(sums: _Sums, after: np.ndarray, plain: np.ndarray, faces: list[Face]) -> None:
+    """Counts a frame with a face, and whether the output changed one of its faces
+    (against the plain re-encode, so encoding noise does not count)."""
+    if not faces:
+        return
+    sums.face_frames += 1
+    for face in faces:
+        region = _region(face.box, after.shape, margin=0.0)
+        change = np.abs(after[region].astype(np.float32) - plain[region].astype(np.float32))
+        if change.size and float(change.mean()) > _SWAPPED_LEVELS:
+            sums.swapped_frames += 1
+            return
+
+
 def _region(box: np.ndarray, shape: tuple[int, ...], *, margin: float) -> tuple[slice, slice]:
     grow = (box[2:] - box[:2]) * margin
     x0, y0 = np.maximum(np.floor(box[:2] - grow), 0).astype(int)
@@ -169,6 +189,9 @@ def _result(sums: _Sums) -> dict[str, Any]:
         "flicker_ratio": round(sums.flicker_out / sums.flicker_in, 3) if sums.flicker_in else None,
         "background_psnr_db": round(psnr, 2) if math.isfinite(psnr) else None,
         "frames_evaluated": sums.sampled_frames,
+        "coverage": round(sums.swapped_frames / sums.face_frames, 3) if sums.face_frames else None,
+        "frames_with_faces": sums.face_frames,
+        "frames_swapped": sums.swapped_frames,
     }
 
 
