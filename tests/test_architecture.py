@@ -66,3 +66,15 @@ def test_import_contracts_hold() -> None:
         [lint_imports, "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Every command's module is imported to build the parser, so each imports
+    torch, OpenCV, dlib and onnxruntime only inside the handler that needs them
+    (`probe` or `--help` should not pay seconds for them)."""
+    code = (
+        "import sys, clipswap_video.cli\n"
+        "print(sorted({'torch', 'cv2', 'dlib', 'onnxruntime', 'open_clip'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

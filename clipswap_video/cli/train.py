@@ -8,7 +8,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,11 +23,9 @@ from rich.progress import (
 
 from clipswap_video.cli.flags import add_loudness, add_set, overrides_of
 from clipswap_video.errors import ExitCode, InputNotFoundError
-from clipswap_video.train.checkpoint import CHECKPOINT_NAME
-from clipswap_video.train.config import load_train_config
-from clipswap_video.train.data import find_media
-from clipswap_video.train.export import export_checkpoint
-from clipswap_video.train.trainer import Metrics, Trainer
+
+if TYPE_CHECKING:  # torch and the networks load only when `train` runs
+    from clipswap_video.train.trainer import Metrics, Trainer
 
 SHOWN = ("total", "reconstruction", "identity", "clip", "discriminator")
 """Losses shown beside the progress bar (all are in the metrics log)."""
@@ -94,6 +92,12 @@ def train(
     weights_dir: Path | None = None,
 ) -> int:
     """Runs (or continues) the training that `config_file` describes; an exit code."""
+    from clipswap_video.train.checkpoint import CHECKPOINT_NAME
+    from clipswap_video.train.config import load_train_config
+    from clipswap_video.train.data import find_media
+    from clipswap_video.train.export import export_checkpoint
+    from clipswap_video.train.trainer import Trainer
+
     config = load_train_config(config_file, overrides)
     out_dir = Path(config.run.out_dir)
     if export_only:
