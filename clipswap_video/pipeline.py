@@ -24,8 +24,8 @@ from clipswap_video.errors import NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
 
 if TYPE_CHECKING:
+    from clipswap_video.faces.coverage import FaceCoverage
     from clipswap_video.swap import FaceSwapper, SwapStage
-    from clipswap_video.swap.coverage import FaceCoverage
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,19 @@ says why: a warning, or with --strict-faces exit 17 and no output."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 from conftest import CliRun
 
+from clipswap_video.batch.manifest import InputIdentity, Manifest
 from clipswap_video.cli import main
 from clipswap_video.config import FaceSettings
 from clipswap_video.demo import write_demo_media
 from clipswap_video.errors import ExitCode
-from clipswap_video.swap.coverage import FaceCoverage
+from clipswap_video.faces.coverage import FaceCoverage
 from media_fixtures import write_clip
 
 
@@ -102,3 +105,61 @@ def test_evaluate_measures_coverage_from_the_files(
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["frames_with_faces"] >= 25 and metrics["frames_swapped"] == 0
     assert metrics["coverage"] == 0.0
+
+
+@pytest.mark.slow
+def test_batch_rows_and_report_carry_the_coverage(
+    cli: CliRun, source_image: Path, tmp_path: Path
+) -> None:
+    """A face clip and a faceless one, with --strict-faces: the first is done with
+    its frames counted, the second fails with exit 17 and leaves no output."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    media = write_demo_media(tmp_path / "demo", seconds=1, width=640, height=360, fps=30)
+    inputs.mkdir()
+    shutil.copy(media.video, inputs / "face.mp4")
+    write_clip(inputs / "plain.mp4", frames=6)
+    code, err = cli(
+        "batch",
+        media.source_image,
+        inputs,
+        outputs,
+        "--swapper",
+        "classic",
+        "--workers",
+        "1",
+        "--strict-faces",
+    )
+    assert code == ExitCode.JOBS_FAILED, err
+    assert f"{outputs / 'face.mp4'}: 30 frames, faces swapped in 30, in " in " ".join(err.split())
+    report = json.loads((outputs / "clipswap-batch.json").read_text())
+    jobs = {Path(job["output"]).name: job for job in report["jobs"]}
+    assert (jobs["face.mp4"]["state"], jobs["face.mp4"]["frames_swapped"]) == ("done", 30)
+    assert jobs["face.mp4"]["frames_missed"] == 0
+    plain = jobs["plain.mp4"]
+    assert (plain["state"], plain["exit_code"]) == ("failed", ExitCode.NOTHING_SWAPPED)
+    assert plain["error"].startswith("no face was swapped: no face was found in any frame")
+    assert not (outputs / "plain.mp4").exists()
+
+
+def test_an_older_manifest_gains_the_coverage_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the jobs table as the first manifests made it
+        db.execute(
+            "CREATE TABLE jobs (output TEXT PRIMARY KEY, input TEXT NOT NULL, "
+            "sources TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+            "input_size INTEGER NOT NULL, input_mtime_ns INTEGER NOT NULL, "
+            "input_sha256 TEXT NOT NULL, settings TEXT NOT NULL, device TEXT, frames INTEGER, "
+            "queued_at REAL, started_at REAL, finished_at REAL, elapsed_s REAL, wall_s REAL, "
+            "error TEXT, exit_code INTEGER)"
+        )
+    db.close()
+    manifest = Manifest(path)
+    output = tmp_path / "a.mp4"
+    manifest.queue(output, tmp_path / "in.mp4", [], InputIdentity(1, 2, "x"), "")
+    coverage = {"frames_swapped": 7, "frames_missed": 1}
+    manifest.finish(
+        output, device="cpu", frames=9, elapsed_s=1.0, error=None, exit_code=0, coverage=coverage
+    )
+    record = manifest.record(output)
+    manifest.close()
+    assert record is not None and (record["frames_swapped"], record["frames_missed"]) == (7, 1)

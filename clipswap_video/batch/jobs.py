@@ -31,6 +31,8 @@ class JobOutcome:
     elapsed_s: float = 0.0
     error: str | None = None
     exit_code: int = ExitCode.OK
+    coverage: dict[str, int] | None = None
+    """FaceCoverage.as_json() of a finished job that looked for faces."""
 
     @property
     def ok(self) -> bool:

@@ -42,9 +42,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     elapsed_s REAL,                   -- the worker's time in the pipeline
     wall_s REAL,                      -- start to end as the driver saw it (adds model loading)
     error TEXT,
-    exit_code INTEGER
+    exit_code INTEGER,
+    frames_swapped INTEGER,           -- frames with a swapped face
+    frames_missed INTEGER             -- frames with a chosen face left unswapped
 )
 """
+_ADDED_COLUMNS = {"frames_swapped": "INTEGER", "frames_missed": "INTEGER"}
+"""Columns newer than the first manifests: added to an older one when it is opened."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,15 @@ class Manifest:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute(_SCHEMA)
+                self._add_missing_columns()
         except sqlite3.DatabaseError as error:
             raise ConfigValueError(f"manifest {path} cannot be used: {error}") from None
+
+    def _add_missing_columns(self) -> None:
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def key(self, output: Path) -> str:
         return os.path.relpath(output, self.folder)
@@ -133,7 +144,8 @@ class Manifest:
                    input_sha256 = excluded.input_sha256, settings = excluded.settings,
                    queued_at = excluded.queued_at, device = NULL, frames = NULL,
                    started_at = NULL, finished_at = NULL, elapsed_s = NULL, wall_s = NULL,
-                   error = NULL, exit_code = NULL""",
+                   error = NULL, exit_code = NULL, frames_swapped = NULL,
+                   frames_missed = NULL""",
             (
                 self.key(output),
                 str(input_path),
@@ -169,13 +181,15 @@ class Manifest:
         elapsed_s: float,
         error: str | None,
         exit_code: int,
+        coverage: dict[str, int] | None = None,
     ) -> None:
-        """Records a job's end: done when `error` is None, else failed with its line."""
+        """Records a job's end: done when `error` is None, else failed with its line;
+        `coverage` (FaceCoverage.as_json) when faces were looked for."""
         now = time.time()
         self._write(
             """UPDATE jobs SET state = ?, device = ?, frames = ?, elapsed_s = ?,
                    finished_at = ?, wall_s = ? - COALESCE(started_at, ?), error = ?,
-                   exit_code = ? WHERE output = ?""",
+                   exit_code = ?, frames_swapped = ?, frames_missed = ? WHERE output = ?""",
             (
                 "done" if error is None else "failed",
                 device,
@@ -186,6 +200,8 @@ class Manifest:
                 now,
                 error,
                 exit_code,
+                coverage["frames_swapped"] if coverage else None,
+                coverage["frames_missed"] if coverage else None,
                 self.key(output),
             ),
         )

@@ -186,6 +186,7 @@ def _execute(
             elapsed_s=outcome.elapsed_s,
             error=outcome.error,
             exit_code=outcome.exit_code,
+            coverage=outcome.coverage,
         )
         finished.add(outcome.job.output)
         if on_outcome is not None:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
 from clipswap_video.errors import ConfigValueError
+from clipswap_video.faces.coverage import coverage_summary
 
 if TYPE_CHECKING:
     from clipswap_video.batch import BatchReport, JobOutcome
@@ -124,8 +125,9 @@ def _job_line(console: Console, outcome: JobOutcome) -> None:
     """One line per finished job, as it finishes (render farm logs are not TTYs)."""
     job = outcome.job
     if outcome.ok:
+        faces = _faces(outcome.coverage)
         line = (
-            f"[green]done[/] {escape(str(job.output))}: {outcome.frames} frames in "
+            f"[green]done[/] {escape(str(job.output))}: {outcome.frames} frames{faces}, in "
             f"{outcome.elapsed_s:.1f} s on {escape(outcome.device)}"
         )
     else:
@@ -142,7 +144,8 @@ def _table(report: BatchReport) -> Table:
     else:
         title = "batch: " + ", ".join(f"{n} {key}" for key, n in counts.items() if n)
     table = Table(title=title, caption_justify="left")
-    for column in ("state", "input", "output", "frames", "time", "device", "action"):
+    columns = ("state", "input", "output", "frames", "faces swapped", "time", "device", "action")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for job in report.jobs:
         table.add_row(*_row(job))
@@ -161,10 +164,26 @@ def _row(job: dict[str, Any]) -> list[str]:
         escape(_short_path(job["input"])),
         escape(_short_path(job["output"])),
         str(job.get("frames") or ""),
+        _swapped_cell(job),
         f"{seconds:.1f} s" if seconds is not None else "",
         escape(job.get("device") or ""),
         job["action"],
     ]
+
+
+def _faces(coverage: dict[str, int] | None) -> str:
+    """`, faces swapped in 288 (...)`, as the swap command says it."""
+    if coverage is None:
+        return ""
+    return ", " + coverage_summary(coverage["frames_swapped"], coverage["frames_missed"])
+
+
+def _swapped_cell(job: dict[str, Any]) -> str:
+    """`288` (or `0!` when nothing was swapped in a finished job), blank when not known."""
+    swapped = job.get("frames_swapped")
+    if swapped is None:
+        return ""
+    return f"[yellow]{swapped}!" if swapped == 0 and job["state"] == "done" else str(swapped)
 
 
 def _short_path(path: str) -> str:

@@ -27,6 +27,7 @@ from clipswap_video.faces import (
     parse_selection,
     source_identity,
 )
+from clipswap_video.faces.coverage import FaceCoverage
 from clipswap_video.faces.dlib_backend import LandmarkPredictor
 from clipswap_video.media import Frame, MediaInfo
 from clipswap_video.swap.backends import create_backend, resolve_swapper
@@ -41,7 +42,6 @@ from clipswap_video.swap.composite import (
     paste,
     transfer_colour,
 )
-from clipswap_video.swap.coverage import FaceCoverage
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
 
 log = logging.getLogger(__name__)

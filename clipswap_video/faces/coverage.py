@@ -1,5 +1,8 @@
 """How much of a video got a swapped face, and, when none did, why.
 
+The swap stage counts; the counts live here, below swap, so the CLI and the
+batch report can word them without loading the swap machinery.
+
 A job that swapped nothing still writes a valid video (the input, re-encoded),
 so "wrote out.mp4" alone would hide that it did nothing useful: these counts
 go to the job's last line, and the reason to a warning (or, with
@@ -38,9 +41,7 @@ class FaceCoverage:
         self.faces_swapped += swapped
 
     def summary(self) -> str:
-        """`faces swapped in 288 (12 with a face not swapped)`, for the job's last line."""
-        missed = f" ({self.frames_missed} with a face not swapped)" if self.frames_missed else ""
-        return f"faces swapped in {self.frames_swapped}{missed}"
+        return coverage_summary(self.frames_swapped, self.frames_missed)
 
     def nothing_swapped(self, faces: FaceSettings) -> str | None:
         """Why no frame got a swapped face; None when one did."""
@@ -70,6 +71,12 @@ class FaceCoverage:
         }
 
 
+def coverage_summary(frames_swapped: int, frames_missed: int) -> str:
+    """`faces swapped in 288 (12 with a face not swapped)`: a job's last line says it."""
+    missed = f" ({frames_missed} with a face not swapped)" if frames_missed else ""
+    return f"faces swapped in {frames_swapped}{missed}"
+
+
 def _detector_hint(faces: FaceSettings) -> str:
     if faces.detector == "dlib":
         return (
@@ -83,4 +90,4 @@ def _detector_hint(faces: FaceSettings) -> str:
     )
 
 
-__all__ = ["FaceCoverage"]
+__all__ = ["FaceCoverage", "coverage_summary"]
