@@ -48,7 +48,7 @@ def _save(image: np.ndarray, path: Path) -> Path:
 
 
 def test_every_detector_is_listed() -> None:
-    assert list_detectors() == ["dlib", "insightface", "retinaface"]
+    assert list_detectors() == ["dlib", "insightface", "retinaface", "retinaface_mobile"]
 
 
 def test_unknown_backend_is_a_config_error() -> None:
