@@ -94,7 +94,8 @@ class RetinaFaceDetector:
         self, image: RgbImage, size: np.ndarray, offset: np.ndarray | None = None
     ) -> list[Face]:
         """Faces of `image` scaled to `size` (width, height) pixels, then shifted by `offset`."""
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        # A decoded frame can be read-only, which torch.from_numpy warns about: copy it then.
+        tensor = torch.from_numpy(np.require(image, requirements=["C", "W"])).to(self.device)
         tensor = tensor.permute(2, 0, 1)[None].float()  # RGB 0..255, as the graph takes it
         found = self.model.detect(tensor, self.settings.min_score)
         boxes = found.boxes.cpu().numpy() * np.tile(size, 2)
