@@ -144,6 +144,9 @@ class FaceSettings:
     """Face of a source image with several faces: 0 = the largest, N = Nth from the left."""
     device: str = "auto"
     """Where ONNX detectors run: auto (CUDA when onnxruntime has it), cpu, cuda[:N]."""
+    max_yaw: float = field(default=70.0, metadata={"range": (0.0, 90.0)})
+    """Faces turned further than this (degrees, estimated from the landmarks) are left
+    as they are, not pasted distorted; 90 swaps every face."""
     strict: bool = False
     """Fail the job (exit 17, no output) when no face is swapped in any frame."""
 

@@ -54,7 +54,11 @@ def test_frames_are_counted_once_however_many_faces() -> None:
             "faces were found in 2 frames, but no face matched the reference photos",
         ),
         (((1, 0, 0),), FaceSettings(select="largest"), "faces.select = 'largest' chose none"),
-        (((1, 1, 0),), FaceSettings(), "faces were chosen in 1 frames, but none could be swapped"),
+        (
+            ((1, 1, 0),),
+            FaceSettings(),
+            "faces were chosen in 1 frames, but all were turned further than faces.max_yaw = 70",
+        ),
     ],
 )
 def test_why_nothing_was_swapped(

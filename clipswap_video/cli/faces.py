@@ -65,14 +65,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def _table(report: FaceReport) -> Table:
     table = Table(title=f"{report.input}: {report.width}x{report.height}, {report.kind}")
     if report.kind == "image":
-        for column in ("face", "box", "score", "size", "swapped"):
+        for column in ("face", "box", "score", "size", "yaw", "swapped"):
             table.add_column(column)
         for face in report.frames[0]["faces"]:
             box = ", ".join(f"{v:.0f}" for v in face["box"])
             swapped = "yes" if face["selected"] else "no"
-            table.add_row(
-                str(face["index"]), box, f"{face['score']:.2f}", f"{face['size']:.0f}", swapped
-            )
+            size, yaw = f"{face['size']:.0f}", f"{face['yaw']:+.0f}°"
+            table.add_row(str(face["index"]), box, f"{face['score']:.2f}", size, yaw, swapped)
         return table
     for column in ("track", "first frame", "last frame", "frames seen", "mean size", "swapped in"):
         table.add_column(column)

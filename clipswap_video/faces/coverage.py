@@ -58,7 +58,10 @@ class FaceCoverage:
                 else f"faces.select = {faces.select!r} chose none of them"
             )
             return f"faces were found in {self.frames_with_faces} frames, but {chose}"
-        return f"faces were chosen in {self.frames_selected} frames, but none could be swapped"
+        return (
+            f"faces were chosen in {self.frames_selected} frames, but all were turned further "
+            f"than faces.max_yaw = {faces.max_yaw:g} degrees"
+        )
 
     def as_json(self) -> dict[str, int]:
         return {

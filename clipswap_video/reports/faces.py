@@ -26,6 +26,7 @@ from clipswap_video.faces import (
     parse_selection,
 )
 from clipswap_video.faces.identity import detect_still
+from clipswap_video.faces.pose import estimate_yaw, facing
 from clipswap_video.faces.types import Face
 from clipswap_video.media import IMAGE_SUFFIXES, VideoReader, read_image
 from clipswap_video.reports.preview import resized, write_image
@@ -104,7 +105,7 @@ def analyse_input(
         if selection.mode == "reference":  # embeddings are costly; this is their one use
             faces = detector.embed(image, faces)
         report = FaceReport(path, "image", image.shape[1], image.shape[0])
-        chosen = selector.select(faces)
+        chosen = facing(selector.select(faces), settings.faces.max_yaw)
         report.frames.append(_frame_entry(0, 0.0, faces, chosen))
         report.previews.append(annotate(image, faces, chosen))
         return report
@@ -129,7 +130,7 @@ def _analyse_video(
         for frame in reader.frames():
             image = frame.rgb()
             faces = analyzer.analyse(image)
-            chosen = selector.select(faces)
+            chosen = facing(selector.select(faces), settings.faces.max_yaw)
             report.frames.append(_frame_entry(frame.index, frame.seconds, faces, chosen))
             if frame.index in wanted:
                 turns = analyzer.quarter_turns
@@ -161,6 +162,7 @@ def _frame_entry(
                 "box": [round(float(v), 2) for v in face.box],
                 "score": round(face.score, 4),
                 "size": round(face.size, 1),
+                "yaw": round(estimate_yaw(face.landmarks_5), 1),
                 "landmarks_5": np.round(face.landmarks_5, 2).tolist(),
                 "selected": id(face) in chosen_ids,
             }

@@ -29,6 +29,7 @@ from clipswap_video.faces import (
 )
 from clipswap_video.faces.coverage import FaceCoverage
 from clipswap_video.faces.dlib_backend import LandmarkPredictor
+from clipswap_video.faces.pose import facing
 from clipswap_video.media import Frame, MediaInfo
 from clipswap_video.swap.backends import create_backend, resolve_swapper
 from clipswap_video.swap.composite import (
@@ -108,8 +109,9 @@ class SwapStage:
         """Analyses `frame` and queues it; returns the frames now finished, in order."""
         image = frame.rgb()
         found = self.analyzer.analyse(image)
-        faces = self.selector.select(found)
-        self._chosen[frame.index] = (len(found), len(faces))
+        chosen = self.selector.select(found)
+        faces = facing(chosen, self.swapper.settings.faces.max_yaw)  # too turned: left alone
+        self._chosen[frame.index] = (len(found), len(chosen))
         self._forget(frame.index)
         return [self._finish(work) for work in self.engine.submit(self._work(frame, image, faces))]
 
