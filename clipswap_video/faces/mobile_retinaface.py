@@ -23,11 +23,10 @@ from clipswap_video.errors import CorruptWeightsError, MissingExtraError
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.insightface_backend import onnx_providers
 from clipswap_video.faces.retinaface_backend import RetinaFaceDetector
-from clipswap_video.models.retinaface import Detections, RetinaFaceSpec, decode, nms, priors
+from clipswap_video.models.retinaface import Detections, RetinaFaceSpec, select_detections
 
 MEAN_BGR = np.array([104.0, 117.0, 127.0], np.float32)
 """The means the package subtracts from BGR pixels before its graph (retinaface/preprocess.py)."""
-MAX_CANDIDATES = 5000
 
 
 class MobileRetinaFaceDetector(RetinaFaceDetector):
@@ -68,13 +67,8 @@ class OnnxRetinaFace:
         boxes, classes, landmarks = (
             torch.from_numpy(output[0]) for output in self.session.run(None, {"input": batch})
         )
-        scores = classes[:, 1]
-        keep = torch.nonzero(scores >= min_score).flatten()
-        keep = keep[scores[keep].argsort(descending=True)[:MAX_CANDIDATES]]
-        anchors = priors(image.shape[2], image.shape[3], self.spec.min_sizes, self.spec.steps)
-        box, points = decode(boxes[keep], landmarks[keep], anchors[keep], self.spec.variances)
-        chosen = nms(box, scores[keep], self.spec.nms_iou)
-        return Detections(box[chosen], points[chosen], scores[keep][chosen])
+        size = (image.shape[2], image.shape[3])
+        return select_detections(boxes, landmarks, classes, size, self.spec, min_score)
 
 
 def bundled_graph() -> bytes:

@@ -180,14 +180,27 @@ class RetinaFace(nn.Module):
     def detect(self, image: torch.Tensor, min_score: float) -> Detections:
         """Faces in one (1, 3, H, W) RGB 0..255 image with score >= `min_score`, after NMS."""
         boxes, landmarks, classes = (t[0] for t in self(image))
-        scores = classes[:, 1]
-        keep = torch.nonzero(scores >= min_score).flatten()
-        keep = keep[scores[keep].argsort(descending=True)[:MAX_CANDIDATES]]
-        spec = self.spec
-        anchors = priors(image.shape[2], image.shape[3], spec.min_sizes, spec.steps)
-        box, points = decode(boxes[keep], landmarks[keep], anchors.to(image)[keep], spec.variances)
-        chosen = nms(box, scores[keep], spec.nms_iou)
-        return Detections(box[chosen], points[chosen], scores[keep][chosen])
+        size = (image.shape[2], image.shape[3])
+        return select_detections(boxes, landmarks, classes, size, self.spec, min_score)
+
+
+def select_detections(
+    boxes: torch.Tensor,
+    landmarks: torch.Tensor,
+    classes: torch.Tensor,
+    size: tuple[int, int],
+    spec: RetinaFaceSpec,
+    min_score: float,
+) -> Detections:
+    """One image's head outputs (P, 4), (P, 10), (P, 2) on a (height, width)
+    input -> the faces scoring >= `min_score`, decoded, after NMS."""
+    scores = classes[:, 1]
+    keep = torch.nonzero(scores >= min_score).flatten()
+    keep = keep[scores[keep].argsort(descending=True)[:MAX_CANDIDATES]]
+    anchors = priors(size[0], size[1], spec.min_sizes, spec.steps).to(boxes)
+    box, points = decode(boxes[keep], landmarks[keep], anchors[keep], spec.variances)
+    chosen = nms(box, scores[keep], spec.nms_iou)
+    return Detections(box[chosen], points[chosen], scores[keep][chosen])
 
 
 def _rows(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -423,4 +436,5 @@ __all__ = [
     "load_retinaface",
     "nms",
     "priors",
+    "select_detections",
 ]
