@@ -20,9 +20,8 @@ import torch
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingExtraError
-from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.insightface_backend import onnx_providers
-from clipswap_video.faces.retinaface_backend import RetinaFaceDetector
+from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, RetinaFaceNetwork
 from clipswap_video.models.retinaface import Detections, RetinaFaceSpec, select_detections
 
 MEAN_BGR = np.array([104.0, 117.0, 127.0], np.float32)
@@ -34,12 +33,11 @@ class MobileRetinaFaceDetector(RetinaFaceDetector):
 
     name = "retinaface_mobile"
 
-    def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
-        self.settings = settings
-        self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
-        self.device = torch.device("cpu")  # the decoding; the graph runs where onnxruntime puts it
-        self.model = OnnxRetinaFace(settings.device)
-        self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
+    def _network(
+        self, settings: FaceSettings, weights_dir: Path | None
+    ) -> tuple[torch.device, RetinaFaceNetwork]:
+        # Frames are decoded on the CPU; the graph runs where onnxruntime puts it.
+        return torch.device("cpu"), OnnxRetinaFace(settings.device)
 
 
 class OnnxRetinaFace:

@@ -68,11 +68,15 @@ class RetinaFaceDetector:
     def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
         self.settings = settings
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
-        self.device = torch_device(settings.device)
-        self.model: RetinaFaceNetwork = load_retinaface(
-            weights_path(weights_dir), device=self.device
-        )
+        self.device, self.model = self._network(settings, weights_dir)
         self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
+
+    def _network(
+        self, settings: FaceSettings, weights_dir: Path | None
+    ) -> tuple[torch.device, RetinaFaceNetwork]:
+        """The device frames go to, and the graph: RetinaFace-Res50 from the weights."""
+        device = torch_device(settings.device)
+        return device, load_retinaface(weights_path(weights_dir), device=device)
 
     def detect(self, image: RgbImage) -> list[Face]:
         """Faces in `image` pixels, best score first."""
