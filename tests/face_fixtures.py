@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
@@ -83,11 +83,14 @@ def write_actor_clip(
     fps: int = 30,
     size: tuple[int, int] = (640, 360),
     rotation: int = 0,
+    edit: Callable[[int, np.ndarray, list[np.ndarray | None]], np.ndarray] | None = None,
 ) -> list[list[np.ndarray | None]]:
     """Writes an H.264 clip of `actors` on the demo backdrop.
 
     With `rotation` (degrees counter-clockwise, a multiple of 90) the frames are
     stored turned the other way and tagged to display upright, as phones do.
+    `edit(index, frame, landmarks)` may change each drawn frame (an occluding
+    bar, a cut to another shot); the truth stays the actors' landmarks.
 
     Returns:
         Per frame, each actor's (5, 2) ground-truth landmarks or None when hidden,
@@ -106,6 +109,8 @@ def write_actor_clip(
             stream.set_display_rotation(rotation)
         for index in range(round(seconds * fps)):
             frame, landmarks = render_frame(backdrop, actors, index / fps)
+            if edit is not None:
+                frame = edit(index, frame, landmarks)
             truth.append(landmarks)
             stored = np.ascontiguousarray(np.rot90(frame, -turns))
             picture = av.VideoFrame.from_ndarray(stored, format="rgb24")

@@ -34,7 +34,7 @@ from clipswap_video.faces.types import Face, box_iou
 
 @pytest.fixture(scope="module")
 def dlib_detector():  # type: ignore[no-untyped-def]
-    return create_detector(FaceSettings())
+    return create_detector(FaceSettings(detector="dlib"))
 
 
 def _t1() -> np.ndarray:
@@ -94,7 +94,7 @@ def test_t1_six_faces_and_six_identities(dlib_detector) -> None:  # type: ignore
 
 def test_downscaled_detection_maps_back_to_frame_pixels(dlib_detector) -> None:  # type: ignore[no-untyped-def]
     large = cv2.resize(astronaut(), (1536, 1536), interpolation=cv2.INTER_CUBIC)
-    small = create_detector(dataclasses.replace(FaceSettings(), detect_size=512))
+    small = create_detector(dataclasses.replace(FaceSettings(detector="dlib"), detect_size=512))
     face = small.detect(large)[0]
     expected = np.array(ASTRONAUT_LANDMARKS_5) * 3 + 1  # pixel centres scale about -0.5
     assert np.linalg.norm(face.landmarks_5 - expected, axis=1).mean() < 5.0

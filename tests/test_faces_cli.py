@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from face_fixtures import (
     T1_IMAGE,
+    astronaut,
     astronaut_actor,
     grace_actor,
     grace_hopper,
@@ -18,8 +19,9 @@ from face_fixtures import (
 from PIL import Image
 
 from clipswap_video.cli import main
-from clipswap_video.demo import ASTRONAUT_FACE_BOX
+from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ExitCode
+from clipswap_video.faces import create_detector
 from media_fixtures import write_clip
 
 
@@ -69,9 +71,8 @@ def test_video_json_tracks_and_contact_sheet(
     [track] = report["tracks"]
     mean_size = track.pop("mean_size")
     assert track == {"track_id": 0, "first": 0, "last": 29, "frames": 30, "selected_frames": 30}
-    x0, y0, x1, y1 = ASTRONAUT_FACE_BOX  # dlib's box on the still (90 px), drawn at scale 1.25
-    drawn_size = ((x1 - x0) * (y1 - y0)) ** 0.5 * 1.25
-    assert mean_size == pytest.approx(drawn_size, rel=0.1)  # dlib's boxes vary by ~5%
+    [still] = create_detector(FaceSettings()).detect(astronaut())
+    assert mean_size == pytest.approx(still.size * 1.25, rel=0.1)  # the still drawn at 1.25
     sizes = [face["size"] for entry in report["frames"] for face in entry["faces"]]
     assert mean_size == pytest.approx(sum(sizes) / len(sizes), abs=0.05)
     with Image.open(preview) as picture:

@@ -31,7 +31,8 @@ from keras_writer import (
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.backends import create_detector
-from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, torch_device
+from clipswap_video.faces.detect import detection_side
+from clipswap_video.faces.retinaface_backend import SMALLEST_FACE, RetinaFaceDetector, torch_device
 from clipswap_video.faces.types import Face
 from clipswap_video.models.keras_h5 import KerasOpError, load_h5_graph
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
@@ -301,7 +302,9 @@ def _settings(**changes: object) -> FaceSettings:
 
 
 def test_detector_maps_the_face_back_to_frame_pixels(tmp_path: Path) -> None:
-    detector = create_detector(_settings(detect_size=30), _one_face_file(tmp_path / "w").parent)
+    # min_size 0: nothing raises the 30 px detection size (see the next test).
+    settings = _settings(detect_size=30, min_size=0)
+    detector = create_detector(settings, _one_face_file(tmp_path / "w").parent)
     assert isinstance(detector, RetinaFaceDetector)
     image = np.random.default_rng(2).integers(0, 255, (*FRAME, 3), dtype=np.uint8)
     faces = detector.detect(image)
@@ -317,6 +320,24 @@ def test_detector_maps_the_face_back_to_frame_pixels(tmp_path: Path) -> None:
     assert faces[0].score == pytest.approx(1 / (1 + math.exp(-4)), abs=1e-5)
     embedded = detector.embed(image, faces)
     assert embedded[0].embedding is not None and embedded[0].embedding.shape == (128,)
+
+
+@pytest.mark.parametrize(
+    ("size", "min_size", "side"),
+    [
+        ((360, 640), 24, 640),  # under detect_size: full size
+        ((1080, 1920), 24, 1280),  # a 24 px face shrunk to 16 px, not to 12
+        ((2160, 3840), 24, 2560),
+        ((1080, 1920), 48, 960),  # detect_size is small enough for 48 px faces
+        ((1080, 1920), 0, 960),  # no smallest face asked for
+    ],
+)
+def test_detection_size_keeps_min_size_faces_above_the_smallest_anchor(
+    size: tuple[int, int], min_size: int, side: int
+) -> None:
+    image = np.zeros((*size, 3), np.uint8)
+    settings = FaceSettings(detect_size=960, min_size=min_size)
+    assert detection_side(image, settings, SMALLEST_FACE) == side
 
 
 def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:

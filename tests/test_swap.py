@@ -22,7 +22,7 @@ from onnx_fixtures import write_arcface, write_scrfd
 from PIL import Image
 
 from clipswap_video.cli import main
-from clipswap_video.config import CompositeSettings, load_settings
+from clipswap_video.config import CompositeSettings, Settings, load_settings
 from clipswap_video.demo import ASTRONAUT_LANDMARKS_5, write_demo_media
 from clipswap_video.errors import CorruptWeightsError, ExitCode
 from clipswap_video.faces import (
@@ -243,11 +243,18 @@ def test_frames_without_a_face_are_untouched(tmp_path: Path) -> None:
     path = line_path((120, 170), (520, 190), 2, 1.25, hidden=(0.5, 1.0))
     truth = write_actor_clip(tmp_path / "gone.mp4", [astronaut_actor(path)], seconds=2)
     source = _save(grace_hopper(), tmp_path / "grace.png")
-    changes = _changed(tmp_path, tmp_path / "gone.mp4", source)
+    changes = _changed(tmp_path, tmp_path / "gone.mp4", source, "track.max_gap=0")
     for change, points in zip(changes, truth, strict=True):
         if points[0] is None:
             assert change.max() == 0
     assert sum(1 for c in changes if c.max() > 30) >= sum(p[0] is not None for p in truth) - 4
+    # Bridging a lost face (track.max_gap) keeps it swapped for that many frames.
+    max_gap = Settings().track.max_gap
+    bridged = _changed(tmp_path, tmp_path / "gone.mp4", source)
+    gap = [
+        change.max() > 0 for change, points in zip(bridged, truth, strict=True) if points[0] is None
+    ]
+    assert gap == [True] * max_gap + [False] * (len(gap) - max_gap)
 
 
 def test_faces_selection_limits_what_is_swapped(tmp_path: Path) -> None:

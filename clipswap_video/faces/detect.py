@@ -9,6 +9,7 @@ builds them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Protocol, cast, runtime_checkable
 
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
+from clipswap_video.config import FaceSettings
 from clipswap_video.faces.types import Face, FaceBox, Landmarks
 
 
@@ -65,6 +67,17 @@ def downscale(image: RgbImage, longest_side: int) -> tuple[RgbImage, float]:
     return cast(RgbImage, cv2.resize(image, size, interpolation=cv2.INTER_AREA)), scale
 
 
+def detection_side(image: RgbImage, settings: FaceSettings, smallest_found: float) -> int:
+    """Longest side to detect `image` at: `faces.detect_size`, raised as far as
+    needed for a face of `faces.min_size` frame pixels to measure `smallest_found`
+    pixels (the detector's limit) at the detection scale; never above full size."""
+    longest = max(image.shape[:2])
+    if settings.detect_size <= 0 or settings.min_size <= 0:
+        return settings.detect_size
+    needed = math.ceil(longest * smallest_found / settings.min_size)
+    return min(longest, max(settings.detect_size, needed))
+
+
 def keep_faces(faces: list[Face], *, min_size: float) -> list[Face]:
     """Faces at least `min_size` pixels, best score first."""
     kept = [face for face in faces if face.size >= min_size]
@@ -101,6 +114,7 @@ def follow_landmarks(box: FaceBox, before: Landmarks, after: Landmarks) -> FaceB
 
 __all__ = [
     "FaceDetector",
+    "detection_side",
     "downscale",
     "follow_landmarks",
     "keep_faces",

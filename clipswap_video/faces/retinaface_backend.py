@@ -4,11 +4,15 @@ ClipSwap ship, run in torch (clipswap_video.models.retinaface) on `faces.device`
 Differences from the papers' scripts, on purpose:
 - Score threshold: `faces.min_score` (theirs keeps every NMS survivor above 0.02).
 - Size: the frame is shrunk so its longest side is at most `faces.detect_size`
-  (the rule every backend here follows; 0 = full size). The scripts divide the
-  width by W // 640 (1920 px -> 640, 1280 -> 640, 1000 -> 1000), which our
-  default 960 roughly matches for 1080p and 4K while keeping small faces in
-  720p frames at full size. Outputs are normalised, so they are mapped back by
-  the frame's own width and height, as the scripts do.
+  (0 = full size), but never so far that a face of `faces.min_size` pixels
+  falls under the smallest anchor (SMALLEST_FACE) at the detection scale: a
+  1080p frame with the default min_size of 24 is detected at 1280 x 720, not
+  960 x 540. The graph is fully convolutional and takes any size, so a large
+  frame is one pass at that size rather than tiles (tiles would cost the same
+  and cut faces at their seams). The scripts divide the width by W // 640
+  (1920 px -> 640, 1280 -> 640, 1000 -> 1000), which loses faces under about
+  50 px in 1080p. Outputs are normalised, so they are mapped back by the
+  frame's own width and height, as the scripts do.
 - Identity: RetinaFace has no identity head, so `embed` is dlib's 128-d
   descriptor (clipswap_video.faces.dlib_backend) with dlib's match distance;
   the swap itself uses ArcFace, this only decides who is who.
@@ -28,13 +32,15 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
-from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
+from clipswap_video.faces.detect import detection_side, downscale, keep_faces, refresh_near
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.types import Face, box_iou
 from clipswap_video.models.retinaface import Detections, load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 WEIGHT_NAME = "retinaface_res50.official"
+SMALLEST_FACE = 16.0
+"""Side of the smallest anchors (stride 8) in detection pixels: smaller faces go unseen."""
 REFRESH_FACE_SIZE = 128.0
 """Face side the refresh window is scaled to: well inside the 64-128 px anchors."""
 REFRESH_MIN_IOU = 0.3
@@ -80,7 +86,7 @@ class RetinaFaceDetector:
 
     def detect(self, image: RgbImage) -> list[Face]:
         """Faces in `image` pixels, best score first."""
-        small, _ = downscale(image, self.settings.detect_size)
+        small, _ = downscale(image, detection_side(image, self.settings, SMALLEST_FACE))
         faces = self._run(small, np.array(image.shape[1::-1], np.float32))
         return keep_faces(faces, min_size=self.settings.min_size)
 

@@ -1,16 +1,24 @@
 """Face tracks: stable ids across frames and Kalman-smoothed landmarks.
 
 Detections join tracks by box overlap (IoU, Hungarian assignment), then by
-identity embedding, so a face hidden for a few frames gets its old id back.
+identity embedding, so a face hidden for a while gets its old id back.
 Each track's 5 landmarks and box corners are smoothed by a constant-velocity
 Kalman filter (faces/kalman.py), with noise levels proportional to the face size so
 one setting fits small and large faces.
+
+A track is in one of three states. `seen`: measured at the last detection or
+refresh. `coasting`: the detector lost the face (blur, a passing hand) less
+than `track.max_gap` frames ago; the prediction stands in for it, so the swap
+stays in place instead of flickering back to the original face. `lost`: a
+longer gap, a scene cut, or the face left the frame; it is not reported, and
+is remembered only so the same person coming back (by identity) keeps the id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.linalg import block_diag
@@ -18,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from clipswap_video.config import TrackSettings
 from clipswap_video.faces.kalman import KalmanFilter, white_noise_acceleration
+from clipswap_video.faces.pose import estimate_yaw
 from clipswap_video.faces.types import Embedding, Face, box_iou, embedding_distance
 
 Embedder = Callable[[list[Face]], list[Face]]
@@ -72,6 +81,16 @@ class LandmarkFilter:
         self.kalman.R = _UNIT_R * (self.settings.measurement_noise * size) ** 2
 
 
+TrackState = Literal["seen", "coasting", "lost"]
+
+COAST_MAX_YAW = 45.0
+"""A face last seen turned further (degrees) is not carried on by its prediction."""
+HIDDEN_COVER = 0.3
+"""Share of a new face's box under a seen face's box that makes it half hidden."""
+SAME_FACE_IOU = 0.5
+"""Refreshed boxes of two tracks overlapping this much are one face: one track keeps it."""
+
+
 @dataclass
 class Track:
     """One face over time."""
@@ -81,11 +100,13 @@ class Track:
     """The latest estimate (smoothed when smoothing is on)."""
     filter: LandmarkFilter | None
     hits: int = 1
+    """Full detections that matched this track."""
+    measured: int = 1
+    """Detections and refreshes that matched this track."""
     misses: int = 0
     """Frames since the last detection or refresh that matched this track."""
     embedding: Embedding | None = None
-    present: bool = True
-    """Matched at the last full detection: reported until the next one says otherwise."""
+    state: TrackState = "seen"
 
 
 class FaceTracker:
@@ -109,47 +130,84 @@ class FaceTracker:
             if track.filter is not None:
                 track.filter.predict()
                 track.face = track.filter.apply(track.face)
+            if track.state == "coasting" and track.misses > self.settings.max_gap:
+                track.state = "lost"
 
     def visible_faces(self) -> list[Face]:
-        """Predicted faces of the tracks seen at the last measurement, for a refresh."""
-        return [track.face for track in self.tracks if track.present]
+        """Predicted faces of the seen and coasting tracks, for a refresh."""
+        return [track.face for track in self.tracks if track.state != "lost"]
 
     def update(self, detections: Sequence[Face], embed: Embedder) -> list[Face]:
         """Associates a full detection; returns the reported faces of this frame."""
-        for track in self.tracks:
-            track.present = False
         unmatched = self._match_by_overlap(list(detections))
         if unmatched:
             unmatched = embed(unmatched)
             unmatched = self._match_by_identity(unmatched)
         for face in unmatched:
-            self._start(face)
+            if not self._may_be_reappearing(face):
+                self._start(face)
+        self._miss_unmeasured()
         self.tracks = [t for t in self.tracks if t.misses <= self.settings.max_misses]
         return self.faces()
 
-    def refresh(self, measured: Sequence[Face]) -> list[Face]:
+    def refresh(self, measured: Sequence[Face], gone: Collection[int] = ()) -> list[Face]:
         """Feeds re-measured faces (track ids set) of a frame without full detection.
 
-        A track left out of `measured` is no longer where it was: it is not
-        reported until a detection finds it again.
+        A track left out of `measured` coasts on its prediction for up to
+        `track.max_gap` frames; the tracks in `gone` (ids: faces that left the
+        frame) are lost at once. When two tracks re-found the same face, the
+        one predicted nearer keeps it: the face in front at a crossing.
         """
-        by_id = {face.track_id: face for face in measured}
+        by_id = {face.track_id: face for face in _one_track_per_face(measured, self.tracks)}
         for track in self.tracks:
             if track.track_id in by_id:
                 self._measure(track, by_id[track.track_id], detected=False)
-            else:
-                track.present = False
+            elif track.track_id in gone:
+                track.state = "lost"
+        self._miss_unmeasured()
         return self.faces()
 
+    def end_all(self) -> None:
+        """A scene cut: no track continues by position; identity can still bring ids back."""
+        for track in self.tracks:
+            track.state = "lost"
+
     def faces(self) -> list[Face]:
-        """Faces of confirmed tracks measured in this frame, by track id."""
-        confirmed = [t for t in self.tracks if t.present and t.hits >= self.settings.min_hits]
+        """Faces of the confirmed seen and coasting tracks in this frame, by track id."""
+        confirmed = [
+            t for t in self.tracks if t.state != "lost" and t.hits >= self.settings.min_hits
+        ]
         return [t.face for t in sorted(confirmed, key=lambda t: t.track_id)]
 
+    def _may_be_reappearing(self, face: Face) -> bool:
+        """Whether `face` is coming out from behind a seen face while a lost track
+        waits for its person: its descriptor, half hidden, cannot tell yet, so the
+        next detection decides rather than a new id now."""
+        if not any(t.state == "lost" and t.embedding is not None for t in self.tracks):
+            return False
+        seen = [t.face.box for t in self.tracks if t.state == "seen"]
+        return bool(seen) and max(_covered(face.box, box) for box in seen) >= HIDDEN_COVER
+
+    def _miss_unmeasured(self) -> None:
+        """Tracks not measured in this frame coast, or are lost without a gap to bridge.
+
+        A track measured only once may be a one-frame false face, and a face last
+        seen turning away has most likely turned out of the detector's reach: neither
+        coasts.
+        """
+        for track in self.tracks:
+            if track.state == "seen" and track.misses > 0:
+                bridge = (
+                    self.settings.max_gap > 0
+                    and track.measured > 1
+                    and abs(estimate_yaw(track.face.landmarks_5)) <= COAST_MAX_YAW
+                )
+                track.state = "coasting" if bridge else "lost"
+
     def _match_by_overlap(self, detections: list[Face]) -> list[Face]:
-        # Boxes of tracks seen since the last full detection are still where the
-        # face is; older ones have drifted and are left to the identity match.
-        candidates = [t for t in self.tracks if t.misses <= self.detect_every]
+        # Boxes of seen and coasting tracks are still near the face; lost ones
+        # have drifted or belong to another shot and are left to the identity match.
+        candidates = [t for t in self.tracks if t.state != "lost"]
         if not candidates or not detections:
             return detections
         overlap = box_iou(
@@ -164,7 +222,7 @@ class FaceTracker:
         return [d for i, d in enumerate(detections) if i not in matched]
 
     def _match_by_identity(self, detections: list[Face]) -> list[Face]:
-        waiting = [t for t in self.tracks if not t.present and t.embedding is not None]
+        waiting = [t for t in self.tracks if t.state == "lost" and t.embedding is not None]
         if not waiting:
             return detections
         distance = np.array(
@@ -188,8 +246,9 @@ class FaceTracker:
         track.face = face.with_(track_id=track.track_id, embedding=embedding)
         track.embedding = embedding
         track.hits += int(detected)
+        track.measured += 1
         track.misses = 0
-        track.present = True
+        track.state = "seen"
 
     def _start(self, face: Face) -> None:
         track = Track(
@@ -205,9 +264,47 @@ class FaceTracker:
         return LandmarkFilter(face, self.settings) if self.settings.smooth else None
 
 
+def _one_track_per_face(measured: Sequence[Face], tracks: Sequence[Track]) -> list[Face]:
+    """`measured` without the faces another track re-found with a better claim.
+
+    Two refreshed boxes that overlap by `SAME_FACE_IOU` are one face; the track
+    whose prediction overlaps it most keeps it (the other face is hidden).
+    """
+    predicted = {t.track_id: t.face.box for t in tracks}
+    claim = [
+        float(box_iou(face.box[None], predicted[face.track_id][None])[0, 0])
+        if face.track_id in predicted
+        else 0.0
+        for face in measured
+    ]
+    kept = []
+    for index, face in enumerate(measured):
+        rivals = [
+            other
+            for other in range(len(measured))
+            if other != index
+            and box_iou(face.box[None], measured[other].box[None])[0, 0] >= SAME_FACE_IOU
+        ]
+        if all(
+            claim[index] > claim[other] or (claim[index] == claim[other] and index < other)
+            for other in rivals
+        ):
+            kept.append(face)
+    return kept
+
+
+def _covered(box: np.ndarray, cover: np.ndarray) -> float:
+    """Share of `box`'s area inside `cover`."""
+    width, height = np.clip(
+        np.minimum(box[2:], cover[2:]) - np.maximum(box[:2], cover[:2]), 0, None
+    )
+    area = float(np.prod(np.clip(box[2:] - box[:2], 0, None)))
+    return float(width * height) / area if area > 0 else 0.0
+
+
 def _distance(a: Embedding | None, b: Embedding | None) -> float:
     """Embedding distance; faces without an embedding never match (infinitely far)."""
     return np.inf if a is None or b is None else embedding_distance(a, b)
 
 
-__all__ = ["Embedder", "FaceTracker", "LandmarkFilter", "Track"]
+__all__ = ["Embedder", "FaceTracker", "LandmarkFilter", "Track", "TrackState"]

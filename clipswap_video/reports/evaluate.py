@@ -2,7 +2,7 @@
 rest of the picture untouched?
 
 - identity: on sampled frames, the face of OUT and of IN (at the place the
-  analysis of IN found it) are embedded with dlib's descriptor; a frame counts
+  bundled RetinaFace-MobileNet found it in IN) are embedded with dlib's descriptor; a frame counts
   as transferred when OUT's face is nearer the source than IN's face is.
 - flicker: mean absolute frame-to-frame change inside the face boxes, OUT over IN.
 - background: PSNR of OUT against a passthrough re-encode of IN (same encoder
@@ -71,7 +71,7 @@ def evaluate(
     """
     frame_count = probe(input_video).video.frame_count
     probe(output_video)  # a missing or broken OUT fails before the long part
-    faces_settings = replace(settings.faces, detector="dlib", select="all")
+    faces_settings = replace(settings.faces, detector="retinaface_mobile", select="all")
     detector = create_detector(faces_settings)
     source_embedding = source_identity(detector, [source]).embedding
     if on_start is not None:
