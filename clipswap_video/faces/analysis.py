@@ -13,6 +13,7 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings, TrackSettings
 from clipswap_video.faces.detect import FaceDetector
+from clipswap_video.faces.rolled import unrotate_face
 from clipswap_video.faces.track import FaceTracker
 from clipswap_video.faces.types import Face
 
@@ -57,37 +58,6 @@ class FaceAnalyzer:
         return [unrotate_face(face, self.quarter_turns, upright.shape[:2]) for face in faces]
 
 
-def unrotate_face(face: Face, quarter_turns: int, upright_size: tuple[int, ...]) -> Face:
-    """`face` found in `np.rot90(stored, quarter_turns)` mapped back to stored pixels."""
-
-    def back(points: np.ndarray) -> np.ndarray:
-        return unrotate_points(points, quarter_turns, upright_size)
-
-    corners = back(face.box.reshape(2, 2))
-    box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
-    dense = None if face.landmarks_dense is None else back(face.landmarks_dense)
-    return face.with_(box=box, landmarks_5=back(face.landmarks_5), landmarks_dense=dense)
-
-
-def unrotate_points(
-    points: np.ndarray, quarter_turns: int, upright_size: tuple[int, ...]
-) -> np.ndarray:
-    """(K, 2) points in a `np.rot90(stored, quarter_turns)` image -> stored pixels.
-
-    Pixel centres sit at integer coordinates (the OpenCV and dlib convention),
-    so a turn maps a stored x to W - 1 - x.
-    """
-    result = np.asarray(points, np.float32).copy()
-    height, width = upright_size[:2]
-    for _ in range(quarter_turns % 4):
-        # One counter-clockwise turn took stored (x, y) to (y, W_stored - 1 - x),
-        # and W_stored is the turned image's height: undo it.
-        x, y = result[:, 0].copy(), result[:, 1].copy()
-        result[:, 0], result[:, 1] = height - 1 - y, x
-        height, width = width, height
-    return result
-
-
 def _mostly_inside(face: Face, image: RgbImage) -> bool:
     """Whether most of the face's box lies in the image: landmarks are not
     refreshed for faces leaving the frame (the next detection settles them)."""
@@ -99,4 +69,4 @@ def _mostly_inside(face: Face, image: RgbImage) -> bool:
     return inside_w * inside_h / area > 0.6
 
 
-__all__ = ["FaceAnalyzer", "unrotate_face", "unrotate_points"]
+__all__ = ["FaceAnalyzer"]
