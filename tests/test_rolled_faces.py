@@ -1,6 +1,6 @@
 """Faces rolled up to a quarter turn either way: found by the bundled
 RetinaFace-MobileNet with the quarter-turn passes, with landmarks that align
-the face upright.
+the face upright, and followed at any roll by the turned refresh window.
 
 The ground truth is the upright photo's own detection, turned with the exact
 matrix the rolled frame was drawn with."""
@@ -85,6 +85,19 @@ def test_a_rolled_still_is_found_and_aligned_upright(
     )
     assert np.linalg.norm(in_crop - upright_in_crop, axis=1).mean() < 5.0
     assert abs(estimate_roll(in_crop) - estimate_roll(upright_in_crop)) < 12.0
+
+
+def test_the_turned_refresh_window_follows_a_face_past_a_quarter_turn(
+    detector: FaceDetector, upright: Face
+) -> None:
+    """The refresh turns its window by the roll the track's landmarks show, so
+    a face rolled further than any detection pass sees upright is still measured."""
+    for angle in (45, -90, 135, 180):
+        image, _ = rolled_frame(angle)
+        track = truth_at(upright, angle + 10).with_(track_id=3)  # last frame's roll
+        [face] = detector.refresh(image, [track])
+        assert face.track_id == 3
+        assert landmark_error(face, truth_at(upright, angle)) < 0.02
 
 
 def test_a_box_found_in_a_quarter_turned_image_maps_back_exactly() -> None:
