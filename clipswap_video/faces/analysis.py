@@ -4,6 +4,11 @@ landmarks in between, track, and report faces in stored-frame pixels.
 Videos from phones are often stored sideways with a display rotation; the
 detectors only find upright faces, so each frame is turned upright for the
 analysis and the results are mapped back to the stored pixels the swap edits.
+
+A head can also roll within the picture (faces/rolled.py). The quarter-turn
+passes that find it cost two more full detections, so they run only where a
+rolled face is likely to be missed: on the video's first full detection, and
+on a full detection that no longer finds a face the previous one found.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings, TrackSettings
 from clipswap_video.faces.detect import FaceDetector
-from clipswap_video.faces.rolled import unrotate_face
+from clipswap_video.faces.rolled import detect_rolled, unrotate_face
 from clipswap_video.faces.track import FaceTracker
-from clipswap_video.faces.types import Face
+from clipswap_video.faces.types import Face, box_iou
 
 
 class FaceAnalyzer:
@@ -38,8 +43,11 @@ class FaceAnalyzer:
         self.detector = detector
         self.detect_every = faces.detect_every
         self.tracker = FaceTracker(track, detector.match_distance, faces.detect_every)
+        self.iou_threshold = track.iou_threshold
         self.quarter_turns = round(rotation / 90) % 4
         self._frames_seen = 0
+        self._detected_ids: set[int | None] = set()
+        """Track ids reported at the last full detection."""
 
     def analyse(self, image: RgbImage) -> list[Face]:
         """The tracked faces of the next frame, ids stable, in `image` pixels."""
@@ -47,8 +55,7 @@ class FaceAnalyzer:
         upright = np.ascontiguousarray(upright)
         self.tracker.predict()
         if self._frames_seen % self.detect_every == 0:
-            detections = self.detector.detect(upright)
-            faces = self.tracker.update(detections, lambda new: self.detector.embed(upright, new))
+            faces = self._detect(upright)
         else:
             inside = [f for f in self.tracker.visible_faces() if _mostly_inside(f, upright)]
             faces = self.tracker.refresh(self.detector.refresh(upright, inside))
@@ -56,6 +63,26 @@ class FaceAnalyzer:
         if not self.quarter_turns:
             return faces
         return [unrotate_face(face, self.quarter_turns, upright.shape[:2]) for face in faces]
+
+    def _detect(self, image: RgbImage) -> list[Face]:
+        """A full detection, with the quarter-turn passes where they are due."""
+        detections = self.detector.detect(image)
+        if self._frames_seen == 0 or self._lost_a_face(detections):
+            detections = detect_rolled(self.detector.detect, image, detections)
+        faces = self.tracker.update(detections, lambda new: self.detector.embed(image, new))
+        self._detected_ids = {face.track_id for face in faces}
+        return faces
+
+    def _lost_a_face(self, detections: list[Face]) -> bool:
+        """Whether a track found at the last full detection overlaps none of `detections`."""
+        # The tracks' predicted boxes, read only: the tracker decides the matches.
+        expected = [t.face.box for t in self.tracker.tracks if t.track_id in self._detected_ids]
+        if not expected:
+            return False
+        if not detections:
+            return True
+        overlap = box_iou(np.stack(expected), np.stack([face.box for face in detections]))
+        return bool((overlap.max(axis=1) < self.iou_threshold).any())
 
 
 def _mostly_inside(face: Face, image: RgbImage) -> bool:
