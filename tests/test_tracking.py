@@ -13,7 +13,7 @@ from face_fixtures import astronaut_actor, grace_actor, line_path, write_actor_c
 from clipswap_video.config import FaceSettings, Settings, TrackSettings
 from clipswap_video.demo import write_demo_media
 from clipswap_video.faces import FaceAnalyzer, FaceTracker, create_detector
-from clipswap_video.faces.analysis import unrotate_points
+from clipswap_video.faces.rolled import unrotate_points
 from clipswap_video.faces.types import Face
 from clipswap_video.media import VideoReader
 

@@ -5,6 +5,11 @@ in stored-frame pixels.
 Videos from phones are often stored sideways with a display rotation; the
 detectors only find upright faces, so each frame is turned upright for the
 analysis and the results are mapped back to the stored pixels the swap edits.
+
+A head can also roll within the picture (faces/rolled.py). The quarter-turn
+passes that find it cost two more full detections, so they run only where a
+rolled face is likely to be missed: on the first full detection of every shot,
+and on a full detection that does not find a face a track still follows.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings, TrackSettings
 from clipswap_video.faces.cuts import SceneCutDetector
 from clipswap_video.faces.detect import FaceDetector
+from clipswap_video.faces.rolled import detect_rolled, unrotate_face
 from clipswap_video.faces.track import FaceTracker
-from clipswap_video.faces.types import Face
+from clipswap_video.faces.types import Face, box_iou
 
 
 class FaceAnalyzer:
@@ -40,8 +46,10 @@ class FaceAnalyzer:
         self.detect_every = faces.detect_every
         self.tracker = FaceTracker(track, detector.match_distance, faces.detect_every)
         self.cuts = SceneCutDetector(track.cut_threshold)
+        self.iou_threshold = track.iou_threshold
         self.quarter_turns = round(rotation / 90) % 4
         self._frames_since_detection = 0
+        self._shot_start = True
 
     def analyse(self, image: RgbImage) -> list[Face]:
         """The tracked faces of the next frame, ids stable, in `image` pixels."""
@@ -51,9 +59,9 @@ class FaceAnalyzer:
         if self.cuts.is_cut(upright):
             self.tracker.end_all()
             self._frames_since_detection = 0  # a new shot starts with a full detection
+            self._shot_start = True
         if self._frames_since_detection % self.detect_every == 0:
-            detections = self.detector.detect(upright)
-            faces = self.tracker.update(detections, lambda new: self.detector.embed(upright, new))
+            faces = self._detect(upright)
             self._frames_since_detection = 0
         else:
             visible = self.tracker.visible_faces()
@@ -67,36 +75,24 @@ class FaceAnalyzer:
             return faces
         return [unrotate_face(face, self.quarter_turns, upright.shape[:2]) for face in faces]
 
+    def _detect(self, image: RgbImage) -> list[Face]:
+        """A full detection, with the quarter-turn passes where they are due."""
+        detections = self.detector.detect(image)
+        if self._shot_start or self._lost_a_face(detections):
+            detections = detect_rolled(self.detector.detect, image, detections)
+        self._shot_start = False
+        return self.tracker.update(detections, lambda new: self.detector.embed(image, new))
 
-def unrotate_face(face: Face, quarter_turns: int, upright_size: tuple[int, ...]) -> Face:
-    """`face` found in `np.rot90(stored, quarter_turns)` mapped back to stored pixels."""
-
-    def back(points: np.ndarray) -> np.ndarray:
-        return unrotate_points(points, quarter_turns, upright_size)
-
-    corners = back(face.box.reshape(2, 2))
-    box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
-    dense = None if face.landmarks_dense is None else back(face.landmarks_dense)
-    return face.with_(box=box, landmarks_5=back(face.landmarks_5), landmarks_dense=dense)
-
-
-def unrotate_points(
-    points: np.ndarray, quarter_turns: int, upright_size: tuple[int, ...]
-) -> np.ndarray:
-    """(K, 2) points in a `np.rot90(stored, quarter_turns)` image -> stored pixels.
-
-    Pixel centres sit at integer coordinates (the OpenCV and dlib convention),
-    so a turn maps a stored x to W - 1 - x.
-    """
-    result = np.asarray(points, np.float32).copy()
-    height, width = upright_size[:2]
-    for _ in range(quarter_turns % 4):
-        # One counter-clockwise turn took stored (x, y) to (y, W_stored - 1 - x),
-        # and W_stored is the turned image's height: undo it.
-        x, y = result[:, 0].copy(), result[:, 1].copy()
-        result[:, 0], result[:, 1] = height - 1 - y, x
-        height, width = width, height
-    return result
+    def _lost_a_face(self, detections: list[Face]) -> bool:
+        """Whether a seen or coasting track overlaps none of `detections`."""
+        # The tracks' predicted boxes, read only: the tracker decides the matches.
+        expected = [t.face.box for t in self.tracker.tracks if t.state != "lost"]
+        if not expected:
+            return False
+        if not detections:
+            return True
+        overlap = box_iou(np.stack(expected), np.stack([face.box for face in detections]))
+        return bool((overlap.max(axis=1) < self.iou_threshold).any())
 
 
 def _mostly_inside(face: Face, image: RgbImage) -> bool:
@@ -110,4 +106,4 @@ def _mostly_inside(face: Face, image: RgbImage) -> bool:
     return inside_w * inside_h / area > 0.6
 
 
-__all__ = ["FaceAnalyzer", "unrotate_face", "unrotate_points"]
+__all__ = ["FaceAnalyzer"]

@@ -34,6 +34,8 @@ from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces.detect import detection_side, downscale, keep_faces, refresh_near
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
+from clipswap_video.faces.pose import estimate_roll
+from clipswap_video.faces.rolled import transform_face
 from clipswap_video.faces.types import Face, box_iou
 from clipswap_video.models.retinaface import Detections, load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
@@ -44,6 +46,10 @@ SMALLEST_FACE = 16.0
 REFRESH_FACE_SIZE = 128.0
 """Face side the refresh window is scaled to: well inside the 64-128 px anchors."""
 REFRESH_MIN_IOU = 0.3
+ROLL_TURN = 15.0
+"""Roll (degrees) past which the refresh window is turned to level the face:
+below it the landmarks are about as good as those of an upright face, and the
+window is left as it is."""
 
 
 def torch_device(name: str) -> torch.device:
@@ -92,8 +98,9 @@ class RetinaFaceDetector:
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         """Each face re-detected in a window of 2.5 x its size scaled so the face
-        is about 128 px: fresh landmarks between full detections at a fraction
-        of a full pass. Faces no longer found there (gone, hidden) are left out."""
+        is about 128 px, and turned upright when the face's landmarks say it is
+        rolled: fresh landmarks between full detections at a fraction of a full
+        pass. Faces no longer found there (gone, hidden) are left out."""
         return refresh_near(faces, lambda face: self._find_near(image, face))
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
@@ -119,13 +126,25 @@ class RetinaFaceDetector:
         ]
 
     def _find_near(self, image: RgbImage, face: Face) -> Face | None:
+        found = self._detect_near(image, face)
+        if not found:
+            return None
+        # The box that overlaps the track's, not the best-scoring one: near a
+        # crossing, the window also holds the other face.
+        overlap = box_iou(np.stack([f.box for f in found]), face.box)[:, 0]
+        best = int(np.argmax(overlap))
+        return found[best] if overlap[best] >= REFRESH_MIN_IOU else None
+
+    def _detect_near(self, image: RgbImage, face: Face) -> list[Face]:
+        """Faces in frame pixels, found in a window of 2.5 x the face around it,
+        scaled so the face is about 128 px and turned upright when it is rolled."""
         height, width = image.shape[:2]
         centre = (face.box[:2] + face.box[2:]) / 2
         half = 1.25 * max(face.size, 1.0)  # room for the motion since the last frame
         x0, y0 = (max(0, int(v)) for v in centre - half)
         x1, y1 = min(width, int(centre[0] + half)), min(height, int(centre[1] + half))
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
+            return []
         scale = REFRESH_FACE_SIZE / max(face.size, 1.0)
         crop = cast(
             RgbImage,
@@ -135,14 +154,33 @@ class RetinaFaceDetector:
                 interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
             ),
         )
-        found = self._run(crop, np.array([x1 - x0, y1 - y0], np.float32), np.array([x0, y0]))
-        if not found:
-            return None
-        # The box that overlaps the track's, not the best-scoring one: near a
-        # crossing, the window also holds the other face.
-        overlap = box_iou(np.stack([f.box for f in found]), face.box)[:, 0]
-        best = int(np.argmax(overlap))
-        return found[best] if overlap[best] >= REFRESH_MIN_IOU else None
+        window = np.array([x1 - x0, y1 - y0], np.float32)
+        roll = estimate_roll(face.landmarks_5)
+        if abs(roll) <= ROLL_TURN:
+            return self._run(crop, window, np.array([x0, y0]))
+        to_frame = np.array(
+            [[window[0] / crop.shape[1], 0, x0], [0, window[1] / crop.shape[0], y0]]
+        )
+        turned, to_crop = _turned_upright(crop, (centre - [x0, y0]) / to_frame.diagonal(), roll)
+        size = np.array(turned.shape[1::-1], np.float32)
+        return [transform_face(f, _compose(to_frame, to_crop)) for f in self._run(turned, size)]
+
+
+def _turned_upright(crop: RgbImage, centre: np.ndarray, roll: float) -> tuple[RgbImage, np.ndarray]:
+    """`crop` turned about `centre` by `roll` degrees counter-clockwise, which
+    levels a face rolled by `roll`, and the (2, 3) matrix back to `crop` pixels.
+
+    The window is turned after it is cut and scaled, so the face keeps its
+    size and OpenCV's area filter still does any shrinking.
+    """
+    turn = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), roll, 1.0)
+    turned = cv2.warpAffine(crop, turn, crop.shape[1::-1], flags=cv2.INTER_LINEAR)
+    return cast(RgbImage, turned), cv2.invertAffineTransform(turn)
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The (2, 3) affine matrix of `inner` followed by `outer`."""
+    return np.hstack([outer[:, :2] @ inner[:, :2], outer[:, :2] @ inner[:, 2:] + outer[:, 2:]])
 
 
 def weights_path(weights_dir: Path | None) -> Path:
