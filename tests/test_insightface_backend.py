@@ -28,9 +28,9 @@ from clipswap_video.faces.insightface_backend import (
     decode_scrfd,
     detector_canvas,
     nms,
-    onnx_providers,
     signature_problem,
 )
+from clipswap_video.faces.onnx_session import onnx_providers
 from clipswap_video.faces.types import Face
 
 CANVAS = (640, 640)

@@ -25,10 +25,10 @@ import numpy as np
 
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
-from clipswap_video.devices import parse_device
-from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
+from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.align import alignment_matrices
 from clipswap_video.faces.detect import follow_landmarks, keep_faces
+from clipswap_video.faces.onnx_session import onnx_providers, session_options
 from clipswap_video.faces.types import Face, box_iou, unit
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
@@ -71,29 +71,6 @@ LANDMARK_SIGNATURE = Signature((None, 3, LANDMARK_INPUT, LANDMARK_INPUT), (212,)
 # cosine similarity above 0.4, two people near 0, so 1 - 0.4 keeps one person
 # across pose and light changes without joining two people.
 ARCFACE_MATCH_DISTANCE = 0.6
-
-
-def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
-    """onnxruntime providers for `faces.device` (auto, cpu, cuda, cuda:N).
-
-    `auto` takes CUDA first when onnxruntime has it; CPU always comes last
-    (onnxruntime runs there whatever CUDA cannot).
-
-    Raises:
-        ConfigValueError: a device string of another form, or `cuda` asked for
-            explicitly where onnxruntime has no CUDA provider (a render node that
-            silently fell back to the CPU would be a slow surprise).
-    """
-    parsed = parse_device(device, "faces.device")
-    has_cuda = "CUDAExecutionProvider" in available
-    if parsed.kind == "cuda" and not has_cuda:
-        raise ConfigValueError(
-            f"faces.device = {device!r} but onnxruntime has no CUDA provider; "
-            "install onnxruntime-gpu or use faces.device = auto"
-        )
-    if parsed.kind == "cpu" or not has_cuda:
-        return ["CPUExecutionProvider"]
-    return [("CUDAExecutionProvider", {"device_id": parsed.index or 0}), "CPUExecutionProvider"]
 
 
 class InsightfaceDetector:
@@ -357,10 +334,8 @@ def _session(path: Path, providers: list[Any], signature: Signature) -> Any:
         state.RuntimeException,
         state.EPFail,
     )
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # errors only: no warnings per session on stderr
     try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        session = onnxruntime.InferenceSession(str(path), session_options(), providers=providers)
     except load_errors as error:
         message = " ".join(str(error).split())[:200]
         raise CorruptWeightsError(
@@ -384,6 +359,5 @@ __all__ = [
     "detector_canvas",
     "five_points",
     "nms",
-    "onnx_providers",
     "signature_problem",
 ]

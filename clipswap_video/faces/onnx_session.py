@@ -1,0 +1,51 @@
+"""onnxruntime sessions as every ONNX detector here opens them: where they run
+(`faces.device`) and how their threads behave next to the rest of the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clipswap_video.devices import parse_device
+from clipswap_video.errors import ConfigValueError
+
+
+def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
+    """onnxruntime providers for `faces.device` (auto, cpu, cuda, cuda:N).
+
+    `auto` takes CUDA first when onnxruntime has it; CPU always comes last
+    (onnxruntime runs there whatever CUDA cannot).
+
+    Raises:
+        ConfigValueError: a device string of another form, or `cuda` asked for
+            explicitly where onnxruntime has no CUDA provider (a render node that
+            silently fell back to the CPU would be a slow surprise).
+    """
+    parsed = parse_device(device, "faces.device")
+    has_cuda = "CUDAExecutionProvider" in available
+    if parsed.kind == "cuda" and not has_cuda:
+        raise ConfigValueError(
+            f"faces.device = {device!r} but onnxruntime has no CUDA provider; "
+            "install onnxruntime-gpu or use faces.device = auto"
+        )
+    if parsed.kind == "cpu" or not has_cuda:
+        return ["CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": parsed.index or 0}), "CPUExecutionProvider"]
+
+
+def session_options() -> Any:
+    """Session options: errors only on stderr, and worker threads that sleep
+    between calls. onnxruntime's threads spin for a while after each run by
+    default, which takes the cores the decoder, the swap and the encoder need
+    between two detections (docs/benchmarks.md)."""
+    import onnxruntime  # deferred: importing the interface must not load it
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # no warnings per session
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+__all__ = ["onnx_providers", "session_options"]
