@@ -131,8 +131,9 @@ class FaceSettings:
     16 px, their smallest."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
-    min_score: float = field(default=0.5, metadata={"range": (0.0, 1.0)})
-    """insightface, retinaface: lowest detection probability kept."""
+    min_score: float = field(default=0.0, metadata={"range": (0.0, 1.0)})
+    """Neural detectors: lowest detection probability kept (0 = the backend's own:
+    retinaface_mobile 0.8, insightface and retinaface 0.5)."""
     hog_threshold: float = field(default=0.0, metadata={"range": (-2.0, 5.0)})
     """dlib: lowest HOG margin kept (raise to drop false detections)."""
     hog_upsample: int = field(default=0, metadata={"range": (0, 3)})

@@ -88,8 +88,8 @@ def _detector_hint(faces: FaceSettings) -> str:
             "faces half that size, more slowly"
         )
     return (
-        f"faces under faces.min_size = {faces.min_size} px or scored under "
-        f"faces.min_score = {faces.min_score} are left out"
+        f"faces under faces.min_size = {faces.min_size} px or scored under the "
+        f"detector's threshold (faces.min_score = {faces.min_score}; 0 = its own) are left out"
     )
 
 

@@ -71,6 +71,8 @@ LANDMARK_SIGNATURE = Signature((None, 3, LANDMARK_INPUT, LANDMARK_INPUT), (212,)
 # cosine similarity above 0.4, two people near 0, so 1 - 0.4 keeps one person
 # across pose and light changes without joining two people.
 ARCFACE_MATCH_DISTANCE = 0.6
+MIN_SCORE = 0.5
+"""Lowest SCRFD probability kept when `faces.min_score` is 0 (insightface's own)."""
 
 
 class InsightfaceDetector:
@@ -101,7 +103,8 @@ class InsightfaceDetector:
         canvas, factor = self._letterbox(image)
         blob = np.ascontiguousarray(((canvas - np.float32(127.5)) / 128).transpose(2, 0, 1)[None])
         outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
-        boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], self.settings.min_score)
+        min_score = self.settings.min_score or MIN_SCORE
+        boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], min_score)
         keep = nms(boxes, scores, NMS_IOU)
         faces = [
             Face(box=boxes[i] / factor, score=float(scores[i]), landmarks_5=points[i] / factor)

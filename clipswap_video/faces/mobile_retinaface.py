@@ -32,6 +32,9 @@ class MobileRetinaFaceDetector(RetinaFaceDetector):
     """RetinaFace-MobileNet boxes and 5 landmarks, from the bundled ONNX graph."""
 
     name = "retinaface_mobile"
+    # Real faces score 0.9 and up, down to 20 px; textured backgrounds (the
+    # demo's, at 720p) give false faces of 0.5-0.7 (docs/benchmarks.md).
+    MIN_SCORE = 0.8
 
     def _network(
         self, settings: FaceSettings, weights_dir: Path | None

@@ -2,7 +2,8 @@
 ClipSwap ship, run in torch (clipswap_video.models.retinaface) on `faces.device`.
 
 Differences from the papers' scripts, on purpose:
-- Score threshold: `faces.min_score` (theirs keeps every NMS survivor above 0.02).
+- Score threshold: `faces.min_score`, or the backend's MIN_SCORE when it is 0
+  (theirs keeps every NMS survivor above 0.02).
 - Size: the frame is shrunk so its longest side is at most `faces.detect_size`
   (0 = full size), but never so far that a face of `faces.min_size` pixels
   falls under the smallest anchor (SMALLEST_FACE) at the detection scale: a
@@ -76,9 +77,12 @@ class RetinaFaceDetector:
     """RetinaFace boxes and 5 landmarks, refreshed in a window around each face."""
 
     name = "retinaface"
+    MIN_SCORE = 0.5
+    """Lowest probability kept when `faces.min_score` is 0."""
 
     def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
         self.settings = settings
+        self.min_score = settings.min_score or self.MIN_SCORE
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
         self.device, self.model = self._network(settings, weights_dir)
         self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
@@ -114,7 +118,7 @@ class RetinaFaceDetector:
         # A decoded frame can be read-only, which torch.from_numpy warns about: copy it then.
         tensor = torch.from_numpy(np.require(image, requirements=["C", "W"])).to(self.device)
         tensor = tensor.permute(2, 0, 1)[None].float()  # RGB 0..255, as the graph takes it
-        found = self.model.detect(tensor, self.settings.min_score)
+        found = self.model.detect(tensor, self.min_score)
         boxes = found.boxes.cpu().numpy() * np.tile(size, 2)
         points = found.landmarks.cpu().numpy() * size
         if offset is not None:
