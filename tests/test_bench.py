@@ -82,6 +82,11 @@ KEYS: dict[type, set[str]] = {
         "error_change",
         "analysis_fps",
         "analysis_only_fps",
+        *(
+            f"detect_ms_{detector}_{height}p"
+            for detector in ("retinaface_mobile", "dlib")
+            for height in (360, 720, 1080)
+        ),
         "classic_s",
         "classic_fps",
         "classic_vs_transcode",

@@ -21,7 +21,7 @@ from clipswap_video.config import FaceSettings, TrackSettings
 from clipswap_video.faces.cuts import SceneCutDetector
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.faces.rolled import detect_rolled, unrotate_face
-from clipswap_video.faces.track import FaceTracker
+from clipswap_video.faces.track import SAME_FACE_IOU, FaceTracker
 from clipswap_video.faces.types import Face, box_iou
 
 
@@ -81,7 +81,23 @@ class FaceAnalyzer:
         if self._shot_start or self._lost_a_face(detections):
             detections = detect_rolled(self.detector.detect, image, detections)
         self._shot_start = False
+        detections = self._remeasured(image, detections)
         return self.tracker.update(detections, lambda new: self.detector.embed(image, new))
+
+    def _remeasured(self, image: RgbImage, detections: list[Face]) -> list[Face]:
+        """`detections` measured again the way the frames in between are (the
+        refresh window's scale, turned upright when rolled), so the landmarks do
+        not jump every `detect_every` frames; a face the window misses stays as
+        detected, and so does one the window took for a neighbour's (a face half
+        behind another)."""
+        numbered = [face.with_(track_id=index) for index, face in enumerate(detections)]
+        again = {face.track_id: face for face in self.detector.refresh(image, numbered)}
+        return [
+            again[index].with_(track_id=None)
+            if index in again and box_iou(again[index].box, face.box)[0, 0] >= SAME_FACE_IOU
+            else face
+            for index, face in enumerate(detections)
+        ]
 
     def _lost_a_face(self, detections: list[Face]) -> bool:
         """Whether a seen or coasting track overlaps none of `detections`."""
