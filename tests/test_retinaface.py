@@ -351,22 +351,25 @@ def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
     )
     calls = []
 
-    def fake_run(crop: np.ndarray, size: np.ndarray, offset: np.ndarray | None = None) -> list:
-        calls.append((crop.shape, size.tolist(), None if offset is None else offset.tolist()))
-        near = track.with_(box=track.box + 2, track_id=None, score=0.8)
-        far = track.with_(box=track.box + 60, track_id=None, score=0.99)
-        return [far, near]
+    def in_window(face: Face) -> Face:  # frame pixels -> the window's: 2.5 x 40 px at 70, 30
+        return face.with_(box=(face.box - [70, 30, 70, 30]) * 3.2, track_id=None)
+
+    def fake_run(images: list[np.ndarray]) -> list[list[Face]]:
+        calls.append([image.shape for image in images])
+        near = in_window(track.with_(box=track.box + 2, score=0.8))
+        far = in_window(track.with_(box=track.box + 60, score=0.99))
+        return [[far, near] for _ in images]
 
     detector._run = fake_run  # type: ignore[method-assign]
     image = np.zeros((*FRAME, 3), np.uint8)
     refreshed = detector.refresh(image, [track])
     assert len(refreshed) == 1 and refreshed[0].track_id == 7
     assert refreshed[0].box == pytest.approx(track.box + 2)
-    shape, size, offset = calls[0]
-    assert size == [100, 100] and offset == [70, 30]  # 2.5 x the 40 px face, centred
-    assert shape[:2] == (320, 320)  # scaled so the face is 128 px
+    assert calls[0] == [(320, 320, 3)]  # 2.5 x the 40 px face, scaled so the face is 128 px
     track_gone = track.with_(box=np.array([5, 5, 45, 45], np.float32))
     assert detector.refresh(image, [track_gone]) == []  # only the far face: dropped
+    detector.refresh(image, [track, track.with_(track_id=8), track.with_(track_id=9)])
+    assert len(calls[-1]) == 3  # the windows of all faces in one run
 
 
 def test_device_names() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from face_fixtures import T1_IMAGE
+from PIL import Image
 from skimage.data import astronaut, brick
 
 from clipswap_video.config import FaceSettings
@@ -62,3 +64,15 @@ def test_a_broken_bundled_graph_is_one_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(mobile, "bundled_graph", lambda: b"not an onnx graph")
     with pytest.raises(CorruptWeightsError, match="reinstall it: pip install --force-reinstall"):
         create_detector(FaceSettings(detector="retinaface_mobile"))
+
+
+def test_the_windows_of_a_group_are_refreshed_in_one_run(detector: FaceDetector) -> None:
+    with Image.open(T1_IMAGE) as photo:
+        group = np.asarray(photo.convert("RGB"))
+    faces = [face.with_(track_id=index) for index, face in enumerate(detector.detect(group))]
+    assert len(faces) == 6
+    together = detector.refresh(group, faces)
+    alone = [face for single in faces for face in detector.refresh(group, [single])]
+    assert [face.track_id for face in together] == list(range(6))
+    for batched, single in zip(together, alone, strict=True):  # padding changes nothing
+        assert np.abs(batched.landmarks_5 - single.landmarks_5).max() < 0.5

@@ -22,6 +22,7 @@ Differences from the papers' scripts, on purpose:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -33,7 +34,7 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
-from clipswap_video.faces.detect import detection_side, downscale, keep_faces, refresh_near
+from clipswap_video.faces.detect import detection_side, downscale, keep_faces
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import transform_face
@@ -70,7 +71,7 @@ def torch_device(name: str) -> torch.device:
 class RetinaFaceNetwork(Protocol):
     """A RetinaFace graph, torch (models.retinaface) or ONNX (faces.mobile_retinaface)."""
 
-    def detect(self, image: torch.Tensor, min_score: float) -> Detections: ...
+    def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]: ...
 
 
 class RetinaFaceDetector:
@@ -96,78 +97,112 @@ class RetinaFaceDetector:
 
     def detect(self, image: RgbImage) -> list[Face]:
         """Faces in `image` pixels, best score first."""
-        small, _ = downscale(image, detection_side(image, self.settings, SMALLEST_FACE))
-        faces = self._run(small, np.array(image.shape[1::-1], np.float32))
+        small, scale = downscale(image, detection_side(image, self.settings, SMALLEST_FACE))
+        [found] = self._run([small])
+        faces = [
+            transform_face(face, np.array([[1 / scale, 0, 0], [0, 1 / scale, 0]])) for face in found
+        ]
         return keep_faces(faces, min_size=self.settings.min_size)
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         """Each face re-detected in a window of 2.5 x its size scaled so the face
         is about 128 px, and turned upright when the face's landmarks say it is
         rolled: fresh landmarks between full detections at a fraction of a full
-        pass. Faces no longer found there (gone, hidden) are left out."""
-        return refresh_near(faces, lambda face: self._find_near(image, face))
+        pass, the windows of all faces in one run of the graph. Faces no longer
+        found there (gone, hidden) are left out."""
+        windows = [(face, _window(image, face)) for face in faces]
+        usable = [(face, window) for face, window in windows if window is not None]
+        if not usable:
+            return []
+        found = self._run([window.pixels for _, window in usable])
+        refreshed = []
+        for (face, window), in_window in zip(usable, found, strict=True):
+            candidates = [transform_face(f, window.to_frame) for f in in_window]
+            match = _overlapping(candidates, face)
+            if match is not None:
+                refreshed.append(match.with_(track_id=face.track_id, embedding=face.embedding))
+        return refreshed
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         """dlib descriptors (68 points measured in each RetinaFace box)."""
         return self._identity.embed(image, faces)
 
-    def _run(
-        self, image: RgbImage, size: np.ndarray, offset: np.ndarray | None = None
-    ) -> list[Face]:
-        """Faces of `image` scaled to `size` (width, height) pixels, then shifted by `offset`."""
-        # A decoded frame can be read-only, which torch.from_numpy warns about: copy it then.
-        tensor = torch.from_numpy(np.require(image, requirements=["C", "W"])).to(self.device)
-        tensor = tensor.permute(2, 0, 1)[None].float()  # RGB 0..255, as the graph takes it
-        found = self.model.detect(tensor, self.min_score)
-        boxes = found.boxes.cpu().numpy() * np.tile(size, 2)
-        points = found.landmarks.cpu().numpy() * size
-        if offset is not None:
-            boxes, points = boxes + np.tile(offset, 2), points + offset
-        scores = found.scores.cpu().numpy()
+    def _run(self, images: Sequence[RgbImage]) -> list[list[Face]]:
+        """The faces of each image, in its own pixels, from one run of the graph.
+
+        Images of different sizes are padded with black to the largest at the
+        bottom and right, which keeps each one's pixel coordinates.
+        """
+        height = max(image.shape[0] for image in images)
+        width = max(image.shape[1] for image in images)
+        batch = np.zeros((len(images), height, width, 3), np.uint8)
+        for canvas, image in zip(batch, images, strict=True):
+            canvas[: image.shape[0], : image.shape[1]] = image
+        tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
+        canvas_size = np.array([width, height], np.float32)  # outputs are normalised to it
         return [
-            Face(box=box.astype(np.float32), score=float(score), landmarks_5=p.astype(np.float32))
-            for box, p, score in zip(boxes, points, scores, strict=True)
+            [
+                Face(
+                    box=(box * np.tile(canvas_size, 2)).astype(np.float32),
+                    score=float(score),
+                    landmarks_5=(points * canvas_size).astype(np.float32),
+                )
+                for box, points, score in zip(
+                    found.boxes.cpu().numpy(),
+                    found.landmarks.cpu().numpy(),
+                    found.scores.cpu().numpy(),
+                    strict=True,
+                )
+            ]
+            for found in self.model.detect(tensor, self.min_score)
         ]
 
-    def _find_near(self, image: RgbImage, face: Face) -> Face | None:
-        found = self._detect_near(image, face)
-        if not found:
-            return None
-        # The box that overlaps the track's, not the best-scoring one: near a
-        # crossing, the window also holds the other face.
-        overlap = box_iou(np.stack([f.box for f in found]), face.box)[:, 0]
-        best = int(np.argmax(overlap))
-        return found[best] if overlap[best] >= REFRESH_MIN_IOU else None
 
-    def _detect_near(self, image: RgbImage, face: Face) -> list[Face]:
-        """Faces in frame pixels, found in a window of 2.5 x the face around it,
-        scaled so the face is about 128 px and turned upright when it is rolled."""
-        height, width = image.shape[:2]
-        centre = (face.box[:2] + face.box[2:]) / 2
-        half = 1.25 * max(face.size, 1.0)  # room for the motion since the last frame
-        x0, y0 = (max(0, int(v)) for v in centre - half)
-        x1, y1 = min(width, int(centre[0] + half)), min(height, int(centre[1] + half))
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return []
-        scale = REFRESH_FACE_SIZE / max(face.size, 1.0)
-        crop = cast(
-            RgbImage,
-            cv2.resize(
-                image[y0:y1, x0:x1],
-                (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale))),
-                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-            ),
-        )
-        window = np.array([x1 - x0, y1 - y0], np.float32)
-        roll = estimate_roll(face.landmarks_5)
-        if abs(roll) <= ROLL_TURN:
-            return self._run(crop, window, np.array([x0, y0]))
-        to_frame = np.array(
-            [[window[0] / crop.shape[1], 0, x0], [0, window[1] / crop.shape[0], y0]]
-        )
-        turned, to_crop = _turned_upright(crop, (centre - [x0, y0]) / to_frame.diagonal(), roll)
-        size = np.array(turned.shape[1::-1], np.float32)
-        return [transform_face(f, _compose(to_frame, to_crop)) for f in self._run(turned, size)]
+@dataclass(frozen=True)
+class _Window:
+    """A face's refresh window, and the (2, 3) affine from its pixels to the frame's."""
+
+    pixels: RgbImage
+    to_frame: np.ndarray
+
+
+def _window(image: RgbImage, face: Face) -> _Window | None:
+    """The window of 2.5 x the face around it, scaled so the face is about 128 px
+    and turned upright when it is rolled; None when too little of it is in the frame."""
+    height, width = image.shape[:2]
+    centre = (face.box[:2] + face.box[2:]) / 2
+    half = 1.25 * max(face.size, 1.0)  # room for the motion since the last frame
+    x0, y0 = (max(0, int(v)) for v in centre - half)
+    x1, y1 = min(width, int(centre[0] + half)), min(height, int(centre[1] + half))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    scale = REFRESH_FACE_SIZE / max(face.size, 1.0)
+    crop = cast(
+        RgbImage,
+        cv2.resize(
+            image[y0:y1, x0:x1],
+            (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale))),
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        ),
+    )
+    to_frame = np.array(
+        [[(x1 - x0) / crop.shape[1], 0, x0], [0, (y1 - y0) / crop.shape[0], y0]], np.float64
+    )
+    roll = estimate_roll(face.landmarks_5)
+    if abs(roll) <= ROLL_TURN:
+        return _Window(crop, to_frame)
+    turned, to_crop = _turned_upright(crop, (centre - [x0, y0]) / to_frame.diagonal(), roll)
+    return _Window(turned, _compose(to_frame, to_crop))
+
+
+def _overlapping(found: Sequence[Face], face: Face) -> Face | None:
+    """The face of `found` whose box overlaps `face`'s most, if by REFRESH_MIN_IOU:
+    not the best-scoring one, as near a crossing the window also holds the other face."""
+    if not found:
+        return None
+    overlap = box_iou(np.stack([f.box for f in found]), face.box)[:, 0]
+    best = int(np.argmax(overlap))
+    return found[best] if overlap[best] >= REFRESH_MIN_IOU else None
 
 
 def _turned_upright(crop: RgbImage, centre: np.ndarray, roll: float) -> tuple[RgbImage, np.ndarray]:

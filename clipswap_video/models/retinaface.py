@@ -11,7 +11,7 @@ the functions below, not interpreted. `load_retinaface` fills it by name
 from the .h5.
 
     model = load_retinaface("weights/RetinaFace-Res50.h5")
-    found = model.detect(image_rgb_nchw, min_score=0.5)   # normalised to [0, 1]
+    [found] = model.detect(image_rgb_nchw, min_score=0.5)   # normalised to [0, 1]
 """
 
 from __future__ import annotations
@@ -177,11 +177,14 @@ class RetinaFace(nn.Module):
         return boxes, landmarks, F.softmax(classes, dim=-1)
 
     @torch.inference_mode()
-    def detect(self, image: torch.Tensor, min_score: float) -> Detections:
-        """Faces in one (1, 3, H, W) RGB 0..255 image with score >= `min_score`, after NMS."""
-        boxes, landmarks, classes = (t[0] for t in self(image))
-        size = (image.shape[2], image.shape[3])
-        return select_detections(boxes, landmarks, classes, size, self.spec, min_score)
+    def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]:
+        """Faces in each of the (N, 3, H, W) RGB 0..255 images, in one forward
+        pass, with score >= `min_score`, after NMS."""
+        size = (images.shape[2], images.shape[3])
+        return [
+            select_detections(boxes, landmarks, classes, size, self.spec, min_score)
+            for boxes, landmarks, classes in zip(*self(images), strict=True)
+        ]
 
 
 def select_detections(
