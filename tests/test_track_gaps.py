@@ -168,7 +168,7 @@ def _face(x: float, size: float = 100.0) -> Face:
 
 
 def _tracker(**settings: object) -> FaceTracker:
-    return FaceTracker(dataclasses.replace(TrackSettings(), **settings), 0.5, 1)
+    return FaceTracker(dataclasses.replace(TrackSettings(), **settings), 0.5)
 
 
 def test_a_turned_away_face_is_not_carried_on() -> None:

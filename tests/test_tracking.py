@@ -142,7 +142,7 @@ def _face(centre: np.ndarray, size: float = 100.0) -> Face:
 
 
 def _track(detections: list[list[Face]], **settings: object) -> list[list[Face]]:
-    tracker = FaceTracker(dataclasses.replace(TrackSettings(), **settings), 0.07, 1)
+    tracker = FaceTracker(dataclasses.replace(TrackSettings(), **settings), 0.07)
     out = []
     for faces in detections:
         tracker.predict()

@@ -44,7 +44,7 @@ class FaceAnalyzer:
     ) -> None:
         self.detector = detector
         self.detect_every = faces.detect_every
-        self.tracker = FaceTracker(track, detector.match_distance, faces.detect_every)
+        self.tracker = FaceTracker(track, detector.match_distance)
         self.cuts = SceneCutDetector(track.cut_threshold)
         self.iou_threshold = track.iou_threshold
         self.quarter_turns = round(rotation / 90) % 4

@@ -116,10 +116,9 @@ class FaceTracker:
     between with the re-measured faces of the visible tracks.
     """
 
-    def __init__(self, settings: TrackSettings, match_distance: float, detect_every: int) -> None:
+    def __init__(self, settings: TrackSettings, match_distance: float) -> None:
         self.settings = settings
         self.match_distance = match_distance
-        self.detect_every = detect_every
         self.tracks: list[Track] = []
         self._next_id = 0
 
