@@ -13,12 +13,14 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from face_fixtures import grace_hopper
 from skimage.data import astronaut, brick
 
 from clipswap_video.config import FaceSettings, TrackSettings
 from clipswap_video.faces import FaceAnalyzer, alignment_matrices, create_detector
 from clipswap_video.faces import analysis as analysis_module
 from clipswap_video.faces.detect import FaceDetector
+from clipswap_video.faces.identity import detect_still
 from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import affine_points, detect_rolled, transform_face, unrotate_face
 from clipswap_video.faces.types import Face, box_iou
@@ -187,3 +189,21 @@ def test_quarter_turn_passes_run_only_when_a_face_may_be_missed(
         passes_ran.append(len(calls) > before)
     # Full detections at 0, 5, 10, 15, 20: the first, and the first without the face.
     assert [index for index, ran in enumerate(passes_ran) if ran] == [0, 15]
+
+
+def test_a_sideways_source_photo_gives_an_upright_crop() -> None:
+    detector = create_detector(FaceSettings())
+    upright = grace_hopper()
+    sideways = np.ascontiguousarray(np.rot90(upright, 1))
+    [reference] = detect_still(detector, upright)
+    expected = _aligned(upright, reference)
+    [found] = detect_still(detector, sideways)
+    assert np.abs(_aligned(sideways, found) - expected).mean() < 2
+    # The upright pass alone finds this face too, but with its landmarks off.
+    [upright_pass] = detector.detect(sideways)
+    assert np.abs(_aligned(sideways, upright_pass) - expected).mean() > 24
+
+
+def _aligned(image: np.ndarray, face: Face) -> np.ndarray:
+    matrix = alignment_matrices(face.landmarks_5, 112)[0]
+    return cv2.warpAffine(image, matrix, (112, 112)).astype(np.int16)

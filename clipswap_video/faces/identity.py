@@ -18,6 +18,7 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces.detect import FaceDetector, scaled_face
+from clipswap_video.faces.rolled import detect_rolled
 from clipswap_video.faces.types import Embedding, Face, unit
 from clipswap_video.media.image import read_image
 
@@ -77,7 +78,16 @@ def source_identity(
 
 
 def detect_still(detector: FaceDetector, image: RgbImage) -> list[Face]:
-    """Faces of a photo; a small photo without a found face is tried at twice its size."""
+    """Faces of a photo, also searched a quarter turn each way (a head lying
+    sideways, or a photo saved sideways without its orientation tag: a detector
+    may find such a face upright too, with its landmarks off the eyes, so the
+    best-scoring pass is kept); a small photo without a found face is tried at
+    twice its size. One photo is worth the three passes."""
+    search = lambda picture: _detect_or_enlarge(detector, picture)  # noqa: E731
+    return detect_rolled(search, image, search(image))
+
+
+def _detect_or_enlarge(detector: FaceDetector, image: RgbImage) -> list[Face]:
     faces = detector.detect(image)
     if faces or max(image.shape[:2]) >= _UPSCALE_BELOW:
         return faces
