@@ -24,7 +24,8 @@ import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin
 
 from clipswap_video.errors import ConfigValueError, InputNotFoundError, UnknownConfigKeyError
 
@@ -126,6 +127,8 @@ def _coerce(value: Any, hint: Any, name: str, metadata: Mapping[str, Any]) -> An
     """A TOML value checked against a setting's type (Literal choices, tuples,
     tables, numbers with an optional `range` in the field's metadata)."""
     origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return _coerce_union(value, get_args(hint), name, metadata)
     if origin is Literal:
         if value not in get_args(hint):
             choices = ", ".join(map(str, get_args(hint)))
@@ -149,6 +152,40 @@ def _coerce(value: Any, hint: Any, name: str, metadata: Mapping[str, Any]) -> An
     if low is not None and not low <= value <= high:
         raise ConfigValueError(f"{name} = {value!r} is out of range [{low}, {high}]")
     return float(value) if hint is float else value
+
+
+def _coerce_union(
+    value: Any, members: tuple[Any, ...], name: str, metadata: Mapping[str, Any]
+) -> Any:
+    """`value` as the first member type that takes it (`int | Literal["paper"]`);
+    an out-of-range number says so rather than the union's alternatives."""
+    problems = []
+    for member in members:
+        try:
+            return _coerce(value, member, name, metadata)
+        except ConfigValueError as error:
+            if "out of range" in str(error):
+                raise
+            problems.append(describe_type(member, metadata))
+    raise ConfigValueError(f"{name} = {value!r} is not {' or '.join(problems)}")
+
+
+def describe_type(hint: Any, metadata: Mapping[str, Any] | None = None) -> str:
+    """What a setting accepts, in words: its choices, or its type and range."""
+    metadata = metadata or {}
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return ", or ".join(describe_type(member, metadata) for member in get_args(hint))
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{choice}`" for choice in get_args(hint))
+    if origin is dict:
+        return "table"
+    names = {bool: "true or false", int: "integer", float: "number", str: "text"}
+    words = names.get(hint, getattr(hint, "__name__", str(hint)))
+    if "range" in metadata:
+        low, high = metadata["range"]
+        words += f" from {low} to {high}"
+    return words
 
 
 def _merge(
@@ -235,6 +272,7 @@ def _toml_scalar_str(value: Any) -> str:
 __all__ = [
     "Layer",
     "build",
+    "describe_type",
     "leaf_keys",
     "parse_override",
     "read_toml",

@@ -125,10 +125,10 @@ class FaceSettings:
     (offline, finds ~20 px faces); dlib: HOG, built in, offline, faces of ~80 px and
     up; insightface: the buffalo_l ONNX pack in weights/; retinaface: the paper's
     RetinaFace-Res50.h5 in torch."""
-    detect_size: int = field(default=960, metadata={"range": (0, 16384)})
+    detect_size: int | Literal["paper"] = field(default=960, metadata={"range": (0, 16384)})
     """Longest side the frame is downscaled to for detection (0 = full size); the
     retinaface detectors shrink it less where a face of min_size would fall under
-    16 px, their smallest."""
+    16 px, their smallest. "paper": the papers' rule, width // (width // 640)."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
     min_score: float = field(default=0.0, metadata={"range": (0.0, 1.0)})

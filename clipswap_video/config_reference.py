@@ -16,9 +16,9 @@ import sys
 import textwrap
 import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
-from clipswap_video._toml_config import toml_value
+from clipswap_video._toml_config import describe_type, toml_value
 from clipswap_video.config import Settings
 
 REGENERATE = "python -m clipswap_video.config_reference docs/configuration.md"
@@ -88,7 +88,7 @@ def section_reference(name: str, cls: type) -> str:
             # Every setting is documented; a new one without a docstring stops here.
             raise ValueError(f"{cls.__name__}.{spec.name} has no docstring")
         default = toml_value(getattr(defaults, spec.name))
-        kind = _describe_type(_hint(cls, spec.name), spec.metadata)
+        kind = describe_type(_hint(cls, spec.name), spec.metadata)
         meaning = docs[spec.name]
         rows.append(
             f"| `{name}.{spec.name}` | `{_cell(default)}` | {_cell(kind)} | {_cell(meaning)} |"
@@ -105,20 +105,6 @@ def section_reference(name: str, cls: type) -> str:
             "",
         ]
     )
-
-
-def _describe_type(hint: Any, metadata: typing.Mapping[str, Any]) -> str:
-    """What a setting accepts, in words: its choices, or its type and range."""
-    if get_origin(hint) is Literal:
-        return "one of " + ", ".join(f"`{choice}`" for choice in get_args(hint))
-    if get_origin(hint) is dict:
-        return "table"
-    names = {bool: "true or false", int: "integer", float: "number", str: "text"}
-    words = names.get(hint, getattr(hint, "__name__", str(hint)))
-    if "range" in metadata:
-        low, high = metadata["range"]
-        words += f" from {low} to {high}"
-    return words
 
 
 def _cell(text: str) -> str:

@@ -80,11 +80,18 @@ def test_unknown_key_names_it(override: str, hint: str) -> None:
         ("input.tolerate_errors=1", "not a valid bool"),
         ("video.options=3", "must be a table"),
         ("just-a-word", "section.key=value"),
+        ("faces.detect_size=papers", "is not integer from 0 to 16384 or one of `paper`"),
+        ("faces.detect_size=-5", "out of range"),
     ],
 )
 def test_bad_values_are_refused(override: str, hint: str) -> None:
     with pytest.raises(ConfigValueError, match=hint):
         load_settings(overrides=[override])
+
+
+def test_a_setting_of_two_kinds_takes_either() -> None:
+    assert load_settings(overrides=["faces.detect_size=paper"]).faces.detect_size == "paper"
+    assert load_settings(overrides=["faces.detect_size=1280"]).faces.detect_size == 1280
 
 
 def test_bad_config_files(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from keras_writer import (
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.backends import create_detector
-from clipswap_video.faces.detect import detection_side
+from clipswap_video.faces.detect import detection_input
 from clipswap_video.faces.retinaface_backend import SMALLEST_FACE, RetinaFaceDetector, torch_device
 from clipswap_video.faces.types import Face
 from clipswap_video.models.keras_h5 import KerasOpError, load_h5_graph
@@ -323,21 +323,40 @@ def test_detector_maps_the_face_back_to_frame_pixels(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "min_size", "side"),
+    ("size", "min_size", "detected"),
     [
-        ((360, 640), 24, 640),  # under detect_size: full size
-        ((1080, 1920), 24, 1280),  # a 24 px face shrunk to 16 px, not to 12
-        ((2160, 3840), 24, 2560),
-        ((1080, 1920), 48, 960),  # detect_size is small enough for 48 px faces
-        ((1080, 1920), 0, 960),  # no smallest face asked for
+        ((360, 640), 24, (360, 640)),  # under detect_size: full size
+        ((1080, 1920), 24, (720, 1280)),  # a 24 px face shrunk to 16 px, not to 12
+        ((2160, 3840), 24, (1440, 2560)),
+        ((1080, 1920), 48, (540, 960)),  # detect_size is small enough for 48 px faces
+        ((1080, 1920), 0, (540, 960)),  # no smallest face asked for
     ],
 )
 def test_detection_size_keeps_min_size_faces_above_the_smallest_anchor(
-    size: tuple[int, int], min_size: int, side: int
+    size: tuple[int, int], min_size: int, detected: tuple[int, int]
 ) -> None:
     image = np.zeros((*size, 3), np.uint8)
     settings = FaceSettings(detect_size=960, min_size=min_size)
-    assert detection_side(image, settings, SMALLEST_FACE) == side
+    assert detection_input(image, settings, SMALLEST_FACE).shape[:2] == detected
+
+
+@pytest.mark.parametrize(
+    ("size", "detected"),
+    [
+        ((360, 640), (360, 640)),  # step 640 // 640 = 1
+        ((720, 1279), (720, 1279)),  # still step 1: the scripts keep it whole
+        ((720, 1280), (360, 640)),  # step 2
+        ((1080, 1920), (360, 640)),  # step 3
+        ((1920, 1080), (1920, 1080)),  # portrait goes by its width: step 1
+        ((2160, 3840), (360, 640)),  # step 6
+        ((1081, 1921), (360, 640)),  # 1921 // 3 = 640, 1081 // 3 = 360: floors
+        ((300, 500), (300, 500)),  # narrower than 640: as it is
+    ],
+)
+def test_the_papers_detection_size_rule(size: tuple[int, int], detected: tuple[int, int]) -> None:
+    image = np.zeros((*size, 3), np.uint8)
+    settings = FaceSettings(detect_size="paper", min_size=24)  # min_size does not raise it
+    assert detection_input(image, settings, SMALLEST_FACE).shape[:2] == detected
 
 
 def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:

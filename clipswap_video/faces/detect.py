@@ -67,15 +67,38 @@ def downscale(image: RgbImage, longest_side: int) -> tuple[RgbImage, float]:
     return cast(RgbImage, cv2.resize(image, size, interpolation=cv2.INTER_AREA)), scale
 
 
-def detection_side(image: RgbImage, settings: FaceSettings, smallest_found: float) -> int:
-    """Longest side to detect `image` at: `faces.detect_size`, raised as far as
-    needed for a face of `faces.min_size` frame pixels to measure `smallest_found`
-    pixels (the detector's limit) at the detection scale; never above full size."""
+PAPER_WIDTH = 640
+"""The papers' detection width: frames are divided by W // 640 (integer steps)."""
+
+
+def detection_input(image: RgbImage, settings: FaceSettings, smallest_found: float = 0) -> RgbImage:
+    """The image a detector searches for `image`'s faces.
+
+    `faces.detect_size` "paper" is the papers' rule (paper_downscale). A number
+    is the longest side (0 = full size), raised as far as needed for a face of
+    `faces.min_size` frame pixels to measure `smallest_found` pixels (the
+    detector's limit; 0 = no limit) at the detection scale, never above full size.
+    """
+    if settings.detect_size == "paper":
+        return paper_downscale(image)
+    side = settings.detect_size
     longest = max(image.shape[:2])
-    if settings.detect_size <= 0 or settings.min_size <= 0:
-        return settings.detect_size
-    needed = math.ceil(longest * smallest_found / settings.min_size)
-    return min(longest, max(settings.detect_size, needed))
+    if side > 0 and settings.min_size > 0 and smallest_found > 0:
+        needed = math.ceil(longest * smallest_found / settings.min_size)
+        side = min(longest, max(side, needed))
+    return downscale(image, side)[0]
+
+
+def paper_downscale(image: RgbImage) -> RgbImage:
+    """`image` shrunk as ClipSwap's and FaceDancer's scripts do: by the integer
+    step W // 640 (1 up to 1279 px wide) to (W // step, H // step), linearly;
+    a portrait frame goes by its width too."""
+    height, width = image.shape[:2]
+    step = width // PAPER_WIDTH if width > PAPER_WIDTH else 1
+    if step == 1:
+        return image
+    size = (width // step, height // step)
+    return cast(RgbImage, cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
 
 
 def keep_faces(faces: list[Face], *, min_size: float) -> list[Face]:
@@ -113,10 +136,12 @@ def follow_landmarks(box: FaceBox, before: Landmarks, after: Landmarks) -> FaceB
 
 
 __all__ = [
+    "PAPER_WIDTH",
     "FaceDetector",
-    "detection_side",
+    "detection_input",
     "downscale",
     "follow_landmarks",
     "keep_faces",
+    "paper_downscale",
     "scaled_face",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.detect import downscale, keep_faces, refresh_near
+from clipswap_video.faces.detect import detection_input, keep_faces, refresh_near
 from clipswap_video.faces.types import Face, Landmarks, box_iou, unit
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
@@ -75,7 +75,8 @@ class DlibDetector:
         self._descriptor = _load(dlib.face_recognition_model_v1, folder / DESCRIPTOR_FILE)
 
     def detect(self, image: RgbImage) -> list[Face]:
-        small, scale = downscale(image, self.settings.detect_size)
+        small = detection_input(image, self.settings)
+        scale = small.shape[1] / image.shape[1]
         rects, scores, _ = self._hog.run(
             small, self.settings.hog_upsample, self.settings.hog_threshold
         )

@@ -18,8 +18,8 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces.detect import FaceDetector, scaled_face
-from clipswap_video.faces.rolled import detect_rolled
-from clipswap_video.faces.types import Embedding, Face, unit
+from clipswap_video.faces.rolled import SAME_FACE_IOU, detect_rolled
+from clipswap_video.faces.types import Embedding, Face, box_iou, unit
 from clipswap_video.media.image import read_image
 
 # Photos smaller than this are searched again at twice the size when no face is
@@ -78,13 +78,19 @@ def source_identity(
 
 
 def detect_still(detector: FaceDetector, image: RgbImage) -> list[Face]:
-    """Faces of a photo, also searched a quarter turn each way (a head lying
-    sideways, or a photo saved sideways without its orientation tag: a detector
-    may find such a face upright too, with its landmarks off the eyes, so the
-    best-scoring pass is kept); a small photo without a found face is tried at
-    twice its size. One photo is worth the three passes."""
+    """Faces of a photo, also searched a quarter turn each way: a head lying
+    sideways, or a photo saved sideways without its orientation tag, is often
+    found upright too but with its landmarks off the eyes, so the best-scoring
+    pass measures each face. The turned passes add faces only to a photo in which
+    the upright pass found none (a turned busy background can show false faces).
+    A small photo without a found face is tried at twice its size."""
     search = lambda picture: _detect_or_enlarge(detector, picture)  # noqa: E731
-    return detect_rolled(search, image, search(image))
+    upright = search(image)
+    every_pass = detect_rolled(search, image, upright)
+    if not upright:
+        return every_pass
+    boxes = np.stack([face.box for face in upright])
+    return [face for face in every_pass if box_iou(face.box, boxes).max() >= SAME_FACE_IOU]
 
 
 def _detect_or_enlarge(detector: FaceDetector, image: RgbImage) -> list[Face]:

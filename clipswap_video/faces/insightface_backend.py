@@ -146,8 +146,10 @@ class InsightfaceDetector:
     def _letterbox(self, image: RgbImage) -> tuple[RgbImage, float]:
         """The image scaled into the detector's canvas at the top left, and the factor."""
         height, width = image.shape[:2]
+        # SCRFD's own input is 640 px: the papers' rule ("paper") asks for about that.
+        longest = 0 if self.settings.detect_size == "paper" else self.settings.detect_size
         canvas_h, canvas_w = detector_canvas(
-            self._detector.get_inputs()[0].shape, (height, width), self.settings.detect_size
+            self._detector.get_inputs()[0].shape, (height, width), longest
         )
         factor = min(canvas_h / height, canvas_w / width)
         size = (max(1, round(width * factor)), max(1, round(height * factor)))

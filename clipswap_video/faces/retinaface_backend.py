@@ -34,7 +34,7 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
-from clipswap_video.faces.detect import detection_side, downscale, keep_faces
+from clipswap_video.faces.detect import detection_input, keep_faces
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import transform_face
@@ -97,11 +97,12 @@ class RetinaFaceDetector:
 
     def detect(self, image: RgbImage) -> list[Face]:
         """Faces in `image` pixels, best score first."""
-        small, scale = downscale(image, detection_side(image, self.settings, SMALLEST_FACE))
+        small = detection_input(image, self.settings, SMALLEST_FACE)
+        # Back by the frame's own size over the small one's, as the papers' scripts do.
+        x_scale, y_scale = image.shape[1] / small.shape[1], image.shape[0] / small.shape[0]
+        to_frame = np.array([[x_scale, 0, 0], [0, y_scale, 0]])
         [found] = self._run([small])
-        faces = [
-            transform_face(face, np.array([[1 / scale, 0, 0], [0, 1 / scale, 0]])) for face in found
-        ]
+        faces = [transform_face(face, to_frame) for face in found]
         return keep_faces(faces, min_size=self.settings.min_size)
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
