@@ -131,9 +131,10 @@ class FaceSettings:
     16 px, their smallest. "paper": the papers' rule, width // (width // 640)."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
-    min_score: float = field(default=0.0, metadata={"range": (0.0, 1.0)})
+    min_score: float | Literal["file"] = field(default=0.0, metadata={"range": (0.0, 1.0)})
     """Neural detectors: lowest detection probability kept (0 = the backend's own:
-    retinaface_mobile 0.8, insightface and retinaface 0.5)."""
+    retinaface_mobile 0.8, insightface and retinaface 0.5; "file": the one stored in
+    RetinaFace-Res50.h5, 0.02 where it stores none, as the papers' code)."""
     hog_threshold: float = field(default=0.0, metadata={"range": (-2.0, 5.0)})
     """dlib: lowest HOG margin kept (raise to drop false detections)."""
     hog_upsample: int = field(default=0, metadata={"range": (0, 3)})

@@ -377,6 +377,7 @@ def retinaface_model(
     widths: tuple[int, ...] = (8, 8, 8, 8),
     out_ch: int = 16,
     nms_iou: float = 0.35,
+    score_threshold: float | None = 0.02,
 ) -> tuple[dict[str, Any], LayerWeights]:
     """A narrow RetinaFace graph in the released file's layout: RGB -> BGR slice and
     Caffe-mean bias_add ops, the nested ResNet `ResNet50_extrator` (3 outputs, used
@@ -455,7 +456,7 @@ def retinaface_model(
                 scores=["ClassHead_0", 0, 0],
                 max_output_size=100,
                 iou_threshold=nms_iou,
-                score_threshold=0.02,
+                **({} if score_threshold is None else {"score_threshold": score_threshold}),
                 name=None,
             ),
         )

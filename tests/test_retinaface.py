@@ -359,6 +359,19 @@ def test_the_papers_detection_size_rule(size: tuple[int, int], detected: tuple[i
     assert detection_input(image, settings, SMALLEST_FACE).shape[:2] == detected
 
 
+@pytest.mark.parametrize(("stored", "expected"), [(0.3, 0.3), (None, 0.02)])
+def test_min_score_file_is_the_threshold_the_weight_file_stores(
+    tmp_path: Path, stored: float | None, expected: float
+) -> None:
+    model, weights = retinaface_model(
+        np.random.default_rng(3), blocks=BLOCKS, widths=WIDTHS, score_threshold=stored
+    )
+    folder = _write(tmp_path, model, weights).parent
+    assert create_detector(_settings(min_score="file"), folder).min_score == expected
+    assert create_detector(_settings(), folder).min_score == 0.5  # 0: the backend's own
+    assert create_detector(_settings(min_score=0.7), folder).min_score == 0.7
+
+
 def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
     detector = create_detector(_settings(), _one_face_file(tmp_path / "w").parent)
     assert isinstance(detector, RetinaFaceDetector)

@@ -58,6 +58,11 @@ def test_faces_of_every_size_are_found(detector: FaceDetector, height: int) -> N
     assert found >= 10 * 0.95
 
 
+def test_min_score_file_is_its_own_threshold_for_the_bundled_graph() -> None:
+    detector = create_detector(FaceSettings(min_score="file"))
+    assert detector.min_score == 0.8  # type: ignore[attr-defined]  # it stores none
+
+
 def test_a_broken_bundled_graph_is_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import clipswap_video.faces.mobile_retinaface as mobile
 

@@ -103,7 +103,9 @@ class InsightfaceDetector:
         canvas, factor = self._letterbox(image)
         blob = np.ascontiguousarray(((canvas - np.float32(127.5)) / 128).transpose(2, 0, 1)[None])
         outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
-        min_score = self.settings.min_score or MIN_SCORE
+        # SCRFD's file stores no threshold: "file" means insightface's own.
+        setting = self.settings.min_score
+        min_score = MIN_SCORE if setting == "file" or not setting else float(setting)
         boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], min_score)
         keep = nms(boxes, scores, NMS_IOU)
         faces = [

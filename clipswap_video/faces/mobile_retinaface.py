@@ -62,6 +62,9 @@ class OnnxRetinaFace:
             ) from None
         self.spec = RetinaFaceSpec()
 
+    stored_min_score = None
+    """The bundled graph stores no score threshold (its NMS is ours)."""
+
     @torch.inference_mode()
     def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]:
         """Faces in each of the (N, 3, H, W) RGB 0..255 images, in one run of the

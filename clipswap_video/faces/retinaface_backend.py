@@ -3,7 +3,7 @@ ClipSwap ship, run in torch (clipswap_video.models.retinaface) on `faces.device`
 
 Differences from the papers' scripts, on purpose:
 - Score threshold: `faces.min_score`, or the backend's MIN_SCORE when it is 0
-  (theirs keeps every NMS survivor above 0.02).
+  (theirs keeps every NMS survivor above the file's threshold, 0.02; "file").
 - Size: the frame is shrunk so its longest side is at most `faces.detect_size`
   (0 = full size), but never so far that a face of `faces.min_size` pixels
   falls under the smallest anchor (SMALLEST_FACE) at the detection scale: a
@@ -12,8 +12,9 @@ Differences from the papers' scripts, on purpose:
   frame is one pass at that size rather than tiles (tiles would cost the same
   and cut faces at their seams). The scripts divide the width by W // 640
   (1920 px -> 640, 1280 -> 640, 1000 -> 1000), which loses faces under about
-  50 px in 1080p; `faces.detect_size = "paper"` follows it. Outputs are normalised, so they are mapped back by the
-  frame's own width and height, as the scripts do.
+  50 px in 1080p; `faces.detect_size = "paper"` follows it. Outputs are
+  normalised, so they are mapped back by the frame's own width and height, as
+  the scripts do.
 - Identity: RetinaFace has no identity head, so `embed` is dlib's 128-d
   descriptor (clipswap_video.faces.dlib_backend) with dlib's match distance;
   the swap itself uses ArcFace, this only decides who is who.
@@ -71,6 +72,11 @@ def torch_device(name: str) -> torch.device:
 class RetinaFaceNetwork(Protocol):
     """A RetinaFace graph, torch (models.retinaface) or ONNX (faces.mobile_retinaface)."""
 
+    @property
+    def stored_min_score(self) -> float | None:
+        """The score threshold stored with the graph, if it stores one."""
+        ...
+
     def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]: ...
 
 
@@ -83,9 +89,9 @@ class RetinaFaceDetector:
 
     def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
         self.settings = settings
-        self.min_score = settings.min_score or self.MIN_SCORE
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
         self.device, self.model = self._network(settings, weights_dir)
+        self.min_score = self._min_score(settings.min_score)
         self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
 
     def _network(
@@ -94,6 +100,14 @@ class RetinaFaceDetector:
         """The device frames go to, and the graph: RetinaFace-Res50 from the weights."""
         device = torch_device(settings.device)
         return device, load_retinaface(weights_path(weights_dir), device=device)
+
+    def _min_score(self, setting: float | str) -> float:
+        """`faces.min_score` as a number: 0 is the backend's own, "file" the
+        graph's stored one (the backend's own for a graph that stores none)."""
+        if setting == "file":
+            stored = self.model.stored_min_score
+            return self.MIN_SCORE if stored is None else stored
+        return float(setting) or self.MIN_SCORE
 
     def detect(self, image: RgbImage) -> list[Face]:
         """Faces in `image` pixels, best score first."""

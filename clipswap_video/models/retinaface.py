@@ -54,6 +54,8 @@ class RetinaFaceSpec:
     variances: tuple[float, float] = (0.1, 0.2)
     mean_bgr: tuple[float, ...] = CAFFE_MEAN_BGR
     nms_iou: float = 0.4
+    score_threshold: float = 0.02
+    """The file's own: its NMS node's score threshold (the TF code's default when absent)."""
 
     @property
     def anchors(self) -> int:
@@ -176,6 +178,11 @@ class RetinaFace(nn.Module):
         )
         return boxes, landmarks, F.softmax(classes, dim=-1)
 
+    @property
+    def stored_min_score(self) -> float:
+        """The score threshold the weight file keeps faces above."""
+        return self.spec.score_threshold
+
     @torch.inference_mode()
     def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]:
         """Faces in each of the (N, 3, H, W) RGB 0..255 images, in one forward
@@ -290,8 +297,8 @@ def load_retinaface(path: Path | str, *, device: torch.device | str | None = Non
     """RetinaFace-Res50.h5 (or a converted .safetensors of it) as a RetinaFace in eval mode.
 
     The shape (backbone blocks and widths, FPN width, anchors) is read from the
-    arrays, the NMS IoU and the means from the graph's post- and preprocessing
-    nodes (defaults 0.4 and the Caffe means).
+    arrays, the NMS IoU and score threshold and the means from the graph's post-
+    and preprocessing nodes (defaults 0.4, 0.02 and the Caffe means).
 
     Raises:
         InputNotFoundError: no such file.
@@ -357,7 +364,7 @@ def _spec(
     features = tuple(str(entry[0]) for entry in nested["output_layers"])
     if len(features) != 3 or not all(re.fullmatch(r"conv[3-5]_block\d+_out", f) for f in features):
         raise CorruptWeightsError(f"{path}: backbone outputs {features}, not ResNet C3, C4, C5")
-    iou, mean = _graph_constants(layers.values())
+    iou, score, mean = _graph_constants(layers.values())
     return RetinaFaceSpec(
         blocks=blocks,
         widths=widths,
@@ -365,6 +372,7 @@ def _spec(
         out_channels=_shape(weights, parts.fpn, "kernel", path)[-1],
         mean_bgr=mean,
         nms_iou=iou,
+        score_threshold=score,
     )
 
 
@@ -376,18 +384,21 @@ def _shape(weights: LayerWeights, layer: str, part: str, path: Path) -> tuple[in
     raise CorruptWeightsError(f"{path}: layer {layer!r} has no {part} array")
 
 
-def _graph_constants(layers: Iterable[dict[str, Any]]) -> tuple[float, tuple[float, ...]]:
-    """NMS IoU (image.non_max_suppression) and means (nn.bias_add) from the graph."""
-    iou, mean = RetinaFaceSpec.nms_iou, tuple(CAFFE_MEAN_BGR)
+def _graph_constants(layers: Iterable[dict[str, Any]]) -> tuple[float, float, tuple[float, ...]]:
+    """NMS IoU and score threshold (image.non_max_suppression) and means
+    (nn.bias_add) from the graph."""
+    iou, score = RetinaFaceSpec.nms_iou, RetinaFaceSpec.score_threshold
+    mean = tuple(CAFFE_MEAN_BGR)
     for layer in layers:
         node = layer["inbound_nodes"][0] if layer["inbound_nodes"] else []
         kwargs = node[3] if layer["class_name"] == "TFOpLambda" and len(node) == 4 else {}
         function = layer["config"].get("function")
-        if function == "image.non_max_suppression" and "iou_threshold" in kwargs:
-            iou = float(kwargs["iou_threshold"])
+        if function == "image.non_max_suppression":
+            iou = float(kwargs.get("iou_threshold", iou))
+            score = float(kwargs.get("score_threshold", score))
         if function == "nn.bias_add" and isinstance(kwargs.get("bias"), list):
             mean = tuple(-float(value) for value in kwargs["bias"])
-    return iou, mean
+    return iou, score, mean
 
 
 def _fill(model: RetinaFace, weights: LayerWeights, parts: _Parts, path: Path) -> None:
