@@ -1,7 +1,8 @@
 """Typed settings: frozen dataclasses filled from TOML files and `--set key=value`.
 
 Precedence, lowest first: the dataclass defaults (mirrored by
-configs/default.toml, which a test keeps in sync), a `--config FILE`, then
+configs/default.toml, which a test keeps in sync), a mode's settings file
+(`--mode paper`: configs/modes/paper.toml), a `--config FILE`, then
 `--set section.key=value` overrides. Keys and values are checked before any
 work starts: an unknown key or a bad value is one clear error line.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from clipswap_video._resources import configs_dir
 from clipswap_video._toml_config import (
     Layer,
     build,
@@ -154,6 +156,9 @@ class FaceSettings:
     as they are, not pasted distorted; 90 swaps every face."""
     strict: bool = False
     """Fail the job (exit 17, no output) when no face is swapped in any frame."""
+    refine: bool = True
+    """Measure each detected face again in its refresh window, and search frames a
+    quarter turn each way where a face may be rolled (off: one pass, as the papers)."""
 
 
 @dataclass(frozen=True)
@@ -193,16 +198,30 @@ class Settings:
     track: TrackSettings = field(default_factory=TrackSettings)
 
 
+ModeName = Literal["video", "paper"]
+"""`--mode`: video is the defaults; every other mode is a settings file in configs/modes/."""
+
+
+def mode_file(mode: ModeName) -> Path | None:
+    """The settings file of `mode` (None for video, the defaults)."""
+    return None if mode == "video" else configs_dir() / "modes" / f"{mode}.toml"
+
+
 def load_settings(
-    config_file: Path | None = None, overrides: typing.Sequence[str] = ()
+    config_file: Path | None = None,
+    overrides: typing.Sequence[str] = (),
+    mode: ModeName = "video",
 ) -> Settings:
-    """Builds the effective settings from an optional TOML file and `key=value` overrides.
+    """Builds the effective settings from a mode, an optional TOML file and
+    `key=value` overrides.
 
     Raises:
         InputNotFoundError: `config_file` does not exist.
         UnknownConfigKeyError, ConfigValueError: a key or a value (see _toml_config).
     """
     layers: list[Layer] = []
+    if (path := mode_file(mode)) is not None:
+        layers.append((str(path), read_toml(path, f"--mode {mode} settings file")))
     if config_file is not None:
         layers.append((str(config_file), read_toml(config_file, "config file")))
     layers += [("--set", parse_override(override)) for override in overrides]

@@ -103,3 +103,24 @@ def test_bad_config_files(tmp_path: Path) -> None:
     (tmp_path / "flat.toml").write_text("video = 3\n")
     with pytest.raises(ConfigValueError, match="must be a table"):
         load_settings(tmp_path / "flat.toml")
+
+
+def test_the_paper_mode_is_a_settings_file_under_config_and_set(tmp_path: Path) -> None:
+    paper = load_settings(mode="paper")
+    assert (paper.faces.detector, paper.faces.detect_size, paper.faces.detect_every) == (
+        "retinaface",
+        "paper",
+        1,
+    )
+    assert (paper.faces.min_score, paper.faces.min_size, paper.faces.refine) == ("file", 0, False)
+    assert (paper.composite.mask, paper.composite.blend) == ("paper", "alpha")
+    assert not paper.composite.colour_transfer and not paper.track.smooth
+    assert paper.swap.swapper == "clipswap"
+    (tmp_path / "mine.toml").write_text('[composite]\nblend = "multiband"\n')
+    mine = load_settings(tmp_path / "mine.toml", ["faces.detect_every=2"], mode="paper")
+    assert (mine.composite.blend, mine.faces.detect_every, mine.composite.mask) == (
+        "multiband",
+        2,
+        "paper",
+    )  # --config and --set win over the mode
+    assert load_settings(mode="video") == load_settings()

@@ -191,6 +191,21 @@ def test_quarter_turn_passes_run_only_when_a_face_may_be_missed(
     assert [index for index, ran in enumerate(passes_ran) if ran] == [0, 15]
 
 
+def test_without_refine_one_detection_pass_is_all(
+    detector: FaceDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faces.refine = false (the paper mode): no quarter-turn pass, no re-measure."""
+    calls: list[str] = []
+    monkeypatch.setattr(analysis_module, "detect_rolled", lambda *a: calls.append("turned"))
+    settings = FaceSettings(detector="retinaface_mobile", detect_every=1, refine=False)
+    analyzer = FaceAnalyzer(detector, settings, TrackSettings(max_gap=0))
+    monkeypatch.setattr(analyzer, "_remeasured", lambda *a: calls.append("again"))
+    face, _ = rolled_frame(0)
+    for image in [face] * 3 + [BACKDROP] * 3:
+        assert len(analyzer.analyse(image)) == (1 if image is face else 0)
+    assert calls == []
+
+
 def test_a_sideways_source_photo_gives_an_upright_crop() -> None:
     detector = create_detector(FaceSettings())
     upright = grace_hopper()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from clipswap_video.config import ModeName
 from clipswap_video.errors import ExitCode
 
 
@@ -61,6 +62,7 @@ class BatchOptions:
     """How a plan runs: settings for every job, executor, workers, rerun policy."""
 
     config: Path | None = None
+    mode: ModeName = "video"
     overrides: tuple[str, ...] = ()  # --set and flags; they win over a job's own `set`
     weights_dir: Path | None = None
     workers: int | None = None

@@ -139,7 +139,7 @@ def _settings_for(jobs: Sequence[PlannedJob], options: BatchOptions) -> dict[Pat
         if planned.overrides not in built:
             try:
                 built[planned.overrides] = load_settings(
-                    options.config, [*planned.overrides, *options.overrides]
+                    options.config, [*planned.overrides, *options.overrides], options.mode
                 )
                 parse_selection(built[planned.overrides].faces.select)
             except ClipswapError as error:

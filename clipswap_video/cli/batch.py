@@ -97,6 +97,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         plan = dataclasses.replace(plan, manifest=args.manifest or plan.manifest)
     options = BatchOptions(
         config=args.config,
+        mode=args.mode,
         overrides=tuple(settings_overrides(args)),
         weights_dir=args.weights,
         workers=args.workers,

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.reports.faces import analyse_input, write_preview
     from clipswap_video.reports.preview import check_preview_path
 
-    settings = load_settings(args.config, settings_overrides(args))
+    settings = load_settings(args.config, settings_overrides(args), args.mode)
     if args.preview is not None:
         check_preview_path(args.preview)  # before a long analysis, not after
     loud = not (args.quiet or args.json)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import get_args
 
 from clipswap_video._toml_config import toml_value
-from clipswap_video.config import DetectorName, PrecisionName, SwapperName
+from clipswap_video.config import DetectorName, ModeName, PrecisionName, SwapperName
 
 
 def add_loudness(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,13 @@ def add_loudness(parser: argparse.ArgumentParser) -> None:
 def add_settings(parser: argparse.ArgumentParser) -> None:
     """--config, --set, the face flags and --tolerate-errors, shared by the commands
     that decode and analyse faces (swap, batch, faces)."""
+    parser.add_argument(
+        "--mode",
+        choices=get_args(ModeName),
+        default="video",
+        help="video: tracking, smoothing, video-grade compositing (the default); "
+        "paper: the authors' inference step for step (configs/modes/paper.toml)",
+    )
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     add_set(parser, example="video.crf=20")
     parser.add_argument(

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.faces import parse_selection
     from clipswap_video.pipeline import run_video
 
-    settings = load_settings(args.config, settings_overrides(args))
+    settings = load_settings(args.config, settings_overrides(args), args.mode)
     parse_selection(settings.faces.select)  # a bad --faces fails before any work
     if args.preview is not None:  # imported only when asked for: OpenCV is large
         from clipswap_video.reports.preview import check_preview_path, write_side_by_side

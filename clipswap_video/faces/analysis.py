@@ -44,6 +44,7 @@ class FaceAnalyzer:
     ) -> None:
         self.detector = detector
         self.detect_every = faces.detect_every
+        self.refine = faces.refine
         self.tracker = FaceTracker(track, detector.match_distance)
         self.cuts = SceneCutDetector(track.cut_threshold)
         self.iou_threshold = track.iou_threshold
@@ -78,10 +79,11 @@ class FaceAnalyzer:
     def _detect(self, image: RgbImage) -> list[Face]:
         """A full detection, with the quarter-turn passes where they are due."""
         detections = self.detector.detect(image)
-        if self._shot_start or self._lost_a_face(detections):
+        if self.refine and (self._shot_start or self._lost_a_face(detections)):
             detections = detect_rolled(self.detector.detect, image, detections)
         self._shot_start = False
-        detections = self._remeasured(image, detections)
+        if self.refine:
+            detections = self._remeasured(image, detections)
         return self.tracker.update(detections, lambda new: self.detector.embed(image, new))
 
     def _remeasured(self, image: RgbImage, detections: list[Face]) -> list[Face]:
