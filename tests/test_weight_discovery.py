@@ -1,0 +1,115 @@
+"""Where weight files are found: the flat names and the official repositories'
+sub-folders, in any letter case; one folder holding two files for one model is
+one error line; a missing one names where it was looked for. Only discovery:
+the files are empty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clipswap_video.errors import AmbiguousWeightsError, ExitCode
+from clipswap_video.weights import ENV_VAR, WeightEntry, find_weight, load_manifest, locate
+
+OFFICIAL_TREES = {
+    "issue": [
+        "pretrained_ckpts/clipswap/clipswap.h5",
+        "arcface_model/ArcFace-Res50.h5",
+        "retinaface/RetinaFace-Res50.h5",
+    ],
+    "clipswap readme": [
+        "pretrained_ckpts/clipswap/ClipSwap.h5",
+        "pretrained_ckpts/arcface/ArcFace-Res50.h5",
+        "pretrained_ckpts/retinaface/RetinaFace-Res50.h5",
+    ],
+}
+ROLES = ["clipswap_256.official", "arcface_res50.official", "retinaface_res50.official"]
+
+
+def _entry(name: str) -> WeightEntry:
+    return next(entry for entry in load_manifest() if entry.name == name)
+
+
+def _touch(folder: Path, *relative: str) -> list[Path]:
+    paths = [folder / name for name in relative]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    return paths
+
+
+def _case_sensitive(folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "probe").write_bytes(b"")
+    return not (folder / "PROBE").exists()
+
+
+@pytest.mark.parametrize("tree", OFFICIAL_TREES)
+def test_the_official_tree_is_found(tmp_path: Path, tree: str) -> None:
+    relative = OFFICIAL_TREES[tree]
+    for name, path, place in zip(ROLES, _touch(tmp_path, *relative), relative, strict=True):
+        found = locate(_entry(name), tmp_path)
+        assert found is not None and found.path == path
+        assert found.location.casefold() == place.casefold()
+
+
+def test_any_letter_case_on_every_component(tmp_path: Path) -> None:
+    [generator, identity] = _touch(
+        tmp_path, "Pretrained_Ckpts/ClipSwap/CLIPSWAP.H5", "arcface-res50.h5"
+    )
+    assert find_weight(_entry("clipswap_256.official"), tmp_path) == generator
+    assert find_weight(_entry("arcface_res50.official"), tmp_path) == identity
+    assert find_weight(_entry("retinaface_res50.official"), tmp_path) is None
+
+
+def test_the_converted_file_is_preferred_in_a_sub_folder_too(tmp_path: Path) -> None:
+    _touch(tmp_path, "pretrained_ckpts/clipswap/ClipSwap.h5")
+    [converted] = _touch(tmp_path, "pretrained_ckpts/clipswap/clipswap.safetensors")
+    found = locate(_entry("clipswap_256.official"), tmp_path)
+    assert found is not None and found.path == converted and "(converted)" in found.why
+
+
+def test_two_files_for_one_model_in_one_folder_is_one_line(tmp_path: Path) -> None:
+    flat, nested = _touch(tmp_path, "ClipSwap.h5", "pretrained_ckpts/clipswap/clipswap.h5")
+    with pytest.raises(AmbiguousWeightsError) as caught:
+        find_weight(_entry("clipswap_256.official"), tmp_path)
+    message = str(caught.value)
+    assert str(flat) in message and str(nested) in message and "\n" not in message
+    assert "remove or rename" in message and "--weights" in message
+    assert caught.value.exit_code == ExitCode.AMBIGUOUS_WEIGHTS
+
+
+def test_two_letter_cases_side_by_side_are_two_files(tmp_path: Path) -> None:
+    if not _case_sensitive(tmp_path):
+        pytest.skip("this filesystem cannot hold both names")
+    _touch(tmp_path, "ArcFace-Res50.h5", "arcface-res50.h5")
+    with pytest.raises(AmbiguousWeightsError, match="2 files for arcface_res50.official"):
+        find_weight(_entry("arcface_res50.official"), tmp_path)
+
+
+def test_a_link_to_the_same_file_is_one_file(tmp_path: Path) -> None:
+    [nested] = _touch(tmp_path, "retinaface/RetinaFace-Res50.h5")
+    (tmp_path / "RetinaFace-Res50.h5").symlink_to(nested)
+    assert find_weight(_entry("retinaface_res50.official"), tmp_path) == (
+        tmp_path / "RetinaFace-Res50.h5"
+    )
+
+
+def test_the_first_folder_that_holds_it_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [nested] = _touch(tmp_path / "mine", "arcface_model/ArcFace-Res50.h5")
+    _touch(tmp_path / "env", "ArcFace-Res50.h5", "arcface/ArcFace-Res50.h5")  # two, never read
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
+    found = locate(_entry("arcface_res50.official"), tmp_path / "mine")
+    assert found is not None and found.path == nested
+    assert found.why == f"--weights {tmp_path / 'mine'}, as arcface_model/ArcFace-Res50.h5"
+    with pytest.raises(AmbiguousWeightsError, match=str(tmp_path / "env")):
+        locate(_entry("arcface_res50.official"), tmp_path / "empty")
+
+
+def test_manifest_paths_are_a_tuple() -> None:
+    entry = _entry("facedancer_256.config_c_hq")
+    assert entry.paths == ("model_zoo/FaceDancer_config_c_HQ.h5",)
+    assert _entry("insightface.buffalo_l").paths == ()
