@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clipswap_video.errors import AmbiguousWeightsError, ExitCode
+from clipswap_video.errors import AmbiguousWeightsError, ExitCode, MissingWeightsError
 from clipswap_video.weights import ENV_VAR, WeightEntry, find_weight, load_manifest, locate
 
 OFFICIAL_TREES = {
@@ -94,6 +94,19 @@ def test_a_link_to_the_same_file_is_one_file(tmp_path: Path) -> None:
     assert find_weight(_entry("retinaface_res50.official"), tmp_path) == (
         tmp_path / "RetinaFace-Res50.h5"
     )
+
+
+def test_a_missing_model_names_where_it_looked(tmp_path: Path) -> None:
+    from clipswap_video.faces.retinaface_backend import weights_path
+
+    with pytest.raises(MissingWeightsError) as caught:
+        weights_path(tmp_path / "mine")
+    message = str(caught.value)
+    assert (
+        "RetinaFace-Res50.h5 or pretrained_ckpts/retinaface/RetinaFace-Res50.h5 or "
+        f"retinaface/RetinaFace-Res50.h5 (any case) in {tmp_path / 'mine'}, weights"
+    ) in message
+    assert "\n" not in message
 
 
 def test_the_first_folder_that_holds_it_wins(
