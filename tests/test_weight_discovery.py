@@ -5,12 +5,14 @@ the files are empty."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from clipswap_video.errors import AmbiguousWeightsError, ExitCode, MissingWeightsError
 from clipswap_video.weights import ENV_VAR, WeightEntry, find_weight, load_manifest, locate
+from media_fixtures import write_clip
 
 OFFICIAL_TREES = {
     "issue": [
@@ -126,3 +128,68 @@ def test_manifest_paths_are_a_tuple() -> None:
     entry = _entry("facedancer_256.config_c_hq")
     assert entry.paths == ("model_zoo/FaceDancer_config_c_HQ.h5",)
     assert _entry("insightface.buffalo_l").paths == ()
+
+
+# Through the command line ------------------------------------------------------------------
+
+
+def test_weights_list_json_says_what_was_picked_and_why(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from clipswap_video.cli import main
+
+    [generator] = _touch(tmp_path, "Pretrained_Ckpts/clipswap/ClipSwap.h5")
+    _touch(tmp_path, "RetinaFace-Res50.h5", "retinaface/retinaface-res50.h5")
+    assert main(["weights", "list", "--json", "--weights", str(tmp_path)]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    picked = rows["clipswap_256.official"]
+    assert (picked["status"], picked["path"]) == ("found", str(generator))
+    assert (picked["folder"], picked["origin"]) == (str(tmp_path), "--weights")
+    assert picked["location"] == "pretrained_ckpts/clipswap/ClipSwap.h5"
+    conflict = rows["retinaface_res50.official"]
+    assert conflict["status"] == "conflict" and conflict["path"] is None
+    assert "2 files for retinaface_res50.official" in conflict["why"]
+    missing = rows["arcface_res50.official"]
+    assert missing["status"] == "missing" and missing["why"].startswith("looked for ArcFace")
+
+
+def test_weights_verify_fails_on_a_conflict(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _touch(tmp_path, "ClipSwap.h5", "clipswap/ClipSwap.h5")
+    code, err = cli("weights", "verify", "--weights", tmp_path)
+    last = err.splitlines()[-1]  # after the table, as for a hash mismatch
+    assert code == ExitCode.AMBIGUOUS_WEIGHTS and last.startswith("error: ")
+    assert "2 files for clipswap_256.official" in last
+
+
+def test_a_swap_with_two_generators_in_one_folder_writes_nothing(
+    cli,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    source_image: Path,
+) -> None:
+    _touch(tmp_path / "w", "ClipSwap.h5", "pretrained_ckpts/clipswap/ClipSwap.h5")
+    clip = write_clip(tmp_path / "in.mp4", frames=3)
+    code, err = cli(source_image, clip, tmp_path / "out.mp4", "--weights", tmp_path / "w")
+    assert code == ExitCode.AMBIGUOUS_WEIGHTS and err.count("\n") == 1
+    assert "remove or rename" in err and "ClipSwap.h5" in err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_doctor_reports_the_conflict(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from clipswap_video.cli import main
+
+    _touch(tmp_path, "arcface/ArcFace-Res50.h5", "ARCFACE_MODEL/arcface-res50.H5")
+    assert main(["doctor", "--json", "--weights", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["weights"]["arcface_res50.official"] is None
+    assert "2 files" in report["weights_conflicts"]["arcface_res50.official"]
+
+
+def test_fetch_refuses_to_add_a_second_copy(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _touch(tmp_path / "w", "model_zoo/FaceDancer_config_c_HQ.h5")
+    url = "http://127.0.0.1:9/never-contacted"
+    code, err = cli(
+        "weights", "fetch", "facedancer_256.config_c_hq", "--url", url, "--weights", tmp_path / "w"
+    )
+    assert code == ExitCode.AMBIGUOUS_WEIGHTS and err.count("\n") == 1
+    assert "already holds facedancer_256.config_c_hq" in err
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["model_zoo"]
