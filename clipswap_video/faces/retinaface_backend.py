@@ -12,8 +12,9 @@ Differences from the papers' scripts, on purpose:
   frame is one pass at that size rather than tiles (tiles would cost the same
   and cut faces at their seams). The scripts divide the width by W // 640
   (1920 px -> 640, 1280 -> 640, 1000 -> 1000), which loses faces under about
-  50 px in 1080p; `faces.detect_size = "paper"` follows it. Outputs are normalised, so they are mapped back by the
-  frame's own width and height, as the scripts do.
+  50 px in 1080p; `faces.detect_size = "paper"` follows it. Outputs are
+  normalised, so they are mapped back by the frame's own width and height, as
+  the scripts do.
 - Identity: RetinaFace has no identity head, so `embed` is dlib's 128-d
   descriptor (clipswap_video.faces.dlib_backend) with dlib's match distance;
   the swap itself uses ArcFace, this only decides who is who.
