@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     DOWNLOAD_FAILED = 15
     JOBS_FAILED = 16
     NOTHING_SWAPPED = 17
+    AMBIGUOUS_WEIGHTS = 18
     INTERRUPTED = 130
 
 
@@ -96,6 +97,14 @@ class CorruptWeightsError(ClipswapError, ValueError):
     exit_code = ExitCode.CORRUPT_WEIGHTS
 
 
+class AmbiguousWeightsError(ClipswapError, ValueError):
+    """One weights folder holds two files for one model (say the flat name and
+    the official repository's sub-folder): picking one silently could load the
+    other checkpoint than the one the user meant."""
+
+    exit_code = ExitCode.AMBIGUOUS_WEIGHTS
+
+
 class MissingExtraError(ClipswapError, ImportError):
     """A command needs a package from an optional extra this install lacks
     (`pip install 'clipswap-video[demo]'`). Exit 2: the command line asks for
@@ -124,6 +133,7 @@ class BatchInterruptedError(ClipswapError, InterruptedError):
 
 
 __all__ = [
+    "AmbiguousWeightsError",
     "BatchInterruptedError",
     "ClipswapError",
     "ConfigValueError",

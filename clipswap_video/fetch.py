@@ -27,15 +27,23 @@ from typing import Literal
 
 from clipswap_video.atomic import partial_path
 from clipswap_video.errors import (
+    AmbiguousWeightsError,
     ConfigValueError,
     CorruptWeightsError,
     DownloadError,
     MissingWeightsError,
 )
-from clipswap_video.weights import WeightEntry, find_weight, search_dirs
+from clipswap_video.weights import (
+    FoundWeight,
+    SearchFolder,
+    WeightEntry,
+    locate,
+    locate_in,
+    search_dirs,
+)
 
 _CHUNK = 1 << 20
-VerifyStatus = Literal["ok", "mismatch", "missing", "unverified", "found", "converted"]
+VerifyStatus = Literal["ok", "mismatch", "missing", "unverified", "found", "converted", "conflict"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,10 @@ class Verification:
     path: Path | None
     status: VerifyStatus
     sha256: str | None = None
+    found: FoundWeight | None = None
+    """The folder and location that picked `path`."""
+    conflict: str = ""
+    """Status "conflict": the line naming the files that compete for the entry."""
 
 
 def sha256_of(path: Path) -> str:
@@ -63,18 +75,24 @@ def verify(
     entry: WeightEntry, weights_dir: Path | None = None, *, hash_file: bool = True
 ) -> Verification:
     """Finds `entry`'s file and checks its full SHA-256 against the manifest
-    (`hash_file=False`: only whether it is there, status "found")."""
-    path = find_weight(entry, weights_dir)
-    if path is None:
+    (`hash_file=False`: only whether it is there, status "found"). Two files for
+    it in one folder is status "conflict", with the error's line."""
+    try:
+        found = locate(entry, weights_dir)
+    except AmbiguousWeightsError as error:
+        return Verification(entry, None, "conflict", conflict=str(error))
+    if found is None:
         return Verification(entry, None, "missing")
+    path = found.path
     if not hash_file:
-        return Verification(entry, path, "found")
-    if path.name != Path(entry.file).name:  # the converted .safetensors: no published hash
-        return Verification(entry, path, "converted")
+        return Verification(entry, path, "found", found=found)
+    if path.suffix.lower() == ".safetensors" and found.location.endswith(".h5"):
+        return Verification(entry, path, "converted", found=found)  # no published hash
     if entry.archive or not entry.sha256:  # an unpacked pack has no single published hash
-        return Verification(entry, path, "unverified")
+        return Verification(entry, path, "unverified", found=found)
     actual = sha256_of(path)
-    return Verification(entry, path, "ok" if actual == entry.sha256 else "mismatch", actual)
+    status: VerifyStatus = "ok" if actual == entry.sha256 else "mismatch"
+    return Verification(entry, path, status, actual, found)
 
 
 def fetch(
@@ -90,6 +108,8 @@ def fetch(
 
     Raises:
         ConfigValueError: no URL or no hash to check the download against.
+        AmbiguousWeightsError: `folder` already holds the file elsewhere than
+            at its flat name, where the download would be a second copy.
         DownloadError: the transfer failed (the partial file is kept for a resume).
         CorruptWeightsError: the finished download has the wrong size or hash (deleted).
     """
@@ -101,6 +121,7 @@ def fetch(
         raise ConfigValueError(
             f"{entry.name} has no known SHA-256 to check a download against; pass --sha256"
         )
+    _check_no_other_copy(entry, folder)
     folder.mkdir(parents=True, exist_ok=True)
     download = partial_path(folder / f"{Path(entry.file).name}{'.zip' if entry.archive else ''}")
     _download(source, download, entry.name, on_bytes, timeout)
@@ -112,6 +133,23 @@ def fetch(
     else:
         os.replace(download, target)
     return target
+
+
+def _check_no_other_copy(entry: WeightEntry, folder: Path) -> None:
+    """A download lands at the flat name `file`; a copy already elsewhere (an
+    official sub-folder, another letter case) would make two files for one entry.
+    A converted `.safetensors` there is no obstacle: it stays preferred to the .h5."""
+    held = locate_in(entry, SearchFolder(folder, "--weights"))  # the destination fetch was given
+    target = folder / entry.file
+    if held is None or held.path == target or (target.exists() and held.path.samefile(target)):
+        return
+    if held.location == entry.file and held.path.suffix.lower() == ".safetensors":
+        return
+    raise AmbiguousWeightsError(
+        f"{folder} already holds {entry.name} at {held.path}; a download would add "
+        f"{folder / entry.file} beside it: remove that file first, or fetch into "
+        "another --weights folder"
+    )
 
 
 def _download(

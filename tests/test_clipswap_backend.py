@@ -95,6 +95,19 @@ def test_auto_picks_clipswap_only_when_both_files_are_there(tmp_path: Path) -> N
     assert name == "classic" and warning and "ArcFace-Res50.h5" in warning
 
 
+def test_the_official_tree_in_any_case_loads(tmp_path: Path) -> None:
+    """Discovery finds `CLIPSWAP.H5` in `Pretrained_Ckpts/ClipSwap/`; the loaders
+    then read it as Keras .h5 whatever the case of its suffix."""
+    folder = _weights(tmp_path / "w")
+    (folder / "Pretrained_Ckpts" / "ClipSwap").mkdir(parents=True)
+    (folder / "ClipSwap.h5").rename(folder / "Pretrained_Ckpts" / "ClipSwap" / "CLIPSWAP.H5")
+    (folder / "arcface_model").mkdir()
+    (folder / "ArcFace-Res50.h5").rename(folder / "arcface_model" / "arcface-res50.H5")
+    assert resolve_swapper("auto", folder) == ("clipswap", None)
+    backend = create_backend("clipswap", folder)
+    assert backend.name == "clipswap"
+
+
 def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:
     folder = _weights(tmp_path / "w")
     swapper = FaceSwapper(load_settings(), [_source(tmp_path)], folder)

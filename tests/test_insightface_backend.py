@@ -214,13 +214,15 @@ def test_missing_pack_names_files_folders_and_next_step(tmp_path: Path) -> None:
     with pytest.raises(MissingWeightsError) as caught:
         _detector(root)
     message = str(caught.value)
-    assert "det_10g.onnx and w600k_r50.onnx" in message and str(root / "buffalo_l") in message
+    assert "det_10g.onnx and w600k_r50.onnx" in message
+    assert f"looked for buffalo_l (any case) in {root}, weights;" in message
     assert "weights/buffalo_l" in message and "--set faces.detector=dlib" in message
     assert "\n" not in message
     _pack(root)
     (root / "buffalo_l" / "w600k_r50.onnx").unlink()
-    with pytest.raises(MissingWeightsError, match=r"needs w600k_r50\.onnx of"):
+    with pytest.raises(MissingWeightsError, match=r"needs w600k_r50\.onnx of") as caught:
         _detector(root)
+    assert f"looked in {root / 'buffalo_l'};" in str(caught.value)  # the pack's own folder
 
 
 def test_corrupt_or_wrong_files_are_refused(tmp_path: Path) -> None:

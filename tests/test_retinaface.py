@@ -32,7 +32,12 @@ from clipswap_video.config import FaceSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.detect import detection_input
-from clipswap_video.faces.retinaface_backend import SMALLEST_FACE, RetinaFaceDetector, torch_device
+from clipswap_video.faces.retinaface_backend import (
+    SMALLEST_FACE,
+    RetinaFaceDetector,
+    torch_device,
+    weights_path,
+)
 from clipswap_video.faces.types import Face
 from clipswap_video.models.keras_h5 import KerasOpError, load_h5_graph
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
@@ -421,6 +426,14 @@ def test_missing_file_names_what_was_searched(tmp_path: Path) -> None:
     message = str(error.value)
     assert "RetinaFace-Res50.h5" in message and str(tmp_path / "mine") in message
     assert "\n" not in message
+
+
+def test_the_official_sub_folder_in_any_case_loads(tmp_path: Path) -> None:
+    folder = tmp_path / "w" / "RetinaFace"
+    folder.mkdir(parents=True)
+    written = write_keras_h5(folder / "RETINAFACE-RES50.H5", *_model())
+    assert weights_path(tmp_path / "w") == written
+    assert load_retinaface(written).spec.blocks == BLOCKS  # read as .h5 whatever its case
 
 
 def _without(weights: LayerWeights, layer_name: str, index: int) -> LayerWeights:

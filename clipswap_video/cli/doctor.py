@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from clipswap_video.cli.flags import add_loudness
@@ -64,10 +65,17 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("onnxruntime", ", ".join(faces["onnxruntime_providers"]) or "not installed"),
         ("weights searched", ", ".join(report["weights_search"])),
     ]
+    conflicts = report["weights_conflicts"]
     return rows + [
-        (f"weights: {name}", path or "[dim]not found[/]")
+        (f"weights: {name}", _weight_cell(path, conflicts.get(name)))
         for name, path in report["weights"].items()
     ]
+
+
+def _weight_cell(path: str | None, conflict: str | None) -> str:
+    if conflict:
+        return f"[red]{escape(conflict)}[/]"
+    return escape(path) if path else "[dim]not found[/]"
 
 
 __all__ = ["add_parser", "run"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -13,11 +13,16 @@ from rich.table import Table
 
 from clipswap_video.cli.flags import add_loudness
 from clipswap_video.errors import (
+    AmbiguousWeightsError,
     ConfigValueError,
     CorruptWeightsError,
     ExitCode,
     MissingWeightsError,
 )
+from clipswap_video.weights import load_manifest, looked_for, search_folders
+
+if TYPE_CHECKING:  # fetch is imported when a command runs, as in `run`
+    from clipswap_video.fetch import Verification
 
 
 def add_parser(commands: Any) -> None:
@@ -43,7 +48,6 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.fetch import default_folder, entry_named, fetch, verify
-    from clipswap_video.weights import load_manifest
 
     if args.action == "convert":
         return _convert(args, console)
@@ -60,25 +64,50 @@ def run(args: argparse.Namespace, console: Console) -> int:
         missing = [c.entry.name for c in checks if c.status == "missing"]
         if missing:
             raise MissingWeightsError(f"not found in any weights folder: {', '.join(missing)}")
-    rows = [
-        {
-            "name": c.entry.name,
-            "file": c.entry.file,
-            "status": c.status,
-            "path": str(c.path) if c.path else None,
-            "sha256": c.sha256,
-            "preprocessing": c.entry.preprocessing,
-        }
-        for c in checks
-    ]
+    rows = [_row(check, args.weights) for check in checks]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_table(rows, console)
-    bad = [c.entry.name for c in checks if c.status == "mismatch"]
-    if args.action == "verify" and bad:
-        raise CorruptWeightsError(f"sha256 mismatch: {', '.join(bad)}; fetch them again")
+        searched = ", ".join(folder.label for folder in search_folders(args.weights))
+        _print_table(rows, f"searched in this order: {searched}", console)
+    if args.action == "verify":
+        _raise_for_bad(checks)
     return ExitCode.OK
+
+
+def _row(check: Verification, weights_dir: Path | None) -> dict[str, Any]:
+    """One file's line: what was picked and why (the search folder and the location
+    it matched), the conflict that stops a pick, or where it was looked for."""
+    found = check.found
+    why = (
+        found.why
+        if found
+        else check.conflict or f"looked for {looked_for(check.entry, weights_dir)}"
+    )
+    return {
+        "name": check.entry.name,
+        "file": check.entry.file,
+        "status": check.status,
+        "path": str(check.path) if check.path else None,
+        "folder": str(found.folder.path) if found else None,
+        "origin": found.folder.origin if found else None,
+        "location": found.location if found else None,
+        "why": why,
+        "sha256": check.sha256,
+        "preprocessing": check.entry.preprocessing,
+    }
+
+
+def _raise_for_bad(checks: list[Verification]) -> None:
+    """verify fails on a conflict, then on a hash mismatch, after printing every line."""
+    conflicts = [check.conflict for check in checks if check.status == "conflict"]
+    if conflicts:
+        raise AmbiguousWeightsError(
+            conflicts[0] + (f" (and {len(conflicts) - 1} more)" if conflicts[1:] else "")
+        )
+    bad = [check.entry.name for check in checks if check.status == "mismatch"]
+    if bad:
+        raise CorruptWeightsError(f"sha256 mismatch: {', '.join(bad)}; fetch them again")
 
 
 def _convert(args: argparse.Namespace, console: Console) -> int:
@@ -101,12 +130,14 @@ def _convert(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
-def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="weights")
-    for column in ("name", "file", "status", "path"):
-        table.add_column(column)
+def _print_table(rows: list[dict[str, Any]], caption: str, console: Console) -> None:
+    table = Table(title="weights", caption=caption)
+    for column in ("name", "file", "status", "path", "why"):
+        table.add_column(column, overflow="fold")  # a path cut short with "…" says nothing
     for row in rows:
-        table.add_row(row["name"], row["file"], row["status"], row["path"] or "")
+        table.add_row(
+            row["name"], row["file"], row["status"], escape(row["path"] or ""), escape(row["why"])
+        )
     console.print(table)
 
 

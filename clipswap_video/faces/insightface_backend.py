@@ -30,7 +30,7 @@ from clipswap_video.faces.align import alignment_matrices
 from clipswap_video.faces.detect import follow_landmarks, keep_faces
 from clipswap_video.faces.onnx_session import onnx_providers, session_options
 from clipswap_video.faces.types import Face, box_iou, unit
-from clipswap_video.weights import find_weight, load_manifest, search_dirs
+from clipswap_video.weights import find_weight, load_manifest, looked_for
 
 PACK_NAME = "insightface.buffalo_l"
 DETECTOR_FILE = "det_10g.onnx"
@@ -315,10 +315,10 @@ def _pack_folder(weights_dir: Path | None) -> Path:
     required = [DETECTOR_FILE, RECOGNISER_FILE]
     missing = required if folder is None else [f for f in required if not (folder / f).is_file()]
     if folder is None or missing:
-        searched = ", ".join(str(d / entry.file) for d in search_dirs(weights_dir))
+        searched = f"in {folder}" if folder is not None else f"for {looked_for(entry, weights_dir)}"
         raise MissingWeightsError(
             f"insightface detector needs {' and '.join(missing)} of the buffalo_l pack; "
-            f"looked in {searched}; unzip insightface's buffalo_l.zip into weights/buffalo_l/ "
+            f"looked {searched}; unzip insightface's buffalo_l.zip into weights/buffalo_l/ "
             "or use --set faces.detector=dlib"
         )
     return folder

@@ -41,7 +41,7 @@ from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import transform_face
 from clipswap_video.faces.types import Face, box_iou
 from clipswap_video.models.retinaface import Detections, load_retinaface
-from clipswap_video.weights import find_weight, load_manifest, search_dirs
+from clipswap_video.weights import find_weight, load_manifest, looked_for
 
 WEIGHT_NAME = "retinaface_res50.official"
 SMALLEST_FACE = 16.0
@@ -241,14 +241,14 @@ def weights_path(weights_dir: Path | None) -> Path:
     """RetinaFace-Res50 (.safetensors when converted, else the .h5) in the weight folders.
 
     Raises:
-        MissingWeightsError: in none of them; the message names the folders.
+        MissingWeightsError: in none of them; the message names where it looked.
+        AmbiguousWeightsError: two files for it in the folder that holds it.
     """
     entry = next(entry for entry in load_manifest() if entry.name == WEIGHT_NAME)
     path = find_weight(entry, weights_dir)
     if path is None:
-        searched = ", ".join(str(folder / entry.file) for folder in search_dirs(weights_dir))
         raise MissingWeightsError(
-            f"retinaface detector needs {entry.file}; looked in {searched}; "
+            f"retinaface detector found no {looked_for(entry, weights_dir)}; "
             f"put the FaceDancer authors' file there (`clipswap-video weights fetch {WEIGHT_NAME} "
             "--url URL`) or use --set faces.detector=dlib"
         )

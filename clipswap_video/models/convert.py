@@ -58,7 +58,7 @@ def save_converted(
 def load_graph(path: Path | str) -> KerasGraph:
     """The KerasGraph of a converted .safetensors file or of a Keras .h5, in eval mode."""
     path = Path(path)
-    if path.suffix in (".h5", ".hdf5", ".keras"):
+    if path.suffix.lower() in (".h5", ".hdf5", ".keras"):  # CLIPSWAP.H5 is found too
         return load_h5_graph(path)
     config, weights = read_converted(path)
     return KerasGraph(config, weights).eval()

@@ -106,7 +106,7 @@ def create_model(
         InputNotFoundError / CorruptWeightsError: the file.
     """
     if isinstance(model, Path) or (
-        isinstance(model, str) and Path(model).suffix in MODEL_FILE_SUFFIXES
+        isinstance(model, str) and Path(model).suffix.lower() in MODEL_FILE_SUFFIXES
     ):
         if weights is not None:
             raise ValueError(f"{model} is a model file: it brings its own weights")

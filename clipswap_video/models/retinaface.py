@@ -314,7 +314,7 @@ def load_retinaface(path: Path | str, *, device: torch.device | str | None = Non
 
 
 def _read(path: Path) -> tuple[dict[str, Any], LayerWeights]:
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":  # discovery matches names in any case
         config, weights = read_converted(path)
         return dict(config), weights
     keras = read_keras_h5(path)

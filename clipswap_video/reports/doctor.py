@@ -15,6 +15,7 @@ from typing import Any
 import av
 
 from clipswap_video import __version__
+from clipswap_video.errors import AmbiguousWeightsError
 from clipswap_video.media.encoder import WELL_KNOWN_VIDEO_ENCODERS
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
@@ -35,11 +36,22 @@ def collect(weights_dir: Path | None = None) -> dict[str, Any]:
         "hw_devices": _hw_devices(),
         "faces": _faces_report(),
         "weights_search": [str(folder) for folder in search_dirs(weights_dir)],
-        "weights": {
-            entry.name: str(path) if (path := find_weight(entry, weights_dir)) else None
-            for entry in load_manifest()
-        },
+        **_weights_report(weights_dir),
     }
+
+
+def _weights_report(weights_dir: Path | None) -> dict[str, Any]:
+    """The file found for each manifest entry (None: none), and the line of each
+    entry whose folder holds two files for it (its path is None too)."""
+    found: dict[str, str | None] = {}
+    conflicts: dict[str, str] = {}
+    for entry in load_manifest():
+        try:
+            path = find_weight(entry, weights_dir)
+        except AmbiguousWeightsError as error:
+            path, conflicts[entry.name] = None, str(error)
+        found[entry.name] = str(path) if path else None
+    return {"weights": found, "weights_conflicts": conflicts}
 
 
 def _torch_report() -> dict[str, Any]:

@@ -33,7 +33,7 @@ from clipswap_video.swap.device import (
     keep_freed_host_memory,
     resolve_device,
 )
-from clipswap_video.weights import find_weight, load_manifest, search_dirs
+from clipswap_video.weights import find_weight, load_manifest, locations, search_dirs
 
 if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it
     from clipswap_video.models.clip import ClipImageEncoder
@@ -43,7 +43,11 @@ IDENTITY = "arcface_res50.official"
 
 
 def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
-    """(generator, ArcFace) files when both are in a weights folder, else None."""
+    """(generator, ArcFace) files when both are in a weights folder, else None.
+
+    Raises:
+        AmbiguousWeightsError: a folder holds two files for one of them.
+    """
     entries = {entry.name: entry for entry in load_manifest()}
     identity = find_weight(entries[IDENTITY], weights_dir)
     for name in GENERATORS:
@@ -54,11 +58,19 @@ def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
 
 
 def missing_weights_reason(weights_dir: Path | None) -> str:
-    """Why this backend cannot load: the files it needs and the folders searched."""
+    """Why this backend cannot load: the files it lacks, the places each may sit
+    and the folders searched."""
+    entries = {entry.name: entry for entry in load_manifest()}
+    lacking = []
+    if all(find_weight(entries[name], weights_dir) is None for name in GENERATORS):
+        places = ", or ".join(" or ".join(locations(entries[name])) for name in GENERATORS)
+        lacking.append(f"no generator ({places})")
+    if find_weight(entries[IDENTITY], weights_dir) is None:
+        lacking.append(f"no identity network ({' or '.join(locations(entries[IDENTITY]))})")
     folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
     return (
-        "no ClipSwap.h5 (or FaceDancer_config_c_HQ.h5) with ArcFace-Res50.h5 in the "
-        f"weights folders ({folders}); see weights/README.md"
+        f"{' and '.join(lacking)} in the weights folders ({folders}; any case); "
+        "see weights/README.md"
     )
 
 
