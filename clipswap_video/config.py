@@ -147,8 +147,9 @@ class FaceSettings:
     """Faces to swap: all, largest, or reference:IMG[,IMG] (the matching person)."""
     match_distance: float = field(default=0.0, metadata={"range": (0.0, 2.0)})
     """Cosine distance under which two faces are one person (0 = the backend's own)."""
-    source_face: int = field(default=0, metadata={"range": (0, 1000)})
-    """Face of a source image with several faces: 0 = the largest, N = Nth from the left."""
+    source_face: int | Literal["score"] = field(default=0, metadata={"range": (0, 1000)})
+    """Face of a source image with several faces: 0 = the largest, N = Nth from the left,
+    "score" = the one the detector scores highest (the papers' choice)."""
     device: str = "auto"
     """Where ONNX detectors run: auto (CUDA when onnxruntime has it), cpu, cuda[:N]."""
     max_yaw: float = field(default=70.0, metadata={"range": (0.0, 90.0)})

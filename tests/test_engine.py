@@ -34,12 +34,15 @@ class _FakeBackend:
     crop_size: int = SIZE
     device: torch.device = torch.device("cpu")
     batches: list[int] = field(default_factory=list)
+    whole: bool = False
+    """Whether the last crops were whole grey levels."""
 
     def prepare_source(self, identity: object) -> None:
         del identity
 
     def swap(self, batch: CropBatch) -> SwappedBatch:
         self.batches.append(len(batch.crops))
+        self.whole = bool(torch.equal(batch.crops, batch.crops.round()))
         return SwappedBatch(1.2 * (255 - batch.crops) - 20)
 
 
@@ -116,11 +119,13 @@ def _reference_paste(region: np.ndarray, faces: np.ndarray, matrices: np.ndarray
 
 def test_device_paste_follows_the_reference_composite() -> None:
     image = grace_hopper()
-    engine = SwapEngine(_FakeBackend(), batch_size=4, wait_s=60, paste_mask=paper_mask(SIZE))
+    backend = _FakeBackend()
+    engine = SwapEngine(backend, batch_size=4, wait_s=60, paste_mask=paper_mask(SIZE))
     work = _work(0, image, 1)
     engine.submit(work)
     engine.flush()
     assert work.pasted is not None and work.swapped is None
+    assert backend.whole  # the reference warps a uint8 frame: its crops are integers
     x0, y0, _, _ = work.rect
     shifted = work.matrices.copy()
     shifted[:, :, 2] += work.matrices[:, :, :2] @ np.array([x0, y0], np.float64)

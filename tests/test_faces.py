@@ -277,3 +277,14 @@ def test_package_exports_match_the_lazy_table() -> None:
 
     assert sorted(faces.__all__) == sorted(faces._MODULE_OF)
     assert all(getattr(faces, name) is not None for name in faces.__all__)
+
+
+def test_source_face_score_takes_the_highest_scoring(tmp_path: Path) -> None:
+    detector = create_detector(FaceSettings())
+    group = _save(_t1(), tmp_path / "group.png")
+    best = max(detector.detect(_t1()), key=lambda face: face.score)
+    identity = source_identity(detector, [group], "score")
+    assert identity.faces[0].box == pytest.approx(best.box, abs=1.0)
+    assert "using the highest-scoring" in identity.notes[0]
+    largest = source_identity(detector, [group], 0).faces[0]
+    assert not np.allclose(largest.box, best.box, atol=1.0)  # t1's largest is another face

@@ -419,3 +419,24 @@ def test_several_source_photos(cli, tmp_path: Path) -> None:  # type: ignore[no-
     assert np.abs(outputs[0][face] - outputs[1][face]).mean() > 5
     code, err = cli(f"{grace},{tmp_path / 'missing.png'}", clip, tmp_path / "o2.mp4")
     assert code == 5 and "missing.png" in err
+
+
+def test_the_paper_composite_pastes_in_detection_order(tmp_path: Path) -> None:
+    grace = _save(grace_hopper(), tmp_path / "grace.png")
+    settings = load_settings(
+        overrides=["swap.swapper=classic", 'composite.mask="paper"', 'composite.blend="alpha"']
+        + ["composite.colour_transfer=false"]
+    )
+    clip = write_clip(tmp_path / "plain.mp4", frames=1)
+    swapper = FaceSwapper(settings, [grace])
+    [face] = swapper.detector.detect(astronaut())
+    # The tracker reports by id; the paper pastes by score, best first.
+    by_id = [face.with_(track_id=0, score=0.6), face.with_(track_id=1, score=0.9)]
+    with VideoReader(clip) as reader:
+        stage = swapper.stage_for(reader.info)
+        assert stage.engine.pastes
+        stage.analyzer.analyse = lambda image: by_id  # type: ignore[method-assign]
+        submitted = []
+        stage.engine.submit = lambda work: submitted.append(work) or []  # type: ignore[method-assign]
+        stage.push(next(iter(reader.frames())))
+    assert [f.track_id for f in submitted[0].faces] == [1, 0]

@@ -49,7 +49,7 @@ class SourceIdentity:
 def source_identity(
     detector: FaceDetector,
     paths: Sequence[Path],
-    source_face: int = 0,
+    source_face: int | str = 0,
     *,
     what: str = "source image",
 ) -> SourceIdentity:
@@ -58,7 +58,8 @@ def source_identity(
     Args:
         detector: the face backend.
         paths: one or more photos of the same person.
-        source_face: 0 = the largest face of each photo; N = the Nth face from the left.
+        source_face: 0 = the largest face of each photo; N = the Nth face from the
+            left; "score" = the highest-scoring.
         what: how the photos are named in messages.
 
     Raises:
@@ -106,21 +107,24 @@ def mean_embedding(embeddings: Sequence[Embedding]) -> Embedding:
     return unit(np.mean(np.stack(embeddings), axis=0))
 
 
-def _choose(faces: list[Face], source_face: int, path: Path, what: str) -> tuple[Face, str]:
+def _choose(faces: list[Face], source_face: int | str, path: Path, what: str) -> tuple[Face, str]:
     if not faces:
         raise NoFaceError(
             f"no face found in {what} {path}; use a photo where the face is clear, "
             "frontal and at least about 80 pixels wide"
         )
-    if source_face == 0:
-        largest = max(faces, key=lambda face: face.size)
+    if source_face in (0, "score"):
+        by_score = source_face == "score"
+        key = (lambda face: face.score) if by_score else (lambda face: face.size)
         note = ""
         if len(faces) > 1:
             note = (
-                f"{what} {path} has {len(faces)} faces; using the largest "
+                f"{what} {path} has {len(faces)} faces; using the "
+                f"{'highest-scoring' if by_score else 'largest'} "
                 "(choose another with --source-face N, N counted from the left)"
             )
-        return largest, note
+        return max(faces, key=key), note
+    assert isinstance(source_face, int)
     if source_face > len(faces):
         raise NoFaceError(f"{what} {path} has {len(faces)} face(s); there is no face {source_face}")
     from_left = sorted(faces, key=lambda face: float(face.box[0]))

@@ -50,7 +50,7 @@ class FaceSelector:
     """Applies a selection to the faces of each frame of one video."""
 
     def __init__(
-        self, selection: FaceSelection, detector: FaceDetector, source_face: int = 0
+        self, selection: FaceSelection, detector: FaceDetector, source_face: int | str = 0
     ) -> None:
         from clipswap_video.faces.identity import source_identity
 

@@ -152,6 +152,11 @@ class SwapEngine:
         self.batches = 0
         self.crops = 0
 
+    @property
+    def pastes(self) -> bool:
+        """Whether the engine composites the faces itself (the paper's rule)."""
+        return self._mask is not None
+
     def submit(self, work: FrameSwap) -> list[FrameSwap]:
         """Queues a frame; returns the frames finished so far, in submission order."""
         self._order.append(work)
@@ -232,6 +237,9 @@ class SwapEngine:
                     for region, matrices in zip(regions, shifted, strict=True)
                 ]
             )
+            if self._mask is not None:
+                # The reference warps a uint8 frame, so its crops are whole grey levels.
+                crops = crops.round().clamp(0, 255)
             swapped = self.backend.swap(CropBatch(crops))
             if swapped.landmarks_68 is not None:
                 _share(batch.works, "landmarks_68", swapped.landmarks_68)

@@ -111,6 +111,10 @@ class SwapStage:
         found = self.analyzer.analyse(image)
         chosen = self.selector.select(found)
         faces = facing(chosen, self.swapper.settings.faces.max_yaw)  # too turned: left alone
+        if self.engine.pastes:
+            # The paper's composite pastes in detection order (best score first), so
+            # where faces overlap the best-scored one is under the others.
+            faces = sorted(faces, key=lambda face: -face.score)
         self._chosen[frame.index] = (len(found), len(chosen))
         self._forget(frame.index)
         return [self._finish(work) for work in self.engine.submit(self._work(frame, image, faces))]
