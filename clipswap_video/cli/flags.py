@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import get_args
 
 from clipswap_video._toml_config import toml_value
-from clipswap_video.config import DetectorName, ModeName, PrecisionName, SwapperName
+from clipswap_video.config import DetectorChoice, ModeName, PrecisionName, SwapperName
 
 
 def add_loudness(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faces", metavar="WHICH", help="faces to swap: all, largest, reference:IMG[,IMG]"
     )
-    parser.add_argument("--detector", choices=get_args(DetectorName), help="face detector")
+    parser.add_argument("--detector", choices=get_args(DetectorChoice), help="face detector")
     parser.add_argument(
         "--source-face",
         type=int,

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from clipswap_video.cli.console import progress
 from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
-from clipswap_video.config import load_settings, to_toml
+from clipswap_video.config import Settings, load_settings, to_toml
 from clipswap_video.errors import ExitCode
 
 
@@ -42,6 +42,21 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def _say_mode(mode: str, settings: Settings, weights_dir: Path | None) -> None:
+    """One -v line: the mode, the swapper and the face detector the job uses, and why."""
+    if settings.swap.swapper == "none":
+        logging.getLogger("clipswap_video").info("mode %s, swapper none: no face is swapped", mode)
+        return
+    from clipswap_video.faces.backends import resolve_detector
+    from clipswap_video.swap.backends import resolve_swapper
+
+    swapper, _ = resolve_swapper(settings.swap.swapper, weights_dir)  # FaceSwapper warns
+    detector, why = resolve_detector(settings.faces, swapper, weights_dir)
+    logging.getLogger("clipswap_video").info(
+        "mode %s, swapper %s, face detector %s (%s)", mode, swapper, detector, why
+    )
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.faces import parse_selection
     from clipswap_video.pipeline import run_video
@@ -55,6 +70,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.print_config:
         print(to_toml(settings), end="")
         return ExitCode.OK
+    _say_mode(args.mode, settings, args.weights)
     with progress(console, enabled=not args.quiet) as (on_start, on_progress):
         result = run_video(
             sources(args.source),

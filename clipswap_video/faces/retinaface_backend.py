@@ -35,6 +35,7 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
+from clipswap_video.faces.backends import RETINAFACE_WEIGHTS
 from clipswap_video.faces.detect import detection_input, keep_faces
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.pose import estimate_roll
@@ -43,7 +44,7 @@ from clipswap_video.faces.types import Face, box_iou
 from clipswap_video.models.retinaface import Detections, load_retinaface
 from clipswap_video.weights import find_weight, load_manifest, looked_for
 
-WEIGHT_NAME = "retinaface_res50.official"
+WEIGHT_NAME = RETINAFACE_WEIGHTS
 SMALLEST_FACE = 16.0
 """Side of the smallest anchors (stride 8) in detection pixels: smaller faces go unseen."""
 REFRESH_FACE_SIZE = 128.0

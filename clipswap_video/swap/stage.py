@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -27,6 +27,7 @@ from clipswap_video.faces import (
     parse_selection,
     source_identity,
 )
+from clipswap_video.faces.backends import resolve_detector
 from clipswap_video.faces.coverage import FaceCoverage
 from clipswap_video.faces.dlib_backend import LandmarkPredictor
 from clipswap_video.faces.pose import facing
@@ -59,6 +60,8 @@ class FaceSwapper:
         name, note = resolve_swapper(settings.swap.swapper, weights_dir)
         if note:
             log.warning(note)
+        detector, _ = resolve_detector(settings.faces, name, weights_dir)
+        settings = replace(settings, faces=replace(settings.faces, detector=detector))
         self.settings = settings
         self.selection = parse_selection(settings.faces.select)
         self.detector = create_detector(settings.faces, weights_dir)
