@@ -24,7 +24,7 @@ from clipswap_video.faces import Face, alignment_matrices
 from clipswap_video.models import create_model
 from clipswap_video.swap.clipswap import IDENTITY
 from clipswap_video.swap.device import resolve_device
-from clipswap_video.weights import WeightEntry, find_weight, load_manifest, search_dirs
+from clipswap_video.weights import WeightEntry, find_weight, load_manifest, looked_for
 
 NOTE = (
     "ArcFace-Res50, the identity network the clipswap swap itself uses: "
@@ -122,9 +122,7 @@ class IdentityCosines:
 def unmeasured(weights_dir: Path | None) -> dict[str, Any]:
     """The same keys when no ArcFace-Res50 file is found: null, and a note
     that says where it was looked for."""
-    file = _manifest_entry().file
-    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
-    note = f"not measured: no {file} in the weights folders ({folders}); see --weights"
+    note = f"not measured: looked for {looked_for(_manifest_entry(), weights_dir)}; see --weights"
     return {**dict.fromkeys(SUMMARY_KEYS), "id_cos_note": note, **dict.fromkeys(PER_FACE_KEYS)}
 
 
