@@ -24,6 +24,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("input", type=Path, metavar="IN")
     parser.add_argument("output", type=Path, metavar="OUT")
     parser.add_argument("--samples", type=int, default=30, help="frames sampled for identity")
+    parser.add_argument(
+        "--weights", type=Path, metavar="DIR", help="extra weights folder (for ArcFace-Res50)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object")
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     add_loudness(parser)
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             args.output,
             settings,
             samples=args.samples,
+            weights_dir=args.weights,
             on_start=on_start,
             on_frame=lambda: on_progress(1),
         )
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         table.add_column("measure")
         table.add_column("value")
         for key, value in results.items():
+            if isinstance(value, list):  # per-face values: --json only
+                continue
             table.add_row(key, "n/a" if value is None else str(value))
         console.print(table)
     return ExitCode.OK

@@ -4,6 +4,9 @@ rest of the picture untouched?
 - identity: on sampled frames, the face of OUT and of IN (at the place the
   bundled RetinaFace-MobileNet found it in IN) are embedded with dlib's descriptor; a frame counts
   as transferred when OUT's face is nearer the source than IN's face is.
+- neural identity, when ArcFace-Res50's weights are found: the same faces'
+  cosine similarities through the network the clipswap swap itself uses, so
+  a second column beside dlib's, not an independent judge (reports/_arcface.py).
 - flicker: mean absolute frame-to-frame change inside the face boxes, OUT over IN.
 - background: PSNR of OUT against a passthrough re-encode of IN (same encoder
   settings, no swap) outside the face regions, so encoding loss is not
@@ -28,12 +31,21 @@ from clipswap_video.errors import UnreadableInputError
 from clipswap_video.faces import (
     Face,
     FaceAnalyzer,
+    SourceIdentity,
     create_detector,
     embedding_distance,
     source_identity,
 )
 from clipswap_video.media import VideoReader, probe
 from clipswap_video.pipeline import run_video
+from clipswap_video.reports._arcface import (
+    PER_FACE_KEYS,
+    ArcFaceEmbedder,
+    IdentityCosines,
+    aligned_crops,
+    find_arcface,
+    unmeasured,
+)
 
 SAMPLES = 30
 _BACKGROUND_MARGIN = 0.6  # face box grown by this fraction per side: the swap's reach
@@ -62,18 +74,23 @@ def evaluate(
     settings: Settings,
     *,
     samples: int = SAMPLES,
+    weights_dir: Path | None = None,
+    arcface: bool = True,
     on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The metrics as one JSON-ready dict (keys in the module docstring's order).
 
-    `on_start(frames)` is called once every input has been checked.
+    `weights_dir` is searched first for ArcFace-Res50; with `arcface` False its
+    keys are left out (without its weights they are null). `on_start(frames)`
+    is called once every input has been checked.
     """
     frame_count = probe(input_video).video.frame_count
     probe(output_video)  # a missing or broken OUT fails before the long part
     faces_settings = replace(settings.faces, detector="retinaface_mobile", select="all")
     detector = create_detector(faces_settings)
-    source_embedding = source_identity(detector, [source]).embedding
+    identity = source_identity(detector, [source])
+    neural = _identity_net(identity, settings, weights_dir) if arcface else None
     if on_start is not None:
         on_start(frame_count)
     with tempfile.TemporaryDirectory(prefix="clipswap-eval-") as scratch:
@@ -94,7 +111,9 @@ def evaluate(
                     faces = analyzer.analyse(before)
                     if faces and index % every == 0:
                         sums.sampled_frames += 1
-                        _identity(sums, detector, before, after, faces, source_embedding)
+                        _identity(sums, detector, before, after, faces, identity.embedding)
+                        if neural is not None:
+                            neural.add(before, after, faces)
                     if previous is not None and faces:
                         _flicker(sums, previous, (before, after), faces)
                     _background(sums, after, plain_frame, faces)
@@ -102,7 +121,22 @@ def evaluate(
                     previous = (before, after)
                     if on_frame is not None:
                         on_frame()
-    return _result(sums)
+    if not arcface:
+        return _result(sums, {})
+    return _result(sums, neural.figures() if neural else unmeasured(weights_dir))
+
+
+def _identity_net(
+    identity: SourceIdentity, settings: Settings, weights_dir: Path | None
+) -> IdentityCosines | None:
+    """ArcFace-Res50 on the configured device, with the source photo's face
+    embedded; None when its weights are not found."""
+    path = find_arcface(weights_dir)
+    if path is None:
+        return None
+    embedder = ArcFaceEmbedder(path, settings.swap.device)
+    source = embedder.embed(aligned_crops(identity.images[0], identity.faces[:1]))[0]
+    return IdentityCosines(embedder, source)
 
 
 def _lockstep(
@@ -179,19 +213,24 @@ def _region(box: np.ndarray, shape: tuple[int, ...], *, margin: float) -> tuple[
     return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
 
 
-def _result(sums: _Sums) -> dict[str, Any]:
+def _result(sums: _Sums, neural: dict[str, Any]) -> dict[str, Any]:
+    """The metrics; `neural`'s summary keys after dlib's, its per-face lists last."""
+    summary = {key: value for key, value in neural.items() if key not in PER_FACE_KEYS}
+    per_face = {key: value for key, value in neural.items() if key in PER_FACE_KEYS}
     mse = sums.squared_error / max(sums.background_pixels, 1)
     psnr = 10 * math.log10(255.0**2 / mse) if mse > 0 else math.inf
     return {
         "identity_transfer": round(sums.transferred / sums.sampled, 3) if sums.sampled else None,
         "dist_to_source": round(sums.to_source / sums.sampled, 4) if sums.sampled else None,
         "dist_to_target": round(sums.to_target / sums.sampled, 4) if sums.sampled else None,
+        **summary,
         "flicker_ratio": round(sums.flicker_out / sums.flicker_in, 3) if sums.flicker_in else None,
         "background_psnr_db": round(psnr, 2) if math.isfinite(psnr) else None,
         "frames_evaluated": sums.sampled_frames,
         "coverage": round(sums.swapped_frames / sums.face_frames, 3) if sums.face_frames else None,
         "frames_with_faces": sums.face_frames,
         "frames_swapped": sums.swapped_frames,
+        **per_face,
     }
 
 

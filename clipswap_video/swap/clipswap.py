@@ -158,4 +158,4 @@ def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:
     ]
 
 
-__all__ = ["ClipSwapBackend", "find_clipswap_weights", "missing_weights_reason"]
+__all__ = ["IDENTITY", "ClipSwapBackend", "find_clipswap_weights", "missing_weights_reason"]
