@@ -463,3 +463,45 @@ def retinaface_model(
     )
     model = functional("RetinaFaceModel", layers, ["input_image"], ["tf.image.non_max_suppression"])
     return model, weights
+
+
+def small_identity_graph(
+    kernel: np.ndarray, dense: np.ndarray, *, activation: str
+) -> tuple[dict[str, Any], LayerWeights]:
+    """A 112 px RGB -> 512 stand-in for ArcFace-Res50: Conv2D 3x3 stride 2
+    (`kernel`, zero bias, `activation`), 2x2 average pooling, Flatten, Dense 512
+    (`dense`, zero bias)."""
+    layers = [
+        input_layer("input_1", [None, 112, 112, 3]),
+        layer(
+            "Conv2D",
+            "conv",
+            node("input_1"),
+            filters=kernel.shape[-1],
+            kernel_size=[3, 3],
+            strides=[2, 2],
+            padding="valid",
+            activation=activation,
+        ),
+        layer(
+            "AveragePooling2D",
+            "pool",
+            node("conv"),
+            pool_size=[2, 2],
+            strides=[2, 2],
+            padding="valid",
+        ),
+        layer("Flatten", "flatten", node("pool")),
+        layer("Dense", "embedding", node("flatten"), units=512, activation="linear"),
+    ]
+    weights = {
+        "conv": [
+            ("conv/kernel:0", kernel),
+            ("conv/bias:0", np.zeros(kernel.shape[-1], np.float32)),
+        ],
+        "embedding": [
+            ("embedding/kernel:0", dense),
+            ("embedding/bias:0", np.zeros(512, np.float32)),
+        ],
+    }
+    return functional("arcface", layers, ["input_1"], ["embedding"]), weights

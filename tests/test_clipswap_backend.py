@@ -12,7 +12,7 @@ import pytest
 import torch
 from face_fixtures import astronaut, astronaut_actor, grace_hopper, line_path, write_actor_clip
 from identity_reference import aligned_crop, identity_net_output, identity_net_weights
-from keras_writer import functional, input_layer, layer, node, write_keras_h5
+from keras_writer import functional, input_layer, layer, node, small_identity_graph, write_keras_h5
 from PIL import Image
 
 from clipswap_video.config import load_settings
@@ -29,35 +29,10 @@ def _weights(folder: Path) -> Path:
     spec = GeneratorSpec(channels=(4, 4, 4, 4, 4, 4), mapping_depth=1, mapping_size=8)
     config, shapes = generator_config(spec)
     write_keras_h5(folder / "ClipSwap.h5", config, random_weights(shapes, seed=1))
-    layers = [
-        input_layer("input_1", [None, 112, 112, 3]),
-        layer(
-            "Conv2D",
-            "conv",
-            node("input_1"),
-            filters=4,
-            kernel_size=[3, 3],
-            strides=[2, 2],
-            padding="valid",
-            activation="relu",
-        ),
-        layer(
-            "AveragePooling2D",
-            "pool",
-            node("conv"),
-            pool_size=[2, 2],
-            strides=[2, 2],
-            padding="valid",
-        ),
-        layer("Flatten", "flatten", node("pool")),
-        layer("Dense", "embedding", node("flatten"), units=512, activation="linear"),
-    ]
     arrays = identity_net_weights()
-    weights = {
-        name: [(f"{name}/{kind}:0", arrays[f"{name}/{kind}:0"]) for kind in ("kernel", "bias")]
-        for name in ("conv", "embedding")
-    }
-    model = functional("arcface", layers, ["input_1"], ["embedding"])
+    model, weights = small_identity_graph(
+        arrays["conv/kernel:0"], arrays["embedding/kernel:0"], activation="relu"
+    )
     write_keras_h5(folder / "ArcFace-Res50.h5", model, weights)
     return folder
 

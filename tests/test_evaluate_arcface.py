@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from face_fixtures import astronaut
 from identity_reference import aligned_crop
-from keras_writer import functional, input_layer, layer, node, write_keras_h5
+from keras_writer import small_identity_graph, write_keras_h5
 
 from clipswap_video.cli import main
 from clipswap_video.config import load_settings
@@ -65,32 +65,9 @@ def _stand_in_arcface(folder: Path) -> Path:
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(3, 3, 3, 4)).astype(np.float32)
     kernel -= kernel.mean(axis=(0, 1), keepdims=True)
-    layers = [
-        input_layer("input_1", [None, 112, 112, 3]),
-        layer(
-            "Conv2D",
-            "conv",
-            node("input_1"),
-            filters=4,
-            kernel_size=[3, 3],
-            strides=[2, 2],
-            padding="valid",
-            activation="linear",
-        ),
-        layer("AveragePooling2D", "pool", node("conv"), pool_size=[2, 2], strides=[2, 2]),
-        layer("Flatten", "flatten", node("pool")),
-        layer("Dense", "embedding", node("flatten"), units=512, activation="linear"),
-    ]
     dense = rng.normal(size=(27 * 27 * 4, 512)).astype(np.float32)
-    weights = {
-        "conv": [("conv/kernel:0", kernel), ("conv/bias:0", np.zeros(4, np.float32))],
-        "embedding": [
-            ("embedding/kernel:0", dense),
-            ("embedding/bias:0", np.zeros(512, np.float32)),
-        ],
-    }
+    model, weights = small_identity_graph(kernel, dense, activation="linear")
     folder.mkdir(parents=True, exist_ok=True)
-    model = functional("arcface", layers, ["input_1"], ["embedding"])
     return write_keras_h5(folder / "ArcFace-Res50.h5", model, weights)
 
 
