@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from identity_reference import ARCFACE_TEMPLATE_112
 from onnx_fixtures import (
     arcface_reference,
     scrfd_outputs,
@@ -61,15 +62,6 @@ TINY = {
     "points": np.full((5, 2), 83.0),
 }
 DENSE = np.random.default_rng(1).uniform(-0.6, 0.6, (106, 2)).astype(np.float32)
-ARCFACE_112 = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ]
-)
 
 
 def _pack(
@@ -193,7 +185,7 @@ def test_embeddings_come_from_aligned_crops(tmp_path: Path) -> None:
     faces = []
     for matrix in matrices:
         inverse = cv2.invertAffineTransform(matrix)
-        points = ARCFACE_112 @ inverse[:, :2].T + inverse[:, 2]
+        points = ARCFACE_TEMPLATE_112 @ inverse[:, :2].T + inverse[:, 2]
         faces.append(Face(box=np.zeros(4, np.float32), score=1.0, landmarks_5=points))
     batched = detector.embed(image, [*faces, faces[0]])
     for face, matrix in zip(batched, matrices, strict=False):

@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 import torch
 from face_fixtures import grace_hopper
+from identity_reference import ARCFACE_TEMPLATE_112
 from scipy.ndimage import gaussian_filter
 from skimage.transform import SimilarityTransform
+from test_engine import GRACE_5
 
 from clipswap_video.config import load_settings
 from clipswap_video.faces import parse_selection
@@ -31,17 +33,6 @@ from clipswap_video.faces.types import Face
 from clipswap_video.media import VideoReader
 from clipswap_video.swap import CropBatch, SwappedBatch
 from clipswap_video.swap.stage import SwapStage
-
-ARCFACE_112 = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ]
-)
-GRACE_5 = np.array([[214, 233], [307, 232], [262, 288], [222, 337], [300, 335]], np.float64)
 
 
 def stand_in_generator(x: np.ndarray) -> np.ndarray:
@@ -57,7 +48,7 @@ def reference_inference(frame: np.ndarray, landmarks: list[np.ndarray]) -> np.nd
     height, width = frame.shape[:2]
     result = frame / 255.0
     for points in landmarks:
-        transform = SimilarityTransform.from_estimate(points, ARCFACE_112 * 256 / 112)
+        transform = SimilarityTransform.from_estimate(points, ARCFACE_TEMPLATE_112 * 256 / 112)
         matrix = transform.params[:2]
         crop = cv2.warpAffine(frame, matrix, (256, 256), borderValue=0.0)
         face = (stand_in_generator((crop - 127.5) / 127.5) + 1) / 2

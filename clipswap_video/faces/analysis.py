@@ -69,8 +69,7 @@ class FaceAnalyzer:
             inside = [face for face in visible if _mostly_inside(face, upright)]
             # A face leaving the frame is not refreshed nor carried on by its prediction.
             gone = {face.track_id for face in visible if not _mostly_inside(face, upright)}
-            measured = self.detector.refresh(upright, inside)
-            faces = self.tracker.refresh(measured, {i for i in gone if i is not None})
+            faces = self.tracker.refresh(self.detector.refresh(upright, inside), gone)
         self._frames_since_detection += 1
         if not self.quarter_turns:
             return faces

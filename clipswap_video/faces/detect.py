@@ -101,6 +101,14 @@ def paper_downscale(image: RgbImage) -> RgbImage:
     return cast(RgbImage, cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
 
 
+def score_threshold(setting: float | str, own: float, stored: float | None = None) -> float:
+    """`faces.min_score` as a number for a backend whose own threshold is `own`:
+    0 is `own`, "file" the one its weight file stores (`own` when it stores none)."""
+    if setting == "file":
+        return own if stored is None else stored
+    return float(setting) or own
+
+
 def keep_faces(faces: list[Face], *, min_size: float) -> list[Face]:
     """Faces at least `min_size` pixels, best score first."""
     kept = [face for face in faces if face.size >= min_size]
@@ -144,4 +152,5 @@ __all__ = [
     "keep_faces",
     "paper_downscale",
     "scaled_face",
+    "score_threshold",
 ]

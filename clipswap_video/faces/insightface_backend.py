@@ -27,7 +27,7 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.align import alignment_matrices
-from clipswap_video.faces.detect import follow_landmarks, keep_faces
+from clipswap_video.faces.detect import follow_landmarks, keep_faces, score_threshold
 from clipswap_video.faces.onnx_session import onnx_providers, session_options
 from clipswap_video.faces.types import Face, box_iou, unit
 from clipswap_video.weights import find_weight, load_manifest, looked_for
@@ -85,6 +85,8 @@ class InsightfaceDetector:
 
         self.settings = settings
         self.match_distance = settings.match_distance or ARCFACE_MATCH_DISTANCE
+        # SCRFD's file stores no threshold: "file" means insightface's own.
+        self.min_score = score_threshold(settings.min_score, MIN_SCORE)
         folder = _pack_folder(weights_dir)
         providers = onnx_providers(settings.device, onnxruntime.get_available_providers())
         self._detector = _session(folder / DETECTOR_FILE, providers, SCRFD_SIGNATURE)
@@ -103,10 +105,7 @@ class InsightfaceDetector:
         canvas, factor = self._letterbox(image)
         blob = np.ascontiguousarray(((canvas - np.float32(127.5)) / 128).transpose(2, 0, 1)[None])
         outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
-        # SCRFD's file stores no threshold: "file" means insightface's own.
-        setting = self.settings.min_score
-        min_score = MIN_SCORE if setting == "file" or not setting else float(setting)
-        boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], min_score)
+        boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], self.min_score)
         keep = nms(boxes, scores, NMS_IOU)
         faces = [
             Face(box=boxes[i] / factor, score=float(scores[i]), landmarks_5=points[i] / factor)

@@ -36,7 +36,7 @@ from clipswap_video.config import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces.backends import RETINAFACE_WEIGHTS
-from clipswap_video.faces.detect import detection_input, keep_faces
+from clipswap_video.faces.detect import detection_input, keep_faces, score_threshold
 from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import transform_face
@@ -92,7 +92,8 @@ class RetinaFaceDetector:
         self.settings = settings
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
         self.device, self.model = self._network(settings, weights_dir)
-        self.min_score = self._min_score(settings.min_score)
+        stored = self.model.stored_min_score
+        self.min_score = score_threshold(settings.min_score, self.MIN_SCORE, stored)
         self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
 
     def _network(
@@ -101,14 +102,6 @@ class RetinaFaceDetector:
         """The device frames go to, and the graph: RetinaFace-Res50 from the weights."""
         device = torch_device(settings.device)
         return device, load_retinaface(weights_path(weights_dir), device=device)
-
-    def _min_score(self, setting: float | str) -> float:
-        """`faces.min_score` as a number: 0 is the backend's own, "file" the
-        graph's stored one (the backend's own for a graph that stores none)."""
-        if setting == "file":
-            stored = self.model.stored_min_score
-            return self.MIN_SCORE if stored is None else stored
-        return float(setting) or self.MIN_SCORE
 
     def detect(self, image: RgbImage) -> list[Face]:
         """Faces in `image` pixels, best score first."""

@@ -149,7 +149,7 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.misses <= self.settings.max_misses]
         return self.faces()
 
-    def refresh(self, measured: Sequence[Face], gone: Collection[int] = ()) -> list[Face]:
+    def refresh(self, measured: Sequence[Face], gone: Collection[int | None] = ()) -> list[Face]:
         """Feeds re-measured faces (track ids set) of a frame without full detection.
 
         A track left out of `measured` coasts on its prediction for up to
@@ -269,27 +269,25 @@ def _one_track_per_face(measured: Sequence[Face], tracks: Sequence[Track]) -> li
     Two refreshed boxes that overlap by `SAME_FACE_IOU` are one face; the track
     whose prediction overlaps it most keeps it (the other face is hidden).
     """
+    if len(measured) < 2:
+        return list(measured)
     predicted = {t.track_id: t.face.box for t in tracks}
     claim = [
-        float(box_iou(face.box[None], predicted[face.track_id][None])[0, 0])
+        float(box_iou(face.box, predicted[face.track_id])[0, 0])
         if face.track_id in predicted
         else 0.0
         for face in measured
     ]
-    kept = []
-    for index, face in enumerate(measured):
-        rivals = [
-            other
-            for other in range(len(measured))
-            if other != index
-            and box_iou(face.box[None], measured[other].box[None])[0, 0] >= SAME_FACE_IOU
-        ]
+    same = box_iou(np.stack([f.box for f in measured]), np.stack([f.box for f in measured]))
+    return [
+        face
+        for index, face in enumerate(measured)
         if all(
             claim[index] > claim[other] or (claim[index] == claim[other] and index < other)
-            for other in rivals
-        ):
-            kept.append(face)
-    return kept
+            for other in np.flatnonzero(same[index] >= SAME_FACE_IOU)
+            if other != index
+        )
+    ]
 
 
 def _covered(box: np.ndarray, cover: np.ndarray) -> float:
