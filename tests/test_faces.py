@@ -197,6 +197,20 @@ def test_warp_back_inverts_the_crop() -> None:
     assert np.abs(back - reference).mean() < 0.05
 
 
+def test_warp_back_in_32nds_samples_where_opencv_does() -> None:
+    noise = np.random.default_rng(3).random((256, 256, 2))  # worst case for sub-pixel error
+    landmarks = np.array(ASTRONAUT_LANDMARKS_5) + [[-150.3, 20.7]]  # reaching past the border
+    matrices = alignment_matrices(landmarks, 256)
+    crops = torch.from_numpy(noise).permute(2, 0, 1)[None].float()
+    size = (300, 420)
+    exact = warp_back(crops, matrices, size)[0].permute(1, 2, 0).numpy()
+    stepped = warp_back(crops, matrices, size, in_32nds=True)[0].permute(1, 2, 0).numpy()
+    # OpenCV warps float64 images in 1/32 px steps (and every type before OpenCV 5).
+    reference = cv2.warpAffine(noise, invert_affine(matrices)[0], size[::-1])
+    assert np.abs(stepped - reference).max() < 1e-5
+    assert np.abs(exact - reference).max() > 1e-3
+
+
 # Source identity and selection -------------------------------------------------
 
 

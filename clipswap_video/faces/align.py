@@ -9,7 +9,8 @@ identity networks, crops of 256 px the generator.
 
 The warps are `affine_grid`/`grid_sample` (bilinear, zero border), built so that
 they reproduce `cv2.warpAffine(image, M, size)` with the same 2x3 matrix M
-(frame pixel -> crop pixel), on whatever device the tensors live.
+(frame pixel -> crop pixel), on whatever device the tensors live; or, for the
+paper mode, OpenCV 4's own arithmetic (positions in 1/32 px steps).
 """
 
 from __future__ import annotations
@@ -78,41 +79,115 @@ def invert_affine(matrices: Matrix) -> Matrix:
 
 
 def warp_crops(
-    frames: torch.Tensor, matrices: Matrix, size: int, frame_index: torch.Tensor | None = None
+    frames: torch.Tensor,
+    matrices: Matrix,
+    size: int,
+    frame_index: torch.Tensor | None = None,
+    *,
+    origin: tuple[int, int] = (0, 0),
+    in_32nds: bool = False,
 ) -> torch.Tensor:
     """Aligned `size` x `size` crops, like `cv2.warpAffine(frame, M, (size, size))`.
 
     Args:
-        frames: (F, C, H, W) float images.
+        frames: (F, C, H, W) float images: whole frames, or regions of them.
         matrices: (N, 2, 3) frame -> crop matrices.
         size: crop side.
         frame_index: (N,) which frame each crop comes from (default: crop i from frame i).
+        origin: the frame pixel (x, y) at the regions' top-left corner.
+        in_32nds: sample at OpenCV 4's positions (see `warp_back`).
 
     Returns:
-        (N, C, size, size), zeros outside the frame.
+        (N, C, size, size), zeros outside the frame (or region).
     """
     sources = frames if frame_index is None else frames[frame_index]
     height, width = frames.shape[-2:]
     crop_to_frame = invert_affine(np.asarray(matrices, np.float64).reshape(-1, 2, 3))
-    theta = _grid_theta(crop_to_frame, source_size=(height, width), target_size=(size, size))
+    if in_32nds:
+        return torch.stack(
+            [
+                _sample_in_32nds(source, matrix, (size, size), source_origin=origin)
+                for source, matrix in zip(sources, crop_to_frame, strict=True)
+            ]
+        )
+    crop_to_region = crop_to_frame - np.array([[origin[0]], [origin[1]]]) * [0, 0, 1]
+    theta = _grid_theta(crop_to_region, source_size=(height, width), target_size=(size, size))
     return _sample(sources, theta, (size, size))
 
 
-def warp_back(crops: torch.Tensor, matrices: Matrix, frame_size: tuple[int, int]) -> torch.Tensor:
+def warp_back(
+    crops: torch.Tensor,
+    matrices: Matrix,
+    frame_size: tuple[int, int],
+    *,
+    origin: tuple[int, int] = (0, 0),
+    in_32nds: bool = False,
+) -> torch.Tensor:
     """Crops put back into frame space, like `cv2.warpAffine(crop, M^-1, (W, H))`.
 
     Args:
         crops: (N, C, s, s) float crops (images or masks).
         matrices: (N, 2, 3) the frame -> crop matrices the crops were made with.
-        frame_size: (H, W) of the frame.
+        frame_size: (H, W) of the output: the frame, or a region of it.
+        origin: the frame pixel (x, y) at the output's top-left corner.
+        in_32nds: sample where OpenCV 4 does rather than exactly: at
+            positions rounded to 1/32 px by its fixed-point steps, taken in
+            frame coordinates (OpenCV 5 keeps them for float64 images only).
 
     Returns:
         (N, C, H, W), zeros where the crop does not reach.
     """
     size = crops.shape[-2:]
     frame_to_crop = np.asarray(matrices, np.float64).reshape(-1, 2, 3)
-    theta = _grid_theta(frame_to_crop, source_size=(size[0], size[1]), target_size=frame_size)
+    if in_32nds:
+        return torch.stack(
+            [
+                _sample_in_32nds(crop, matrix, frame_size, target_origin=origin)
+                for crop, matrix in zip(crops, frame_to_crop, strict=True)
+            ]
+        )
+    region_to_crop = frame_to_crop.copy()
+    region_to_crop[..., :, 2] += frame_to_crop[..., :, :2] @ np.array(origin, np.float64)
+    theta = _grid_theta(region_to_crop, source_size=(size[0], size[1]), target_size=frame_size)
     return _sample(crops, theta, frame_size)
+
+
+def _sample_in_32nds(
+    image: torch.Tensor,
+    target_to_source: Matrix,
+    size: tuple[int, int],
+    *,
+    target_origin: tuple[int, int] = (0, 0),
+    source_origin: tuple[int, int] = (0, 0),
+) -> torch.Tensor:
+    """Bilinear samples of (C, h, w) `image` at OpenCV warpAffine's positions:
+    the matrix in 1/1024 px steps summed per row and column, then rounded to
+    1/32 px, whose whole part picks the pixel and fraction the weights. Both
+    images may be regions of larger ones, starting at their origins."""
+    height, width = size
+    m = target_to_source.reshape(-1)
+    device = image.device
+    columns = torch.arange(width, dtype=torch.float64, device=device) + target_origin[0]
+    rows = torch.arange(height, dtype=torch.float64, device=device) + target_origin[1]
+    half_step = 16  # half of 1/32 px, in 1/1024 px
+    x = torch.round((m[1] * rows + m[2]) * 1024).long()[:, None] + half_step
+    y = torch.round((m[4] * rows + m[5]) * 1024).long()[:, None] + half_step
+    x = (x + torch.round(m[0] * columns * 1024).long()[None]) >> 5
+    y = (y + torch.round(m[3] * columns * 1024).long()[None]) >> 5
+    left, top = (x >> 5) - source_origin[0], (y >> 5) - source_origin[1]
+    right_weight, lower_weight = (x & 31).float() / 32, (y & 31).float() / 32
+    source_height, source_width = image.shape[-2:]
+    padded = F.pad(image, (1, 1, 1, 1))  # the zero border, one pixel wide
+
+    def tap(row: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+        inside = (row >= -1) & (row <= source_height) & (column >= -1) & (column <= source_width)
+        row = (row + 1).clamp(0, source_height + 1)
+        column = (column + 1).clamp(0, source_width + 1)
+        return padded[:, row, column] * inside
+
+    upper = tap(top, left) * (1 - right_weight) + tap(top, left + 1) * right_weight
+    lower = tap(top + 1, left) * (1 - right_weight) + tap(top + 1, left + 1) * right_weight
+    return upper * (1 - lower_weight) + lower * lower_weight
 
 
 def _grid_theta(

@@ -139,21 +139,14 @@ def paste(frame: np.ndarray, crop: np.ndarray, mask: FloatImage, matrix: np.ndar
     if rect is None:
         return
     x0, y0, x1, y1 = rect
-    shifted = in_region(matrix, x0, y0)
     # Premultiplied by the mask, so bilinear sampling at the mask's edge stays exact.
     layers = np.dstack([crop.astype(np.float32) * mask[..., None], mask[..., None]])
     tensor = torch.from_numpy(layers).permute(2, 0, 1)[None]
-    region = warp_back(tensor, shifted[None], (y1 - y0, x1 - x0))[0].permute(1, 2, 0).numpy()
+    warped = warp_back(tensor, matrix[None], (y1 - y0, x1 - x0), origin=(x0, y0))
+    region = warped[0].permute(1, 2, 0).numpy()
     alpha = region[..., 3:]
     target = frame[y0:y1, x0:x1].astype(np.float32)
     frame[y0:y1, x0:x1] = np.clip(region[..., :3] + (1 - alpha) * target + 0.5, 0, 255)
-
-
-def in_region(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
-    """A frame -> crop matrix for the pixels of a frame region starting at (x0, y0)."""
-    shifted = matrix.copy()
-    shifted[..., :, 2] += matrix[..., :, :2] @ np.array([x0, y0], np.float64)
-    return shifted
 
 
 def crop_footprint(matrix: np.ndarray, size: int, frame_size: tuple[int, ...]) -> PixelRect | None:
@@ -180,7 +173,6 @@ __all__ = [
     "composites_on_device",
     "crop_footprint",
     "face_mask",
-    "in_region",
     "lab_stats",
     "multiband_blend",
     "paper_mask",

@@ -34,7 +34,7 @@ import torch
 from clipswap_video.faces import Face, warp_back, warp_crops
 from clipswap_video.media import Frame
 from clipswap_video.swap.backend import CropBatch, SwapBackend
-from clipswap_video.swap.composite import PixelRect, in_region
+from clipswap_video.swap.composite import PixelRect
 
 AUTO_BATCH_SIZE = {"cpu": 1, "cuda": 16}
 """`swap.batch_size = 0`: on a CPU the generator is memory-bound and larger
@@ -225,47 +225,48 @@ class SwapEngine:
         target and swapped crops)."""
         size = self.backend.crop_size
         with self.streams.on(self.streams.compute, after=self.streams.upload):
-            shifted = [in_region(work.matrices, *work.rect[:2]) for work in batch.works]
             crops = torch.cat(
                 [
                     warp_crops(
                         region[None],
-                        matrices,
+                        work.matrices,
                         size,
-                        torch.zeros(len(matrices), dtype=torch.long, device=self.device),
+                        torch.zeros(len(work.faces), dtype=torch.long, device=self.device),
+                        origin=work.rect[:2],
+                        in_32nds=self.pastes,
                     )
-                    for region, matrices in zip(regions, shifted, strict=True)
+                    for region, work in zip(regions, batch.works, strict=True)
                 ]
             )
-            if self._mask is not None:
-                # The reference warps a uint8 frame, so its crops are whole grey levels.
-                crops = crops.round().clamp(0, 255)
+            if self.pastes:
+                # The authors' OpenCV 4 warps the uint8 frame in 1/32 px steps and
+                # rounds the sums half up: whole grey levels.
+                crops = (crops + 0.5).floor()
             swapped = self.backend.swap(CropBatch(crops))
             if swapped.landmarks_68 is not None:
                 _share(batch.works, "landmarks_68", swapped.landmarks_68)
             results: list[torch.Tensor] = []
             start = 0
-            for work, region, matrices in zip(batch.works, regions, shifted, strict=True):
+            for work, region in zip(batch.works, regions, strict=True):
                 faces = slice(start, start + len(work.faces))
                 start = faces.stop
-                if self._mask is not None:
-                    results.append(self._paste(region, swapped.crops[faces], matrices))
+                if self.pastes:
+                    results.append(self._paste(region, swapped.crops[faces], work))
                 else:
                     pair = torch.stack([crops[faces], swapped.crops[faces]])
                     results.append(pair.round().clamp(0, 255).byte().permute(0, 1, 3, 4, 2))
             batch.keep.extend([crops, swapped.crops, *results])
         return results
 
-    def _paste(
-        self, region: torch.Tensor, faces: torch.Tensor, matrices: np.ndarray
-    ) -> torch.Tensor:
+    def _paste(self, region: torch.Tensor, faces: torch.Tensor, work: FrameSwap) -> torch.Tensor:
         """The reference's composite: each face (float, unclipped) alpha-blended
         with the warped mask in detection order, then clipped and truncated to
         uint8 (reference 2.3), as (h, w, 3)."""
         assert self._mask is not None
-        height, width = region.shape[-2:]
-        pasted = warp_back(faces.float(), matrices, (height, width))
-        masks = warp_back(self._mask.expand(len(faces), 1, -1, -1), matrices, (height, width))
+        size, origin = (region.shape[-2], region.shape[-1]), work.rect[:2]
+        pasted = warp_back(faces.float(), work.matrices, size, origin=origin, in_32nds=True)
+        mask = self._mask.expand(len(faces), 1, -1, -1)
+        masks = warp_back(mask, work.matrices, size, origin=origin, in_32nds=True)
         frame = region.float()
         for face, mask in zip(pasted, masks, strict=True):
             frame = face * mask + frame * (1 - mask)
