@@ -197,6 +197,27 @@ def test_warp_back_inverts_the_crop() -> None:
     assert np.abs(back - reference).mean() < 0.05
 
 
+@pytest.mark.parametrize("in_32nds", [False, True])
+def test_warps_of_a_frame_region_match_the_whole_frame(in_32nds: bool) -> None:
+    frame = torch.from_numpy(astronaut()).permute(2, 0, 1)[None].float()
+    matrices = alignment_matrices(np.array(ASTRONAUT_LANDMARKS_5), 256)
+    x0, y0, x1, y1 = 150, 40, 330, 230
+    whole = warp_crops(frame, matrices, 256, in_32nds=in_32nds)
+    region = frame[..., y0:y1, x0:x1]
+    from_region = warp_crops(region, matrices, 256, origin=(x0, y0), in_32nds=in_32nds)
+    inside = whole.new_ones(1, 1, 512, 512)
+    inside_crop = warp_crops(inside[..., y0:y1, x0:x1], matrices, 256, origin=(x0, y0))
+    covered = inside_crop == 1  # crop pixels whose four taps all lie in the region
+    assert 0.3 < covered.float().mean() < 1
+    # (float32 grid coordinates differ by ~1e-5 px between frame and region)
+    assert torch.allclose(
+        from_region[covered.expand_as(from_region)], whole[covered.expand_as(whole)], atol=0.05
+    )
+    back = warp_back(whole, matrices, (512, 512), in_32nds=in_32nds)
+    back_region = warp_back(whole, matrices, (y1 - y0, x1 - x0), origin=(x0, y0), in_32nds=in_32nds)
+    assert torch.allclose(back_region, back[..., y0:y1, x0:x1], atol=0.05)
+
+
 def test_warp_back_in_32nds_samples_where_opencv_does() -> None:
     noise = np.random.default_rng(3).random((256, 256, 2))  # worst case for sub-pixel error
     landmarks = np.array(ASTRONAUT_LANDMARKS_5) + [[-150.3, 20.7]]  # reaching past the border
