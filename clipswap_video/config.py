@@ -134,7 +134,8 @@ class FaceSettings:
     detect_size: int | Literal["paper"] = field(default=960, metadata={"range": (0, 16384)})
     """Longest side the frame is downscaled to for detection (0 = full size); the
     retinaface detectors shrink it less where a face of min_size would fall under
-    16 px, their smallest. "paper": the papers' rule, width // (width // 640)."""
+    16 px, their smallest. "paper": the papers' rule, width // (width // 640), and
+    source photos at full size."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
     min_score: float | Literal["file"] = field(default=0.0, metadata={"range": (0.0, 1.0)})
@@ -162,8 +163,9 @@ class FaceSettings:
     strict: bool = False
     """Fail the job (exit 17, no output) when no face is swapped in any frame."""
     refine: bool = True
-    """Measure each detected face again in its refresh window, and search frames a
-    quarter turn each way where a face may be rolled (off: one pass, as the papers)."""
+    """Measure each detected face again in its refresh window, and search frames and
+    source photos a quarter turn each way where a face may be rolled (off: one
+    pass, as the papers)."""
 
 
 @dataclass(frozen=True)

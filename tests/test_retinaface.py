@@ -362,6 +362,8 @@ def test_the_papers_detection_size_rule(size: tuple[int, int], detected: tuple[i
     image = np.zeros((*size, 3), np.uint8)
     settings = FaceSettings(detect_size="paper", min_size=24)  # min_size does not raise it
     assert detection_input(image, settings, SMALLEST_FACE).shape[:2] == detected
+    # Their scripts search the source photo as it is.
+    assert detection_input(image, settings, SMALLEST_FACE, still=True).shape[:2] == size
 
 
 @pytest.mark.parametrize(("stored", "expected"), [(0.3, 0.3), (None, 0.02)])

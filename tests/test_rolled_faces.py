@@ -219,6 +219,24 @@ def test_a_sideways_source_photo_gives_an_upright_crop() -> None:
     assert np.abs(_aligned(sideways, upright_pass) - expected).mean() > 24
 
 
+def test_one_pass_over_a_source_photo_is_the_detectors_upright_pass() -> None:
+    """The paper mode (`faces.refine = false`): the photo searched once, upright
+    and, with the papers' detection size, at full size."""
+    sizes: list[tuple[int, ...]] = []
+    inner = create_detector(FaceSettings(detect_size="paper", refine=False))
+    run = inner._run  # type: ignore[attr-defined]
+    inner._run = lambda images: sizes.extend(i.shape for i in images) or run(images)  # type: ignore[attr-defined]
+    photo = cv2.resize(grace_hopper(), (1400, 1640))  # wider than 1279: frames would halve
+    sideways = np.ascontiguousarray(np.rot90(photo, 1))
+    [found] = detect_still(inner, photo, one_pass=True)
+    assert sizes == [photo.shape]
+    assert found.score > 0.9
+    # Sideways, the one upright pass finds nothing here; the turned passes do.
+    assert detect_still(inner, sideways, one_pass=True) == []
+    turned = detect_still(inner, sideways)[0]  # best score first
+    assert np.abs(_aligned(sideways, turned) - _aligned(photo, found)).mean() < 3
+
+
 def _aligned(image: np.ndarray, face: Face) -> np.ndarray:
     matrix = alignment_matrices(face.landmarks_5, 112)[0]
     return cv2.warpAffine(image, matrix, (112, 112)).astype(np.int16)

@@ -45,8 +45,8 @@ class NoisyDetector:
         self.name, self.match_distance = detector.name, detector.match_distance
         self.rng = np.random.default_rng(seed)
 
-    def detect(self, image: RgbImage) -> list[Face]:
-        return self._noisy(self.detector.detect(image))
+    def detect(self, image: RgbImage, *, still: bool = False) -> list[Face]:
+        return self._noisy(self.detector.detect(image, still=still))
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         return self._noisy(self.detector.refresh(image, faces))

@@ -29,8 +29,9 @@ class FaceDetector(Protocol):
     match_distance: float
     """Cosine distance under which two of this backend's embeddings are one person."""
 
-    def detect(self, image: RgbImage) -> list[Face]:
-        """Faces with box, score and 5 landmarks, in `image` pixels, best score first."""
+    def detect(self, image: RgbImage, *, still: bool = False) -> list[Face]:
+        """Faces with box, score and 5 landmarks, in `image` pixels, best score
+        first; `still`: a photo rather than a video frame (see detection_input)."""
         ...
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
@@ -71,16 +72,19 @@ PAPER_WIDTH = 640
 """The papers' detection width: frames are divided by W // 640 (integer steps)."""
 
 
-def detection_input(image: RgbImage, settings: FaceSettings, smallest_found: float = 0) -> RgbImage:
+def detection_input(
+    image: RgbImage, settings: FaceSettings, smallest_found: float = 0, *, still: bool = False
+) -> RgbImage:
     """The image a detector searches for `image`'s faces.
 
-    `faces.detect_size` "paper" is the papers' rule (paper_downscale). A number
+    `faces.detect_size` "paper" is the papers' rule: frames shrunk by
+    paper_downscale, photos (`still`) searched at full size. A number
     is the longest side (0 = full size), raised as far as needed for a face of
     `faces.min_size` frame pixels to measure `smallest_found` pixels (the
     detector's limit; 0 = no limit) at the detection scale, never above full size.
     """
     if settings.detect_size == "paper":
-        return paper_downscale(image)
+        return image if still else paper_downscale(image)
     side = settings.detect_size
     longest = max(image.shape[:2])
     if side > 0 and settings.min_size > 0 and smallest_found > 0:

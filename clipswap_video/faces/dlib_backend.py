@@ -74,8 +74,8 @@ class DlibDetector:
         self._predictor = _load(dlib.shape_predictor, folder / PREDICTOR_FILE)
         self._descriptor = _load(dlib.face_recognition_model_v1, folder / DESCRIPTOR_FILE)
 
-    def detect(self, image: RgbImage) -> list[Face]:
-        small = detection_input(image, self.settings)
+    def detect(self, image: RgbImage, *, still: bool = False) -> list[Face]:
+        small = detection_input(image, self.settings, still=still)
         scale = small.shape[1] / image.shape[1]
         rects, scores, _ = self._hog.run(
             small, self.settings.hog_upsample, self.settings.hog_threshold

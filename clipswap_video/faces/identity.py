@@ -51,6 +51,7 @@ def source_identity(
     paths: Sequence[Path],
     source_face: int | str = 0,
     *,
+    one_pass: bool = False,
     what: str = "source image",
 ) -> SourceIdentity:
     """Finds and embeds the source face of every photo in `paths`.
@@ -60,6 +61,7 @@ def source_identity(
         paths: one or more photos of the same person.
         source_face: 0 = the largest face of each photo; N = the Nth face from the
             left; "score" = the highest-scoring.
+        one_pass: find the faces as the papers' scripts do (see detect_still).
         what: how the photos are named in messages.
 
     Raises:
@@ -69,7 +71,7 @@ def source_identity(
     faces, images, notes = [], [], []
     for path in paths:
         image = read_image(path, what=what)
-        found = detect_still(detector, image)
+        found = detect_still(detector, image, one_pass=one_pass)
         face, note = _choose(found, source_face, path, what)
         faces.append(detector.embed(image, [face])[0])
         images.append(image)
@@ -78,13 +80,16 @@ def source_identity(
     return SourceIdentity(embedding, tuple(faces), tuple(images), tuple(paths), tuple(notes))
 
 
-def detect_still(detector: FaceDetector, image: RgbImage) -> list[Face]:
+def detect_still(detector: FaceDetector, image: RgbImage, *, one_pass: bool = False) -> list[Face]:
     """Faces of a photo, also searched a quarter turn each way: a head lying
     sideways, or a photo saved sideways without its orientation tag, is often
     found upright too but with its landmarks off the eyes, so the best-scoring
     pass measures each face. The turned passes add faces only to a photo in which
     the upright pass found none (a turned busy background can show false faces).
-    A small photo without a found face is tried at twice its size."""
+    A small photo without a found face is tried at twice its size. With
+    `one_pass`, the detector's one upright pass only, as the papers' scripts do."""
+    if one_pass:
+        return detector.detect(image, still=True)
     search = lambda picture: _detect_or_enlarge(detector, picture)  # noqa: E731
     upright = search(image)
     every_pass = detect_rolled(search, image, upright)
@@ -95,11 +100,11 @@ def detect_still(detector: FaceDetector, image: RgbImage) -> list[Face]:
 
 
 def _detect_or_enlarge(detector: FaceDetector, image: RgbImage) -> list[Face]:
-    faces = detector.detect(image)
+    faces = detector.detect(image, still=True)
     if faces or max(image.shape[:2]) >= _UPSCALE_BELOW:
         return faces
     larger = cast(RgbImage, cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
-    return [scaled_face(face, 0.5) for face in detector.detect(larger)]
+    return [scaled_face(face, 0.5) for face in detector.detect(larger, still=True)]
 
 
 def mean_embedding(embeddings: Sequence[Embedding]) -> Embedding:

@@ -100,8 +100,10 @@ class InsightfaceDetector:
         self.providers: list[str] = list(self._detector.get_providers())
         """The onnxruntime providers the sessions run on, first preferred."""
 
-    def detect(self, image: RgbImage) -> list[Face]:
-        """SCRFD faces in `image` pixels, best score first (106 points when available)."""
+    def detect(self, image: RgbImage, *, still: bool = False) -> list[Face]:
+        """SCRFD faces in `image` pixels, best score first (106 points when
+        available); photos and frames alike fill its one input size."""
+        del still
         canvas, factor = self._letterbox(image)
         blob = np.ascontiguousarray(((canvas - np.float32(127.5)) / 128).transpose(2, 0, 1)[None])
         outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})

@@ -103,9 +103,9 @@ class RetinaFaceDetector:
         device = torch_device(settings.device)
         return device, load_retinaface(weights_path(weights_dir), device=device)
 
-    def detect(self, image: RgbImage) -> list[Face]:
+    def detect(self, image: RgbImage, *, still: bool = False) -> list[Face]:
         """Faces in `image` pixels, best score first."""
-        small = detection_input(image, self.settings, SMALLEST_FACE)
+        small = detection_input(image, self.settings, SMALLEST_FACE, still=still)
         # Back by the frame's own size over the small one's, as the papers' scripts do.
         x_scale, y_scale = image.shape[1] / small.shape[1], image.shape[0] / small.shape[0]
         to_frame = np.array([[x_scale, 0, 0], [0, y_scale, 0]])

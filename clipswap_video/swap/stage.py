@@ -65,7 +65,12 @@ class FaceSwapper:
         self.settings = settings
         self.selection = parse_selection(settings.faces.select)
         self.detector = create_detector(settings.faces, weights_dir)
-        self.identity = source_identity(self.detector, sources, settings.faces.source_face)
+        self.identity = source_identity(
+            self.detector,
+            sources,
+            settings.faces.source_face,
+            one_pass=not settings.faces.refine,  # the papers' scripts: one pass
+        )
         for line in self.identity.notes:
             log.warning(line)
         self.backend = create_backend(name, weights_dir, settings.swap)
