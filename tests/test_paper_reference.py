@@ -70,7 +70,7 @@ def reference_inference(frame: np.ndarray, landmarks: list[np.ndarray]) -> np.nd
     return (np.clip(result, 0, 1) * 255).astype(np.uint8)
 
 
-class _StandInBackend:
+class StandInBackend:
     """The same stand-in generator behind the project's backend interface (0..255 crops)."""
 
     name = "stand-in"
@@ -106,7 +106,7 @@ def _project(clip: Path, faces: list[Face]) -> tuple[np.ndarray, np.ndarray]:
         settings=settings,
         detector=detector,
         selection=parse_selection("all"),
-        backend=_StandInBackend(),
+        backend=StandInBackend(),
     )
     with VideoReader(clip) as reader:
         frame = next(iter(reader.frames()))

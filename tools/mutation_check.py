@@ -50,6 +50,7 @@ TESTS = {
         "tests/test_engine.py",
         "tests/test_clipswap_backend.py",
         "tests/test_swap.py",
+        "tests/test_paper_reference.py",
     ],
     COMPOSITE: ["tests/test_swap.py", "tests/test_engine.py"],
     WRITER: [
@@ -169,8 +170,8 @@ MUTANTS = [
     Mutant(
         "identity.smallest_face",
         IDENTITY,
-        "largest = max(faces,",
-        "largest = min(faces,",
+        "else (lambda face: face.size)",
+        "else (lambda face: -face.size)",
         "the smallest face of a photo",
     ),
     Mutant(
@@ -285,11 +286,18 @@ MUTANTS = [
         "premultiplied face multiplied by alpha again",
     ),
     Mutant(
-        "composite.region_shift_sign",
-        COMPOSITE,
-        "shifted[..., :, 2] +=",
-        "shifted[..., :, 2] -=",
+        "align.region_shift_sign",
+        ALIGN,
+        "region_to_crop[..., :, 2] +=",
+        "region_to_crop[..., :, 2] -=",
         "region offset applied the wrong way",
+    ),
+    Mutant(
+        "align.opencv_steps_unrounded",
+        ALIGN,
+        "half_step = 16",
+        "half_step = 0",
+        "1/32 px steps truncated instead of rounded (the paper mode's warps)",
     ),
     Mutant(
         "composite.footprint_to_the_edge",
