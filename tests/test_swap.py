@@ -188,9 +188,24 @@ def test_mask_erode_keeps_the_mask_that_far_inside_the_hull(classic) -> None:  #
     points = classic.landmarks(_astronaut_crop())
     full = face_mask(points, 256, CompositeSettings(mask_erode=0, mask_feather=0))
     eroded = face_mask(points, 256, CompositeSettings(mask_erode=5, mask_feather=0))
-    distance = cv2.distanceTransform((full > 0.5).astype(np.uint8), cv2.DIST_C, 3)
+    # The crop's border counts as outside.
+    inside = np.pad((full > 0.5).astype(np.uint8), 1)
+    distance = cv2.distanceTransform(inside, cv2.DIST_C, 3)[1:-1, 1:-1]
     assert np.array_equal(eroded > 0.5, distance > 5)
     assert 0.5 * full.sum() < eroded.sum() < 0.95 * full.sum()
+
+
+def test_a_hull_past_the_crop_fades_out_inside_it(classic) -> None:  # type: ignore[no-untyped-def]
+    """A chin below the crop: the mask reaches zero before the crop's edge, so
+    the paste has no seam where the crop ends."""
+    points = classic.landmarks(_astronaut_crop()) + [0, 40]  # the jaw well past row 255
+    assert points[:, 1].max() > 280
+    mask = face_mask(points, 256, CompositeSettings())
+    assert mask[-1].max() < 0.01 and mask[:, 0].max() < 0.01 and mask[:, -1].max() < 0.01
+    nose = np.round(points[30]).astype(int)
+    assert mask[nose[1], nose[0]] > 0.95
+    rows = mask[:, nose[0]]
+    assert np.all(np.diff(rows[nose[1] :]) <= 1e-6)  # fading down to the edge, not a step
 
 
 def test_paste_round_trip_and_empty_mask() -> None:

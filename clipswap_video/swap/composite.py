@@ -31,14 +31,19 @@ _PYRAMID_LEVELS = 5
 
 def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) -> FloatImage:
     """Soft mask (size x size, 0..1): the landmark hull eroded and feathered,
-    with the inner mouth cut out so the target's teeth and tongue stay."""
+    with the inner mouth cut out so the target's teeth and tongue stay. The
+    crop's border is an edge of the face region too: a hull reaching past it
+    (a chin below the crop) fades out inside the crop instead of ending in a seam."""
     mask: np.ndarray = np.zeros((size, size), np.uint8)
     hull = cv2.convexHull(np.round(landmarks_68).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255)
     cv2.fillPoly(mask, [np.round(landmarks_68[MOUTH_INNER]).astype(np.int32)], 0)
+    reach = settings.mask_feather  # the feather's blur reaches about this far
+    if reach:
+        mask[:reach], mask[-reach:], mask[:, :reach], mask[:, -reach:] = 0, 0, 0, 0
     if settings.mask_erode:
         kernel = np.ones((2 * settings.mask_erode + 1,) * 2, np.uint8)
-        mask = cv2.erode(mask, kernel)
+        mask = cv2.erode(mask, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     soft: FloatImage = mask.astype(np.float32) / 255.0
     if settings.mask_feather:
         soft = cast(FloatImage, cv2.GaussianBlur(soft, (0, 0), settings.mask_feather / 2.0))
