@@ -27,9 +27,10 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from clipswap_video.media import probe
+    from clipswap_video.media.tags import printable_tree
 
     info = dataclasses.asdict(probe(args.input, count_frames=args.count_frames))
-    text = json.dumps(info, indent=2, default=str)
+    text = json.dumps(printable_tree(info), indent=2, default=str)
     if args.json:
         print(text)
     else:

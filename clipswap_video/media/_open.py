@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
 import av.container
 
-from clipswap_video.errors import CorruptInputError, InputNotFoundError, UnreadableInputError
+from clipswap_video.errors import (
+    ClipswapError,
+    CorruptInputError,
+    InputNotFoundError,
+    UnreadableInputError,
+)
+from clipswap_video.media.tags import METADATA_ERRORS
+
+FILE_DATA_ERRORS = (av.FFmpegError, OSError, ValueError, ArithmeticError, LookupError)
+"""What PyAV raises, beyond FFmpeg's own errors, on values a damaged file
+supplies (a count that overflows, a format name it does not know, ...)."""
 
 # Leading bytes of containers FFmpeg would recognise. A file that starts like
 # one of these but does not open is damaged (typically truncated: an mp4 cut
@@ -30,18 +42,32 @@ def open_input(path: Path, *, what: str = "input video") -> av.container.InputCo
     if path.is_dir():
         raise UnreadableInputError(f"{what} {path} is a folder, not a video file")
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", metadata_errors=METADATA_ERRORS)
     except PermissionError:
         raise UnreadableInputError(f"{what} {path} cannot be read: permission denied") from None
-    except (av.InvalidDataError, av.EOFError, av.FFmpegError, OSError) as error:
+    except FILE_DATA_ERRORS as error:
         kind = _sniff_container(path)
         if kind is not None:
             raise CorruptInputError(
                 f"{what} {path} looks like {kind} but cannot be opened; it is truncated or "
-                f"corrupt ({_ffmpeg_reason(error)})"
+                f"corrupt ({ffmpeg_reason(error)})"
             ) from None
         raise UnreadableInputError(
-            f"{what} {path} is not a media file FFmpeg can read ({_ffmpeg_reason(error)})"
+            f"{what} {path} is not a media file FFmpeg can read ({ffmpeg_reason(error)})"
+        ) from None
+
+
+@contextmanager
+def reading(path: Path, doing: str, *, what: str = "input video") -> Iterator[None]:
+    """Turns a failure while `doing` something with `path`'s contents into one
+    UnreadableInputError line naming the file and the step."""
+    try:
+        yield
+    except ClipswapError:
+        raise
+    except FILE_DATA_ERRORS as error:
+        raise UnreadableInputError(
+            f"{what} {path}: {doing} failed ({ffmpeg_reason(error)})"
         ) from None
 
 
@@ -59,9 +85,9 @@ def _sniff_container(path: Path) -> str | None:
     return None
 
 
-def _ffmpeg_reason(error: BaseException) -> str:
+def ffmpeg_reason(error: BaseException) -> str:
     """FFmpeg's own words, without PyAV's errno prefix."""
     return getattr(error, "strerror", None) or str(error)
 
 
-__all__ = ["open_input"]
+__all__ = ["FILE_DATA_ERRORS", "ffmpeg_reason", "open_input", "reading"]

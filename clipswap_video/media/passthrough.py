@@ -16,7 +16,8 @@ from pathlib import Path
 import av
 import av.container
 
-from clipswap_video.media._open import open_input
+from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
+from clipswap_video.media.tags import METADATA_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,8 @@ class StreamCopier:
             return next(self._packets)
         except StopIteration:
             return None
-        except av.FFmpegError as error:
-            log.warning("stopped copying audio/subtitles early: %s", error.strerror)
+        except FILE_DATA_ERRORS as error:
+            log.warning("stopped copying audio/subtitles early: %s", ffmpeg_reason(error))
             self._packets = iter(())
             return None
 
@@ -130,7 +131,9 @@ def _holds(output: av.container.OutputContainer, stream: av.stream.Stream) -> bo
     FFmpeg's codec query is not enough: MPEG-TS answers "unknown" for AAC it
     does carry, and MOV answers "yes" for Opus that its muxer then refuses.
     """
-    with av.open(io.BytesIO(), "w", format=output.format.name) as trial:
+    with av.open(
+        io.BytesIO(), "w", format=output.format.name, metadata_errors=METADATA_ERRORS
+    ) as trial:
         try:
             trial.add_stream_from_template(stream)
             trial.start_encoding()

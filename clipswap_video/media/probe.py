@@ -9,7 +9,7 @@ frames exactly and to tell constant from variable frame rate.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from av.container.core import Chapter  # a TypedDict that exists in PyAV's stubs only
 
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
-from clipswap_video.media._open import open_input
+from clipswap_video.media._open import open_input, reading
+from clipswap_video.media.tags import count, matrix_entries, rotation_degrees
 
 VIDEO_SUFFIXES = frozenset(
     ".3gp .avi .flv .m2ts .m4v .mkv .mov .mp4 .mpeg .mpg .mts .mxf .ts .webm .wmv".split()
@@ -64,6 +65,7 @@ class VideoInfo:
     colorspace: int
     color_primaries: int
     color_trc: int
+    tags: dict[str, str] = field(default_factory=dict)  # the stream's own: title, language
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class MediaInfo:
 
 def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
     """Describes `path`; raises ClipswapError for missing, unreadable or video-less files."""
-    with open_input(path) as container:
+    with open_input(path) as container, reading(path, "reading its stream information"):
         stream = select_video_stream(container, path)
         video = _video_info(container, stream, path)
         if count_frames:
@@ -132,15 +134,16 @@ def _video_info(
         average_rate=stream.average_rate or stream.guessed_rate,
         duration_s=_seconds(stream.duration, stream.time_base)
         or _seconds(container.duration, Fraction(1, av.time_base)),
-        frame_count=stream.frames or None,
+        frame_count=count(stream.frames),
         variable_frame_rate=None,
-        rotation=first_frame.rotation,
+        rotation=rotation_degrees(first_frame.rotation),
         display_matrix=display_matrix(first_frame),
         sample_aspect_ratio=stream.sample_aspect_ratio,
         color_range=first_frame.color_range,
         colorspace=first_frame.colorspace,
         color_primaries=first_frame.color_primaries,
         color_trc=first_frame.color_trc,
+        tags=dict(stream.metadata),
     )
 
 
@@ -149,10 +152,7 @@ def display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     entries: Iterable[Any] = frame.side_data  # iterates SideData objects (the stub says str)
     for side_data in entries:
         if side_data.type == Type.DISPLAYMATRIX:
-            raw = bytes(side_data)
-            return tuple(
-                int.from_bytes(raw[i : i + 4], "little", signed=True) for i in range(0, 36, 4)
-            )
+            return matrix_entries(bytes(side_data))
     return None
 
 

@@ -19,9 +19,10 @@ import av
 from av.video.stream import VideoStream
 
 from clipswap_video.errors import CorruptInputError
-from clipswap_video.media._open import open_input
+from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.probe import MediaInfo, probe
+from clipswap_video.media.tags import parse_clock
 
 
 class VideoReader:
@@ -79,8 +80,8 @@ class VideoReader:
                 packet = next(packets)
             except StopIteration:
                 return
-            except av.FFmpegError as error:  # the container itself is damaged here
-                self._damaged(f"demuxing failed ({error.strerror})")
+            except FILE_DATA_ERRORS as error:  # the container itself is damaged here
+                self._damaged(f"demuxing failed ({ffmpeg_reason(error)})")
                 return  # a demuxer cannot resume after an error: keep what was read
             yield from self._decode(packet)
 
@@ -89,9 +90,9 @@ class VideoReader:
         # flushes the frames still held for B-frame reordering.
         try:
             return packet.decode()  # type: ignore[return-value]
-        except av.FFmpegError as error:
+        except FILE_DATA_ERRORS as error:
             at = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
-            self._damaged(f"undecodable video packet at {at:.2f} s ({error.strerror})")
+            self._damaged(f"undecodable video packet at {at:.2f} s ({ffmpeg_reason(error)})")
             self.skipped_packets += 1
             return []
 
@@ -128,8 +129,8 @@ class VideoReader:
         start = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
         if stream.duration and stream.time_base:
             return start + float(stream.duration * stream.time_base)
-        tagged = stream.metadata.get("DURATION")  # Matroska writes one per track
-        return start + _parse_clock(tagged) if tagged else None
+        tagged = parse_clock(stream.metadata.get("DURATION"))  # Matroska: one per track
+        return start + tagged if tagged is not None else None
 
 
 def _time(frame: av.VideoFrame) -> float:
@@ -138,11 +139,6 @@ def _time(frame: av.VideoFrame) -> float:
 
 def _frame_step(rate: Fraction | None, time_base: Fraction) -> int:
     return max(1, round(1 / (float(rate or 30) * time_base)))
-
-
-def _parse_clock(text: str) -> float:
-    hours, minutes, seconds = text.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 __all__ = ["VideoReader"]
