@@ -8,6 +8,7 @@ flat however long the file is.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -17,10 +18,11 @@ import av
 import av.container
 
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
-from clipswap_video.media.tags import METADATA_ERRORS
+from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
 
 log = logging.getLogger(__name__)
 
+_SAMPLE_SEARCH = 2000  # packets read looking for an audio stream's first one
 _KEEPER = {"data": ".ts", "attachment": ".mkv"}  # the container to suggest instead
 
 
@@ -60,7 +62,7 @@ class StreamCopier:
             self._add_attachment(stream, output)
             return
         codec = _codec_name(stream)
-        if not _holds(output, stream):
+        if not _holds(output, stream, self._first_packet(stream)):
             self._drop(stream, codec, f"{output.format.name} cannot hold it")
             return
         try:
@@ -68,9 +70,27 @@ class StreamCopier:
         except (av.FFmpegError, ValueError, TypeError) as error:
             self._drop(stream, codec, f"it cannot be copied ({error})")
             return
-        copy.metadata.update(stream.metadata)  # language, title, handler
+        copy.metadata.update(stream_tags(stream.metadata))  # language, title, handler
         copy.disposition = stream.disposition  # default / forced / comment flags
         self._outputs[stream.index] = copy
+
+    def _first_packet(self, stream: av.stream.Stream) -> av.Packet | None:
+        """An audio stream's first packet, for the muxer trial (other kinds are
+        judged by their header alone: a sparse subtitle's first packet can be
+        an hour into the file)."""
+        if stream.type != "audio":
+            return None
+        try:
+            for index, packet in enumerate(self._input.demux(stream)):
+                if packet.size:
+                    return packet
+                if index > _SAMPLE_SEARCH:
+                    return None
+            return None
+        except FILE_DATA_ERRORS:
+            return None
+        finally:
+            self._input.seek(0)
 
     def _add_attachment(
         self, stream: av.stream.AttachmentStream, output: av.container.OutputContainer
@@ -125,20 +145,30 @@ def _codec_name(stream: av.stream.Stream) -> str:
     return getattr(stream, "name", None) or "data"  # DataStream: the codec descriptor's name
 
 
-def _holds(output: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
-    """Whether the output's muxer takes this stream, asked by writing a header in memory.
+def _holds(
+    output: av.container.OutputContainer, stream: av.stream.Stream, sample: av.Packet | None
+) -> bool:
+    """Whether the output's muxer takes this stream, asked by writing a header,
+    the stream's `sample` packet and a trailer in memory.
 
     FFmpeg's codec query is not enough: MPEG-TS answers "unknown" for AAC it
-    does carry, and MOV answers "yes" for Opus that its muxer then refuses.
+    does carry, MOV answers "yes" for Opus that its muxer then refuses, and MP4
+    takes the header of Matroska's PCM but not its channel layout, which it
+    checks only as the file is closed.
     """
-    with av.open(
-        io.BytesIO(), "w", format=output.format.name, metadata_errors=METADATA_ERRORS
-    ) as trial:
-        try:
-            trial.add_stream_from_template(stream)
-            trial.start_encoding()
-        except (av.FFmpegError, ValueError, TypeError):
-            return False
+    trial = av.open(io.BytesIO(), "w", format=output.format.name, metadata_errors=METADATA_ERRORS)
+    try:
+        copy = trial.add_stream_from_template(stream)
+        trial.start_encoding()
+        if sample is not None:
+            sample.stream = copy
+            trial.mux(sample)
+        trial.close()
+    except (av.FFmpegError, ValueError, TypeError):
+        return False
+    finally:
+        with contextlib.suppress(av.FFmpegError, ValueError, TypeError):
+            trial.close()
     return True
 
 

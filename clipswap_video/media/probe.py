@@ -104,10 +104,18 @@ def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
 def select_video_stream(
     container: av.container.InputContainer, path: Path
 ) -> av.video.stream.VideoStream:
-    """The first real video stream (cover-art pictures are not video)."""
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
+    """The first real video stream marked default, else the first real one
+    (cover-art pictures are not video); the others are copied like audio."""
+    videos = [
+        stream
+        for stream in container.streams.video
+        if not stream.disposition & av.stream.Disposition.attached_pic
+    ]
+    for stream in videos:
+        if stream.disposition & av.stream.Disposition.default:
             return stream
+    if videos:
+        return videos[0]
     raise NoVideoStreamError(
         f"input video {path} has no video stream (streams: {_kinds(container)})"
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 METADATA_ERRORS = "surrogateescape"
 
+_STREAM_FACTS = ("DURATION", "NUMBER_OF_", "BPS", "_STATISTICS_", "ENCODER", "encoder")
 _CLOCK = re.compile(r"\s*(\d{1,9}):([0-5]?\d):(\d{1,2}(?:\.\d*)?)\s*")
 
 
@@ -60,6 +61,17 @@ def rotation_degrees(degrees: float | None) -> int:
     return round(degrees) % 360
 
 
+def stream_tags(metadata: dict[str, str]) -> dict[str, str]:
+    """The tags to give a copy of a stream: its own, less those a muxer writes
+    about the packets (Matroska's DURATION and statistics, the encoder), and
+    with an MP4 track's name as `title` (FFmpeg reads it as `name` but writes
+    it from `title`)."""
+    tags = {key: value for key, value in metadata.items() if not key.startswith(_STREAM_FACTS)}
+    if "name" in tags and "title" not in tags:
+        tags["title"] = tags["name"]
+    return tags
+
+
 def count(value: int | None) -> int | None:
     """A count a header states (frames, for one): None unless positive."""
     return value if isinstance(value, int) and value > 0 else None
@@ -73,4 +85,5 @@ __all__ = [
     "printable",
     "printable_tree",
     "rotation_degrees",
+    "stream_tags",
 ]

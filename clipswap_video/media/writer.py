@@ -35,15 +35,12 @@ from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.passthrough import StreamCopier
 from clipswap_video.media.probe import MediaInfo, VideoInfo
-from clipswap_video.media.tags import METADATA_ERRORS
+from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
 
 log = logging.getLogger(__name__)
 
 # Container-level tags the muxer writes itself; copying them would be wrong.
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
-# Tags a muxer writes about a stream's packets (Matroska's DURATION and
-# statistics): the encoded stream gets its own.
-_STREAM_FACTS = ("DURATION", "NUMBER_OF_", "BPS", "_STATISTICS_", "ENCODER", "encoder")
 
 
 def check_output_path(input_path: Path, output: Path) -> None:
@@ -198,9 +195,7 @@ def _add_video_stream(
         context.sample_aspect_ratio = video.sample_aspect_ratio
     if video.display_matrix is not None:
         stream.set_display_matrix(video.display_matrix)
-    stream.metadata.update(
-        {key: value for key, value in video.tags.items() if not key.startswith(_STREAM_FACTS)}
-    )
+    stream.metadata.update(stream_tags(video.tags))
     return stream
 
 
