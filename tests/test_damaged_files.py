@@ -115,3 +115,19 @@ def test_mkv_tag_that_is_not_utf8(cli, source_image: Path, tmp_path: Path) -> No
     code, err = cli(source_image, clip, out, "--swapper", "none", "-q")
     assert code in (ExitCode.OK, ExitCode.CORRUPT_INPUT, ExitCode.INPUT_UNREADABLE), err
     assert (code == ExitCode.OK) == out.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="exit 1 (INTERNAL), 'error: FFmpeg failed: Invalid argument: "
+    "'<out>/out.partial.ts' returned 22' (EINVAL from the output muxer)",
+)
+def test_ts_duplicated_run_mux_einval(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """aac.ts of the fuzz seeds with a run of packets duplicated, under
+    --tolerate-errors: an output, or exit 8, and no partial file."""
+    out = tmp_path / "out" / "out.ts"
+    out.parent.mkdir()
+    clip = FUZZ / "ts_mux_einval_duplicated_run.ts"
+    code, err = cli(source_image, clip, out, "--swapper", "none", "--tolerate-errors", "-q")
+    assert code in (ExitCode.OK, ExitCode.CORRUPT_INPUT), err
+    assert sorted(p.name for p in out.parent.iterdir()) == (["out.ts"] if code == 0 else [])

@@ -232,6 +232,7 @@ KNOWN_FINDINGS = {
     "error: FFmpeg failed: [Errno 1] Operation not permitted": "test_probe_seek_eperm_on_truncated_mp4",
     "ValueError: invalid literal for int() with base 10:": "test_mkv_duration_tag_that_is_not_a_clock",
     "UnicodeDecodeError: 'utf-8' codec can't decode": "test_mkv_tag_that_is_not_utf8",
+    "error: FFmpeg failed: Invalid argument: ": "test_ts_duplicated_run_mux_einval",
 }
 STRICT = os.environ.get("CLIPSWAP_FUZZ_STRICT") == "1"
 
