@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: install test demo bench lint parity clean
+.PHONY: install test fuzz demo bench lint parity clean
 
 install: $(STAMP)
 
@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: install
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+# The fuzz suite's long profile: thousands of random damaged files through the CLI
+# (tests/test_fuzz.py; `make test` runs its fixed-seed ci profile). Failures are kept
+# in .hypothesis/ for a rerun; CLIPSWAP_FUZZ_STRICT=1 also fails on known findings.
+fuzz: install
+	CLIPSWAP_FUZZ_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -p no:randomly -x
 
 demo: install
 	$(BIN)/clipswap-video demo-media demo
