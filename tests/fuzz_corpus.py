@@ -82,7 +82,9 @@ def _clips(folder: Path) -> dict[str, Path]:
     small = {"width": WIDTH, "height": HEIGHT, "frames": FRAMES}
     font = bytes(range(256)) * 4  # an attachment's bytes: opaque to everyone
     clips = {
-        "aac_rotated.mp4": write_clip(folder / "aac_rotated.mp4", audio=["aac"], rotation=90, **small),
+        "aac_rotated.mp4": write_clip(
+            folder / "aac_rotated.mp4", audio=["aac"], rotation=90, **small
+        ),
         "vfr.mp4": write_clip(
             folder / "vfr.mp4",
             width=WIDTH,
@@ -102,9 +104,7 @@ def _clips(folder: Path) -> dict[str, Path]:
         "aac.ts": write_clip(folder / "aac.ts", audio=["aac"], **small),
     }
     vp9 = "libvpx-vp9" if "libvpx-vp9" in av.codecs_available else "libvpx"
-    clips["opus.webm"] = write_clip(
-        folder / "opus.webm", codec=vp9, audio=["libopus"], **small
-    )
+    clips["opus.webm"] = write_clip(folder / "opus.webm", codec=vp9, audio=["libopus"], **small)
     return clips
 
 

@@ -1,14 +1,9 @@
-"""Regressions found by the fuzz suite (tests/test_fuzz.py), one named test each.
-
-Each test states what should happen and is marked xfail(strict=True) with the
-failure as it is today, so the suite passes now and a fix flips the test
-(then drop the mark, and the finding's entry in test_fuzz.KNOWN_FINDINGS).
-The damaged inputs are the shrunk examples, kept under tests/data/fuzz/.
-"""
+"""Regressions found by the fuzz suite (tests/test_fuzz.py), one named test each:
+the shrunk damaged inputs under tests/data/fuzz/, or files built here, and
+what the tool must do with them (an output, or one clear line and no file)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import av
@@ -24,22 +19,18 @@ FUZZ = Path(__file__).parent / "data" / "fuzz"
 TRUNCATED_VFR = FUZZ / "probe_seek_eperm_truncated_vfr.mp4"
 """vfr.mp4 of tests/fuzz_corpus.py cut off after 3758 bytes (its moov box is gone)."""
 
-EPERM = "exit 1 (INTERNAL), 'error: FFmpeg failed: [Errno 1] Operation not permitted': av.error.PermissionError from container.seek(0) in media/probe.py _first_frame"
-
 
 def frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
 
 
-@pytest.mark.xfail(strict=True, reason=EPERM)
 def test_probe_seek_eperm_on_truncated_mp4(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """probe of a damaged file: JSON, or exit 8 (CORRUPT_INPUT) / 6 with one line."""
     code, err = cli("probe", TRUNCATED_VFR, "--json")
     assert code in (ExitCode.OK, ExitCode.CORRUPT_INPUT, ExitCode.INPUT_UNREADABLE), err
 
 
-@pytest.mark.xfail(strict=True, reason=EPERM)
 @pytest.mark.parametrize("tolerate", [False, True])
 def test_swap_seek_eperm_on_truncated_mp4(
     cli, source_image: Path, tmp_path: Path, tolerate: bool
@@ -52,27 +43,20 @@ def test_swap_seek_eperm_on_truncated_mp4(
     assert (code == ExitCode.OK) == out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exit 1 (INTERNAL), crash log: ValueError: 'webm' format does not support "
-    "'libx264' codec (av OutputContainer.add_stream: video.codec defaults to libx264 "
-    "whatever the output container)",
-)
 def test_swap_to_webm_with_the_default_codec(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found on the fuzz seeds: OUT.webm needs a VP8/VP9/AV1 encoder, or one clear error."""
     clip = write_clip(tmp_path / "in.webm", width=32, height=24, frames=3, codec="libvpx-vp9")
     out = tmp_path / "out.webm"
     code, err = cli(source_image, clip, out, "--swapper", "none")
-    assert code != ExitCode.INTERNAL, err
-    if code == ExitCode.OK:
-        assert frames(out) == 3
+    assert code == ExitCode.BAD_OUTPUT_PATH, err
+    assert "webm cannot hold libx264 video" in err and "--codec" in err
+    assert err.count("\n") == 1 and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.webm"]
+    code, err = cli(source_image, clip, out, "--swapper", "none", "--codec", "libvpx-vp9")
+    assert code == ExitCode.OK, err
+    assert frames(out) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exit 12 (NO_FACE): media/image.py reads a 16-bit PNG with "
-    "Image.convert('RGB'), which clips every value above 255 to white",
-)
 def test_sixteen_bit_png_portrait_is_a_face(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found on the fuzz seeds: the portrait as a 16-bit greyscale PNG (its 8-bit
     greyscale copy is found and swapped)."""
@@ -85,12 +69,6 @@ def test_sixteen_bit_png_portrait_is_a_face(cli, source_image: Path, tmp_path: P
     assert code == ExitCode.OK, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exit 1 (INTERNAL), crash log: ValueError: invalid literal for int() with base 10: "
-    "'\\x1a00' in media/reader.py _parse_clock (the Matroska DURATION tag, read by "
-    "_expected_end_s from _check_complete)",
-)
 def test_mkv_duration_tag_that_is_not_a_clock(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """subs_font.mkv of the fuzz seeds with one byte duplicated inside a track's
     DURATION tag, under --tolerate-errors: an output, or exit 8."""
@@ -101,12 +79,6 @@ def test_mkv_duration_tag_that_is_not_a_clock(cli, source_image: Path, tmp_path:
     assert (code == ExitCode.OK) == out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exit 1 (INTERNAL), crash log: UnicodeDecodeError: 'utf-8' codec can't decode "
-    "byte 0x93 in position 0: invalid start byte (av.utils._decode of a tag PyAV reads "
-    "as UTF-8)",
-)
 def test_mkv_tag_that_is_not_utf8(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A 2-frame 16 x 16 mkv with one byte duplicated before its DURATION tag's
     value (the length byte 0x93 lands in the text): an output, or exit 8 / 6."""
@@ -117,11 +89,6 @@ def test_mkv_tag_that_is_not_utf8(cli, source_image: Path, tmp_path: Path) -> No
     assert (code == ExitCode.OK) == out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exit 1 (INTERNAL), 'error: FFmpeg failed: Invalid argument: "
-    "'<out>/out.partial.ts' returned 22' (EINVAL from the output muxer)",
-)
 def test_ts_duplicated_run_mux_einval(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """aac.ts of the fuzz seeds with a run of packets duplicated, under
     --tolerate-errors: an output, or exit 8, and no partial file."""

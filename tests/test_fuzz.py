@@ -38,13 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, reject, settings
+from fuzz_corpus import Corpus, build_corpus, frames_decoded
+from hypothesis import HealthCheck, given, note, reject, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from clipswap_video.cli import main
 from clipswap_video.errors import ExitCode
-from fuzz_corpus import Corpus, build_corpus, frames_decoded
 
 CASE_TIMEOUT_S = 30.0
 HEAD = 2048  # "the header": where noise hurts most containers
@@ -224,37 +224,9 @@ def run_cli(args: Sequence[object], crash_folder: Path) -> Outcome:
     return Outcome(result["code"], out.getvalue(), err.getvalue(), logs, seconds)
 
 
-KNOWN_FINDINGS = {
-    # The last line of stderr, or of the crash log's traceback (a prefix) -> the
-    # xfail test in test_damaged_files.py that pins it. Remove the entry when that
-    # test flips; CLIPSWAP_FUZZ_STRICT=1 ignores this table (`make fuzz` can then
-    # look for more of the same).
-    "error: FFmpeg failed: [Errno 1] Operation not permitted": "test_probe_seek_eperm_on_truncated_mp4",
-    "ValueError: invalid literal for int() with base 10:": "test_mkv_duration_tag_that_is_not_a_clock",
-    "UnicodeDecodeError: 'utf-8' codec can't decode": "test_mkv_tag_that_is_not_utf8",
-    "error: FFmpeg failed: Invalid argument: ": "test_ts_duplicated_run_mux_einval",
-}
-STRICT = os.environ.get("CLIPSWAP_FUZZ_STRICT") == "1"
-
-
-def known_finding(outcome: Outcome) -> str | None:
-    """The regression test of an already-recorded failure this outcome repeats."""
-    if STRICT or outcome.code != ExitCode.INTERNAL:
-        return None
-    text = outcome.crash_log or outcome.stderr
-    lines = [line for line in text.splitlines() if line.strip()]
-    for prefix, test in KNOWN_FINDINGS.items():
-        if lines and lines[-1].startswith(prefix):
-            event(f"known finding: {test}")
-            return test
-    return None
-
-
 def check_exit(outcome: Outcome) -> int:
     code = outcome.code
     assert isinstance(code, int) and not isinstance(code, bool), f"main returned {code!r}"
-    if known_finding(outcome):
-        return code
     assert code != ExitCode.INTERNAL, f"exit 1 (INTERNAL)\n{outcome.stderr}\n{outcome.crash_log}"
     assert not outcome.crash_log, outcome.crash_log
     return code

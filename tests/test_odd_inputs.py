@@ -407,17 +407,7 @@ def test_hdr_stays_ten_bit_with_its_colour_tags(
 @pytest.mark.parametrize(
     "suffix",
     [
-        pytest.param(
-            ".mkv",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="exit 1, no output: error: FFmpeg failed: Invalid argument: "
-                "'<OUT>.partial.mp4' returned 22, raised by the muxer's close in "
-                "VideoWriter.finish (FFmpeg's log: [mp4] unsupported channel layout 2 "
-                "channels: Matroska PCM reads back with an unspecified layout, which the "
-                "header-only trial in passthrough._holds accepts)",
-            ),
-        ),
+        ".mkv",
         ".mov",
     ],
 )

@@ -32,6 +32,7 @@ class StreamCopier:
     def __init__(
         self, source: Path, output: av.container.OutputContainer, *, video_index: int
     ) -> None:
+        self._source = source
         self._input = open_input(source)
         self._outputs: dict[int, av.stream.Stream] = {}
         self.dropped: list[str] = []
@@ -80,17 +81,19 @@ class StreamCopier:
         an hour into the file)."""
         if stream.type != "audio":
             return None
-        try:
-            for index, packet in enumerate(self._input.demux(stream)):
-                if packet.size:
-                    return packet
-                if index > _SAMPLE_SEARCH:
-                    return None
-            return None
-        except FILE_DATA_ERRORS:
-            return None
-        finally:
-            self._input.seek(0)
+        # A container of its own: seeking the copier's back to the start is not
+        # exact (it lands on the video's first keyframe, past earlier audio).
+        with open_input(self._source) as reader:
+            try:
+                packets = reader.demux(reader.streams[stream.index])
+                for index, packet in enumerate(packets):
+                    if packet.size:
+                        return packet
+                    if index > _SAMPLE_SEARCH:
+                        break
+            except FILE_DATA_ERRORS:
+                pass
+        return None
 
     def _add_attachment(
         self, stream: av.stream.AttachmentStream, output: av.container.OutputContainer

@@ -34,6 +34,7 @@ class VideoReader:
         self.tolerate_errors = tolerate_errors
         self.skipped_packets = 0
         self.corrupt_frames = 0
+        self.backward_frames = 0
         self.truncated_at_s: float | None = None
         self._container = open_input(path)
         self._stream = cast(VideoStream, self._container.streams[self.info.video.index])
@@ -54,6 +55,11 @@ class VideoReader:
         last: av.VideoFrame | None = None
         for decoded in self._decoded_frames():
             self._fill_missing_pts(decoded, last)
+            if last is not None and _comes_before(decoded, last):
+                # Damage (a repeated run of packets): an encoder cannot take it.
+                self._damaged(f"a frame at {_time(decoded):.2f} s comes after a later one")
+                self.backward_frames += 1
+                continue
             if decoded.is_corrupt:
                 self._damaged(f"frame {index} at {_time(decoded):.2f} s is corrupt")
                 self.corrupt_frames += 1
@@ -67,6 +73,8 @@ class VideoReader:
         notes = []
         if self.skipped_packets:
             notes.append(f"skipped {self.skipped_packets} undecodable video packet(s)")
+        if self.backward_frames:
+            notes.append(f"dropped {self.backward_frames} frame(s) whose time went backwards")
         if self.corrupt_frames:
             notes.append(f"kept {self.corrupt_frames} frame(s) the decoder flagged as corrupt")
         if self.truncated_at_s is not None:
@@ -131,6 +139,10 @@ class VideoReader:
             return start + float(stream.duration * stream.time_base)
         tagged = parse_clock(stream.metadata.get("DURATION"))  # Matroska: one per track
         return start + tagged if tagged is not None else None
+
+
+def _comes_before(frame: av.VideoFrame, previous: av.VideoFrame) -> bool:
+    return frame.pts is not None and previous.pts is not None and frame.pts <= previous.pts
 
 
 def _time(frame: av.VideoFrame) -> float:

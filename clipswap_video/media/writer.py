@@ -184,7 +184,16 @@ def _add_video_stream(
     container: av.container.OutputContainer, video: VideoInfo, plan: EncoderPlan
 ) -> VideoStream:
     rate = video.average_rate or 30
-    stream = cast(VideoStream, container.add_stream(plan.codec, rate=rate, options=plan.options))
+    try:
+        added = container.add_stream(plan.codec, rate=rate, options=plan.options)
+    except ValueError:  # the muxer cannot hold this codec (WebM and H.264)
+        kind = container.format.name
+        raise OutputPathError(
+            f"output {_final_name(container)}: {kind} cannot hold {plan.codec} video; choose an "
+            f"encoder it takes with --codec (WebM: libvpx-vp9 or libaom-av1), or another "
+            "extension such as .mp4 or .mkv"
+        ) from None
+    stream = cast(VideoStream, added)
     stream.width, stream.height, stream.pix_fmt = video.width, video.height, plan.pix_fmt
     stream.time_base = video.time_base  # same clock as the input: pts pass through exactly
     context = stream.codec_context
@@ -197,6 +206,11 @@ def _add_video_stream(
         stream.set_display_matrix(video.display_matrix)
     stream.metadata.update(stream_tags(video.tags))
     return stream
+
+
+def _final_name(container: av.container.OutputContainer) -> str:
+    """The output's name as the user gave it (the container writes its partial file)."""
+    return str(container.name).replace(".partial", "")
 
 
 def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]:
