@@ -88,7 +88,11 @@ def run_video(
     reader = VideoReader(input_video, tolerate_errors=settings.input.tolerate_errors)
     with reader:
         with VideoWriter(
-            output, source=reader.info, settings=settings.video, disclosure=disclosure_tag(settings)
+            output,
+            source=reader.info,
+            settings=settings.video,
+            disclosure=disclosure_tag(settings),
+            tolerate_errors=settings.input.tolerate_errors,
         ) as writer:
             _describe(reader, writer)
             swap = None
@@ -106,7 +110,8 @@ def run_video(
             writer.finish()
     elapsed = time.perf_counter() - started
     coverage = swap.coverage if swap is not None else None
-    return JobResult(output, count, elapsed, reader.problems(), writer.dropped_streams, coverage)
+    problems = reader.problems() + writer.problems()
+    return JobResult(output, count, elapsed, problems, writer.dropped_streams, coverage)
 
 
 def _check_coverage(coverage: FaceCoverage, settings: Settings) -> None:

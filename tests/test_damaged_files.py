@@ -98,3 +98,26 @@ def test_ts_duplicated_run_mux_einval(cli, source_image: Path, tmp_path: Path) -
     code, err = cli(source_image, clip, out, "--swapper", "none", "--tolerate-errors", "-q")
     assert code in (ExitCode.OK, ExitCode.CORRUPT_INPUT), err
     assert sorted(p.name for p in out.parent.iterdir()) == (["out.ts"] if code == 0 else [])
+
+
+@pytest.mark.parametrize("tolerate", [False, True])
+def test_ts_audio_packet_out_of_order(
+    cli, source_image: Path, tmp_path: Path, tolerate: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """aac.ts of the fuzz seeds with a bit flipped and a run duplicated: an audio
+    packet the muxer refuses. Exit 8 and one line; with --tolerate-errors the
+    packet is skipped and the job says so."""
+    out = tmp_path / "out" / "out.ts"
+    out.parent.mkdir()
+    clip = FUZZ / "ts_audio_packet_out_of_order.ts"
+    extra = ["--tolerate-errors"] if tolerate else []
+    code, err = cli(source_image, clip, out, "--swapper", "none", *extra)
+    if tolerate:
+        assert code == ExitCode.OK, err
+        assert "out-of-order audio/subtitle packet(s)" in err
+        assert frames(out) > 0
+    else:
+        assert code == ExitCode.CORRUPT_INPUT, err
+        assert "is out of order; rerun with --tolerate-errors" in err
+        assert len([line for line in err.splitlines() if "error" in line]) == 1
+    assert sorted(p.name for p in out.parent.iterdir()) == (["out.ts"] if tolerate else [])

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import av.container
 
+from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
 from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
 
@@ -27,15 +28,26 @@ _KEEPER = {"data": ".ts", "attachment": ".mkv"}  # the container to suggest inst
 
 
 class StreamCopier:
-    """Copies the streams of `source` other than `video_index` into `output`."""
+    """Copies the streams of `source` other than `video_index` into `output`.
+
+    A packet the output's muxer refuses (its time goes backwards: damage) stops
+    the job, or with `tolerate_errors` is skipped and counted.
+    """
 
     def __init__(
-        self, source: Path, output: av.container.OutputContainer, *, video_index: int
+        self,
+        source: Path,
+        output: av.container.OutputContainer,
+        *,
+        video_index: int,
+        tolerate_errors: bool = False,
     ) -> None:
         self._source = source
+        self._tolerate_errors = tolerate_errors
         self._input = open_input(source)
         self._outputs: dict[int, av.stream.Stream] = {}
         self.dropped: list[str] = []
+        self.skipped_packets = 0
         for stream in self._input.streams:
             if stream.index != video_index:
                 self._add(stream, output)
@@ -139,7 +151,16 @@ class StreamCopier:
 
     def _mux(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
         packet.stream = self._outputs[packet.stream_index]
-        output.mux_one(packet)
+        try:
+            output.mux_one(packet)
+        except av.error.ArgumentError:  # EINVAL: out of order for the muxer
+            if not self._tolerate_errors:
+                raise CorruptInputError(
+                    f"input video {self._source} is damaged: its {packet.stream.type} packet "
+                    f"at {_start_s(packet):.2f} s is out of order; rerun with "
+                    "--tolerate-errors to skip the damage"
+                ) from None
+            self.skipped_packets += 1
 
 
 def _codec_name(stream: av.stream.Stream) -> str:

@@ -64,7 +64,13 @@ class VideoWriter:
     """Encodes frames into `output`; use as a context manager, call `finish()` on success."""
 
     def __init__(
-        self, output: Path, *, source: MediaInfo, settings: VideoSettings, disclosure: str
+        self,
+        output: Path,
+        *,
+        source: MediaInfo,
+        settings: VideoSettings,
+        disclosure: str,
+        tolerate_errors: bool = False,
     ) -> None:
         check_output_path(source.path, output)
         self.output = output
@@ -75,7 +81,10 @@ class VideoWriter:
         try:
             self._stream = _add_video_stream(self._container, source.video, self.plan)
             self._copier = StreamCopier(
-                source.path, self._container, video_index=source.video.index
+                source.path,
+                self._container,
+                video_index=source.video.index,
+                tolerate_errors=tolerate_errors,
             )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
             self._container.set_chapters(list(source.chapters))
@@ -87,6 +96,11 @@ class VideoWriter:
     @property
     def dropped_streams(self) -> list[str]:
         return self._copier.dropped if self._copier else []
+
+    def problems(self) -> list[str]:
+        """What was lost of the copied streams when errors were tolerated."""
+        skipped = self._copier.skipped_packets if self._copier else 0
+        return [f"skipped {skipped} out-of-order audio/subtitle packet(s)"] if skipped else []
 
     def __enter__(self) -> VideoWriter:
         return self
