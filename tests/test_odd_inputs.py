@@ -254,15 +254,7 @@ def test_cover_art_is_not_the_video(
     "suffix",
     [
         ".mp4",
-        pytest.param(
-            ".mkv",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="exit 0, no note, but out.mkv holds the cover as an ordinary one-packet "
-                "mjpeg video track #1 (disposition 0: attached_pic lost), not as an image "
-                "attachment",
-            ),
-        ),
+        ".mkv",
     ],
 )
 def test_cover_art_is_kept(cli: CliRun, source_image: Path, tmp_path: Path, suffix: str) -> None:
@@ -350,6 +342,9 @@ def test_leading_undecodable_frames(
     assert code == 0, err
     # Every decodable frame is kept, at its own time; the rest is not cut short.
     assert frame_times(tmp_path / "out.mkv") == decodable
+    # And the job says what it could not decode.
+    lost = sent - len(decodable)
+    assert f"the first {lost} frame(s) cannot be decoded" in err
 
 
 # 7. Rotation 270 and a mirrored display matrix

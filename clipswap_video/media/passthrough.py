@@ -23,6 +23,7 @@ from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
 
 log = logging.getLogger(__name__)
 
+_COVER_TYPES = {"mjpeg": "image/jpeg", "png": "image/png"}
 _SAMPLE_SEARCH = 2000  # packets read looking for an audio stream's first one
 _KEEPER = {"data": ".ts", "attachment": ".mkv"}  # the container to suggest instead
 
@@ -75,7 +76,12 @@ class StreamCopier:
             self._add_attachment(stream, output)
             return
         codec = _codec_name(stream)
-        if not _holds(output, stream, self._first_packet(stream)):
+        is_cover = bool(stream.disposition & av.stream.Disposition.attached_pic)
+        if is_cover and output.format.name == "matroska":
+            self._add_cover(stream, codec, output)
+            return
+        sample = self._first_packet(stream) if stream.type == "audio" else None
+        if not _holds(output, stream, sample):
             self._drop(stream, codec, f"{output.format.name} cannot hold it")
             return
         try:
@@ -87,12 +93,23 @@ class StreamCopier:
         copy.disposition = stream.disposition  # default / forced / comment flags
         self._outputs[stream.index] = copy
 
+    def _add_cover(
+        self, stream: av.stream.Stream, codec: str, output: av.container.OutputContainer
+    ) -> None:
+        """Cover art into Matroska, which keeps it as an attached picture file
+        (a video track would lose the cover flag and play as a one-frame video)."""
+        mimetype = _COVER_TYPES.get(codec)
+        picture = self._first_packet(stream) if mimetype else None
+        if mimetype is None or picture is None:
+            self._drop(stream, codec, "matroska keeps cover art as a JPEG or PNG only")
+            return
+        name = "cover." + mimetype.split("/")[1].replace("jpeg", "jpg")
+        output.add_attachment(name, mimetype, bytes(picture))
+
     def _first_packet(self, stream: av.stream.Stream) -> av.Packet | None:
-        """An audio stream's first packet, for the muxer trial (other kinds are
-        judged by their header alone: a sparse subtitle's first packet can be
-        an hour into the file)."""
-        if stream.type != "audio":
-            return None
+        """The stream's first packet: for the muxer trial of an audio stream (the
+        other kinds are judged by their header alone: a sparse subtitle's first
+        packet can be an hour into the file), or a cover's picture."""
         # A container of its own: seeking the copier's back to the start is not
         # exact (it lands on the video's first keyframe, past earlier audio).
         with open_input(self._source) as reader:

@@ -35,6 +35,9 @@ class VideoReader:
         self.skipped_packets = 0
         self.corrupt_frames = 0
         self.backward_frames = 0
+        self.leading_undecodable = 0  # before the first keyframe of a cut file
+        self._first_pts: int | None = None
+        self._early_pts: list[int] = []  # packets demuxed before the first frame came
         self.truncated_at_s: float | None = None
         self._container = open_input(path)
         self._stream = cast(VideoStream, self._container.streams[self.info.video.index])
@@ -55,6 +58,9 @@ class VideoReader:
         last: av.VideoFrame | None = None
         for decoded in self._decoded_frames():
             self._fill_missing_pts(decoded, last)
+            if self._first_pts is None and decoded.pts is not None:
+                self._first_pts = decoded.pts
+                self.leading_undecodable += sum(pts < decoded.pts for pts in self._early_pts)
             if last is not None and _comes_before(decoded, last):
                 # Damage (a repeated run of packets): an encoder cannot take it.
                 self._damaged(f"a frame at {_time(decoded):.2f} s comes after a later one")
@@ -71,6 +77,11 @@ class VideoReader:
     def problems(self) -> list[str]:
         """What was lost when errors were tolerated, one sentence each."""
         notes = []
+        if self.leading_undecodable:
+            notes.append(
+                f"the first {self.leading_undecodable} frame(s) cannot be decoded (the file "
+                "starts between keyframes, as a cut does) and are not in the output"
+            )
         if self.skipped_packets:
             notes.append(f"skipped {self.skipped_packets} undecodable video packet(s)")
         if self.backward_frames:
@@ -91,7 +102,20 @@ class VideoReader:
             except FILE_DATA_ERRORS as error:  # the container itself is damaged here
                 self._damaged(f"demuxing failed ({ffmpeg_reason(error)})")
                 return  # a demuxer cannot resume after an error: keep what was read
+            self._note_leading(packet)
             yield from self._decode(packet)
+
+    def _note_leading(self, packet: av.Packet) -> None:
+        """Counts the packets the decoder silently drops: those shown before the
+        first frame it gives, which reference pictures the file does not hold (a
+        cut). Leading B-frames of an open GOP come after that frame's packet, so
+        every packet is asked; a packet an edit list hides is not damage."""
+        if not packet.size or packet.pts is None or packet.is_discard:
+            return
+        if self._first_pts is None:
+            self._early_pts.append(packet.pts)
+        elif packet.pts < self._first_pts:
+            self.leading_undecodable += 1
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         # A size-0 packet is the demuxer's end-of-stream marker: decoding it
