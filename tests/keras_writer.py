@@ -465,6 +465,33 @@ def retinaface_model(
     return model, weights
 
 
+def colour_mix_generator(path: Path, kernel: np.ndarray, bias: np.ndarray) -> None:
+    """A ClipSwap-shaped "generator" (256 px target, 512-d identity) that is one
+    1x1 convolution mixing the colour channels, y[o] = sum_i x[i] kernel[i, o] +
+    bias[o], the identity unused: what happens around the network can then be
+    computed by hand."""
+    layers = [
+        input_layer("target", [None, 256, 256, 3]),
+        input_layer("source", [None, 512]),
+        layer(
+            "Conv2D",
+            "to_rgb",
+            node("target"),
+            filters=3,
+            kernel_size=[1, 1],
+            strides=[1, 1],
+            padding="valid",
+            activation="linear",
+        ),
+    ]
+    arrays = [
+        ("to_rgb/kernel:0", np.asarray(kernel, np.float32).reshape(1, 1, 3, 3)),
+        ("to_rgb/bias:0", np.asarray(bias, np.float32)),
+    ]
+    model = functional("generator", layers, ["target", "source"], ["to_rgb"])
+    write_keras_h5(path, model, {"to_rgb": arrays})
+
+
 def small_identity_graph(
     kernel: np.ndarray, dense: np.ndarray, *, activation: str
 ) -> tuple[dict[str, Any], LayerWeights]:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from face_fixtures import astronaut, astronaut_actor, grace_hopper, line_path, write_actor_clip
 from identity_reference import aligned_crop, identity_net_output, identity_net_weights
-from keras_writer import functional, input_layer, layer, node, small_identity_graph, write_keras_h5
+from keras_writer import colour_mix_generator, small_identity_graph, write_keras_h5
 from PIL import Image
 
 from clipswap_video.config import load_settings
@@ -195,36 +195,13 @@ def test_bf16_swaps_like_fp32(two_people: SourceIdentity, tmp_path: Path) -> Non
     assert 0 < error < 0.05
 
 
-def _linear_generator(path: Path, *, gain: float, offset: float) -> None:
-    """A "generator" that is one 1x1 convolution, y = gain * x + offset on each
-    channel, with the identity input unused: what the backend does around the
-    network can then be computed by hand."""
-    layers = [
-        input_layer("target", [None, 256, 256, 3]),
-        input_layer("source", [None, 512]),
-        layer(
-            "Conv2D",
-            "to_rgb",
-            node("target"),
-            filters=3,
-            kernel_size=[1, 1],
-            strides=[1, 1],
-            padding="valid",
-            activation="linear",
-        ),
-    ]
-    kernel = (gain * np.eye(3, dtype=np.float32)).reshape(1, 1, 3, 3)
-    bias = np.full(3, offset, np.float32)
-    weights = {"to_rgb": [("to_rgb/kernel:0", kernel), ("to_rgb/bias:0", bias)]}
-    write_keras_h5(path, functional("generator", layers, ["target", "source"], ["to_rgb"]), weights)
-
-
 def test_generator_input_and_output_mapping(two_people: SourceIdentity, tmp_path: Path) -> None:
     """The reference's rules around the generator: the target crop enters as
     (pixel - 127.5) / 127.5, the output y leaves as (y + 1) / 2 x 255 and is not
     clipped here (only the finished frame is)."""
     folder = _weights(tmp_path / "w")
-    _linear_generator(folder / "ClipSwap.h5", gain=2.0, offset=0.25)
+    # y = 2 x + 0.25 on each channel
+    colour_mix_generator(folder / "ClipSwap.h5", 2.0 * np.eye(3), np.full(3, 0.25))
     backend = create_backend("clipswap", folder, load_settings(overrides=["swap.device=cpu"]).swap)
     backend.prepare_source(two_people)
     rows = torch.arange(256, dtype=torch.float32)[:, None].expand(256, 256)

@@ -121,3 +121,16 @@ def test_ts_audio_packet_out_of_order(
         assert "is out of order; rerun with --tolerate-errors" in err
         assert len([line for line in err.splitlines() if "error" in line]) == 1
     assert sorted(p.name for p in out.parent.iterdir()) == (["out.ts"] if tolerate else [])
+
+
+def test_mkv_attachment_name_not_utf8(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """subs_font.mkv of the fuzz seeds with one bit flipped in the attached
+    font's file name (found by `make fuzz`): PyAV writes attachment names as
+    strict UTF-8, so the name is kept with U+FFFD for the byte that is not."""
+    out = tmp_path / "out.mkv"
+    clip = FUZZ / "mkv_attachment_name_not_utf8.mkv"
+    code, err = cli(source_image, clip, out, "--swapper", "none", "-q")
+    assert code == ExitCode.OK, err
+    with av.open(str(out), metadata_errors="surrogateescape") as result:
+        [attachment] = [s for s in result.streams if s.type == "attachment"]
+        assert "\ufffd" in attachment.name and len(attachment.data) > 0

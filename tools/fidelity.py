@@ -35,14 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from identity_reference import identity_net_weights  # noqa: E402
-from keras_writer import (  # noqa: E402
-    functional,
-    input_layer,
-    layer,
-    node,
-    small_identity_graph,
-    write_keras_h5,
-)
+from keras_writer import colour_mix_generator, small_identity_graph, write_keras_h5  # noqa: E402
 from test_paper_reference import StandInBackend, reference_inference  # noqa: E402
 
 from clipswap_video.config import Settings, load_settings  # noqa: E402
@@ -179,26 +172,9 @@ def _stand_in_weights(folder: Path) -> Path:
     one 1x1 convolution (a face no colour matching can turn back into the
     target's); ArcFace-Res50.h5: the tests' small identity net."""
     folder.mkdir(parents=True, exist_ok=True)
-    layers = [
-        input_layer("target", [None, 256, 256, 3]),
-        input_layer("source", [None, 512]),
-        layer(
-            "Conv2D",
-            "to_rgb",
-            node("target"),
-            filters=3,
-            kernel_size=[1, 1],
-            strides=[1, 1],
-            padding="valid",
-            activation="linear",
-        ),
-    ]
-    # y[c] = -1.1 x[c] + 0.15 x[c - 1] - 0.05; the kernel is (1, 1, in, out).
-    kernel = -1.1 * np.eye(3, dtype=np.float32) + 0.15 * np.roll(np.eye(3, dtype=np.float32), 1, 1)
-    bias = np.full(3, -0.05, np.float32)
-    weights = {"to_rgb": [("to_rgb/kernel:0", kernel.reshape(1, 1, 3, 3)), ("to_rgb/bias:0", bias)]}
-    generator = functional("generator", layers, ["target", "source"], ["to_rgb"])
-    write_keras_h5(folder / "ClipSwap.h5", generator, weights)
+    # y[c] = -1.1 x[c] + 0.15 x[c - 1] - 0.05; the kernel is (in, out).
+    kernel = -1.1 * np.eye(3) + 0.15 * np.roll(np.eye(3), 1, 1)
+    colour_mix_generator(folder / "ClipSwap.h5", kernel, np.full(3, -0.05))
     arrays = identity_net_weights()
     model, identity = small_identity_graph(
         arrays["conv/kernel:0"], arrays["embedding/kernel:0"], activation="relu"

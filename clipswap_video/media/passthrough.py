@@ -19,7 +19,7 @@ import av.container
 
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
-from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
+from clipswap_video.media.tags import METADATA_ERRORS, printable, stream_tags
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,9 @@ class StreamCopier:
                 stream, stream.mimetype or "attachment", f"{output.format.name} cannot hold it"
             )
             return
-        output.add_attachment(
-            stream.name, stream.mimetype or "application/octet-stream", stream.data
-        )
+        # PyAV takes the file name and type as UTF-8 only (a tag may not be).
+        mimetype = printable(stream.mimetype or "application/octet-stream")
+        output.add_attachment(printable(stream.name), mimetype, stream.data)
 
     def _drop(self, stream: av.stream.Stream, codec: str, why: str) -> None:
         note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}"
