@@ -31,8 +31,8 @@ _KEEPER = {"data": ".ts", "attachment": ".mkv"}  # the container to suggest inst
 class StreamCopier:
     """Copies the streams of `source` other than `video_index` into `output`.
 
-    A packet the output's muxer refuses (its time goes backwards: damage) stops
-    the job, or with `tolerate_errors` is skipped and counted.
+    A packet the output's muxer refuses (its time goes backwards, its header is
+    garbage: damage) stops the job, or with `tolerate_errors` is skipped and counted.
     """
 
     def __init__(
@@ -170,12 +170,14 @@ class StreamCopier:
         packet.stream = self._outputs[packet.stream_index]
         try:
             output.mux_one(packet)
-        except av.error.ArgumentError:  # EINVAL: out of order for the muxer
+        except (av.error.ArgumentError, av.error.InvalidDataError) as error:
+            # Damage the muxer notices: a time going backwards, a header it
+            # cannot parse (MPEG-TS reads each AAC packet's).
             if not self._tolerate_errors:
                 raise CorruptInputError(
-                    f"input video {self._source} is damaged: its {packet.stream.type} packet "
-                    f"at {_start_s(packet):.2f} s is out of order; rerun with "
-                    "--tolerate-errors to skip the damage"
+                    f"input video {self._source} is damaged: the {output.format.name} muxer "
+                    f"refuses its {packet.stream.type} packet at {_start_s(packet):.2f} s "
+                    f"({ffmpeg_reason(error)}); rerun with --tolerate-errors to skip the damage"
                 ) from None
             self.skipped_packets += 1
 

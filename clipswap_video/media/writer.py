@@ -32,7 +32,7 @@ from clipswap_video.errors import (
     OutputPathError,
     OutputUnwritableError,
 )
-from clipswap_video.media._open import FILE_DATA_ERRORS
+from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.passthrough import StreamCopier
@@ -104,7 +104,7 @@ class VideoWriter:
     def problems(self) -> list[str]:
         """What was lost of the copied streams when errors were tolerated."""
         skipped = self._copier.skipped_packets if self._copier else 0
-        return [f"skipped {skipped} out-of-order audio/subtitle packet(s)"] if skipped else []
+        return [f"skipped {skipped} damaged audio/subtitle packet(s)"] if skipped else []
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -162,12 +162,19 @@ class VideoWriter:
 
     @contextmanager
     def _output_errors(self) -> Iterator[None]:
-        """A failed write (disk full, folder removed) becomes one clear error."""
+        """A failed write (disk full, folder removed) becomes one clear error, and
+        so does damage the muxer finds only as it writes its queue (a copied
+        packet it refuses, reported on a later call or at the end)."""
         try:
             yield
         except OSError as error:
             reason = error.strerror or str(error)
             raise OutputUnwritableError(f"writing {self._partial} failed: {reason}") from None
+        except (av.error.ArgumentError, av.error.InvalidDataError) as error:
+            raise CorruptInputError(
+                f"input video {self._input} is damaged: the {self._container.format.name} "
+                f"muxer refuses what was copied from it ({ffmpeg_reason(error)})"
+            ) from None
 
     def abort(self) -> None:
         """Closes everything and removes the partial file; safe to call twice."""
