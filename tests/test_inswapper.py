@@ -7,6 +7,7 @@ files, `auto`'s order and a run end to end."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -194,3 +195,22 @@ def test_inswapper_end_to_end(cli, tmp_path: Path) -> None:  # type: ignore[no-u
     assert np.abs(frames[0][face].astype(int) - originals[0][face]).mean() > 5
     corner = (slice(0, 40), slice(0, 40))  # far from the face: encoder noise only
     assert np.abs(frames[0][corner].astype(int) - originals[0][corner]).mean() < 2
+
+
+def test_mask_landmarks_of_128_crops_are_the_256_ones_mapped() -> None:
+    """dlib's predictor reads 256 px ArcFace crops: on inswapper's 128 px crop the
+    stage finds the 68 points in that frame and maps them back (x 112/256, 8 px right)."""
+    import cv2
+
+    from clipswap_video.faces.dlib_backend import LandmarkPredictor
+    from clipswap_video.swap.stage import SwapStage
+
+    image, points = grace_hopper(), np.array(GRACE_LANDMARKS_5, np.float64)
+    stage = SwapStage.__new__(SwapStage)  # only the predictor and the backend's crop are used
+    stage.swapper = SimpleNamespace(backend=SimpleNamespace(crop_size=128, alignment="insightface"))  # type: ignore[assignment]
+    stage._landmarks = None
+    crop = cv2.warpAffine(image, alignment_matrices(points, 128, "insightface")[0], (128, 128))
+    found = stage._landmarks_68(crop[None])[0]
+    arcface_256 = cv2.warpAffine(image, alignment_matrices(points, 256)[0], (256, 256))
+    expected = LandmarkPredictor()(arcface_256) * (112 / 256) + np.array([8.0, 0.0])
+    assert found.shape == (68, 2) and np.abs(found - expected).mean() < 1.5
