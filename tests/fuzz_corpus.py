@@ -132,8 +132,10 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def frames_decoded(path: Path) -> int:
-    """Frames of the first video stream, decoded from start to end (raises on damage)."""
-    with av.open(str(path)) as container:
+    """Frames of the first video stream, decoded from start to end (raises on
+    damage). Tags that are not UTF-8 are not damage: the tool copies them as
+    they are."""
+    with av.open(str(path), metadata_errors="surrogateescape") as container:
         return sum(1 for _ in container.decode(video=0))
 
 

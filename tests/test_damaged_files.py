@@ -134,3 +134,18 @@ def test_mkv_attachment_name_not_utf8(cli, source_image: Path, tmp_path: Path) -
     with av.open(str(out), metadata_errors="surrogateescape") as result:
         [attachment] = [s for s in result.streams if s.type == "attachment"]
         assert "\ufffd" in attachment.name and len(attachment.data) > 0
+
+
+def test_an_output_that_reads_back_without_its_video_is_not_kept(
+    cli, source_image: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """aac.ts of the fuzz seeds with a run repeated (found by `make fuzz`): its
+    damaged audio, copied, makes the MPEG-TS muxer write a file whose video
+    cannot be found again. The writer reads every output back: exit 8, no file."""
+    out = tmp_path / "out" / "out.ts"
+    out.parent.mkdir()
+    clip = FUZZ / "ts_damaged_audio_hides_the_video.ts"
+    code, err = cli(source_image, clip, out, "--swapper", "none", "--tolerate-errors", "-q")
+    assert code == ExitCode.CORRUPT_INPUT, err
+    assert "reads back with 0 of its 1 video packets" in err
+    assert list(out.parent.iterdir()) == []

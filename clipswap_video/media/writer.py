@@ -27,10 +27,12 @@ from clipswap_video.atomic import partial_path
 from clipswap_video.config import VideoSettings
 from clipswap_video.errors import (
     ConfigValueError,
+    CorruptInputError,
     EncoderUnavailableError,
     OutputPathError,
     OutputUnwritableError,
 )
+from clipswap_video.media._open import FILE_DATA_ERRORS
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.passthrough import StreamCopier
@@ -74,6 +76,8 @@ class VideoWriter:
     ) -> None:
         check_output_path(source.path, output)
         self.output = output
+        self._input = source.path
+        self._video_packets = 0  # written, checked against what reads back
         self.plan: EncoderPlan = plan_encoder(source.video, settings)
         self._partial = partial_path(output)
         self._container = _open_output(self._partial)
@@ -122,17 +126,39 @@ class VideoWriter:
         with self._output_errors():
             self._copier.copy_until(frame.seconds, self._container)
             self._container.mux(packets)
+        self._video_packets += len(packets)
 
     def finish(self) -> Path:
         """Flushes the encoder, copies the remaining packets, renames into place."""
         assert self._copier is not None
         with self._output_errors():
-            self._container.mux(self._stream.encode(None))
+            rest = self._stream.encode(None)
+            self._container.mux(rest)
+            self._video_packets += len(rest)
             self._copier.copy_rest(self._container)
             self._copier.close()
             self._container.close()
+            self._check_reads_back()
             os.replace(self._partial, self.output)
         return self.output
+
+    def _check_reads_back(self) -> None:
+        """Demuxes the finished file once: its video stream must hold every
+        packet written. A damaged input's other streams can make a muxer write
+        a file that reads back without its video (an MPEG-TS whose audio
+        parameters are garbage), and that must not look like a finished output."""
+        try:
+            with av.open(str(self._partial), metadata_errors=METADATA_ERRORS) as written:
+                videos = written.streams.video
+                found = sum(1 for p in written.demux(videos[0]) if p.size) if videos else 0
+        except FILE_DATA_ERRORS:
+            found = 0
+        if found != self._video_packets:
+            raise CorruptInputError(
+                f"input video {self._input} is damaged: the output made from it reads back "
+                f"with {found} of its {self._video_packets} video packets, so none was "
+                "written; its other streams are the likely cause (an .mkv output may take them)"
+            )
 
     @contextmanager
     def _output_errors(self) -> Iterator[None]:
