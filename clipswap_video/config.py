@@ -24,11 +24,11 @@ from clipswap_video._toml_config import (
     to_toml,
 )
 
-SwapBackendName = Literal["clipswap", "classic"]
+SwapBackendName = Literal["clipswap", "inswapper", "classic"]
 """The swap backends (clipswap_video.swap.backends)."""
 SwapperName = Literal["auto", SwapBackendName, "none"]
 """`swap.swapper`: a backend, auto (clipswap when its weights are found, else
-classic) or none (passthrough)."""
+inswapper when its files are, else classic) or none (passthrough)."""
 BlendName = Literal["multiband", "alpha"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 MaskName = Literal["landmarks", "paper"]
@@ -73,8 +73,10 @@ class SwapSettings:
     """[swap]: which backend replaces the faces."""
 
     swapper: SwapperName = "auto"
-    """auto: clipswap when its weight files are found, else classic; clipswap: the paper's
-    generator; classic: landmark warp, offline; none: a re-encode with no face swapped."""
+    """auto: clipswap when its weight files are found, else inswapper when its files are,
+    else classic; clipswap: the paper's generator; inswapper: insightface's inswapper_128
+    (ONNX, 128 px; needs the buffalo_l pack's w600k_r50.onnx too); classic: landmark warp,
+    offline; none: a re-encode with no face swapped."""
     device: str = "auto"
     """Where neural swappers run: auto (CUDA when torch has it), cpu, cuda[:N]."""
     precision: PrecisionName = "fp32"

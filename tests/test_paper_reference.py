@@ -75,6 +75,7 @@ class StandInBackend:
 
     name = "stand-in"
     crop_size = 256
+    alignment = "arcface"
     device = torch.device("cpu")
 
     def prepare_source(self, identity: object) -> None:

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "align": [
         "ARCFACE_TEMPLATE_112",
+        "AlignmentName",
         "alignment_matrices",
+        "alignment_template",
         "arcface_template",
         "estimate_similarity",
+        "insightface_template",
         "invert_affine",
         "warp_back",
         "warp_crops",
@@ -35,9 +38,12 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 if TYPE_CHECKING:
     from clipswap_video.faces.align import (
         ARCFACE_TEMPLATE_112,
+        AlignmentName,
         alignment_matrices,
+        alignment_template,
         arcface_template,
         estimate_similarity,
+        insightface_template,
         invert_affine,
         warp_back,
         warp_crops,
@@ -60,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
+    "AlignmentName",
     "Face",
     "FaceAnalyzer",
     "FaceDetector",
@@ -68,12 +75,14 @@ __all__ = [
     "FaceTracker",
     "SourceIdentity",
     "alignment_matrices",
+    "alignment_template",
     "arcface_template",
     "box_iou",
     "create_detector",
     "detect_still",
     "embedding_distance",
     "estimate_similarity",
+    "insightface_template",
     "invert_affine",
     "list_detectors",
     "parse_selection",

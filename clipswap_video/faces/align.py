@@ -15,6 +15,8 @@ paper mode, OpenCV 4's own arithmetic (positions in 1/32 px steps).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -31,6 +33,14 @@ ARCFACE_TEMPLATE_112 = np.array(
     np.float64,
 )
 """Left eye, right eye, nose tip, left and right mouth corner in a 112 x 112 crop."""
+
+AlignmentName = Literal["arcface", "insightface"]
+"""Where a crop's template comes from. arcface: the 112 px template scaled to
+the crop (every crop here but inswapper's). insightface: insightface's own
+`estimate_norm` rule, which differs for sides that are multiples of 128 and
+not of 112: the template is scaled by side / 128 and moved right by
+8 x side / 128 px (its 128 px crop puts the 112 template, unscaled, in the
+middle), so `norm_crop(image, points, 128)` is matched exactly."""
 
 Matrix = npt.NDArray[np.float64]
 """(2, 3) affine matrix, or (N, 2, 3) for a batch."""
@@ -65,10 +75,28 @@ def estimate_similarity(source: npt.ArrayLike, target: npt.ArrayLike) -> Matrix:
     return np.hstack([scale * rotation, translation[:, None]])
 
 
-def alignment_matrices(landmarks_5: npt.ArrayLike, size: int) -> Matrix:
-    """(N, 2, 3) frame -> crop matrices for (N, 5, 2) landmarks and a `size` crop."""
+def insightface_template(size: int) -> npt.NDArray[np.float64]:
+    """The template insightface's `estimate_norm(points, size)` fits to: the
+    arcface one for multiples of 112, else scaled by size / 128 and shifted
+    8 x size / 128 px to the right (128 -> 46.29, 51.70, ...)."""
+    if size % 112 == 0:
+        return arcface_template(size)
+    ratio = size / 128.0
+    return ARCFACE_TEMPLATE_112 * ratio + np.array([8.0 * ratio, 0.0])
+
+
+def alignment_template(size: int, alignment: AlignmentName = "arcface") -> npt.NDArray[np.float64]:
+    """The 5 template points of a `size` crop aligned the `alignment` way."""
+    return insightface_template(size) if alignment == "insightface" else arcface_template(size)
+
+
+def alignment_matrices(
+    landmarks_5: npt.ArrayLike, size: int, alignment: AlignmentName = "arcface"
+) -> Matrix:
+    """(N, 2, 3) frame -> crop matrices for (N, 5, 2) landmarks and a `size` crop
+    aligned to the `alignment` template."""
     points = np.asarray(landmarks_5, np.float64).reshape(-1, 5, 2)
-    template = arcface_template(size)
+    template = alignment_template(size, alignment)
     return np.stack([estimate_similarity(face, template) for face in points]).reshape(-1, 2, 3)
 
 
@@ -224,9 +252,12 @@ def _to_3x3(matrices: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
+    "AlignmentName",
     "alignment_matrices",
+    "alignment_template",
     "arcface_template",
     "estimate_similarity",
+    "insightface_template",
     "invert_affine",
     "warp_back",
     "warp_crops",

@@ -11,8 +11,8 @@ from clipswap_video.devices import parse_device
 from clipswap_video.errors import ConfigValueError
 
 
-def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
-    """onnxruntime providers for `faces.device` (auto, cpu, cuda, cuda:N).
+def onnx_providers(device: str, available: Sequence[str], key: str = "faces.device") -> list[Any]:
+    """onnxruntime providers for the setting `key` (auto, cpu, cuda, cuda:N).
 
     `auto` takes CUDA first when onnxruntime has it; CPU always comes last
     (onnxruntime runs there whatever CUDA cannot).
@@ -22,12 +22,12 @@ def onnx_providers(device: str, available: Sequence[str]) -> list[Any]:
             explicitly where onnxruntime has no CUDA provider (a render node that
             silently fell back to the CPU would be a slow surprise).
     """
-    parsed = parse_device(device, "faces.device")
+    parsed = parse_device(device, key)
     has_cuda = "CUDAExecutionProvider" in available
     if parsed.kind == "cuda" and not has_cuda:
         raise ConfigValueError(
-            f"faces.device = {device!r} but onnxruntime has no CUDA provider; "
-            "install onnxruntime-gpu or use faces.device = auto"
+            f"{key} = {device!r} but onnxruntime has no CUDA provider; "
+            f"install onnxruntime-gpu or use {key} = auto"
         )
     if parsed.kind == "cpu" or not has_cuda:
         return ["CPUExecutionProvider"]
@@ -48,4 +48,22 @@ def session_options() -> Any:
     return options
 
 
-__all__ = ["onnx_providers", "session_options"]
+def load_errors() -> tuple[type[Exception], ...]:
+    """The exceptions onnxruntime raises for a file it cannot load (they derive
+    from Exception alone, so they are named one by one)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (
+        state.Fail,
+        state.InvalidArgument,
+        state.InvalidProtobuf,
+        state.InvalidGraph,
+        state.NoSuchFile,
+        state.NoModel,
+        state.NotImplemented,
+        state.RuntimeException,
+        state.EPFail,
+    )
+
+
+__all__ = ["load_errors", "onnx_providers", "session_options"]

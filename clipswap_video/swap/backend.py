@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from clipswap_video.faces import SourceIdentity
+from clipswap_video.faces import AlignmentName, SourceIdentity
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class SwapBackend(Protocol):
 
     name: str
     crop_size: int
+    alignment: AlignmentName
+    """The template the engine's crops are aligned to (faces.align): "arcface"
+    for networks trained on ArcFace-aligned crops, "insightface" for inswapper."""
     device: torch.device
 
     def prepare_source(self, identity: SourceIdentity) -> None:

@@ -2,8 +2,8 @@
 
 The table names each backend's class as "module:Class", imported only when
 that backend is built; the backends depend on the interface (swap.backend)
-while nothing depends on them, except that `auto` asks the clipswap backend
-whether its files are there. `SwapBackendName` in clipswap_video.config is the
+while nothing depends on them, except that `auto` asks the clipswap and
+inswapper backends whether their files are there. `SwapBackendName` in clipswap_video.config is the
 one list of names; a test keeps this table's keys equal to it.
 """
 
@@ -17,10 +17,12 @@ from clipswap_video.config import SwapBackendName, SwapperName, SwapSettings
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.swap.backend import SwapBackend
 from clipswap_video.swap.clipswap import find_clipswap_weights, missing_weights_reason
+from clipswap_video.swap.inswapper import find_inswapper_weights, missing_inswapper_reason
 
 SWAP_BACKENDS: dict[SwapBackendName, str] = {
     "classic": "clipswap_video.swap.classic:ClassicBackend",
     "clipswap": "clipswap_video.swap.clipswap:ClipSwapBackend",
+    "inswapper": "clipswap_video.swap.inswapper:InswapperBackend",
 }
 """Backend name -> "module:Class"; the class is called as Class(weights_dir, settings)."""
 
@@ -54,8 +56,9 @@ def create_backend(
 def resolve_swapper(
     name: SwapperName, weights_dir: Path | None = None
 ) -> tuple[SwapBackendName, str | None]:
-    """The backend `name` stands for, and the warning to print when `auto` falls
-    back: `auto` is `clipswap` when its weight files are found, else `classic`.
+    """The backend `name` stands for, and the line to print when `auto` falls
+    back: `auto` is `clipswap` when its weight files are found, else `inswapper`
+    when its files are, else `classic`; the line says which and why.
 
     Raises:
         ConfigValueError: `none`, which has no backend.
@@ -66,9 +69,12 @@ def resolve_swapper(
         return name, None
     if find_clipswap_weights(weights_dir) is not None:
         return "clipswap", None
+    no_clipswap = f"clipswap has {missing_weights_reason(weights_dir)}"
+    if find_inswapper_weights(weights_dir) is not None:
+        return "inswapper", f"using the inswapper swapper (insightface, 128 px): {no_clipswap}"
     return "classic", (
-        "using the classic swapper (landmark warp, lower fidelity): "
-        + missing_weights_reason(weights_dir)
+        f"using the classic swapper (landmark warp, lower fidelity): {no_clipswap}; "
+        f"inswapper has {missing_inswapper_reason(weights_dir)}"
     )
 
 

@@ -20,7 +20,7 @@ from scipy.spatial import Delaunay
 
 from clipswap_video.config import SwapSettings
 from clipswap_video.errors import NoFaceError
-from clipswap_video.faces import SourceIdentity, alignment_matrices
+from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matrices
 from clipswap_video.faces.dlib_backend import LandmarkPredictor
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
 
@@ -32,6 +32,7 @@ class ClassicBackend:
 
     name = "classic"
     crop_size = CROP_SIZE
+    alignment: AlignmentName = "arcface"
 
     device = torch.device("cpu")  # a CPU algorithm without weights
 

@@ -23,7 +23,7 @@ import torch
 
 from clipswap_video.config import SwapSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
-from clipswap_video.faces import SourceIdentity, alignment_matrices
+from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matrices
 from clipswap_video.models import create_model
 from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
@@ -79,6 +79,7 @@ class ClipSwapBackend:
 
     name = "clipswap"
     crop_size = 256
+    alignment: AlignmentName = "arcface"
 
     def __init__(
         self, weights_dir: Path | None = None, settings: SwapSettings | None = None

@@ -23,7 +23,9 @@ from clipswap_video.faces import (
     FaceAnalyzer,
     FaceSelector,
     alignment_matrices,
+    alignment_template,
     create_detector,
+    invert_affine,
     parse_selection,
     source_identity,
 )
@@ -108,6 +110,13 @@ class SwapStage:
             if composites_on_device(self.composite)
             else None,
         )
+        # The mask's erosion and feather are given in 256 px crop pixels.
+        scale = backend.crop_size / 256
+        self._mask_settings = replace(
+            self.composite,
+            mask_erode=round(self.composite.mask_erode * scale),
+            mask_feather=round(self.composite.mask_feather * scale),
+        )
         self._landmarks: LandmarkPredictor | None = None
         self.tracks: dict[int | None, _TrackState] = {}
         self.coverage = FaceCoverage()
@@ -134,8 +143,9 @@ class SwapStage:
     def _work(self, frame: Frame, image: np.ndarray, faces: list[Face]) -> FrameSwap:
         if not faces:
             return FrameSwap(frame, image, [], np.zeros((0, 2, 3)), (0, 0, 0, 0))
-        size = self.swapper.backend.crop_size
-        matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), size)
+        size, alignment = self.swapper.backend.crop_size, self.swapper.backend.alignment
+        points = np.stack([face.landmarks_5 for face in faces])
+        matrices = alignment_matrices(points, size, alignment)
         # Only the region the crops cover goes to the device, not the frame.
         rects = [crop_footprint(m, size, image.shape) for m in matrices]
         found = np.array([rect for rect in rects if rect is not None] or [(0, 0, 1, 1)])
@@ -161,7 +171,7 @@ class SwapStage:
             if self.composite.mask == "landmarks":
                 landmarks = work.landmarks_68
                 if landmarks is None:
-                    landmarks = np.stack([self._predictor()(crop) for crop in work.targets])
+                    landmarks = self._landmarks_68(work.targets)
             for index, (face, matrix) in enumerate(zip(work.faces, work.matrices, strict=True)):
                 points = None if landmarks is None else landmarks[index]
                 blended, alpha = self._blend(
@@ -170,6 +180,24 @@ class SwapStage:
                 paste(output, blended, alpha, matrix)
         work.frame.replace_pixels(output)
         return work.frame
+
+    def _landmarks_68(self, targets: np.ndarray) -> np.ndarray:
+        """dlib's 68 points of each target crop, in crop pixels. The predictor
+        reads 256 px ArcFace-aligned crops; another backend's crop is resampled
+        into that frame first and the points mapped back (both crops fit the same
+        5 points to similar templates, so one fixed similarity links them)."""
+        predictor, backend = self._predictor(), self.swapper.backend
+        size = predictor.crop_size
+        if backend.crop_size == size and backend.alignment == "arcface":
+            return np.stack([predictor(crop) for crop in targets])
+        template = alignment_template(backend.crop_size, backend.alignment)
+        link = alignment_matrices(template, size)[0]  # backend crop -> predictor crop
+        back = invert_affine(link)
+        points = [
+            predictor(cv2.warpAffine(crop, link, (size, size), flags=cv2.INTER_LINEAR))
+            for crop in targets
+        ]
+        return np.stack([p @ back[:, :2].T + back[:, 2] for p in points]).astype(np.float32)
 
     def _predictor(self) -> LandmarkPredictor:
         """dlib's 68-point predictor, loaded the first time a mask needs it."""
@@ -184,7 +212,7 @@ class SwapStage:
         if points is None:
             mask = paper_mask(crop.shape[0])
         else:
-            mask = face_mask(points, crop.shape[0], self.composite)
+            mask = face_mask(points, crop.shape[0], self._mask_settings)
         if state.mask is not None and weight > 0:
             mask = weight * state.mask + (1 - weight) * mask
         state.mask = mask

@@ -1,0 +1,196 @@
+"""The `inswapper` backend: insightface's inswapper_128 ONNX swapper, loaded and
+run by insightface's own model zoo (`insightface.model_zoo.get_model`, which
+builds its `INSwapper` and `ArcFaceONNX` classes on an onnxruntime session).
+
+The network takes a 128 px target crop aligned by insightface's `norm_crop`
+(faces.align, alignment "insightface"), RGB in [0, 1], and a 512-d latent: the
+source's unit ArcFace embedding (buffalo_l's w600k_r50, on insightface's
+112 px crop of the source photo) times the file's own `emap` matrix (its last
+initializer), normalised again. It returns the swapped crop, RGB in [0, 1].
+Weights: insightface, non-commercial research use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clipswap_video.config import SwapSettings
+from clipswap_video.errors import CorruptWeightsError, MissingExtraError, MissingWeightsError
+from clipswap_video.faces import AlignmentName, SourceIdentity
+from clipswap_video.faces.identity import mean_embedding
+from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
+from clipswap_video.swap.backend import CropBatch, SwappedBatch
+from clipswap_video.swap.device import resolve_device
+from clipswap_video.weights import find_weight, load_manifest, locations, search_dirs
+
+SWAPPERS = ("inswapper_128.official", "inswapper_128.fp16")
+"""Manifest entries, in the order they are preferred when a folder holds both."""
+PACK = "insightface.buffalo_l"
+RECOGNISER_FILE = "w600k_r50.onnx"
+
+
+def find_inswapper_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
+    """(swapper, recogniser) files when both are in the weights folders, else None.
+
+    Raises:
+        AmbiguousWeightsError: a folder holds two files for one of them.
+    """
+    entries = {entry.name: entry for entry in load_manifest()}
+    pack = find_weight(entries[PACK], weights_dir)
+    if pack is None or not (pack / RECOGNISER_FILE).is_file():
+        return None
+    for name in SWAPPERS:
+        swapper = find_weight(entries[name], weights_dir)
+        if swapper is not None:
+            return swapper, pack / RECOGNISER_FILE
+    return None
+
+
+def missing_inswapper_reason(weights_dir: Path | None) -> str:
+    """What the inswapper backend lacks, where each file may sit, the folders searched."""
+    entries = {entry.name: entry for entry in load_manifest()}
+    lacking = []
+    if all(find_weight(entries[name], weights_dir) is None for name in SWAPPERS):
+        places = " or ".join(place for name in SWAPPERS for place in locations(entries[name]))
+        lacking.append(f"no {places}")
+    pack = find_weight(entries[PACK], weights_dir)
+    if pack is None or not (pack / RECOGNISER_FILE).is_file():
+        lacking.append(f"no {entries[PACK].file}/{RECOGNISER_FILE}")
+    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
+    return f"{' and '.join(lacking)} in the weights folders ({folders}; any case)"
+
+
+class InswapperBackend:
+    """insightface's INSwapper on the engine's 128 px crops, the latent from ArcFaceONNX."""
+
+    name = "inswapper"
+    crop_size = 128
+    alignment: AlignmentName = "insightface"
+
+    def __init__(
+        self, weights_dir: Path | None = None, settings: SwapSettings | None = None
+    ) -> None:
+        settings = settings or SwapSettings()
+        self.device = resolve_device(settings.device)
+        found = find_inswapper_weights(weights_dir)
+        if found is None:
+            raise MissingWeightsError(
+                f"the inswapper swapper cannot load: {missing_inswapper_reason(weights_dir)}; "
+                "see weights/README.md, or use --swapper classic"
+            )
+        import onnxruntime  # deferred: importing the interface must not load it
+
+        available = onnxruntime.get_available_providers()
+        providers = onnx_providers(settings.device, available, key="swap.device")
+        self.model: Any = _load(found[0], "INSwapper", providers)
+        self.recogniser: Any = _load(found[1], "ArcFaceONNX", providers)
+        self.emap = _emap(found[0], self.model)
+        if self.recogniser.output_shape[-1] != self.emap.shape[0]:
+            raise CorruptWeightsError(
+                f"{found[1]} gives {self.recogniser.output_shape[-1]}-d embeddings, "
+                f"expected {self.emap.shape[0]}: not buffalo_l's recogniser"
+            )
+        # A free (symbolic) batch dimension takes the whole batch in one call;
+        # the released file's is fixed at 1, so it runs once per crop.
+        self.batched = not isinstance(self.model.input_shape[0], int)
+        self.input_type = _numpy_type(self.model.session.get_inputs()[0].type)
+        self.latent: np.ndarray | None = None
+
+    def prepare_source(self, identity: SourceIdentity) -> None:
+        """The latent as INSwapper.get makes it: normed embedding @ emap, normalised.
+        Several photos: the mean of their normed embeddings, re-normalised, first."""
+        from insightface.app.common import Face as InsightfaceFace
+
+        embeddings = []
+        for image, face in zip(identity.images, identity.faces, strict=True):
+            found = InsightfaceFace(kps=np.asarray(face.landmarks_5, np.float32))
+            # ArcFaceONNX.get crops with norm_crop and swaps BGR -> RGB: it takes cv2's BGR.
+            with warnings.catch_warnings():  # norm_crop calls a scikit-image API it deprecated
+                warnings.simplefilter("ignore", FutureWarning)
+                self.recogniser.get(np.ascontiguousarray(image[..., ::-1]), found)
+            embeddings.append(found.normed_embedding)
+        embedding = embeddings[0] if len(embeddings) == 1 else mean_embedding(embeddings)
+        latent = np.dot(embedding.reshape((1, -1)), self.emap)
+        latent /= np.linalg.norm(latent)
+        self.latent = latent.astype(np.float32)
+
+    def swap(self, batch: CropBatch) -> SwappedBatch:
+        assert self.latent is not None, "prepare_source() first"
+        # INSwapper.get feeds blobFromImage(BGR crop, 1 / 255, swapRB=True): RGB,
+        # NCHW, pixel / 255. The engine's crops are RGB NCHW 0..255 already, so
+        # INSwapper.forward's own (crop - input_mean) / input_std is all there is.
+        crops = batch.crops.detach().float().cpu().numpy().astype(self.input_type)
+        latent = self.latent.astype(self.input_type)
+        if self.batched:
+            latents = np.repeat(latent, len(crops), axis=0)
+            swapped = self.model.forward(crops, latents)
+        else:
+            swapped = np.concatenate([self.model.forward(c[None], latent) for c in crops])
+        pixels = torch.from_numpy(np.asarray(swapped, np.float32) * 255.0)
+        return SwappedBatch(pixels.to(self.device))  # RGB 0..255, unclipped
+
+
+def _load(path: Path, kind: str, providers: list[Any]) -> Any:
+    """insightface's model for `path`, which its model zoo must read as `kind`.
+
+    Raises:
+        MissingExtraError: insightface is not installed.
+        CorruptWeightsError: a file onnxruntime or onnx cannot read, or another model.
+    """
+    try:
+        from insightface.model_zoo import get_model
+    except ImportError:
+        raise MissingExtraError(
+            "the inswapper swapper needs insightface: pip install 'clipswap-video[inswapper]'"
+        ) from None
+    from google.protobuf.message import DecodeError
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # INSwapper prints its input shape
+            model = get_model(str(path), providers=providers, sess_options=session_options())
+    except (*load_errors(), DecodeError) as error:
+        message = " ".join(str(error).split())[:200]
+        raise CorruptWeightsError(
+            f"{path} cannot be loaded by onnxruntime ({message}); download it again"
+        ) from None
+    except IndexError:  # INSwapper reads its emap as the graph's last initializer
+        raise CorruptWeightsError(
+            f"{path} has no emap (no initializer in the graph): not insightface's inswapper file"
+        ) from None
+    if type(model).__name__ != kind:
+        what = type(model).__name__ if model is not None else "no model it knows"
+        raise CorruptWeightsError(
+            f"{path} is read by insightface as {what}, expected {kind}: not the file of that name"
+        )
+    return model
+
+
+def _emap(path: Path, model: Any) -> np.ndarray:
+    """INSwapper's emap, checked: (512, width of its latent input)."""
+    emap = np.asarray(model.emap, np.float32)
+    width = model.session.get_inputs()[1].shape[-1]
+    width = width if isinstance(width, int) else 512
+    if emap.ndim != 2 or emap.shape[0] != 512 or emap.shape[1] != width:
+        raise CorruptWeightsError(
+            f"{path} has no emap (its last initializer is {emap.shape}, expected (512, {width})): "
+            "not insightface's inswapper file"
+        )
+    return emap
+
+
+def _numpy_type(onnx_type: str) -> type[np.floating[Any]]:
+    return np.float16 if onnx_type == "tensor(float16)" else np.float32
+
+
+__all__ = [
+    "InswapperBackend",
+    "find_inswapper_weights",
+    "missing_inswapper_reason",
+]
