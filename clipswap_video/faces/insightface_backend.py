@@ -28,7 +28,7 @@ from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.align import alignment_matrices
 from clipswap_video.faces.detect import follow_landmarks, keep_faces, score_threshold
-from clipswap_video.faces.onnx_session import onnx_providers, session_options
+from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
 from clipswap_video.faces.types import Face, box_iou, unit
 from clipswap_video.weights import find_weight, load_manifest, looked_for
 
@@ -328,23 +328,10 @@ def _pack_folder(weights_dir: Path | None) -> Path:
 def _session(path: Path, providers: list[Any], signature: Signature) -> Any:
     """An onnxruntime session of `path`, checked against the buffalo_l file's signature."""
     import onnxruntime
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
 
-    # onnxruntime's errors derive from Exception alone; these are the load failures.
-    load_errors = (
-        state.Fail,
-        state.InvalidArgument,
-        state.InvalidProtobuf,
-        state.InvalidGraph,
-        state.NoSuchFile,
-        state.NoModel,
-        state.NotImplemented,
-        state.RuntimeException,
-        state.EPFail,
-    )
     try:
         session = onnxruntime.InferenceSession(str(path), session_options(), providers=providers)
-    except load_errors as error:
+    except load_errors() as error:
         message = " ".join(str(error).split())[:200]
         raise CorruptWeightsError(
             f"{path} cannot be loaded by onnxruntime ({message}); download it again"
