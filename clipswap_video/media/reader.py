@@ -61,6 +61,7 @@ class VideoReader:
             if self._first_pts is None and decoded.pts is not None:
                 self._first_pts = decoded.pts
                 self.leading_undecodable += sum(pts < decoded.pts for pts in self._early_pts)
+                self._early_pts.clear()
             if last is not None and _comes_before(decoded, last):
                 # Damage (a repeated run of packets): an encoder cannot take it.
                 self._damaged(f"a frame at {_time(decoded):.2f} s comes after a later one")
@@ -75,7 +76,8 @@ class VideoReader:
         self._check_complete(last)
 
     def problems(self) -> list[str]:
-        """What was lost when errors were tolerated, one sentence each."""
+        """What the output lacks of the input, one sentence each: damage that was
+        tolerated, and frames no decoder can show (a cut file's first ones)."""
         notes = []
         if self.leading_undecodable:
             notes.append(
