@@ -22,9 +22,9 @@ test: install
 
 # The fuzz suite's long profile: thousands of random damaged files through the CLI
 # (tests/test_fuzz.py; `make test` runs its fixed-seed ci profile). Failures are kept
-# in .hypothesis/ for a rerun.
+# in .hypothesis/ for a rerun. Its tests run for minutes each: no per-test timeout.
 fuzz: install
-	CLIPSWAP_FUZZ_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -x
+	CLIPSWAP_FUZZ_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -x --timeout 0
 
 demo: install
 	$(BIN)/clipswap-video demo-media demo
