@@ -35,6 +35,7 @@ ARCFACE_KEYS = [
     "id_cos_target_mean",
     "id_cos_target_p5",
     "id_cos_temporal",
+    "id_cos_temporal_input",
     "id_cos_note",
 ]
 KEYS = [
@@ -185,15 +186,24 @@ def test_each_track_is_compared_with_its_previous_sample(tmp_path: Path) -> None
     ]
     source = embedder.embed(aligned_crops(image, [_face(150, 60, 0)]))[0]
     cosines = IdentityCosines(embedder, source)
-    for frame, faces in zip(frames, tracks, strict=True):
-        cosines.add(image, frame, faces)
+    # IN: the first frame as OUT (its faces unchanged), then other crops than OUT.
+    befores = [frames[0]] + [np.roll(frame, 2, axis=0) for frame in frames[1:]]
+    for before, frame, faces in zip(befores, frames, tracks, strict=True):
+        cosines.add(before, frame, faces)
     outputs = [
         embedder.embed(aligned_crops(frame, faces))
         for frame, faces in zip(frames, tracks, strict=True)
     ]
     expected_temporal = [outputs[1][0] @ outputs[0][0], outputs[2][0] @ outputs[1][1]]
+    inputs = [
+        embedder.embed(aligned_crops(before, faces))
+        for before, faces in zip(befores, tracks, strict=True)
+    ]
+    expected_input = [inputs[1][0] @ inputs[0][0], inputs[2][0] @ inputs[1][1]]
     figures = cosines.figures()
     assert figures["id_cos_temporal"] == pytest.approx(np.mean(expected_temporal), abs=1e-4)
+    assert figures["id_cos_temporal_input"] == pytest.approx(np.mean(expected_input), abs=1e-4)
+    assert figures["id_cos_temporal_input"] != pytest.approx(figures["id_cos_temporal"], abs=1e-4)
     to_source = np.concatenate(outputs) @ source
     assert figures["id_cos_source"] == pytest.approx(to_source, abs=1e-4)
     assert figures["id_cos_source_p5"] == pytest.approx(np.percentile(to_source, 5), abs=1e-4)

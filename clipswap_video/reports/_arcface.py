@@ -36,6 +36,7 @@ SUMMARY_KEYS = (
     "id_cos_target_mean",
     "id_cos_target_p5",
     "id_cos_temporal",
+    "id_cos_temporal_input",
 )
 PER_FACE_KEYS = ("id_cos_source", "id_cos_target")
 _CROP = 112
@@ -89,7 +90,8 @@ class IdentityCosines:
     to_source: list[float] = field(default_factory=list)
     to_target: list[float] = field(default_factory=list)
     temporal: list[float] = field(default_factory=list)
-    previous: dict[int, np.ndarray] = field(default_factory=dict)
+    temporal_input: list[float] = field(default_factory=list)  # the same on IN: a baseline
+    previous: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def add(self, before: RgbImage, after: RgbImage, faces: list[Face]) -> None:
         """One sampled frame: `faces` as the analysis found them in `before`."""
@@ -98,12 +100,16 @@ class IdentityCosines:
         inputs, outputs = embeddings[: len(faces)], embeddings[len(faces) :]
         self.to_source.extend(float(cosine) for cosine in outputs @ self.source)
         self.to_target.extend(float(cosine) for cosine in (outputs * inputs).sum(axis=1))
-        current = {face.track_id: out for face, out in zip(faces, outputs, strict=True)}
-        for track_id, out in current.items():
+        current = {
+            face.track_id: (out, inp) for face, out, inp in zip(faces, outputs, inputs, strict=True)
+        }
+        for track_id, (out, inp) in current.items():
             if track_id is not None and track_id in self.previous:
-                self.temporal.append(float(out @ self.previous[track_id]))
+                out_before, inp_before = self.previous[track_id]
+                self.temporal.append(float(out @ out_before))
+                self.temporal_input.append(float(inp @ inp_before))
         # Only the previous sampled frame: a track absent from it starts again.
-        self.previous = {i: out for i, out in current.items() if i is not None}
+        self.previous = {i: pair for i, pair in current.items() if i is not None}
 
     def figures(self) -> dict[str, Any]:
         """The summary keys, the note, then the per-face lists."""
@@ -113,6 +119,7 @@ class IdentityCosines:
             "id_cos_target_mean": _mean(self.to_target),
             "id_cos_target_p5": _p5(self.to_target),
             "id_cos_temporal": _mean(self.temporal),
+            "id_cos_temporal_input": _mean(self.temporal_input),
             "id_cos_note": NOTE,
             "id_cos_source": [round(value, 4) for value in self.to_source],
             "id_cos_target": [round(value, 4) for value in self.to_target],
