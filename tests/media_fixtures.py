@@ -162,3 +162,9 @@ def frame_times(path: Path) -> list[Fraction]:
     """Presentation time of every decoded video frame, exactly."""
     with av.open(str(path)) as container:
         return [f.pts * f.time_base for f in container.decode(video=0)]
+
+
+def rgb_frames(path: Path) -> list[np.ndarray]:
+    """Every decoded video frame as RGB uint8."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

@@ -21,6 +21,7 @@ from clipswap_video.faces import SourceIdentity, create_detector, source_identit
 from clipswap_video.media import VideoReader
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
 from clipswap_video.swap import CropBatch, FaceSwapper, create_backend, resolve_swapper
+from media_fixtures import rgb_frames
 
 
 def _weights(folder: Path) -> Path:
@@ -138,9 +139,7 @@ def test_clipswap_end_to_end(cli, tmp_path: Path, options: tuple[str, ...]) -> N
     assert code == 0 and "classic" not in err  # auto chose clipswap: no fallback warning
     with av.open(str(output)) as container:
         assert container.metadata["comment"].startswith("synthetic: face swapped")
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    with av.open(str(clip)) as container:
-        originals = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    frames, originals = rgb_frames(output), rgb_frames(clip)
     assert len(frames) == len(originals) == 15
     face = (slice(130, 230), slice(250, 330))  # where the face starts: changed
     assert np.abs(frames[0][face].astype(int) - originals[0][face]).mean() > 5

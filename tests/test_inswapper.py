@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -24,6 +23,7 @@ from clipswap_video.errors import ClipswapError, CorruptWeightsError, ExitCode
 from clipswap_video.faces import Face, SourceIdentity, alignment_matrices, warp_crops
 from clipswap_video.swap import CropBatch, create_backend, resolve_swapper
 from clipswap_video.swap.inswapper import InswapperBackend
+from media_fixtures import rgb_frames
 
 SETTINGS = load_settings(overrides=["swap.device=cpu"]).swap
 
@@ -186,10 +186,7 @@ def test_inswapper_end_to_end(cli, tmp_path: Path) -> None:  # type: ignore[no-u
     folder, clip, output = _weights(tmp_path / "w"), _clip(tmp_path), tmp_path / "out.mp4"
     code, err = cli(_source(tmp_path), clip, output, "--swapper", "inswapper", "--weights", folder)
     assert code == 0, err
-    with av.open(str(output)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    with av.open(str(clip)) as container:
-        originals = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    frames, originals = rgb_frames(output), rgb_frames(clip)
     assert len(frames) == len(originals) == 15
     face = (slice(130, 230), slice(250, 330))  # where the face starts: changed
     assert np.abs(frames[0][face].astype(int) - originals[0][face]).mean() > 5
