@@ -166,8 +166,9 @@ def test_auto_prefers_clipswap_then_inswapper_then_classic(tmp_path: Path) -> No
     (folder / "ClipSwap.h5").unlink()
     (folder / "buffalo_l" / "w600k_r50.onnx").unlink()
     name, note = resolve_swapper("auto", folder)
-    assert name == "classic" and note and "buffalo_l/w600k_r50.onnx" in note
-    assert "inswapper_128.onnx" not in note.split("inswapper has")[1]  # that one is there
+    assert name == "classic" and note and "no w600k_r50.onnx" in note
+    assert "inswapper_128.onnx" not in note  # that one is there
+    assert "no ClipSwap.h5 or ArcFace-Res50.h5" not in note  # ArcFace-Res50.h5 is there
 
 
 def _clip(tmp_path: Path) -> Path:

@@ -16,8 +16,9 @@ from pathlib import Path
 from clipswap_video.config import SwapBackendName, SwapperName, SwapSettings
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.swap.backend import SwapBackend
-from clipswap_video.swap.clipswap import find_clipswap_weights, missing_weights_reason
-from clipswap_video.swap.inswapper import find_inswapper_weights, missing_inswapper_reason
+from clipswap_video.swap.clipswap import find_clipswap_weights, missing_clipswap_files
+from clipswap_video.swap.inswapper import find_inswapper_weights, missing_inswapper_files
+from clipswap_video.weights import search_dirs
 
 SWAP_BACKENDS: dict[SwapBackendName, str] = {
     "classic": "clipswap_video.swap.classic:ClassicBackend",
@@ -69,12 +70,18 @@ def resolve_swapper(
         return name, None
     if find_clipswap_weights(weights_dir) is not None:
         return "clipswap", None
-    no_clipswap = f"clipswap has {missing_weights_reason(weights_dir)}"
+    no_clipswap = f"no {' or '.join(missing_clipswap_files(weights_dir))}"
+    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
     if find_inswapper_weights(weights_dir) is not None:
-        return "inswapper", f"using the inswapper swapper (insightface, 128 px): {no_clipswap}"
+        return "inswapper", (
+            f"using the inswapper swapper (insightface, 128 px): ClipSwap's files are not "
+            f"there ({no_clipswap} in {folders})"
+        )
+    no_inswapper = f"no {' or '.join(missing_inswapper_files(weights_dir))}"
     return "classic", (
-        f"using the classic swapper (landmark warp, lower fidelity): {no_clipswap}; "
-        f"inswapper has {missing_inswapper_reason(weights_dir)}"
+        f"using the classic swapper (landmark warp, lower fidelity): neither ClipSwap's "
+        f"nor inswapper's files are there ({no_clipswap}; {no_inswapper}; in {folders}; "
+        "`weights list` shows where each may sit)"
     )
 
 

@@ -57,6 +57,17 @@ def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
     return None
 
 
+def missing_clipswap_files(weights_dir: Path | None) -> list[str]:
+    """The file names this backend lacks (a generator, the identity network)."""
+    entries = {entry.name: entry for entry in load_manifest()}
+    lacking = []
+    if all(find_weight(entries[name], weights_dir) is None for name in GENERATORS):
+        lacking.append(entries[GENERATORS[0]].file)
+    if find_weight(entries[IDENTITY], weights_dir) is None:
+        lacking.append(entries[IDENTITY].file)
+    return lacking
+
+
 def missing_weights_reason(weights_dir: Path | None) -> str:
     """Why this backend cannot load: the files it lacks, the places each may sit
     and the folders searched."""
@@ -159,4 +170,10 @@ def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:
     ]
 
 
-__all__ = ["IDENTITY", "ClipSwapBackend", "find_clipswap_weights", "missing_weights_reason"]
+__all__ = [
+    "IDENTITY",
+    "ClipSwapBackend",
+    "find_clipswap_weights",
+    "missing_clipswap_files",
+    "missing_weights_reason",
+]

@@ -28,12 +28,11 @@ from clipswap_video.faces.identity import mean_embedding
 from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.swap.device import resolve_device
-from clipswap_video.weights import find_weight, load_manifest, locations, search_dirs
+from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 SWAPPERS = ("inswapper_128.official", "inswapper_128.fp16")
 """Manifest entries, in the order they are preferred when a folder holds both."""
-PACK = "insightface.buffalo_l"
-RECOGNISER_FILE = "w600k_r50.onnx"
+RECOGNISER = "insightface.w600k_r50"
 
 
 def find_inswapper_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
@@ -43,28 +42,32 @@ def find_inswapper_weights(weights_dir: Path | None) -> tuple[Path, Path] | None
         AmbiguousWeightsError: a folder holds two files for one of them.
     """
     entries = {entry.name: entry for entry in load_manifest()}
-    pack = find_weight(entries[PACK], weights_dir)
-    if pack is None or not (pack / RECOGNISER_FILE).is_file():
+    recogniser = find_weight(entries[RECOGNISER], weights_dir)
+    if recogniser is None:
         return None
     for name in SWAPPERS:
         swapper = find_weight(entries[name], weights_dir)
         if swapper is not None:
-            return swapper, pack / RECOGNISER_FILE
+            return swapper, recogniser
     return None
 
 
-def missing_inswapper_reason(weights_dir: Path | None) -> str:
-    """What the inswapper backend lacks, where each file may sit, the folders searched."""
+def missing_inswapper_files(weights_dir: Path | None) -> list[str]:
+    """The file names this backend lacks (the swapper, the recogniser)."""
     entries = {entry.name: entry for entry in load_manifest()}
     lacking = []
     if all(find_weight(entries[name], weights_dir) is None for name in SWAPPERS):
-        places = " or ".join(place for name in SWAPPERS for place in locations(entries[name]))
-        lacking.append(f"no {places}")
-    pack = find_weight(entries[PACK], weights_dir)
-    if pack is None or not (pack / RECOGNISER_FILE).is_file():
-        lacking.append(f"no {entries[PACK].file}/{RECOGNISER_FILE}")
+        lacking.append(entries[SWAPPERS[0]].file)
+    if find_weight(entries[RECOGNISER], weights_dir) is None:
+        lacking.append(entries[RECOGNISER].file)
+    return lacking
+
+
+def missing_inswapper_reason(weights_dir: Path | None) -> str:
+    """What the inswapper backend lacks and the folders searched."""
+    lacking = " and no ".join(missing_inswapper_files(weights_dir))
     folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
-    return f"{' and '.join(lacking)} in the weights folders ({folders}; any case)"
+    return f"no {lacking} in {folders} (`weights list` shows where each may sit)"
 
 
 class InswapperBackend:
@@ -192,5 +195,6 @@ def _numpy_type(onnx_type: str) -> type[np.floating[Any]]:
 __all__ = [
     "InswapperBackend",
     "find_inswapper_weights",
+    "missing_inswapper_files",
     "missing_inswapper_reason",
 ]
