@@ -13,12 +13,18 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal, get_args
 
 from clipswap_video._resources import weights_manifest_path
-from clipswap_video.errors import AmbiguousWeightsError
+from clipswap_video.errors import AmbiguousWeightsError, ConfigValueError
 
 ENV_VAR = "CLIPSWAP_WEIGHTS"
+
+WeightRole = Literal["generator", "swapper", "identity", "detector", "landmarks", "converter", "pack"]
+"""What a file does: generator (takes an identity network's embedding), swapper (a
+whole swap model), identity, detector, landmarks, converter (maps one embedding
+space to another) or pack (a folder of files, fetched as one archive)."""
+ROLES: tuple[WeightRole, ...] = get_args(WeightRole)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class WeightEntry:
     """One known weight file, as listed in weights/manifest.toml."""
 
     name: str
+    role: WeightRole
     file: str
     kind: str
     size_bytes: int
@@ -78,6 +85,11 @@ def load_manifest(path: Path | None = None) -> list[WeightEntry]:
 
 
 def _entry(table: dict[str, Any]) -> WeightEntry:
+    if table.get("role") not in ROLES:
+        raise ConfigValueError(
+            f"manifest entry {table.get('name')!r} has role {table.get('role')!r}; "
+            f"expected one of {', '.join(ROLES)}"
+        )
     return WeightEntry(**{**table, "paths": tuple(table.get("paths", ()))})
 
 
@@ -196,9 +208,11 @@ def _same_file(path: Path, other: Path) -> bool:
 
 __all__ = [
     "ENV_VAR",
+    "ROLES",
     "FoundWeight",
     "SearchFolder",
     "WeightEntry",
+    "WeightRole",
     "find_weight",
     "load_manifest",
     "locate",

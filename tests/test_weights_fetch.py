@@ -69,6 +69,7 @@ def server() -> Iterator[_Server]:
 def _manifest(tmp_path: Path, url: str, **entry: object) -> Path:
     fields = {
         "name": "tiny.model",
+        "role": "generator",
         "file": "tiny.bin",
         "kind": "test",
         "size_bytes": len(PAYLOAD),

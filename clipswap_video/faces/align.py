@@ -34,13 +34,34 @@ ARCFACE_TEMPLATE_112 = np.array(
 )
 """Left eye, right eye, nose tip, left and right mouth corner in a 112 x 112 crop."""
 
-AlignmentName = Literal["arcface", "insightface"]
+AlignmentName = Literal["arcface", "insightface", "arcface_v1", "ffhq", "mtcnn"]
 """Where a crop's template comes from. arcface: the 112 px template scaled to
-the crop (every crop here but inswapper's). insightface: insightface's own
+the crop (ClipSwap, FaceDancer, ArcFace). insightface: insightface's own
 `estimate_norm` rule, which differs for sides that are multiples of 128 and
 not of 112: the template is scaled by side / 128 and moved right by
 8 x side / 128 px (its 128 px crop puts the 112 template, unscaled, in the
-middle), so `norm_crop(image, points, 128)` is matched exactly."""
+middle), so `norm_crop(image, points, 128)` is matched exactly. arcface_v1,
+ffhq, mtcnn: the templates some FaceFusion swappers were trained on
+(`FRACTION_TEMPLATES`)."""
+
+FRACTION_TEMPLATES: dict[str, npt.NDArray[np.float64]] = {
+    # SimSwap's and GHOST's older ArcFace template (FaceFusion's arcface_112_v1)
+    "arcface_v1": np.array(
+        [[0.35473214, 0.45658929], [0.64526786, 0.45658929], [0.5, 0.61154464],
+         [0.37913393, 0.776875], [0.62086607, 0.776875]]
+    ),
+    # the FFHQ alignment of GFPGAN and StyleGAN faces (FaceFusion's ffhq_512)
+    "ffhq": np.array(
+        [[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904],
+         [0.39308822, 0.72541100], [0.61150205, 0.72490465]]
+    ),
+    # MTCNN-style alignment (FaceFusion's mtcnn_512)
+    "mtcnn": np.array(
+        [[0.36562865, 0.46733799], [0.63305391, 0.46585885], [0.50019127, 0.61942959],
+         [0.39032951, 0.77598822], [0.61178945, 0.77476328]]
+    ),
+}  # fmt: skip
+"""The same 5 points as fractions of the crop side (docs/models.md cites them)."""
 
 Matrix = npt.NDArray[np.float64]
 """(2, 3) affine matrix, or (N, 2, 3) for a batch."""
@@ -87,7 +108,11 @@ def insightface_template(size: int) -> npt.NDArray[np.float64]:
 
 def alignment_template(size: int, alignment: AlignmentName = "arcface") -> npt.NDArray[np.float64]:
     """The 5 template points of a `size` crop aligned the `alignment` way."""
-    return insightface_template(size) if alignment == "insightface" else arcface_template(size)
+    if alignment == "insightface":
+        return insightface_template(size)
+    if alignment == "arcface":
+        return arcface_template(size)
+    return FRACTION_TEMPLATES[alignment] * size
 
 
 def alignment_matrices(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from clipswap_video.config import SwapSettings
-from clipswap_video.errors import CorruptWeightsError, MissingExtraError, MissingWeightsError
+from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces import AlignmentName, SourceIdentity
 from clipswap_video.faces.identity import mean_embedding
 from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
@@ -144,16 +144,10 @@ def _load(path: Path, kind: str, providers: list[Any]) -> Any:
     """insightface's model for `path`, which its model zoo must read as `kind`.
 
     Raises:
-        MissingExtraError: insightface is not installed.
         CorruptWeightsError: a file onnxruntime or onnx cannot read, or another model.
     """
-    try:
-        from insightface.model_zoo import get_model
-    except ImportError:
-        raise MissingExtraError(
-            "the inswapper swapper needs insightface: pip install 'clipswap-video[inswapper]'"
-        ) from None
     from google.protobuf.message import DecodeError
+    from insightface.model_zoo import get_model
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # INSwapper prints its input shape
