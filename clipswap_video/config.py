@@ -24,7 +24,7 @@ from clipswap_video._toml_config import (
     to_toml,
 )
 
-SwapBackendName = Literal["clipswap", "inswapper", "classic"]
+SwapBackendName = Literal["clipswap", "inswapper", "onnx", "classic"]
 """The swap backends (clipswap_video.swap.backends)."""
 SwapperName = Literal["auto", SwapBackendName, "none"]
 """`swap.swapper`: a backend, auto (clipswap when its weights are found, else
@@ -75,8 +75,18 @@ class SwapSettings:
     swapper: SwapperName = "auto"
     """auto: clipswap when its weight files are found, else inswapper when its files are,
     else classic; clipswap: the paper's generator; inswapper: insightface's inswapper_128
-    (ONNX, 128 px; needs the buffalo_l pack's w600k_r50.onnx too); classic: landmark warp,
-    offline; none: a re-encode with no face swapped."""
+    (ONNX, 128 px; needs buffalo_l's w600k_r50.onnx too); onnx: one of FaceFusion's ONNX
+    swappers, named by swap.model; classic: landmark warp, offline; none: a re-encode with
+    no face swapped."""
+    model: str = ""
+    """swapper = onnx: which FaceFusion swapper (its file's stem, e.g. simswap_256,
+    hyperswap_1a_256; docs/models.md lists them). `--swapper onnx:NAME` sets both."""
+    weight: float = field(default=1.0, metadata={"range": (0.0, 1.0)})
+    """Swap strength: the swapped crop blended with the target's own (1 = all swapped,
+    0.5 = half way, 0 = the target unchanged), before the mask and the blend."""
+    pixel_boost: int = field(default=1, metadata={"range": (1, 4)})
+    """Run the model N x N times on a crop N times its size, each run on every N-th pixel
+    (FaceFusion's pixel boost): more detail from 128 px models, N^2 times the model's cost."""
     device: str = "auto"
     """Where neural swappers run: auto (CUDA when torch has it), cpu, cuda[:N]."""
     precision: PrecisionName = "fp32"

@@ -64,7 +64,12 @@ def add_set(parser: argparse.ArgumentParser, *, example: str) -> None:
 
 def add_swap_flags(parser: argparse.ArgumentParser) -> None:
     """The swapper and encoder flags shared by swap and batch."""
-    parser.add_argument("--swapper", choices=get_args(SwapperName), help="swap backend")
+    parser.add_argument(
+        "--swapper",
+        type=_swapper_choice,
+        metavar="NAME",
+        help=f"swap backend: {', '.join(get_args(SwapperName))}, or onnx:MODEL",
+    )
     parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
     parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
     parser.add_argument(
@@ -80,11 +85,23 @@ def add_swap_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _swapper_choice(text: str) -> tuple[str, str | None]:
+    """`--swapper NAME` or `onnx:MODEL`: (swap.swapper, swap.model or None)."""
+    name, colon, model = text.partition(":")
+    if name not in get_args(SwapperName) or (colon and (name != "onnx" or not model)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose one of {', '.join(get_args(SwapperName))}, or onnx:MODEL"
+        )
+    return name, model if colon else None
+
+
 def settings_overrides(args: argparse.Namespace) -> list[str]:
     """`--set` overrides followed by those of the convenience flags given (later
     ones win, so a flag beats a `--set` of the same key)."""
+    swapper = getattr(args, "swapper", None)
     flags = {
-        "swap.swapper": getattr(args, "swapper", None),
+        "swap.swapper": swapper[0] if swapper else None,
+        "swap.model": swapper[1] if swapper else None,
         "swap.device": getattr(args, "device", None),
         "swap.precision": getattr(args, "precision", None),
         "swap.batch_size": getattr(args, "batch_size", None),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from clipswap_video.config import SwapBackendName, SwapperName, SwapSettings
 from clipswap_video.errors import ConfigValueError
+from clipswap_video.swap.adjust import adjusted
 from clipswap_video.swap.backend import SwapBackend
 from clipswap_video.swap.clipswap import find_clipswap_weights, missing_clipswap_files
 from clipswap_video.swap.inswapper import find_inswapper_weights, missing_inswapper_files
@@ -24,6 +25,7 @@ SWAP_BACKENDS: dict[SwapBackendName, str] = {
     "classic": "clipswap_video.swap.classic:ClassicBackend",
     "clipswap": "clipswap_video.swap.clipswap:ClipSwapBackend",
     "inswapper": "clipswap_video.swap.inswapper:InswapperBackend",
+    "onnx": "clipswap_video.swap.onnx_swapper:OnnxSwapperBackend",
 }
 """Backend name -> "module:Class"; the class is called as Class(weights_dir, settings)."""
 
@@ -51,7 +53,8 @@ def create_backend(
         )
     module, _, class_name = entry.partition(":")
     backend_class: BackendClass = getattr(importlib.import_module(module), class_name)
-    return backend_class(weights_dir, settings or SwapSettings())
+    settings = settings or SwapSettings()
+    return adjusted(backend_class(weights_dir, settings), settings)
 
 
 def resolve_swapper(

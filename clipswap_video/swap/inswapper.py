@@ -92,8 +92,8 @@ class InswapperBackend:
 
         available = onnxruntime.get_available_providers()
         providers = onnx_providers(settings.device, available, key="swap.device")
-        self.model: Any = _load(found[0], "INSwapper", providers)
-        self.recogniser: Any = _load(found[1], "ArcFaceONNX", providers)
+        self.model: Any = load_insightface_model(found[0], "INSwapper", providers)
+        self.recogniser: Any = load_insightface_model(found[1], "ArcFaceONNX", providers)
         self.emap = _emap(found[0], self.model)
         if self.recogniser.output_shape[-1] != self.emap.shape[0]:
             raise CorruptWeightsError(
@@ -140,7 +140,7 @@ class InswapperBackend:
         return SwappedBatch(pixels.to(self.device))  # RGB 0..255, unclipped
 
 
-def _load(path: Path, kind: str, providers: list[Any]) -> Any:
+def load_insightface_model(path: Path, kind: str, providers: list[Any]) -> Any:
     """insightface's model for `path`, which its model zoo must read as `kind`.
 
     Raises:
@@ -187,8 +187,10 @@ def _numpy_type(onnx_type: str) -> type[np.floating[Any]]:
 
 
 __all__ = [
+    "RECOGNISER",
     "InswapperBackend",
     "find_inswapper_weights",
+    "load_insightface_model",
     "missing_inswapper_files",
     "missing_inswapper_reason",
 ]

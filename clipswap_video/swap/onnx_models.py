@@ -64,14 +64,18 @@ MODELS: dict[str, OnnxSwapperModel] = {
             source_alignment="arcface", source_size=112,
         ),
         *(
-            OnnxSwapperModel(f"ghost_{n}_256", 256, "arcface_v1", HALF, HALF, "converted", True, GHOST)
+            OnnxSwapperModel(
+                f"ghost_{n}_256", 256, "arcface_v1", HALF, HALF, "converted", True, GHOST
+            )
             for n in (1, 2, 3)
         ),
         OnnxSwapperModel(
             "hififace_unofficial_256", 256, "mtcnn", HALF, HALF, "converted_unit", True, HIFIFACE
         ),
         *(
-            OnnxSwapperModel(f"hyperswap_{v}_256", 256, "insightface", HALF, HALF, "embedding", True)
+            OnnxSwapperModel(
+                f"hyperswap_{v}_256", 256, "insightface", HALF, HALF, "embedding", True
+            )
             for v in ("1a", "1b", "1c")
         ),
         OnnxSwapperModel(
