@@ -190,6 +190,14 @@ def _preferred(directory: Path, name: str) -> list[Path]:
     return []
 
 
+def sidecar(path: Path, suffix: str) -> Path | None:
+    """The regular file beside `path` named its stem + `suffix` in any letter case
+    (FaceFusion's `simswap_256.hash` beside `simswap_256.onnx`), or None. A folder
+    or a device of that name is no sidecar: reading it could block or never end."""
+    found = [p for p in _named(path.parent, path.stem + suffix) if p.is_file()]
+    return found[0] if found else None
+
+
 def _named(directory: Path, name: str) -> list[Path]:
     """The entries of `directory` called `name` in any letter case. The listing is
     compared, not `exists()`, which is case-sensitive on most Linux filesystems."""
@@ -223,4 +231,5 @@ __all__ = [
     "looked_for",
     "search_dirs",
     "search_folders",
+    "sidecar",
 ]

@@ -173,7 +173,7 @@ def test_zip_pack_is_unpacked_into_its_folder(cli, server: _Server, tmp_path: Pa
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["pack"]
 
 
-def test_list_json_does_not_hash(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_list_no_hash_does_not_hash(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, "")
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "tiny.bin").write_bytes(b"anything")
@@ -181,6 +181,7 @@ def test_list_json_does_not_hash(capsys: pytest.CaptureFixture[str], tmp_path: P
         "weights",
         "list",
         "--json",
+        "--no-hash",
         "--manifest",
         str(manifest),
         "--weights",
