@@ -37,6 +37,7 @@ SMALL = BenchOptions(
     batch_seconds=0.2,
     batch_swapper="none",
     train_steps=1,
+    swap_min_timed_s=0.0,
     neural=NeuralOptions(
         device="cpu",
         generator=NARROW,
@@ -51,7 +52,7 @@ SMALL = BenchOptions(
 # Every key of a CPU run with SMALL's options, by type (batch size 1, the CPU's
 # automatic one, so channels-last is timed at 1 too).
 KEYS: dict[type, set[str]] = {
-    str: {"clip", "generator_device", "clipswap_e2e_setup", "batch_clips"},
+    str: {"clip", "generator_device", "clipswap_e2e_setup", "batch_clips", "swappers_files"},
     int: {
         "frames",
         "smoothing_frames",
@@ -109,6 +110,12 @@ KEYS: dict[type, set[str]] = {
         "batch_overhead_s_per_job",
         "batch_outside_pipeline_s_per_job",
         "train_tiny_steps_per_s",
+        *(
+            f"{model}_{figure}"
+            for model in ("inswapper", "simswap_256", "hyperswap_1a_256", "uniface_256")
+            for figure in ("model_faces_per_s", "e2e_faces_per_s", "e2e_vs_model")
+        ),
+        *(f"pixel_boost_{factor}_cost" for factor in (2, 3, 4)),
     },
 }
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
@@ -236,6 +243,14 @@ def test_derived_figures_follow_from_the_raw_ones(results: dict[str, Any]) -> No
         (r["batch_1_worker_s"], 2),
         (r["batch_single_runs_s"], 2),
     )
+    for model in ("inswapper", "simswap_256", "hyperswap_1a_256", "uniface_256"):
+        check(
+            f"{model}_e2e_vs_model",
+            3,
+            lambda job, alone: job / alone,
+            (r[f"{model}_e2e_faces_per_s"], 2),
+            (r[f"{model}_model_faces_per_s"], 2),
+        )
     assert not wrong  # every mis-wired figure at once
     assert r["analysis_only_fps"] >= r["analysis_fps"]  # the same frames without the decode
 

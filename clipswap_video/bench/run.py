@@ -14,6 +14,8 @@ matters is a ratio of two runs made back to back on the same file:
 - the full-size generator graph's forward throughput at batch 1, 4, 8, its
   page faults per call with and without `keep_freed_host_memory`, and the
   `clipswap` job end to end against it (bench/models.py);
+- the swap models users bring (inswapper, FaceFusion's): each alone against
+  its job end to end, and pixel boost's cost (bench/swappers.py);
 - the batch command: single runs against one batch with 1 and 2 workers
   (bench/batch.py);
 - the trainer's steps per second on the tiny config (bench/train.py).
@@ -35,6 +37,7 @@ from clipswap_video.bench.batch import batch_figures
 from clipswap_video.bench.faces import face_figures
 from clipswap_video.bench.models import NeuralOptions, clipswap_figures, generator_figures
 from clipswap_video.bench.swap import swap_figures
+from clipswap_video.bench.swappers import swapper_figures
 from clipswap_video.bench.train import training_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
@@ -78,6 +81,10 @@ class BenchOptions:
     batch_seconds: float = 2.0
     batch_swapper: str = "classic"
     train_steps: int = 40
+    swap_weights: Path | None = None
+    """A folder with the user's swap models to time instead of stand-ins."""
+    swap_min_timed_s: float = 1.0
+    """Timed seconds per model-alone figure at least."""
 
 
 def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
@@ -96,6 +103,7 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
         _tell(say, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
         results.update(neural_figures(folder, options, say))
+        results.update(model_file_figures(short, folder, options, say))
         _tell(say, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
         results.update(
             batch_figures(
@@ -124,6 +132,24 @@ def neural_figures(folder: Path, options: BenchOptions, say: Say | None = None) 
         options.neural,
         seconds=options.neural_seconds,
         size=(options.width, options.height),
+    )
+
+
+def swappers_only(folder: Path, options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
+    """`bench --swappers-only`: the swap-model figures on their own demo clip."""
+    clip = _clip(folder / "short", options.seconds, options, say)
+    results = {"clip": f"{options.width}x{options.height} {options.fps} fps h264+aac"}
+    return results | model_file_figures(clip, folder, options, say)
+
+
+def model_file_figures(
+    clip: DemoMedia, folder: Path, options: BenchOptions, say: Say | None = None
+) -> dict[str, Any]:
+    """The swap models users bring, alone and end to end (`bench --swappers-only`)."""
+    files = options.swap_weights or "stand-ins"
+    _tell(say, f"timing the ONNX swappers ({files}) alone and end to end, and pixel boost")
+    return swapper_figures(
+        clip, folder / "swappers", options.swap_weights, min_timed_s=options.swap_min_timed_s
     )
 
 

@@ -32,6 +32,17 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--neural-seconds", type=float, default=2.0, help="length of the clipswap job's clip"
     )
+    parser.add_argument(
+        "--swappers-only",
+        action="store_true",
+        help="only the swap models users bring (inswapper, FaceFusion's), alone and end to end",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        metavar="DIR",
+        help="time the swap models in this folder instead of stand-ins",
+    )
     parser.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda[:N]")
     parser.add_argument("--precision", choices=get_args(PrecisionName), default="fp32")
     parser.add_argument(
@@ -63,7 +74,13 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.bench import BenchOptions, NeuralOptions, neural_figures, run_bench
+    from clipswap_video.bench import (
+        BenchOptions,
+        NeuralOptions,
+        neural_figures,
+        run_bench,
+        swappers_only,
+    )
 
     neural = NeuralOptions(
         device=args.device,
@@ -82,12 +99,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
         neural_seconds=args.neural_seconds,
         batch_clips=args.batch_clips,
         batch_seconds=args.batch_seconds,
+        swap_weights=args.weights,
     )
     loud = not (args.json or args.quiet)
     say = (lambda line: console.print(f"[dim]{line}", soft_wrap=True)) if loud else None
     if args.neural_only:
         with tempfile.TemporaryDirectory(prefix="clipswap-bench-") as scratch:
             results = neural_figures(args.work_dir or Path(scratch), options, say)
+    elif args.swappers_only:
+        with tempfile.TemporaryDirectory(prefix="clipswap-bench-") as scratch:
+            results = swappers_only(args.work_dir or Path(scratch), options, say)
     else:
         results = run_bench(options, say)
     if args.json:
