@@ -200,3 +200,17 @@ def test_a_bug_is_one_line_and_a_log_file(cli, tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
     code, err = cli("doctor")
     assert_one_line_error(code, err, ExitCode.INTERNAL, "no log could be written")
+
+
+def test_a_reader_that_leaves_early_is_no_error() -> None:
+    """`weights list --json | head -1`: stdout's reader goes away mid-output; the
+    command stops without an "unexpected" error line or a crash log."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "clipswap_video", "weights", "list", "--json", "--no-hash"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # gone before the child writes (its output fits a pipe's buffer)
+        err = child.stderr.read().decode()
+        assert child.wait(timeout=60) == ExitCode.INTERNAL and err == "", err

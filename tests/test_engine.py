@@ -32,6 +32,7 @@ class _FakeBackend:
 
     name: str = "fake"
     crop_size: int = SIZE
+    alignment: str = "arcface"
     device: torch.device = torch.device("cpu")
     batches: list[int] = field(default_factory=list)
     whole: bool = False

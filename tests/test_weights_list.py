@@ -379,3 +379,17 @@ def test_an_unreadable_facefusion_hash_is_shown_not_failed(
     assert rows["facefusion.crossface_simswap"]["facefusion_hash"] is None
     code, err = cli("weights", "verify", "facefusion.simswap_256", "--weights", models)
     assert code == 0 and "FaceFusion's .hash is unreadable (not 8 hex digits)" in err
+
+
+def test_the_table_is_one_short_line_per_file_unless_verbose(cli: CliRun, tmp_path: Path) -> None:
+    """Where a missing file may sit and the whole hashes are -v's (and --json's);
+    the plain table says what is there and its verdicts."""
+    models = _facefusion(tmp_path)
+    code, plain = cli("weights", "list", "--weights", models)
+    assert code == 0 and "looked for" not in plain and "missing (ClipSwap.h5)" in plain
+    digest = hashlib.sha256(b"simswap_256.onnx").hexdigest()
+    assert f"{digest[:12]}…" in plain and digest not in plain
+    code, verbose = cli("weights", "list", "-v", "--weights", models)
+    assert code == 0 and "looked for ClipSwap.h5" in verbose and digest in verbose
+    code, elsewhere = cli("weights", "list", "--weights", tmp_path / "empty")
+    assert code == 0 and "FaceFusion .hash" not in elsewhere  # only where such files are

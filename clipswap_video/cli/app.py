@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error(console, "interrupted; nothing was written")
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # stdout's reader left (`weights list --json | head`): no error to report, and
+        # stdout must not be flushed again at exit (Python's documented recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.INTERNAL)
     except av.FFmpegError as error:  # one the media layer did not expect: still one line
         _print_error(console, f"FFmpeg failed: {error}")
         return int(ExitCode.INTERNAL)

@@ -98,8 +98,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(rows, indent=2))
     else:
         searched = ", ".join(folder.label for folder in search_folders(args.weights))
-        caption = "\n".join([f"searched in this order: {searched}", *_auto_lines(args.weights)])
-        _print_table(rows, caption, console)
+        _print_table(rows, f"searched in this order: {searched}", console, args.verbose)
+        for line in _auto_lines(args.weights):  # not the caption: that wraps at the table's width
+            console.print(escape(line), soft_wrap=True)
     if verifying:
         _raise_for_bad(checks)
     return ExitCode.OK
@@ -222,30 +223,41 @@ def _convert(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
-def _print_table(rows: list[dict[str, Any]], caption: str, console: Console) -> None:
+def _print_table(rows: list[dict[str, Any]], caption: str, console: Console, verbose: bool) -> None:
+    """One short line per entry: the file found (or missing, or what stops a pick)
+    and its hashes, shortened; `-v` adds why each was picked or where it was looked
+    for, and the whole hashes (--json has everything)."""
     table = Table(title="weights", caption=caption, caption_justify="left")
-    for column in ("role", "name", "status", "path", "why", "sha256", "FaceFusion .hash"):
+    sidecars = any(row["facefusion_hash"] for row in rows)  # only FaceFusion's folders
+    columns = ["role", "name", "file", "sha256"]
+    columns += ["FaceFusion .hash"] if sidecars else []
+    for column in [*columns, "why"] if verbose else columns:
         table.add_column(column, overflow="fold")  # a path cut short with "…" says nothing
     for row, following in zip(rows, [*rows[1:], None], strict=True):
+        cells = [row["role"], row["name"], escape(_file_cell(row)), _hash_cell(row, verbose)]
+        cells += [_sidecar_cell(row["facefusion_hash"])] if sidecars else []
         table.add_row(
-            row["role"],
-            row["name"],
-            row["status"],
-            escape(row["path"] or ""),
-            escape(row["why"]),
-            _hash_cell(row),
-            _sidecar_cell(row["facefusion_hash"]),
+            *cells,
+            *([escape(row["why"])] if verbose else []),
             end_section=following is not None and following["role"] != row["role"],
         )
     console.print(table)
 
 
-def _hash_cell(row: dict[str, Any]) -> str:
-    status = row["sha256_status"]
+def _file_cell(row: dict[str, Any]) -> str:
+    if row["status"] in ("conflict", "unreadable"):
+        return f"{row['status']}: {row['why']}"
+    return row["path"] or f"missing ({row['file']})"
+
+
+def _hash_cell(row: dict[str, Any], whole: bool) -> str:
+    status, digest = row["sha256_status"], row["sha256"]
     if status is None:
         return ""
     words = HASH_WORDS[status]
-    return f"{words}: {row['sha256']}" if row["sha256"] else words
+    if not digest:
+        return words
+    return f"{words}: {digest if whole else digest[:12] + '…'}"
 
 
 def _sidecar_cell(sidecar: dict[str, Any] | None) -> str:
