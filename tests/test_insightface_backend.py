@@ -1,36 +1,31 @@
-"""The insightface (buffalo_l ONNX) backend, on small models with the real signatures."""
+"""The insightface (buffalo_l ONNX) backend, on small models with the real
+signatures that insightface's own model zoo loads as SCRFD, ArcFaceONNX and
+Landmark: the detector must give what those classes give, mapped onto our faces."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from identity_reference import ARCFACE_TEMPLATE_112
-from onnx_fixtures import (
-    arcface_reference,
-    scrfd_outputs,
-    write_arcface,
-    write_landmark106,
-    write_scrfd,
-)
+from insightface.app.common import Face as InsightfaceFace
+from insightface.model_zoo import get_model
+from onnx_fixtures import write_arcface, write_landmark106, write_scrfd
 
 from clipswap_video.cli import main
 from clipswap_video.config import FaceSettings
-from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.insightface_backend import (
-    ARCFACE_SIGNATURE,
-    SCRFD_SIGNATURE,
-    InsightfaceDetector,
-    decode_scrfd,
-    detector_canvas,
-    nms,
-    signature_problem,
+from clipswap_video.errors import (
+    ConfigValueError,
+    CorruptWeightsError,
+    ExitCode,
+    MissingWeightsError,
 )
+from clipswap_video.faces.insightface_backend import InsightfaceDetector, scrfd_input_size
 from clipswap_video.faces.onnx_session import onnx_providers
 from clipswap_video.faces.types import Face
 
@@ -98,7 +93,12 @@ def _five(dense: np.ndarray) -> np.ndarray:
     )
 
 
-def test_detection_decodes_letterboxes_thresholds_and_suppresses(tmp_path: Path) -> None:
+def _zoo(path: Path) -> Any:
+    """insightface's own model for a stand-in file, loaded the plain way."""
+    return get_model(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_detection_letterboxes_thresholds_and_suppresses(tmp_path: Path) -> None:
     detector = _detector(_pack(tmp_path, faces=[KEPT, DUPLICATE, UNSURE, TINY]), device="cpu")
     faces = detector.detect(_frame())  # 1280 x 720 into the fixed 640 canvas: factor 0.5
     assert len(faces) == 1  # duplicate suppressed, unsure below 0.5, tiny under 24 px
@@ -112,18 +112,49 @@ def test_detection_decodes_letterboxes_thresholds_and_suppresses(tmp_path: Path)
     assert [face.score for face in lenient] == pytest.approx([0.95, 0.9, 0.3])
 
 
+def test_detections_are_insightface_scrfd_detect_on_the_bgr_image(tmp_path: Path) -> None:
+    """The stand-in scales its scores by how much redder than blue its input is,
+    so an RGB frame handed to insightface without the BGR swap loses its face."""
+    folder = _pack(tmp_path, faces=[KEPT, DUPLICATE, TINY]) / "buffalo_l"
+    write_scrfd(folder / "det_10g.onnx", CANVAS, [KEPT, DUPLICATE, TINY], colour_gate=True)
+    frame = _frame()
+    frame[..., 0], frame[..., 2] = 150, 110  # reddish: gate 0.68 on the letterboxed canvas
+    detector = _detector(tmp_path, min_size=0)
+    scrfd = _zoo(folder / "det_10g.onnx")
+    boxes, points = scrfd.detect(np.ascontiguousarray(frame[..., ::-1]), max_num=0)
+    expected = [
+        Face(box=row[:4], score=float(row[4]), landmarks_5=five)
+        for row, five in zip(boxes, points, strict=True)
+    ]
+    faces = detector.detect(frame)
+    assert len(faces) == len(expected) == 2  # the tiny face and the kept one, not the duplicate
+    for face, want in zip(faces, expected, strict=True):
+        np.testing.assert_array_equal(face.box, want.box)
+        np.testing.assert_array_equal(face.landmarks_5, want.landmarks_5)
+        assert face.score == want.score
+    assert faces[1].score == pytest.approx(0.9 * 0.68, abs=0.01)
+    assert detector.detect(np.ascontiguousarray(frame[..., ::-1])) == []  # bluish: gate 0.32
+
+
 def test_dynamic_detector_follows_detect_size_with_batched_outputs(tmp_path: Path) -> None:
     folder = tmp_path / "buffalo_l"
     folder.mkdir()
     # 1280 x 720 at detect_size 640 -> 640 x 360, padded to the stride: 640 x 384.
-    # The constant outputs only fit that canvas, so decoding checks its size too.
+    # The constant outputs only fit that input, so other sizes show in the anchors.
     write_scrfd(folder / "det_10g.onnx", (384, 640), [KEPT], dynamic=True, batch_dim=True)
     write_arcface(folder / "w600k_r50.onnx")
     [face] = _detector(tmp_path, detect_size=640).detect(_frame())
     assert np.allclose(face.box, np.array(KEPT["box"]) * 2)
     assert np.allclose(face.landmarks_5, POINTS * 2)
-    with pytest.raises(CorruptWeightsError, match="2 anchors per cell"):
-        _detector(tmp_path, detect_size=960).detect(_frame())  # a 960 x 544 canvas
+    with pytest.raises(CorruptWeightsError, match="960 x 544 input: not the file") as caught:
+        _detector(tmp_path, detect_size=960).detect(_frame())
+    assert "do not fit SCRFD's anchors" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_scrfd_input_size_of_a_dynamic_detector() -> None:
+    assert scrfd_input_size((720, 1280), 960) == (960, 544)
+    assert scrfd_input_size((720, 1280), 0) == (640, 384)  # "paper" and 0: SCRFD's own 640
+    assert scrfd_input_size((100, 200), 960) == (224, 128)  # never enlarged
 
 
 def test_dense_landmarks_give_the_five_points(tmp_path: Path) -> None:
@@ -136,6 +167,10 @@ def test_dense_landmarks_give_the_five_points(tmp_path: Path) -> None:
     assert np.allclose(face.landmarks_dense, expected, atol=1e-3)
     assert np.allclose(face.landmarks_5, _five(expected), atol=1e-3)
     assert np.allclose(face.box, box)  # detection keeps the detector's box
+    landmark = _zoo(tmp_path / "buffalo_l" / "2d106det.onnx")
+    found = InsightfaceFace(bbox=box)
+    landmark.get(np.ascontiguousarray(_frame()[..., ::-1]), found)
+    np.testing.assert_array_equal(face.landmarks_dense, found.landmark_2d_106)
 
 
 def test_refresh_moves_the_box_with_the_landmarks(tmp_path: Path) -> None:
@@ -151,15 +186,14 @@ def test_refresh_moves_the_box_with_the_landmarks(tmp_path: Path) -> None:
     assert np.allclose(new.landmarks_5, _five(measured), atol=1e-3)
     assert new.track_id == 4 and new.score == pytest.approx(0.9)
     assert np.allclose(new.box, box + [10, -5, 10, -5], atol=1e-3)
+    point = np.full((5, 2), 500.0, np.float32)
+    collapsed = Face(box=np.full(4, 500.0, np.float32), score=0.9, landmarks_5=point)
+    [measured_there] = detector.refresh(_frame(), [collapsed])  # a box of 0 px
+    assert measured_there.landmarks_dense is not None
+    assert np.isfinite(measured_there.landmarks_dense).all()
     without = _detector(_pack(tmp_path / "plain"))
     assert without.refresh(_frame(), [old]) == [old]  # no landmark model: unchanged
     assert detector.refresh(_frame(), []) == []
-
-
-def _similarity(scale: float, degrees: float, shift: tuple[float, float]) -> np.ndarray:
-    angle = np.deg2rad(degrees)
-    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return np.hstack([rotation, np.array(shift)[:, None]])
 
 
 def _synthetic_image() -> np.ndarray:
@@ -176,23 +210,29 @@ def _embedding(face: Face) -> np.ndarray:
     return face.embedding
 
 
-def test_embeddings_come_from_aligned_crops(tmp_path: Path) -> None:
+def test_embeddings_are_arcface_onnx_normed_embeddings(tmp_path: Path) -> None:
+    """Each embedding is what ArcFaceONNX.get gives for the BGR image (its
+    norm_crop of the 5 points); several faces go through in one batch."""
     detector = _detector(_pack(tmp_path))
+    recogniser = _zoo(tmp_path / "buffalo_l" / "w600k_r50.onnx")
     image = _synthetic_image()
-    # Frame -> crop similarities chosen here; the landmarks are the template
-    # mapped back, so the right crop is known without the backend's Umeyama.
-    matrices = [_similarity(0.5, 12.0, (-250.0, -60.0)), _similarity(0.8, -20.0, (-600.0, -50.0))]
-    faces = []
-    for matrix in matrices:
-        inverse = cv2.invertAffineTransform(matrix)
-        points = ARCFACE_TEMPLATE_112 @ inverse[:, :2].T + inverse[:, 2]
-        faces.append(Face(box=np.zeros(4, np.float32), score=1.0, landmarks_5=points))
+    template = np.array(
+        [[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]],
+        np.float32,
+    )
+    placed = [(2.0, (500.0, 120.0)), (1.2, (760.0, 60.0))]  # template scaled and moved
+    faces = [
+        Face(box=np.zeros(4, np.float32), score=1.0, landmarks_5=template * k + shift)
+        for k, shift in placed
+    ]
     batched = detector.embed(image, [*faces, faces[0]])
-    for face, matrix in zip(batched, matrices, strict=False):
-        crop = cv2.warpAffine(image, matrix, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0)
-        expected = arcface_reference(crop)
+    for face in batched:
+        found = InsightfaceFace(kps=face.landmarks_5)
+        with warnings.catch_warnings():  # norm_crop calls a scikit-image API it deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            recogniser.get(np.ascontiguousarray(image[..., ::-1]), found)
         assert np.linalg.norm(_embedding(face)) == pytest.approx(1.0, abs=1e-5)
-        assert np.allclose(_embedding(face), expected / np.linalg.norm(expected), atol=1e-4)
+        np.testing.assert_allclose(_embedding(face), found.normed_embedding, atol=1e-5)
     one_by_one = [_embedding(detector.embed(image, [face])[0]) for face in faces]
     together = [_embedding(face) for face in batched]
     assert np.allclose(np.stack(together[:2]), np.stack(one_by_one), atol=1e-5)
@@ -201,20 +241,32 @@ def test_embeddings_come_from_aligned_crops(tmp_path: Path) -> None:
     assert detector.embed(image, []) == []
 
 
-def test_missing_pack_names_files_folders_and_next_step(tmp_path: Path) -> None:
+def test_missing_files_name_files_folders_and_next_step(tmp_path: Path) -> None:
     root = tmp_path / "mine"
     with pytest.raises(MissingWeightsError) as caught:
         _detector(root)
     message = str(caught.value)
-    assert "det_10g.onnx and w600k_r50.onnx" in message
-    assert f"looked for buffalo_l (any case) in {root}, weights;" in message
-    assert "weights/buffalo_l" in message and "--set faces.detector=dlib" in message
-    assert "\n" not in message
+    assert f"no det_10g.onnx and no w600k_r50.onnx in {root}, weights " in message
+    assert "`weights list` shows where each may sit" in message and "buffalo_l" in message
+    assert "--set faces.detector=dlib" in message and "\n" not in message
     _pack(root)
     (root / "buffalo_l" / "w600k_r50.onnx").unlink()
-    with pytest.raises(MissingWeightsError, match=r"needs w600k_r50\.onnx of") as caught:
+    with pytest.raises(MissingWeightsError, match=r"cannot load: no w600k_r50\.onnx in "):
         _detector(root)
-    assert f"looked in {root / 'buffalo_l'};" in str(caught.value)  # the pack's own folder
+
+
+@pytest.mark.parametrize("layout", ["buffalo_l", ".", "models/buffalo_l"])
+def test_the_files_are_found_in_each_layout(tmp_path: Path, layout: str) -> None:
+    """weights/buffalo_l/, --weights the buffalo_l folder itself, --weights an
+    insightface root (~/.insightface holds models/buffalo_l/)."""
+    folder = tmp_path / "root" / layout
+    folder.mkdir(parents=True, exist_ok=True)
+    write_scrfd(folder / "det_10g.onnx", CANVAS, [KEPT])
+    write_arcface(folder / "w600k_r50.onnx")
+    write_landmark106(folder / "2d106det.onnx", DENSE)
+    [face] = _detector(tmp_path / "root").detect(_frame())
+    assert face.landmarks_dense is not None  # 2d106det found beside them
+    assert np.allclose(face.box, np.array(KEPT["box"]) * 2)
 
 
 def test_corrupt_or_wrong_files_are_refused(tmp_path: Path) -> None:
@@ -227,41 +279,39 @@ def test_corrupt_or_wrong_files_are_refused(tmp_path: Path) -> None:
     (folder / "det_10g.onnx").write_bytes(good[: len(good) // 2])  # a cut-off download
     with pytest.raises(CorruptWeightsError, match=r"det_10g\.onnx cannot be loaded"):
         _detector(tmp_path)
+    write_arcface(folder / "det_10g.onnx")  # the recogniser under the detector's name
+    with pytest.raises(CorruptWeightsError, match="as ArcFaceONNX, expected SCRFD"):
+        _detector(tmp_path)
     write_scrfd(folder / "det_10g.onnx", CANVAS, [], outputs=6)  # a detector without keypoints
-    with pytest.raises(CorruptWeightsError, match="6 output"):
+    with pytest.raises(CorruptWeightsError, match=r"SCRFD without keypoints \(6 outputs"):
         _detector(tmp_path)
     write_scrfd(folder / "det_10g.onnx", CANVAS, [])
     write_arcface(folder / "w600k_r50.onnx", width=128)
-    with pytest.raises(CorruptWeightsError, match=r"w600k_r50\.onnx has output 0 .*512"):
+    with pytest.raises(CorruptWeightsError, match=r"w600k_r50\.onnx gives 128-d embeddings"):
         _detector(tmp_path)
     write_arcface(folder / "w600k_r50.onnx")
     write_arcface(folder / "2d106det.onnx")  # the recogniser under the landmark name
-    with pytest.raises(CorruptWeightsError, match=r"2d106det\.onnx has input shape"):
+    with pytest.raises(CorruptWeightsError, match="as ArcFaceONNX, expected Landmark"):
+        _detector(tmp_path)
+    write_landmark106(folder / "2d106det.onnx", DENSE[:68])  # 68 points, not 106
+    with pytest.raises(CorruptWeightsError, match="Landmark with 68 2-d points, expected 106"):
         _detector(tmp_path)
 
 
-def test_signatures_accept_symbolic_and_batched_shapes() -> None:
-    scrfd_inputs = [("None", 3, "?", "?")]
-    rows = [(12800, 1)] * 3 + [(12800, 4)] * 3 + [("?", 10)] * 3
-    assert signature_problem(scrfd_inputs, rows, SCRFD_SIGNATURE) == ""
-    assert signature_problem(scrfd_inputs, [(1, *r) for r in rows], SCRFD_SIGNATURE) == ""
-    assert "input shape (?, 1, ?, ?)" in signature_problem(
-        [("N", 1, "H", "W")], rows, SCRFD_SIGNATURE
-    )
-    swapped = rows[3:6] + rows[:3] + rows[6:]
-    assert "output 0" in signature_problem(scrfd_inputs, swapped, SCRFD_SIGNATURE)
-    assert signature_problem([(None, 3, 112, 112)], [(None, 512)], ARCFACE_SIGNATURE) == ""
-    assert "input shape" in signature_problem([(1, 3, 128, 128)], [(1, 512)], ARCFACE_SIGNATURE)
-    with pytest.raises(CorruptWeightsError, match="not an SCRFD model"):
-        decode_scrfd(scrfd_outputs((320, 320), []), (640, 640), 0.5)
-
-
-def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 4]], np.float32)
-    scores = np.array([0.7, 0.9, 0.8, 0.6], np.float32)
-    # Box 0 overlaps the best box 1 by IoU 0.82: dropped. Box 3 overlaps box 1 by
-    # 0.35 (kept), and box 0 by 0.4, which does not count as box 0 is gone.
-    assert nms(boxes, scores, 0.4) == [1, 2, 3]
+@pytest.mark.parametrize("damage", ["truncated", "another model"])
+def test_a_broken_detector_file_is_one_line_and_its_exit_code(
+    cli, tmp_path: Path, damage: str
+) -> None:  # type: ignore[no-untyped-def]
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), _frame())
+    path = _pack(tmp_path / "weights") / "buffalo_l" / "det_10g.onnx"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        write_landmark106(path, DENSE)
+    code, err = cli("faces", photo, "--detector", "insightface", "--weights", tmp_path / "weights")
+    assert code == ExitCode.CORRUPT_WEIGHTS == CorruptWeightsError.exit_code
+    assert str(path) in err and err.count("\n") == 1
 
 
 def test_device_choices(tmp_path: Path) -> None:
@@ -279,13 +329,6 @@ def test_device_choices(tmp_path: Path) -> None:
     assert _detector(_pack(tmp_path), device="cpu").providers == cpu_only
     with pytest.raises(ConfigValueError, match="faces.device = 'tpu'"):
         _detector(tmp_path, device="tpu")
-
-
-def test_canvas_of_a_dynamic_detector() -> None:
-    assert detector_canvas([1, 3, 640, 640], (720, 1280), 960) == (640, 640)
-    assert detector_canvas(["N", 3, "H", "W"], (720, 1280), 960) == (544, 960)
-    assert detector_canvas(["N", 3, "H", "W"], (720, 1280), 0) == (384, 640)
-    assert detector_canvas(["N", 3, None, None], (100, 200), 960) == (128, 224)
 
 
 def test_faces_command_with_the_insightface_backend(

@@ -1,22 +1,26 @@
 """The `insightface` detector: the ONNX files of insightface's buffalo_l pack,
-run with onnxruntime (CUDA when it has it).
+loaded and run by insightface's own model zoo (`insightface.model_zoo.get_model`)
+on onnxruntime (CUDA when it has it).
 
 - det_10g.onnx: SCRFD-10GF (Guo et al., "Sample and Computation Redistribution
-  for Efficient Face Detection", ICLR 2022): boxes, scores and 5 keypoints.
+  for Efficient Face Detection", ICLR 2022), insightface's `SCRFD`: boxes,
+  scores and 5 keypoints, with its letterbox, anchor decoding and NMS.
 - w600k_r50.onnx: ArcFace ResNet-50 (Deng et al., CVPR 2019) on WebFace600K,
-  512-d identity embeddings of 112 x 112 aligned crops.
-- 2d106det.onnx: 106 dense landmarks; optional, used for the per-frame refresh
-  between detections and for the 5 points (the same source on every frame
-  avoids a jump each time a full detection comes round).
+  insightface's `ArcFaceONNX`: 512-d identity embeddings of its `norm_crop`.
+- 2d106det.onnx: 106 dense landmarks, insightface's `Landmark`; optional, used
+  for the per-frame refresh between detections and for the 5 points (the same
+  source on every frame avoids a jump each time a full detection comes round).
 
-Only the file layout and the tensor conventions are insightface's; the
-decoding below is written from the model signatures.
+Ours is the glue: the detection input size (`faces.detect_size`), the
+thresholds, the 5 points taken from the 106 and the refresh that moves a
+tracked box with them. insightface takes cv2's BGR images; ours are RGB,
+converted once per call.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +30,19 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces.align import alignment_matrices
 from clipswap_video.faces.detect import follow_landmarks, keep_faces, score_threshold
-from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
-from clipswap_video.faces.types import Face, box_iou, unit
-from clipswap_video.weights import find_weight, load_manifest, looked_for
+from clipswap_video.faces.insightface_zoo import load_zoo_model
+from clipswap_video.faces.onnx_session import onnx_providers
+from clipswap_video.faces.types import Face, unit
+from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
-PACK_NAME = "insightface.buffalo_l"
-DETECTOR_FILE = "det_10g.onnx"
-RECOGNISER_FILE = "w600k_r50.onnx"
-LANDMARK_FILE = "2d106det.onnx"
-STRIDES = (8, 16, 32)
-ANCHORS_PER_CELL = 2
-NMS_IOU = 0.4
-LANDMARK_INPUT = 192
+DETECTOR = "insightface.det_10g"
+RECOGNISER = "insightface.w600k_r50"
+LANDMARKS = "insightface.2d106det"
+"""Manifest entries; the landmark file is optional."""
+SCRFD_STRIDE = 32
+"""SCRFD's coarsest feature stride: a dynamic input's sides are multiples of it."""
+EMBEDDING_WIDTH = 512
 # The 5 points from 2d106det's 106 (insightface's layout: 33-42 image-left eye,
 # 87-96 image-right eye, 72-86 nose, 52-71 mouth). Eye centre = mean of four
 # eye-contour points (two corners, upper and lower lid), the sets LivePortrait's
@@ -52,21 +55,6 @@ RIGHT_EYE_OF_106 = (87, 89, 94, 93)
 NOSE_TIP_OF_106 = 86
 MOUTH_CORNERS_OF_106 = (52, 61)
 
-
-@dataclass(frozen=True)
-class Signature:
-    """The tensor shapes a buffalo_l file must have (None = any size)."""
-
-    input_shape: tuple[int | None, ...]
-    output_widths: tuple[int, ...]
-    """The last dimension of each output, in order."""
-
-
-# Scores, boxes, keypoints per stride 8, 16, 32 (rows x 1, 4, 10).
-SCRFD_SIGNATURE = Signature((None, 3, None, None), (1, 1, 1, 4, 4, 4, 10, 10, 10))
-ARCFACE_SIGNATURE = Signature((None, 3, 112, 112), (512,))
-LANDMARK_SIGNATURE = Signature((None, 3, LANDMARK_INPUT, LANDMARK_INPUT), (212,))
-
 # Cosine distance of ArcFace embeddings: two crops of one person usually have
 # cosine similarity above 0.4, two people near 0, so 1 - 0.4 keeps one person
 # across pose and light changes without joining two people.
@@ -76,7 +64,7 @@ MIN_SCORE = 0.5
 
 
 class InsightfaceDetector:
-    """SCRFD detection, ArcFace embeddings and 106-point landmarks from ONNX files."""
+    """insightface's SCRFD, ArcFaceONNX and 106-point Landmark on the buffalo_l files."""
 
     name = "insightface"
 
@@ -87,34 +75,54 @@ class InsightfaceDetector:
         self.match_distance = settings.match_distance or ARCFACE_MATCH_DISTANCE
         # SCRFD's file stores no threshold: "file" means insightface's own.
         self.min_score = score_threshold(settings.min_score, MIN_SCORE)
-        folder = _pack_folder(weights_dir)
+        detector_path, recogniser_path, landmark_path = _files(weights_dir)
         providers = onnx_providers(settings.device, onnxruntime.get_available_providers())
-        self._detector = _session(folder / DETECTOR_FILE, providers, SCRFD_SIGNATURE)
-        self._recogniser = _session(folder / RECOGNISER_FILE, providers, ARCFACE_SIGNATURE)
-        landmark_path = folder / LANDMARK_FILE
-        self._landmarks = (
-            _session(landmark_path, providers, LANDMARK_SIGNATURE)
-            if landmark_path.is_file()
-            else None
+        # One session for every input size: by default SCRFD builds and keeps a
+        # fixed-shape copy of the model for each size it meets (each photo size).
+        self._detector = load_zoo_model(
+            detector_path, "SCRFD", providers, static_shape_sessions=False
         )
-        self.providers: list[str] = list(self._detector.get_providers())
+        if not self._detector.use_kps:
+            raise CorruptWeightsError(
+                f"{detector_path} is read by insightface as SCRFD without keypoints "
+                f"({len(self._detector.output_names)} outputs, expected 9): "
+                "not the file of that name"
+            )
+        self._detector.prepare(0, det_thresh=self.min_score)  # ctx_id >= 0 keeps our providers
+        self._recogniser = load_zoo_model(recogniser_path, "ArcFaceONNX", providers)
+        width = self._recogniser.output_shape[-1]
+        if isinstance(width, int) and width != EMBEDDING_WIDTH:
+            raise CorruptWeightsError(
+                f"{recogniser_path} gives {width}-d embeddings, expected {EMBEDDING_WIDTH}: "
+                "not the file of that name"
+            )
+        self._landmarks = (
+            None if landmark_path is None else _landmark_model(landmark_path, providers)
+        )
+        self.providers: list[str] = list(self._detector.session.get_providers())
         """The onnxruntime providers the sessions run on, first preferred."""
 
     def detect(self, image: RgbImage, *, still: bool = False) -> list[Face]:
         """SCRFD faces in `image` pixels, best score first (106 points when
-        available); photos and frames alike fill its one input size."""
+        available); photos and frames alike are fitted into its input size."""
         del still
-        canvas, factor = self._letterbox(image)
-        blob = np.ascontiguousarray(((canvas - np.float32(127.5)) / 128).transpose(2, 0, 1)[None])
-        outputs = self._detector.run(None, {self._detector.get_inputs()[0].name: blob})
-        boxes, scores, points = decode_scrfd(outputs, canvas.shape[:2], self.min_score)
-        keep = nms(boxes, scores, NMS_IOU)
+        bgr = _bgr(image)
+        # SCRFD's own input is 640 px: the papers' rule ("paper") asks for about that.
+        longest = 0 if self.settings.detect_size == "paper" else self.settings.detect_size
+        size = scrfd_input_size(image.shape[:2], longest)
+        try:
+            boxes, points = self._detector.detect(bgr, input_size=size, max_num=0)
+        except (ValueError, IndexError):  # its outputs and its anchors disagree in length
+            raise CorruptWeightsError(
+                f"{self._detector.model_file} gives outputs that do not fit SCRFD's anchors "
+                f"for a {size[0]} x {size[1]} input: not the file of that name"
+            ) from None
         faces = [
-            Face(box=boxes[i] / factor, score=float(scores[i]), landmarks_5=points[i] / factor)
-            for i in keep
+            Face(box=row[:4], score=float(row[4]), landmarks_5=five)
+            for row, five in zip(boxes, points, strict=True)
         ]
         faces = keep_faces(faces, min_size=self.settings.min_size)
-        return self._dense(image, faces) if self._landmarks is not None else faces
+        return self._dense(bgr, faces) if self._landmarks is not None else faces
 
     def refresh(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
         """Landmarks re-measured in each box with 2d106det; without it, unchanged.
@@ -124,118 +132,52 @@ class InsightfaceDetector:
         """
         if self._landmarks is None or not faces:
             return list(faces)
-        measured = self._dense(image, list(faces))
+        measured = self._dense(_bgr(image), list(faces))
         return [
             new.with_(box=follow_landmarks(old.box, old.landmarks_5, new.landmarks_5))
             for old, new in zip(faces, measured, strict=True)
         ]
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
-        """`faces` with ArcFace embeddings of their aligned 112 px crops, in one batch."""
+        """`faces` with ArcFace embeddings of insightface's aligned crops, in one batch."""
         if not faces:
             return []
-        matrices = alignment_matrices(np.stack([face.landmarks_5 for face in faces]), 112)
-        crops = np.stack(
-            [
-                cv2.warpAffine(image, m, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0)
-                for m in matrices
-            ]
-        )
-        blob = ((crops.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
-        name = self._recogniser.get_inputs()[0].name
-        embeddings = self._recogniser.run(None, {name: np.ascontiguousarray(blob)})[0]
+        from insightface.utils.face_align import norm_crop
+
+        bgr = _bgr(image)
+        size = self._recogniser.input_size[0]
+        with warnings.catch_warnings():  # norm_crop calls a scikit-image API it deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            crops = [norm_crop(bgr, landmark=face.landmarks_5, image_size=size) for face in faces]
+        embeddings = self._recogniser.get_feat(crops)
         return [face.with_(embedding=unit(e)) for face, e in zip(faces, embeddings, strict=True)]
 
-    def _letterbox(self, image: RgbImage) -> tuple[RgbImage, float]:
-        """The image scaled into the detector's canvas at the top left, and the factor."""
-        height, width = image.shape[:2]
-        # SCRFD's own input is 640 px: the papers' rule ("paper") asks for about that.
-        longest = 0 if self.settings.detect_size == "paper" else self.settings.detect_size
-        canvas_h, canvas_w = detector_canvas(
-            self._detector.get_inputs()[0].shape, (height, width), longest
-        )
-        factor = min(canvas_h / height, canvas_w / width)
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        canvas = np.zeros((canvas_h, canvas_w, 3), np.uint8)
-        # INTER_AREA averages when shrinking; it would repeat pixels when enlarging.
-        interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-        canvas[: size[1], : size[0]] = cv2.resize(image, size, interpolation=interpolation)
-        return canvas, factor
-
-    def _dense(self, image: RgbImage, faces: list[Face]) -> list[Face]:
+    def _dense(self, bgr: np.ndarray, faces: list[Face]) -> list[Face]:
         """Faces with 106 landmarks and the 5 points taken from them."""
+        from insightface.app.common import Face as InsightfaceFace
+
         assert self._landmarks is not None
-        if not faces:
-            return []
-        matrices = [_landmark_crop_matrix(face.box) for face in faces]
-        crops = np.stack(
-            [
-                cv2.warpAffine(
-                    image, m, (LANDMARK_INPUT,) * 2, flags=cv2.INTER_LINEAR, borderValue=0
-                )
-                for m in matrices
-            ]
-        )
-        blob = crops.astype(np.float32).transpose(0, 3, 1, 2)  # raw 0..255 (mean 0, std 1)
-        name = self._landmarks.get_inputs()[0].name
-        predicted = self._landmarks.run(None, {name: np.ascontiguousarray(blob)})[0]
         result = []
-        for face, matrix, row in zip(faces, matrices, predicted, strict=True):
-            in_crop = (row.reshape(-1, 2)[-106:] + 1.0) * (LANDMARK_INPUT / 2)
-            points = ((in_crop - matrix[:, 2]) / matrix[0, 0]).astype(np.float32)
+        for face in faces:
+            # Landmark.get scales its crop by the box's longer side: at 0 px it gives NaN.
+            box = np.concatenate([face.box[:2], np.maximum(face.box[2:], face.box[:2] + 1)])
+            points = self._landmarks.get(bgr, InsightfaceFace(bbox=box)).astype(np.float32)
             result.append(face.with_(landmarks_dense=points, landmarks_5=five_points(points)))
         return result
 
 
-def detector_canvas(
-    input_shape: Sequence[Any], image_size: tuple[int, int], detect_size: int
-) -> tuple[int, int]:
-    """(height, width) of the detector input: the model's fixed size, or for a
-    dynamic model the image fitted into `detect_size` (640 when 0), rounded up
-    to the 32-pixel stride."""
-    fixed = input_shape[2:4]
-    if all(isinstance(side, int) and side > 0 for side in fixed):
-        return int(fixed[0]), int(fixed[1])
+def scrfd_input_size(image_size: tuple[int, int], detect_size: int) -> tuple[int, int]:
+    """SCRFD's (width, height) input for an image of (height, width): the image
+    fitted into `detect_size` (640 when 0), never enlarged, each side rounded up
+    to the 32-pixel stride. A model with a fixed input size keeps its own."""
     longest = detect_size or 640
     height, width = image_size
     factor = min(1.0, longest / max(height, width))
-    return _stride_multiple(height * factor), _stride_multiple(width * factor)
+    return _stride_multiple(width * factor), _stride_multiple(height * factor)
 
 
 def _stride_multiple(side: float) -> int:
-    return max(32, int(np.ceil(side / 32)) * 32)
-
-
-def decode_scrfd(
-    outputs: Sequence[np.ndarray], canvas_size: tuple[int, int], min_score: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SCRFD's 9 outputs -> boxes (N, 4), scores (N,), keypoints (N, 5, 2) in canvas pixels.
-
-    Per stride s (8, 16, 32) the rows are the cells of the (H/s, W/s) grid in
-    row-major order, each twice (two anchors); distances are in units of s
-    from the cell's corner point (x*s, y*s).
-    """
-    boxes, scores, points = [], [], []
-    for level, stride in enumerate(STRIDES):
-        score = np.asarray(outputs[level]).reshape(-1)
-        distance = np.asarray(outputs[level + 3]).reshape(-1, 4) * stride
-        offset = np.asarray(outputs[level + 6]).reshape(-1, 5, 2) * stride
-        centres = _anchor_centres(canvas_size, stride)
-        if len(score) != len(centres):
-            raise CorruptWeightsError(
-                f"{DETECTOR_FILE}: stride {stride} gives {len(score)} scores for "
-                f"{len(centres)} anchors; not an SCRFD model with 2 anchors per cell"
-            )
-        keep = score >= min_score
-        centre = centres[keep]
-        boxes.append(np.hstack([centre - distance[keep, :2], centre + distance[keep, 2:]]))
-        scores.append(score[keep])
-        points.append(centre[:, None, :] + offset[keep])
-    return (
-        np.concatenate(boxes).astype(np.float32),
-        np.concatenate(scores).astype(np.float32),
-        np.concatenate(points).astype(np.float32),
-    )
+    return max(SCRFD_STRIDE, int(np.ceil(side / SCRFD_STRIDE)) * SCRFD_STRIDE)
 
 
 def five_points(dense: np.ndarray) -> np.ndarray:
@@ -250,109 +192,50 @@ def five_points(dense: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    """Indices kept by greedy non-maximum suppression, best score first."""
-    order = list(np.argsort(-scores, kind="stable"))
-    kept: list[int] = []
-    while order:
-        best, order = order[0], order[1:]
-        kept.append(int(best))
-        if order:
-            overlap = box_iou(boxes[best], boxes[order])[0]
-            order = [index for index, o in zip(order, overlap, strict=True) if o <= iou]
-    return kept
+def _bgr(image: RgbImage) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
-def _anchor_centres(canvas_size: tuple[int, int], stride: int) -> np.ndarray:
-    rows, cols = canvas_size[0] // stride, canvas_size[1] // stride
-    y, x = np.mgrid[:rows, :cols]
-    centres = np.stack([x, y], axis=-1).reshape(-1, 2).astype(np.float32) * stride
-    return np.repeat(centres, ANCHORS_PER_CELL, axis=0)
-
-
-def _landmark_crop_matrix(box: np.ndarray) -> np.ndarray:
-    """Scale + translation taking a square of 1.5 x the box's longer side,
-    centred on the box, onto the 192 x 192 landmark input."""
-    centre = (box[:2] + box[2:]) / 2
-    side = 1.5 * float(max(box[2] - box[0], box[3] - box[1], 1.0))
-    scale = LANDMARK_INPUT / side
-    shift = LANDMARK_INPUT / 2 - scale * centre
-    return np.array([[scale, 0.0, shift[0]], [0.0, scale, shift[1]]])
-
-
-def signature_problem(
-    inputs: Sequence[tuple[Any, ...]], outputs: Sequence[tuple[Any, ...]], signature: Signature
-) -> str:
-    """What in a model's input and output shapes contradicts `signature` ("" = nothing).
-
-    Symbolic or unknown dimensions (str, None) match anything; an output is
-    checked on its last dimension only, since SCRFD exports differ in a batch dim.
-    """
-    if len(inputs) != 1 or len(outputs) != len(signature.output_widths):
-        return (
-            f"has {len(inputs)} input(s) and {len(outputs)} output(s), "
-            f"expected 1 and {len(signature.output_widths)}"
-        )
-    shape, expected = inputs[0], signature.input_shape
-    if len(shape) != len(expected) or not all(map(_fits, shape, expected)):
-        return f"has input shape {_shape_text(shape)}, expected {_shape_text(expected)}"
-    for index, (output, width) in enumerate(zip(outputs, signature.output_widths, strict=True)):
-        if not output or not _fits(output[-1], width):
-            return f"has output {index} of shape {_shape_text(output)}, expected (..., {width})"
-    return ""
-
-
-def _fits(actual: Any, expected: int | None) -> bool:
-    return expected is None or not isinstance(actual, int) or actual == expected
-
-
-def _shape_text(shape: Sequence[Any]) -> str:
-    return "(" + ", ".join("?" if not isinstance(d, int) else str(d) for d in shape) + ")"
-
-
-def _pack_folder(weights_dir: Path | None) -> Path:
-    entry = next(entry for entry in load_manifest() if entry.name == PACK_NAME)
-    folder = find_weight(entry, weights_dir)
-    required = [DETECTOR_FILE, RECOGNISER_FILE]
-    missing = required if folder is None else [f for f in required if not (folder / f).is_file()]
-    if folder is None or missing:
-        searched = f"in {folder}" if folder is not None else f"for {looked_for(entry, weights_dir)}"
-        raise MissingWeightsError(
-            f"insightface detector needs {' and '.join(missing)} of the buffalo_l pack; "
-            f"looked {searched}; unzip insightface's buffalo_l.zip into weights/buffalo_l/ "
-            "or use --set faces.detector=dlib"
-        )
-    return folder
-
-
-def _session(path: Path, providers: list[Any], signature: Signature) -> Any:
-    """An onnxruntime session of `path`, checked against the buffalo_l file's signature."""
-    import onnxruntime
-
-    try:
-        session = onnxruntime.InferenceSession(str(path), session_options(), providers=providers)
-    except load_errors() as error:
-        message = " ".join(str(error).split())[:200]
+def _landmark_model(path: Path, providers: list[Any]) -> Any:
+    """insightface's Landmark for `path`, checked to give 106 2-d points."""
+    model = load_zoo_model(path, "Landmark", providers)
+    if model.taskname != "landmark_2d_106":
         raise CorruptWeightsError(
-            f"{path} cannot be loaded by onnxruntime ({message}); download it again"
-        ) from None
-    problem = signature_problem(
-        [tuple(i.shape) for i in session.get_inputs()],
-        [tuple(o.shape) for o in session.get_outputs()],
-        signature,
+            f"{path} is read by insightface as Landmark with {model.lmk_num} "
+            f"{model.lmk_dim}-d points, expected 106 2-d: not the file of that name"
+        )
+    return model
+
+
+def _files(weights_dir: Path | None) -> tuple[Path, Path, Path | None]:
+    """The detector's, the recogniser's and (when found) the landmark model's files.
+
+    Raises:
+        MissingWeightsError: no detector or no recogniser file.
+        AmbiguousWeightsError: a folder holds two files for one of them.
+    """
+    entries = {entry.name: entry for entry in load_manifest()}
+    detector, recogniser, landmarks = (
+        find_weight(entries[name], weights_dir) for name in (DETECTOR, RECOGNISER, LANDMARKS)
     )
-    if problem:
-        raise CorruptWeightsError(f"{path} {problem}: not the buffalo_l file of that name")
-    return session
+    if detector is None or recogniser is None:
+        lacking = " and no ".join(
+            entries[name].file
+            for name, path in ((DETECTOR, detector), (RECOGNISER, recogniser))
+            if path is None
+        )
+        folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
+        raise MissingWeightsError(
+            f"the insightface detector cannot load: no {lacking} in {folders} "
+            "(insightface's buffalo_l files; `weights list` shows where each may sit); "
+            "use --set faces.detector=dlib without them"
+        )
+    return detector, recogniser, landmarks
 
 
 __all__ = [
     "ARCFACE_MATCH_DISTANCE",
     "InsightfaceDetector",
-    "Signature",
-    "decode_scrfd",
-    "detector_canvas",
     "five_points",
-    "nms",
-    "signature_problem",
+    "scrfd_input_size",
 ]

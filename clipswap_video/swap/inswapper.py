@@ -12,8 +12,6 @@ Weights: insightface, non-commercial research use.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,8 @@ from clipswap_video.config import SwapSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces import AlignmentName, SourceIdentity
 from clipswap_video.faces.identity import mean_embedding
-from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
+from clipswap_video.faces.insightface_zoo import load_zoo_model
+from clipswap_video.faces.onnx_session import onnx_providers
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.swap.device import resolve_device
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
@@ -92,8 +91,8 @@ class InswapperBackend:
 
         available = onnxruntime.get_available_providers()
         providers = onnx_providers(settings.device, available, key="swap.device")
-        self.model: Any = load_insightface_model(found[0], "INSwapper", providers)
-        self.recogniser: Any = load_insightface_model(found[1], "ArcFaceONNX", providers)
+        self.model: Any = load_zoo_model(found[0], "INSwapper", providers)
+        self.recogniser: Any = load_zoo_model(found[1], "ArcFaceONNX", providers)
         self.emap = _emap(found[0], self.model)
         if self.recogniser.output_shape[-1] != self.emap.shape[0]:
             raise CorruptWeightsError(
@@ -140,35 +139,6 @@ class InswapperBackend:
         return SwappedBatch(pixels.to(self.device))  # RGB 0..255, unclipped
 
 
-def load_insightface_model(path: Path, kind: str, providers: list[Any]) -> Any:
-    """insightface's model for `path`, which its model zoo must read as `kind`.
-
-    Raises:
-        CorruptWeightsError: a file onnxruntime or onnx cannot read, or another model.
-    """
-    from google.protobuf.message import DecodeError
-    from insightface.model_zoo import get_model
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # INSwapper prints its input shape
-            model = get_model(str(path), providers=providers, sess_options=session_options())
-    except (*load_errors(), DecodeError) as error:
-        message = " ".join(str(error).split())[:200]
-        raise CorruptWeightsError(
-            f"{path} cannot be loaded by onnxruntime ({message}); download it again"
-        ) from None
-    except IndexError:  # INSwapper reads its emap as the graph's last initializer
-        raise CorruptWeightsError(
-            f"{path} has no emap (no initializer in the graph): not insightface's inswapper file"
-        ) from None
-    if type(model).__name__ != kind:
-        what = type(model).__name__ if model is not None else "no model it knows"
-        raise CorruptWeightsError(
-            f"{path} is read by insightface as {what}, expected {kind}: not the file of that name"
-        )
-    return model
-
-
 def _emap(path: Path, model: Any) -> np.ndarray:
     """INSwapper's emap, checked: (512, width of its latent input)."""
     emap = np.asarray(model.emap, np.float32)
@@ -190,7 +160,6 @@ __all__ = [
     "RECOGNISER",
     "InswapperBackend",
     "find_inswapper_weights",
-    "load_insightface_model",
     "missing_inswapper_files",
     "missing_inswapper_reason",
 ]

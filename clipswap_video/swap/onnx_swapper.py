@@ -23,10 +23,11 @@ from clipswap_video.config import SwapSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matrices
 from clipswap_video.faces.identity import mean_embedding
+from clipswap_video.faces.insightface_zoo import load_zoo_model
 from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.swap.device import resolve_device
-from clipswap_video.swap.inswapper import RECOGNISER, load_insightface_model
+from clipswap_video.swap.inswapper import RECOGNISER
 from clipswap_video.swap.onnx_models import MODELS, OnnxSwapperModel
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
@@ -72,7 +73,7 @@ class OnnxSwapperBackend:
         )
         self.session = _session(swapper, providers)
         self.recogniser: Any = (
-            load_insightface_model(recogniser, "ArcFaceONNX", providers) if recogniser else None
+            load_zoo_model(recogniser, "ArcFaceONNX", providers) if recogniser else None
         )
         self.converter = _session(converter, providers) if converter is not None else None
         inputs = {item.name: item for item in self.session.get_inputs()}
