@@ -292,3 +292,59 @@ def test_swapper_flag_takes_a_model_only_after_onnx(  # type: ignore[no-untyped-
     with pytest.raises(SystemExit) as caught:
         cli("src.jpg", "in.mp4", "out.mp4", "--swapper", flag)
     assert caught.value.code == ExitCode.USAGE and "onnx:MODEL" in capsys.readouterr().err
+
+
+def _one_face_only(path: Path) -> Path:
+    """simswap_256's signature with a free batch dimension, but a graph that fits one
+    crop only (a Reshape to batch 1): a file that fails on its own input shapes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([1, 3, 256, 256], np.int64), "shape")
+    nodes = [
+        helper.make_node("Reshape", ["target", "shape"], ["reshaped"]),
+        helper.make_node("ReduceMean", ["source"], ["level"], axes=[1], keepdims=1),
+        helper.make_node("Add", ["reshaped", "level"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "broken",
+        [
+            helper.make_tensor_value_info("target", TensorProto.FLOAT, ["N", 3, 256, 256]),
+            helper.make_tensor_value_info("source", TensorProto.FLOAT, ["N", 512]),
+        ],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 256, 256])],
+        [shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_graph_that_fails_on_its_own_shapes_is_one_line(tmp_path: Path) -> None:
+    model = MODELS["simswap_256"]
+    folder = _folder(tmp_path, model)
+    _one_face_only(folder / "simswap_256.onnx")
+    backend = OnnxSwapperBackend(folder, _settings(model.name))
+    backend.prepare_source(_grace())
+    assert backend.swap(CropBatch(_crops(1, 256))).crops.shape == (1, 3, 256, 256)
+    with pytest.raises(CorruptWeightsError) as caught:
+        backend.swap(CropBatch(_crops(2, 256)))
+    assert "simswap_256.onnx fails on its own input shapes" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("wrong", ["converter", "recogniser"])
+def test_a_wrong_converter_or_recogniser_is_one_line(tmp_path: Path, wrong: str) -> None:
+    model = MODELS["ghost_3_256"]
+    folder = _folder(tmp_path, model)
+    if wrong == "converter":
+        write_arcface(folder / "crossface_ghost.onnx")  # 112 px image in, not 512-d
+        said = "not an embedding converter"
+    else:
+        write_arcface(folder / "arcface_w600k_r50.onnx", width=128)
+        said = "128-d embeddings, expected 512"
+    with pytest.raises(CorruptWeightsError) as caught:
+        OnnxSwapperBackend(folder, _settings(model.name))
+    assert said in str(caught.value) and "\n" not in str(caught.value)

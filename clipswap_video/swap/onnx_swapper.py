@@ -75,9 +75,17 @@ class OnnxSwapperBackend:
         self.recogniser: Any = (
             load_zoo_model(recogniser, "ArcFaceONNX", providers) if recogniser else None
         )
+        if self.recogniser is not None and self.recogniser.output_shape[-1] != EMBEDDING_WIDTH:
+            raise CorruptWeightsError(
+                f"{recogniser} gives {self.recogniser.output_shape[-1]}-d embeddings, expected "
+                f"{EMBEDDING_WIDTH}: not w600k_r50"
+            )
         self.converter = _session(converter, providers) if converter is not None else None
+        if self.converter is not None:
+            _check_converter(converter, self.converter)
         inputs = {item.name: item for item in self.session.get_inputs()}
         _check_signature(swapper, self.spec, inputs)
+        self.path = swapper
         self.input_type = _numpy_type(inputs["target"].type)
         self.source_type = _numpy_type(inputs["source"].type)
         # A free (symbolic) batch dimension takes the whole batch in one call.
@@ -101,7 +109,7 @@ class OnnxSwapperBackend:
             assert self.converter is not None
             mean = np.mean(raw, axis=0, dtype=np.float32).reshape(1, -1)
             name = self.converter.get_inputs()[0].name
-            vector = np.asarray(self.converter.run(None, {name: mean})[0], np.float32).ravel()
+            vector = _run(self.converter, {name: mean}, "the embedding converter").ravel()
             if self.spec.source == "converted_unit":
                 vector = vector / np.linalg.norm(vector)
         self.source = np.asarray(vector, self.source_type).reshape(1, -1)
@@ -131,7 +139,20 @@ class OnnxSwapperBackend:
         return SwappedBatch(torch.from_numpy(swapped * 255.0).to(self.device))  # unclipped
 
     def _run(self, target: np.ndarray, source: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {"target": target, "source": source})[0])
+        return _run(self.session, {"target": target, "source": source}, str(self.path))
+
+
+def _run(session: Any, feed: dict[str, np.ndarray], what: str) -> np.ndarray:
+    """The session's first output.
+
+    Raises:
+        CorruptWeightsError: the graph fails on inputs of its own signature.
+    """
+    try:
+        return np.asarray(session.run(None, feed)[0], np.float32)
+    except load_errors() as error:
+        message = " ".join(str(error).split())[:200]
+        raise CorruptWeightsError(f"{what} fails on its own input shapes ({message})") from None
 
 
 def _files(
@@ -205,6 +226,21 @@ def _check_signature(path: Path, spec: OnnxSwapperModel, inputs: dict[str, Any])
         want = ", ".join(f"{name} (N, {', '.join(map(str, d))})" for name, d in wanted.items())
         raise CorruptWeightsError(
             f"{path} takes {have or 'no inputs'}, expected {want}: not FaceFusion's {spec.name}"
+        )
+
+
+def _check_converter(path: Path | None, session: Any) -> None:
+    """An embedding converter takes and gives 512-d vectors.
+
+    Raises:
+        CorruptWeightsError: other shapes: not a converter.
+    """
+    shapes = [tuple(item.shape[1:]) for item in (*session.get_inputs(), *session.get_outputs())]
+    if len(shapes) != 2 or any(shape not in ((EMBEDDING_WIDTH,),) for shape in shapes):
+        found = ", ".join(_shape_text(shape) for shape in shapes)
+        raise CorruptWeightsError(
+            f"{path} maps {found}, expected (N, {EMBEDDING_WIDTH}) to (N, {EMBEDDING_WIDTH}): "
+            "not an embedding converter"
         )
 
 
