@@ -15,6 +15,7 @@ from face_fixtures import GRACE_LANDMARKS_5, grace_hopper
 from facefusion_fixtures import converter_matrix, swapper_reference, write_converter, write_swapper
 from onnx_fixtures import arcface_reference, write_arcface
 
+from clipswap_video.bench.swappers import SWAPPERS, write_standins
 from clipswap_video.config import load_settings
 from clipswap_video.errors import (
     ConfigValueError,
@@ -39,15 +40,14 @@ def _settings(model: str, *overrides: str):  # type: ignore[no-untyped-def]
     return load_settings(overrides=["swap.device=cpu", f"swap.model={model}", *overrides]).swap
 
 
-def _folder(root: Path, model: OnnxSwapperModel, *, models: str = "", **swapper: object) -> Path:
-    """The model's files as FaceFusion keeps them: `root/models/` holds the swapper,
-    its converter (the newer name) and the recogniser as arcface_w600k_r50.onnx."""
-    folder = root / models if models else root
+def _folder(folder: Path, model: OnnxSwapperModel, **swapper: object) -> Path:
+    """The model's files as FaceFusion names them: the swapper, its converter (the
+    newer name) and the recogniser as arcface_w600k_r50.onnx."""
     write_swapper(folder / f"{model.name}.onnx", model, **swapper)  # type: ignore[arg-type]
     if model.converters:
         write_converter(folder / (model.converters[0].split(".", 1)[1] + ".onnx"))
     write_arcface(folder / "arcface_w600k_r50.onnx")
-    return root
+    return folder
 
 
 def _grace() -> SourceIdentity:
@@ -180,16 +180,17 @@ def _demo(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["simswap_256", "uniface_256"])
-def test_end_to_end_from_a_facefusion_checkout(cli, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("swapper", SWAPPERS)
+def test_end_to_end_from_a_facefusion_checkout(cli, tmp_path: Path, swapper: str) -> None:  # type: ignore[no-untyped-def]
     """`--weights` at a FaceFusion checkout (files in .assets/models, as it keeps
-    them): every frame, the audio packets as they were, the disclosure tag."""
+    them), one swapper per kind of source input: every frame, the audio packets as
+    they were, the disclosure tag, and the face changed in every frame."""
     from clipswap_video.media import probe
 
-    folder = _folder(tmp_path / "facefusion", MODELS[name], models=".assets/models")
+    write_standins(tmp_path / "facefusion" / ".assets" / "models")
     media, output = _demo(tmp_path), tmp_path / "out.mp4"
-    code, err = cli(media.source_image, media.video, output, "--swapper", f"onnx:{name}",
-                    "--weights", folder)  # fmt: skip
+    code, err = cli(media.source_image, media.video, output, "--swapper", swapper,
+                    "--weights", tmp_path / "facefusion")  # fmt: skip
     assert code == 0, err
     frames, originals = rgb_frames(output), rgb_frames(media.video)
     assert len(frames) == len(originals) == 15

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from clipswap_video.config import SwapSettings
-from clipswap_video.faces import AlignmentName, SourceIdentity
+from clipswap_video.faces import SourceIdentity
 from clipswap_video.swap.backend import CropBatch, SwapBackend, SwappedBatch
 
 
@@ -27,7 +27,7 @@ class PixelBoost:
         self.inner, self.factor = inner, factor
         self.name = inner.name
         self.crop_size = inner.crop_size * factor
-        self.alignment: AlignmentName = inner.alignment
+        self.alignment = inner.alignment
         self.device = inner.device
 
     def prepare_source(self, identity: SourceIdentity) -> None:
@@ -53,7 +53,7 @@ class Strength:
         self.inner, self.weight = inner, weight
         self.name = inner.name
         self.crop_size = inner.crop_size
-        self.alignment: AlignmentName = inner.alignment
+        self.alignment = inner.alignment
         self.device = inner.device
 
     def prepare_source(self, identity: SourceIdentity) -> None:

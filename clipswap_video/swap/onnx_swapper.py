@@ -21,7 +21,7 @@ import torch
 
 from clipswap_video.config import SwapSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
-from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matrices
+from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.faces.identity import mean_embedding
 from clipswap_video.faces.insightface_zoo import load_zoo_model
 from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
@@ -63,7 +63,7 @@ class OnnxSwapperBackend:
         settings = settings or SwapSettings()
         self.spec = onnx_model(settings.model)
         self.crop_size = self.spec.crop_size
-        self.alignment: AlignmentName = self.spec.alignment
+        self.alignment = self.spec.alignment
         self.device = resolve_device(settings.device)
         swapper, recogniser, converter = _files(self.spec, weights_dir)
         import onnxruntime  # deferred: importing the interface must not load it
