@@ -129,6 +129,21 @@ def find_weight(entry: WeightEntry, explicit: Path | None = None) -> Path | None
     return found.path if found is not None else None
 
 
+def missing_files(groups: list[tuple[str, ...]], explicit: Path | None = None) -> list[str]:
+    """For each group of manifest names that stand in for one another, the first's
+    file name when none of them is found (what a backend lacks, for a one-line note).
+
+    Raises:
+        AmbiguousWeightsError: a folder holds two files for one of them.
+    """
+    entries = {entry.name: entry for entry in load_manifest()}
+    return [
+        entries[group[0]].file
+        for group in groups
+        if all(find_weight(entries[name], explicit) is None for name in group)
+    ]
+
+
 def locate(entry: WeightEntry, explicit: Path | None = None) -> FoundWeight | None:
     """`find_weight`, with the folder and location that picked the file.
 
@@ -229,6 +244,7 @@ __all__ = [
     "locate_in",
     "locations",
     "looked_for",
+    "missing_files",
     "search_dirs",
     "search_folders",
     "sidecar",

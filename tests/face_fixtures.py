@@ -26,6 +26,7 @@ from clipswap_video.demo import (
     render_frame,
     sprite_actor,
 )
+from clipswap_video.faces import Face, SourceIdentity
 
 # Found by location: importing insightface itself would load onnx and more.
 _INSIGHTFACE = importlib.util.find_spec("insightface")
@@ -48,6 +49,19 @@ def astronaut() -> np.ndarray:
 def grace_hopper() -> np.ndarray:
     with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as image:
         return np.asarray(image.convert("RGB"))
+
+
+def grace_identity() -> SourceIdentity:
+    """Grace Hopper's photo as a job's source, her face where dlib finds it (what a
+    backend's prepare_source takes; the embedding is not used by the ONNX ones)."""
+    face = Face(
+        box=np.array(GRACE_FACE_BOX),
+        score=1.0,
+        landmarks_5=np.array(GRACE_LANDMARKS_5, np.float32),
+    )
+    return SourceIdentity(
+        np.zeros(512, np.float32), (face,), (grace_hopper(),), (Path("grace.png"),)
+    )
 
 
 def grace_actor(path: Path2D) -> Actor:
@@ -129,6 +143,7 @@ __all__ = [
     "astronaut_actor",
     "grace_actor",
     "grace_hopper",
+    "grace_identity",
     "line_path",
     "write_actor_clip",
 ]

@@ -12,7 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from face_fixtures import GRACE_LANDMARKS_5, grace_hopper, line_path, write_actor_clip
+from face_fixtures import (
+    GRACE_LANDMARKS_5,
+    grace_hopper,
+    grace_identity,
+    line_path,
+    write_actor_clip,
+)
 from face_fixtures import astronaut_actor as actor
 from inswapper_fixtures import inswapper_arrays, inswapper_reference, write_inswapper
 from onnx_fixtures import arcface_reference, write_arcface
@@ -20,7 +26,7 @@ from PIL import Image
 
 from clipswap_video.config import load_settings
 from clipswap_video.errors import ClipswapError, CorruptWeightsError, ExitCode
-from clipswap_video.faces import Face, SourceIdentity, alignment_matrices, warp_crops
+from clipswap_video.faces import alignment_matrices, warp_crops
 from clipswap_video.swap import CropBatch, create_backend, resolve_swapper
 from clipswap_video.swap.inswapper import InswapperBackend
 from media_fixtures import rgb_frames
@@ -34,17 +40,6 @@ def _weights(folder: Path, **swapper: object) -> Path:
     write_inswapper(folder / "inswapper_128.onnx", **swapper)  # type: ignore[arg-type]
     write_arcface(folder / "buffalo_l" / "w600k_r50.onnx")
     return folder
-
-
-def _grace() -> SourceIdentity:
-    face = Face(
-        box=np.array([161.0, 137.0, 376.0, 352.0]),
-        score=1.0,
-        landmarks_5=np.array(GRACE_LANDMARKS_5, np.float32),
-    )
-    return SourceIdentity(
-        np.zeros(512, np.float32), (face,), (grace_hopper(),), (Path("grace.png"),)
-    )
 
 
 def _crops(count: int) -> torch.Tensor:
@@ -86,7 +81,7 @@ def test_source_latent_is_the_normed_embedding_through_emap(tmp_path: Path) -> N
     from insightface.utils import face_align
 
     backend = InswapperBackend(_weights(tmp_path), SETTINGS)
-    identity = _grace()
+    identity = grace_identity()
     backend.prepare_source(identity)
     crop = face_align.norm_crop(identity.images[0], identity.faces[0].landmarks_5, 112)
     embedding = arcface_reference(crop)
@@ -104,7 +99,7 @@ def test_batched_equals_per_face_calls(tmp_path: Path) -> None:
     fixed = InswapperBackend(_weights(tmp_path / "fixed", batch=1), SETTINGS)
     assert free.batched and not fixed.batched
     for backend in (free, fixed):
-        backend.prepare_source(_grace())
+        backend.prepare_source(grace_identity())
     crops = _crops(5)
     together = free.swap(CropBatch(crops)).crops
     one_by_one = fixed.swap(CropBatch(crops)).crops
@@ -119,13 +114,13 @@ def test_fp16_file_on_the_cpu_runs_or_fails_in_one_line(tmp_path: Path) -> None:
     write_inswapper(folder / "inswapper_128_fp16.onnx", fp16=True)
     try:
         backend = create_backend("inswapper", folder, SETTINGS)
-        backend.prepare_source(_grace())
+        backend.prepare_source(grace_identity())
         half = backend.swap(CropBatch(_crops(2))).crops
     except ClipswapError as error:
         assert "\n" not in str(error)
         return
     full = InswapperBackend(_weights(tmp_path / "full"), SETTINGS)
-    full.prepare_source(_grace())
+    full.prepare_source(grace_identity())
     reference = full.swap(CropBatch(_crops(2))).crops
     assert np.abs(half.numpy() - reference.numpy()).max() < 0.02 * 255
 

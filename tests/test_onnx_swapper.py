@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from face_fixtures import GRACE_LANDMARKS_5, grace_hopper
+from face_fixtures import GRACE_LANDMARKS_5, grace_hopper, grace_identity
 from facefusion_fixtures import converter_matrix, swapper_reference, write_converter, write_swapper
 from onnx_fixtures import arcface_reference, write_arcface
 
@@ -24,7 +24,6 @@ from clipswap_video.errors import (
     MissingWeightsError,
 )
 from clipswap_video.faces import (
-    Face,
     SourceIdentity,
     alignment_matrices,
     alignment_template,
@@ -48,17 +47,6 @@ def _folder(folder: Path, model: OnnxSwapperModel, **swapper: object) -> Path:
         write_converter(folder / (model.converters[0].split(".", 1)[1] + ".onnx"))
     write_arcface(folder / "arcface_w600k_r50.onnx")
     return folder
-
-
-def _grace() -> SourceIdentity:
-    face = Face(
-        box=np.array([161.0, 137.0, 376.0, 352.0]),
-        score=1.0,
-        landmarks_5=np.array(GRACE_LANDMARKS_5, np.float32),
-    )
-    return SourceIdentity(
-        np.zeros(512, np.float32), (face,), (grace_hopper(),), (Path("grace.png"),)
-    )
 
 
 def _crops(count: int, size: int) -> torch.Tensor:
@@ -94,7 +82,7 @@ def test_each_model_runs_by_its_facts(tmp_path: Path, name: str) -> None:
     model = MODELS[name]
     backend = OnnxSwapperBackend(_folder(tmp_path, model), _settings(name))
     assert (backend.crop_size, backend.alignment) == (model.crop_size, model.alignment)
-    backend.prepare_source(_grace())
+    backend.prepare_source(grace_identity())
     assert backend.source is not None
     np.testing.assert_allclose(backend.source, _expected_source(model), atol=2e-3)
     crops = _crops(2, model.crop_size)
@@ -110,7 +98,7 @@ def test_batched_equals_per_face_calls(tmp_path: Path) -> None:
     fixed = OnnxSwapperBackend(_folder(tmp_path / "one", model, batch=1), _settings(model.name))
     assert free.batched and not fixed.batched
     for backend in (free, fixed):
-        backend.prepare_source(_grace())
+        backend.prepare_source(grace_identity())
     crops = _crops(4, 256)
     together, one_by_one = free.swap(CropBatch(crops)).crops, fixed.swap(CropBatch(crops)).crops
     np.testing.assert_allclose(together.numpy(), one_by_one.numpy(), atol=1e-3)
@@ -121,7 +109,7 @@ def test_older_converter_name_is_taken_when_the_newer_is_not_there(tmp_path: Pat
     folder = _folder(tmp_path, model)
     (folder / "crossface_simswap.onnx").rename(folder / "arcface_converter_simswap.onnx")
     backend = OnnxSwapperBackend(folder, _settings(model.name))
-    backend.prepare_source(_grace())
+    backend.prepare_source(grace_identity())
     np.testing.assert_allclose(backend.source, _expected_source(model), atol=2e-3)  # type: ignore[arg-type]
 
 
@@ -328,7 +316,7 @@ def test_a_graph_that_fails_on_its_own_shapes_is_one_line(tmp_path: Path) -> Non
     folder = _folder(tmp_path, model)
     _one_face_only(folder / "simswap_256.onnx")
     backend = OnnxSwapperBackend(folder, _settings(model.name))
-    backend.prepare_source(_grace())
+    backend.prepare_source(grace_identity())
     assert backend.swap(CropBatch(_crops(1, 256))).crops.shape == (1, 3, 256, 256)
     with pytest.raises(CorruptWeightsError) as caught:
         backend.swap(CropBatch(_crops(2, 256)))

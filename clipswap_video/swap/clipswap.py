@@ -33,7 +33,13 @@ from clipswap_video.swap.device import (
     keep_freed_host_memory,
     resolve_device,
 )
-from clipswap_video.weights import find_weight, load_manifest, locations, search_dirs
+from clipswap_video.weights import (
+    find_weight,
+    load_manifest,
+    locations,
+    missing_files,
+    search_dirs,
+)
 
 if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it
     from clipswap_video.models.clip import ClipImageEncoder
@@ -59,13 +65,7 @@ def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
 
 def missing_clipswap_files(weights_dir: Path | None) -> list[str]:
     """The file names this backend lacks (a generator, the identity network)."""
-    entries = {entry.name: entry for entry in load_manifest()}
-    lacking = []
-    if all(find_weight(entries[name], weights_dir) is None for name in GENERATORS):
-        lacking.append(entries[GENERATORS[0]].file)
-    if find_weight(entries[IDENTITY], weights_dir) is None:
-        lacking.append(entries[IDENTITY].file)
-    return lacking
+    return missing_files([GENERATORS, (IDENTITY,)], weights_dir)
 
 
 def missing_weights_reason(weights_dir: Path | None) -> str:

@@ -27,7 +27,7 @@ from clipswap_video.faces.insightface_zoo import load_zoo_model
 from clipswap_video.faces.onnx_session import onnx_providers
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.swap.device import resolve_device
-from clipswap_video.weights import find_weight, load_manifest, search_dirs
+from clipswap_video.weights import find_weight, load_manifest, missing_files, search_dirs
 
 SWAPPERS = ("inswapper_128.official", "inswapper_128.fp16")
 """Manifest entries, in the order they are preferred when a folder holds both."""
@@ -53,13 +53,7 @@ def find_inswapper_weights(weights_dir: Path | None) -> tuple[Path, Path] | None
 
 def missing_inswapper_files(weights_dir: Path | None) -> list[str]:
     """The file names this backend lacks (the swapper, the recogniser)."""
-    entries = {entry.name: entry for entry in load_manifest()}
-    lacking = []
-    if all(find_weight(entries[name], weights_dir) is None for name in SWAPPERS):
-        lacking.append(entries[SWAPPERS[0]].file)
-    if find_weight(entries[RECOGNISER], weights_dir) is None:
-        lacking.append(entries[RECOGNISER].file)
-    return lacking
+    return missing_files([SWAPPERS, (RECOGNISER,)], weights_dir)
 
 
 def missing_inswapper_reason(weights_dir: Path | None) -> str:
