@@ -207,3 +207,14 @@ def test_mask_landmarks_of_128_crops_are_the_256_ones_mapped() -> None:
     arcface_256 = cv2.warpAffine(image, alignment_matrices(points, 256)[0], (256, 256))
     expected = LandmarkPredictor()(arcface_256) * (112 / 256) + np.array([8.0, 0.0])
     assert found.shape == (68, 2) and np.abs(found - expected).mean() < 1.5
+
+
+def test_files_named_in_upper_case_load(tmp_path: Path) -> None:
+    """Found in any letter case, loaded too: insightface's get_model would take a
+    name not ending in ".onnx" for a model pack under ~/.insightface."""
+    folder = _weights(tmp_path / "w")
+    (folder / "inswapper_128.onnx").rename(folder / "INSWAPPER_128.ONNX")
+    (folder / "buffalo_l" / "w600k_r50.onnx").rename(folder / "buffalo_l" / "W600K_R50.ONNX")
+    backend = InswapperBackend(folder, SETTINGS)
+    backend.prepare_source(grace_identity())
+    assert backend.swap(CropBatch(_crops(1))).crops.shape == (1, 3, 128, 128)

@@ -12,6 +12,7 @@ class it expects.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,18 @@ def load_zoo_model(path: Path, kind: str, providers: list[Any], **options: Any) 
     """
     from google.protobuf.message import DecodeError
     from insightface.model_zoo import get_model
+    from insightface.model_zoo.model_zoo import ModelRouter
 
+    # get_model takes a name that does not end in ".onnx" (DET_10G.ONNX, found in
+    # any case) for a pack under ~/.insightface; such a file goes straight to the
+    # router get_model hands every .onnx path to.
+    if path.name.endswith(".onnx"):
+        load = functools.partial(get_model, str(path))
+    else:
+        load = ModelRouter(str(path)).get_model
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # INSwapper prints its input shape
-            model = get_model(
-                str(path), providers=providers, sess_options=session_options(), **options
-            )
+            model = load(providers=providers, sess_options=session_options(), **options)
     except (*load_errors(), DecodeError) as error:
         message = " ".join(str(error).split())[:200]
         raise CorruptWeightsError(
