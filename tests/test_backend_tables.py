@@ -17,7 +17,8 @@ from clipswap_video.errors import ConfigValueError
 from clipswap_video.faces.backends import DETECTORS
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.swap.backend import SwapBackend
-from clipswap_video.swap.backends import SWAP_BACKENDS, create_backend, resolve_swapper
+from clipswap_video.swap.backends import SWAP_BACKENDS, create_backend
+from clipswap_video.swap.choice import resolve_swapper
 
 TABLES = [(DETECTORS, DetectorName, FaceDetector), (SWAP_BACKENDS, SwapBackendName, SwapBackend)]
 

@@ -48,7 +48,7 @@ def _say_mode(mode: str, settings: Settings, weights_dir: Path | None) -> None:
         logging.getLogger("clipswap_video").info("mode %s, swapper none: no face is swapped", mode)
         return
     from clipswap_video.faces.backends import resolve_detector
-    from clipswap_video.swap.backends import resolve_swapper
+    from clipswap_video.swap.choice import resolve_swapper
 
     swapper, _ = resolve_swapper(settings.swap.swapper, weights_dir)  # FaceSwapper warns
     detector, why = resolve_detector(settings.faces, swapper, weights_dir)

@@ -159,9 +159,11 @@ def _auto_lines(weights_dir: Path | None) -> list[str]:
     The backends (and torch) are imported here, not when the CLI starts."""
     from clipswap_video.config import FaceSettings
     from clipswap_video.faces.backends import resolve_detector
-    from clipswap_video.swap.backends import resolve_swapper
-    from clipswap_video.swap.clipswap import find_clipswap_weights
-    from clipswap_video.swap.inswapper import find_inswapper_weights
+    from clipswap_video.swap.choice import (
+        find_clipswap_weights,
+        find_inswapper_weights,
+        resolve_swapper,
+    )
 
     try:
         swapper, fallback = resolve_swapper("auto", weights_dir)

@@ -22,7 +22,7 @@ import torch
 from clipswap_video.arrays import RgbImage
 from clipswap_video.faces import Face, alignment_matrices
 from clipswap_video.models import create_model
-from clipswap_video.swap.clipswap import IDENTITY
+from clipswap_video.swap.choice import IDENTITY
 from clipswap_video.swap.device import resolve_device
 from clipswap_video.weights import WeightEntry, find_weight, load_manifest, looked_for
 

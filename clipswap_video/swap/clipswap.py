@@ -27,62 +27,16 @@ from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matric
 from clipswap_video.models import create_model
 from clipswap_video.models.keras_h5 import KerasGraph
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
+from clipswap_video.swap.choice import find_clipswap_weights, missing_weights_reason
 from clipswap_video.swap.device import (
     autocast,
     check_precision,
     keep_freed_host_memory,
     resolve_device,
 )
-from clipswap_video.weights import (
-    find_weight,
-    load_manifest,
-    locations,
-    missing_files,
-    search_dirs,
-)
 
 if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it
     from clipswap_video.models.clip import ClipImageEncoder
-
-GENERATORS = ("clipswap_256.official", "facedancer_256.config_c_hq")
-IDENTITY = "arcface_res50.official"
-
-
-def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
-    """(generator, ArcFace) files when both are in a weights folder, else None.
-
-    Raises:
-        AmbiguousWeightsError: a folder holds two files for one of them.
-    """
-    entries = {entry.name: entry for entry in load_manifest()}
-    identity = find_weight(entries[IDENTITY], weights_dir)
-    for name in GENERATORS:
-        generator = find_weight(entries[name], weights_dir)
-        if generator is not None and identity is not None:
-            return generator, identity
-    return None
-
-
-def missing_clipswap_files(weights_dir: Path | None) -> list[str]:
-    """The file names this backend lacks (a generator, the identity network)."""
-    return missing_files([GENERATORS, (IDENTITY,)], weights_dir)
-
-
-def missing_weights_reason(weights_dir: Path | None) -> str:
-    """Why this backend cannot load: the files it lacks, the places each may sit
-    and the folders searched."""
-    entries = {entry.name: entry for entry in load_manifest()}
-    lacking = []
-    if all(find_weight(entries[name], weights_dir) is None for name in GENERATORS):
-        places = ", or ".join(" or ".join(locations(entries[name])) for name in GENERATORS)
-        lacking.append(f"no generator ({places})")
-    if find_weight(entries[IDENTITY], weights_dir) is None:
-        lacking.append(f"no identity network ({' or '.join(locations(entries[IDENTITY]))})")
-    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
-    return (
-        f"{' and '.join(lacking)} in the weights folders ({folders}; any case); "
-        "see weights/README.md"
-    )
 
 
 class ClipSwapBackend:
@@ -170,10 +124,4 @@ def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:
     ]
 
 
-__all__ = [
-    "IDENTITY",
-    "ClipSwapBackend",
-    "find_clipswap_weights",
-    "missing_clipswap_files",
-    "missing_weights_reason",
-]
+__all__ = ["ClipSwapBackend"]

@@ -26,41 +26,8 @@ from clipswap_video.faces.identity import mean_embedding
 from clipswap_video.faces.insightface_zoo import load_zoo_model
 from clipswap_video.faces.onnx_session import onnx_providers
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
+from clipswap_video.swap.choice import find_inswapper_weights, missing_inswapper_reason
 from clipswap_video.swap.device import resolve_device
-from clipswap_video.weights import find_weight, load_manifest, missing_files, search_dirs
-
-SWAPPERS = ("inswapper_128.official", "inswapper_128.fp16")
-"""Manifest entries, in the order they are preferred when a folder holds both."""
-RECOGNISER = "insightface.w600k_r50"
-
-
-def find_inswapper_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
-    """(swapper, recogniser) files when both are in the weights folders, else None.
-
-    Raises:
-        AmbiguousWeightsError: a folder holds two files for one of them.
-    """
-    entries = {entry.name: entry for entry in load_manifest()}
-    recogniser = find_weight(entries[RECOGNISER], weights_dir)
-    if recogniser is None:
-        return None
-    for name in SWAPPERS:
-        swapper = find_weight(entries[name], weights_dir)
-        if swapper is not None:
-            return swapper, recogniser
-    return None
-
-
-def missing_inswapper_files(weights_dir: Path | None) -> list[str]:
-    """The file names this backend lacks (the swapper, the recogniser)."""
-    return missing_files([SWAPPERS, (RECOGNISER,)], weights_dir)
-
-
-def missing_inswapper_reason(weights_dir: Path | None) -> str:
-    """What the inswapper backend lacks and the folders searched."""
-    lacking = " and no ".join(missing_inswapper_files(weights_dir))
-    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
-    return f"no {lacking} in {folders} (`weights list` shows where each may sit)"
 
 
 class InswapperBackend:
@@ -150,10 +117,4 @@ def _numpy_type(onnx_type: str) -> type[np.floating[Any]]:
     return np.float16 if onnx_type == "tensor(float16)" else np.float32
 
 
-__all__ = [
-    "RECOGNISER",
-    "InswapperBackend",
-    "find_inswapper_weights",
-    "missing_inswapper_files",
-    "missing_inswapper_reason",
-]
+__all__ = ["InswapperBackend"]

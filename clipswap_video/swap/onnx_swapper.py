@@ -26,8 +26,8 @@ from clipswap_video.faces.identity import mean_embedding
 from clipswap_video.faces.insightface_zoo import load_zoo_model
 from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
+from clipswap_video.swap.choice import RECOGNISER
 from clipswap_video.swap.device import resolve_device
-from clipswap_video.swap.inswapper import RECOGNISER
 from clipswap_video.swap.onnx_models import MODELS, OnnxSwapperModel
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 

@@ -34,7 +34,8 @@ from clipswap_video.faces.coverage import FaceCoverage
 from clipswap_video.faces.dlib_backend import LandmarkPredictor
 from clipswap_video.faces.pose import facing
 from clipswap_video.media import Frame, MediaInfo
-from clipswap_video.swap.backends import create_backend, resolve_swapper
+from clipswap_video.swap.backends import create_backend
+from clipswap_video.swap.choice import resolve_swapper
 from clipswap_video.swap.composite import (
     ColourStats,
     composites_on_device,
