@@ -107,6 +107,29 @@ class SwapSettings:
     """That CLIP model's weights: a file path, or an open_clip pretrained tag."""
 
 
+EnhancerName = Literal["none", "gfpgan", "codeformer", "restoreformer"]
+"""Face restoration models (clipswap_video.swap.enhance)."""
+
+
+@dataclass(frozen=True)
+class EnhanceSettings:
+    """[enhance]: a face restoration model run on every swapped face, before compositing."""
+
+    enhancer: EnhancerName = "none"
+    """none; gfpgan (GFPGANv1.4.pth, else GFPGANv1.3.pth), codeformer (codeformer.pth;
+    non-commercial licence), restoreformer (RestoreFormer.pth): found in the weights
+    folders under the names their authors publish, loaded by spandrel."""
+    model: str = ""
+    """A restoration model file to use instead of the enhancer's (.pth, .ckpt or
+    .safetensors; a GFPGAN, CodeFormer or RestoreFormer state dict)."""
+    blend: float = field(default=0.8, metadata={"range": (0.0, 1.0)})
+    """The restored face over the swapped one: 1 = all restored, 0 = the swap unchanged."""
+    size: int = field(default=512, metadata={"range": (256, 1024)})
+    """Side of the FFHQ-aligned crop the model restores (GFPGAN and CodeFormer: 512)."""
+    fidelity: float = field(default=0.5, metadata={"range": (0.0, 1.0)})
+    """CodeFormer's w: 0 favours quality, 1 fidelity to the swapped face."""
+
+
 @dataclass(frozen=True)
 class CompositeSettings:
     """[composite]: how a swapped face is blended into the frame."""
@@ -213,6 +236,7 @@ class Settings:
     input: InputSettings = field(default_factory=InputSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     swap: SwapSettings = field(default_factory=SwapSettings)
+    enhance: EnhanceSettings = field(default_factory=EnhanceSettings)
     composite: CompositeSettings = field(default_factory=CompositeSettings)
     faces: FaceSettings = field(default_factory=FaceSettings)
     track: TrackSettings = field(default_factory=TrackSettings)
@@ -258,6 +282,8 @@ __all__ = [
     "CompositeSettings",
     "DetectorChoice",
     "DetectorName",
+    "EnhanceSettings",
+    "EnhancerName",
     "FaceSettings",
     "InputSettings",
     "MaskName",

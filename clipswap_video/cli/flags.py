@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import get_args
 
 from clipswap_video._toml_config import toml_value
-from clipswap_video.config import DetectorChoice, ModeName, PrecisionName, SwapperName
+from clipswap_video.config import (
+    DetectorChoice,
+    EnhancerName,
+    ModeName,
+    PrecisionName,
+    SwapperName,
+)
 
 
 def add_loudness(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +77,11 @@ def add_swap_flags(parser: argparse.ArgumentParser) -> None:
         help=f"swap backend: {', '.join(get_args(SwapperName))}, or onnx:MODEL",
     )
     parser.add_argument("--weights", type=Path, metavar="DIR", help="extra weights folder")
+    parser.add_argument(
+        "--enhancer",
+        choices=get_args(EnhancerName),
+        help="face restoration after the swap (GFPGAN, CodeFormer, RestoreFormer files)",
+    )
     parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
     parser.add_argument(
         "--batch-size", type=int, metavar="N", help="face crops per generator call, across frames"
@@ -105,6 +116,7 @@ def settings_overrides(args: argparse.Namespace) -> list[str]:
         "swap.device": getattr(args, "device", None),
         "swap.precision": getattr(args, "precision", None),
         "swap.batch_size": getattr(args, "batch_size", None),
+        "enhance.enhancer": getattr(args, "enhancer", None),
         "video.codec": getattr(args, "codec", None),
         "video.crf": getattr(args, "crf", None),
         "video.preset": getattr(args, "preset", None),

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.config import Settings
+from clipswap_video.errors import ConfigValueError
 from clipswap_video.faces import (
     Face,
     FaceAnalyzer,
@@ -48,6 +49,7 @@ from clipswap_video.swap.composite import (
     transfer_colour,
 )
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
+from clipswap_video.swap.enhance import with_enhancer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,11 @@ class FaceSwapper:
     def __init__(
         self, settings: Settings, sources: Sequence[Path], weights_dir: Path | None = None
     ) -> None:
+        if settings.enhance.enhancer != "none" and composites_on_device(settings.composite):
+            raise ConfigValueError(
+                "an enhancer needs the landmark mask: the paper's composite (composite.mask = "
+                "paper, alpha blend, no colour transfer) is the authors' inference, which has none"
+            )
         name, note = resolve_swapper(settings.swap.swapper, weights_dir)
         if note:
             log.warning(note)
@@ -76,7 +83,8 @@ class FaceSwapper:
         )
         for line in self.identity.notes:
             log.warning(line)
-        self.backend = create_backend(name, weights_dir, settings.swap)
+        backend = create_backend(name, weights_dir, settings.swap)
+        self.backend = with_enhancer(backend, settings.enhance, settings.swap, weights_dir)
         self.backend.prepare_source(self.identity)
 
     def stage_for(self, info: MediaInfo) -> SwapStage:
@@ -111,8 +119,11 @@ class SwapStage:
             if composites_on_device(self.composite)
             else None,
         )
-        # The mask's erosion and feather are given in 256 px crop pixels.
-        scale = backend.crop_size / 256
+        # The mask's erosion and feather are given in pixels of the 256 px ArcFace
+        # crop: scaled by how large the face is in this backend's crop.
+        scale = _eye_distance(alignment_template(backend.crop_size, backend.alignment)) / (
+            _eye_distance(alignment_template(256))
+        )
         self._mask_settings = replace(
             self.composite,
             mask_erode=round(self.composite.mask_erode * scale),
@@ -244,6 +255,10 @@ class SwapStage:
         stale = [k for k, s in self.tracks.items() if index - s.last_seen > _FORGET_AFTER]
         for key in stale:
             del self.tracks[key]
+
+
+def _eye_distance(template: np.ndarray) -> float:
+    return float(np.linalg.norm(template[1] - template[0]))
 
 
 __all__ = ["FaceSwapper", "SwapStage"]
