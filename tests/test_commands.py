@@ -31,6 +31,11 @@ def test_doctor_json(cli, capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert report["weights"]["clipswap_256.official"] == str(tmp_path / "ClipSwap.h5")
     assert report["weights"]["arcface_res50.official"] is None
     assert set(report["torch"]) >= {"version", "cuda", "devices"}
+    (tmp_path / "GFPGANv1.4.pth").write_bytes(b"")
+    assert main(["doctor", "--json", "--weights", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["weights"]["gfpgan.v1_4"] == str(tmp_path / "GFPGANv1.4.pth")
+    assert report["enhancers"]["spandrel"]  # the enhancers' architectures are installed
 
 
 def test_doctor_table(cli) -> None:  # type: ignore[no-untyped-def]

@@ -52,12 +52,18 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         if clip["open_clip"]
         else f"[red]{clip['error']}"
     )
+    enhancers = report["enhancers"]
+    codeformer = enhancers["spandrel_extra_arches"]
+    enhancer_line = f"spandrel {enhancers['spandrel'] or '[red]missing[/]'}; CodeFormer " + (
+        f"spandrel_extra_arches {codeformer}" if codeformer else "not installed (extra)"
+    )
     faces = report["faces"]
     rows = [
         ("python", report["python"]),
         ("platform", report["platform"]),
         ("torch", f"{torch['version']} (CUDA {cuda})"),
         ("CLIP", clip_line),
+        ("enhancers", enhancer_line),
         ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
         ("encoders", ", ".join(encoders)),
         ("hw devices", ", ".join(report["hw_devices"]) or "none"),

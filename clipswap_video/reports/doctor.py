@@ -30,6 +30,7 @@ def collect(weights_dir: Path | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": _torch_report(),
         "clip": _clip_report(),
+        "enhancers": _enhancer_report(),
         "av": av.__version__,
         "ffmpeg": {name: ".".join(map(str, v)) for name, v in av.library_versions.items()},
         "encoders": {name: name in av.codecs_available for name in _ENCODERS},
@@ -88,6 +89,20 @@ def _clip_report() -> dict[str, Any]:
         "torchvision": torchvision.__version__,
         "torchvision_ops": ops,
     }
+
+
+def _enhancer_report() -> dict[str, Any]:
+    """spandrel's version, and whether CodeFormer's architecture (the optional,
+    non-commercial `codeformer` extra) is installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("spandrel", "spandrel_extra_arches"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def _faces_report() -> dict[str, Any]:
