@@ -96,7 +96,7 @@ def _enhancer_report() -> dict[str, Any]:
     non-commercial `codeformer` extra) is installed."""
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {}
+    found: dict[str, str | None] = {}
     for package in ("spandrel", "spandrel_extra_arches"):
         try:
             found[package] = version(package)
