@@ -31,13 +31,7 @@ def find_clipswap_weights(weights_dir: Path | None) -> tuple[Path, Path] | None:
     Raises:
         AmbiguousWeightsError: a folder holds two files for one of them.
     """
-    entries = {entry.name: entry for entry in load_manifest()}
-    identity = find_weight(entries[IDENTITY], weights_dir)
-    for name in GENERATORS:
-        generator = find_weight(entries[name], weights_dir)
-        if generator is not None and identity is not None:
-            return generator, identity
-    return None
+    return _find_pair(GENERATORS, IDENTITY, weights_dir)
 
 
 def missing_clipswap_files(weights_dir: Path | None) -> list[str]:
@@ -73,15 +67,7 @@ def find_inswapper_weights(weights_dir: Path | None) -> tuple[Path, Path] | None
     Raises:
         AmbiguousWeightsError: a folder holds two files for one of them.
     """
-    entries = {entry.name: entry for entry in load_manifest()}
-    recogniser = find_weight(entries[RECOGNISER], weights_dir)
-    if recogniser is None:
-        return None
-    for name in SWAPPERS:
-        swapper = find_weight(entries[name], weights_dir)
-        if swapper is not None:
-            return swapper, recogniser
-    return None
+    return _find_pair(SWAPPERS, RECOGNISER, weights_dir)
 
 
 def missing_inswapper_files(weights_dir: Path | None) -> list[str]:
@@ -125,6 +111,21 @@ def resolve_swapper(
         f"nor inswapper's files are there ({no_clipswap}; {no_inswapper}; in {folders}; "
         "`weights list` shows where each may sit)"
     )
+
+
+def _find_pair(
+    models: tuple[str, ...], identity: str, weights_dir: Path | None
+) -> tuple[Path, Path] | None:
+    """The first of `models` found and the `identity` file, when both are found."""
+    entries = {entry.name: entry for entry in load_manifest()}
+    identity_file = find_weight(entries[identity], weights_dir)
+    if identity_file is None:
+        return None
+    for name in models:
+        model = find_weight(entries[name], weights_dir)
+        if model is not None:
+            return model, identity_file
+    return None
 
 
 __all__ = [
