@@ -119,6 +119,17 @@ def demo_path(width: int, height: int) -> Path2D:
     return pose
 
 
+def still_path(width: int, height: int, seconds: float) -> Path2D:
+    """The demo face at the frame's centre, drifting 10 px to the right over the clip
+    (a nearly still face, where flicker added to it shows most)."""
+    scale = _EYE_TO_MOUTH_720P / 37.5 * height / 720
+
+    def pose(t: float) -> Pose:
+        return (width / 2 - 5 + 10 * t / seconds, height / 2, scale, 0.0)
+
+    return pose
+
+
 def actor_transform(actor: Actor, pose: Pose) -> FloatArray:
     """The 2x3 affine map from sprite pixels to frame pixels for `pose`."""
     cx, cy, scale, angle = pose
@@ -173,11 +184,14 @@ def write_demo_media(
     height: int = 720,
     fps: int = 30,
     audio: bool = True,
+    still: bool = False,
 ) -> DemoMedia:
-    """Writes source.jpg, target.mp4 and target_landmarks.json into `directory`."""
+    """Writes source.jpg, target.mp4 and target_landmarks.json into `directory`
+    (`still`: the face nearly still at the centre instead of the demo's motion)."""
     _check_arguments(seconds, width, height, fps)
     cbook = import_extra("matplotlib.cbook", "demo", _NEEDED_FOR)
-    actor = astronaut_actor(demo_path(width, height))  # both photos found before any file
+    path = still_path(width, height, seconds) if still else demo_path(width, height)
+    actor = astronaut_actor(path)  # both photos found before any file
     directory.mkdir(parents=True, exist_ok=True)
     media = DemoMedia(
         directory / "source.jpg", directory / "target.mp4", directory / "target_landmarks.json"
@@ -315,5 +329,6 @@ __all__ = [
     "face_box",
     "render_frame",
     "sprite_actor",
+    "still_path",
     "write_demo_media",
 ]

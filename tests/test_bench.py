@@ -38,6 +38,7 @@ SMALL = BenchOptions(
     batch_swapper="none",
     train_steps=1,
     swap_min_timed_s=0.0,
+    enhancer_seconds=0.5,
     neural=NeuralOptions(
         device="cpu",
         generator=NARROW,
@@ -116,10 +117,19 @@ KEYS: dict[type, set[str]] = {
             for figure in ("model_faces_per_s", "e2e_faces_per_s", "e2e_vs_model")
         ),
         *(f"pixel_boost_{factor}_cost" for factor in (2, 3, 4)),
+        *(f"enhancer_flicker_{name}" for name in ("none", "fixed", "fresh")),
+        "enhancer_flicker_added_fixed",
+        "enhancer_flicker_added_fresh",
     },
 }
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
-MAY_BE_NEGATIVE = {"error_change", "batch_overhead_s_per_job", "batch_outside_pipeline_s_per_job"}
+MAY_BE_NEGATIVE = {
+    "error_change",
+    "batch_overhead_s_per_job",
+    "batch_outside_pipeline_s_per_job",
+    "enhancer_flicker_added_fixed",
+    "enhancer_flicker_added_fresh",
+}
 MAY_BE_ZERO = {
     "truth_jitter_px",
     "classic_identity_transfer",
@@ -250,6 +260,14 @@ def test_derived_figures_follow_from_the_raw_ones(results: dict[str, Any]) -> No
             lambda job, alone: job / alone,
             (r[f"{model}_e2e_faces_per_s"], 2),
             (r[f"{model}_model_faces_per_s"], 2),
+        )
+    for name in ("fixed", "fresh"):
+        check(
+            f"enhancer_flicker_added_{name}",
+            3,
+            lambda restored, alone: restored / alone - 1,
+            (r[f"enhancer_flicker_{name}"], 3),
+            (r["enhancer_flicker_none"], 3),
         )
     assert not wrong  # every mis-wired figure at once
     assert r["analysis_only_fps"] >= r["analysis_fps"]  # the same frames without the decode

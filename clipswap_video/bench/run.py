@@ -16,6 +16,8 @@ matters is a ratio of two runs made back to back on the same file:
   `clipswap` job end to end against it (bench/models.py);
 - the swap models users bring (inswapper, FaceFusion's): each alone against
   its job end to end, and pixel boost's cost (bench/swappers.py);
+- the flicker a face restorer adds on a nearly still face, with stand-in
+  restorers (bench/enhance.py);
 - the batch command: single runs against one batch with 1 and 2 workers
   (bench/batch.py);
 - the trainer's steps per second on the tiny config (bench/train.py).
@@ -34,6 +36,7 @@ from av.video.stream import VideoStream
 
 from clipswap_video.bench import timing
 from clipswap_video.bench.batch import batch_figures
+from clipswap_video.bench.enhance import enhancer_flicker_figures
 from clipswap_video.bench.faces import face_figures
 from clipswap_video.bench.models import NeuralOptions, clipswap_figures, generator_figures
 from clipswap_video.bench.swap import swap_figures
@@ -59,6 +62,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "classic_flicker_ratio": ("<=", 1.5),
     "classic_background_psnr_db": (">=", 40.0),
     "clipswap_e2e_vs_generator": (">=", 0.85),
+    "enhancer_flicker_added_fixed": ("<=", 0.10),
 }
 
 
@@ -85,6 +89,8 @@ class BenchOptions:
     """A folder with the user's swap models to time instead of stand-ins."""
     swap_min_timed_s: float = 1.0
     """Timed seconds per model-alone figure at least."""
+    enhancer_seconds: float = 4.0
+    """Length of the nearly-still clip of the restorer's flicker figures."""
 
 
 def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
@@ -104,6 +110,8 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
         results.update(neural_figures(folder, options, say))
         results.update(model_file_figures(short, folder, options, say))
+        _tell(say, "measuring the flicker a face restorer adds (stand-in restorers)")
+        results.update(enhancer_flicker_figures(folder / "enhance", options.enhancer_seconds))
         _tell(say, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
         results.update(
             batch_figures(

@@ -53,6 +53,9 @@ FORWARDS: dict[str, Forward] = {
 }
 """spandrel's architecture id -> how its network is called on [-1, 1] crops."""
 
+Restorer = Callable[[torch.Tensor], torch.Tensor]
+"""(N, 3, S, S) 0..255 crops in, restored crops out: a FaceEnhancer, or a stand-in."""
+
 SIZES: dict[str, Callable[[int], bool]] = {
     "GFPGAN": lambda size: size == 512,  # its StyleGAN2 decoder is built for 512
     "CodeFormer": lambda size: size % 512 == 0,
@@ -116,7 +119,7 @@ class FaceEnhancer:
 class Enhanced:
     """A swap backend followed by a restorer, on crops aligned the restorer's way."""
 
-    def __init__(self, inner: SwapBackend, enhancer: FaceEnhancer, size: int, blend: float) -> None:
+    def __init__(self, inner: SwapBackend, enhancer: Restorer, size: int, blend: float) -> None:
         self.inner, self.enhancer, self.blend = inner, enhancer, blend
         self.name = inner.name
         self.crop_size = size
@@ -231,4 +234,11 @@ def _install_extra_architectures(spandrel: Any) -> None:
     spandrel_extra_arches.install(ignore_duplicates=True)
 
 
-__all__ = ["ENHANCERS", "Enhanced", "FaceEnhancer", "find_enhancer", "with_enhancer"]
+__all__ = [
+    "ENHANCERS",
+    "Enhanced",
+    "FaceEnhancer",
+    "Restorer",
+    "find_enhancer",
+    "with_enhancer",
+]
