@@ -455,3 +455,21 @@ def test_the_paper_composite_pastes_in_detection_order(tmp_path: Path) -> None:
         stage.engine.submit = lambda work: submitted.append(work) or []  # type: ignore[method-assign]
         stage.push(next(iter(reader.frames())))
     assert [f.track_id for f in submitted[0].faces] == [1, 0]
+
+
+def test_a_crop_much_larger_than_its_face_is_averaged_before_the_paste() -> None:
+    """A 512 px crop pasted onto a face a fifth its size: a fine checkerboard in
+    the crop lands as its mean grey (a bare bilinear warp would pick pixels and
+    leave a pattern that shifts as the face moves)."""
+    from clipswap_video.swap.composite import paste
+
+    crop = np.zeros((512, 512, 3), np.uint8)
+    crop[::2, ::2] = crop[1::2, 1::2] = 200  # mean 100
+    matrix = np.array([[5.0, 0.0, -150.0], [0.0, 5.0, -150.0]])  # 5 crop px per frame px
+    for shift in (0.0, 0.3):
+        frame = np.zeros((200, 200, 3), np.uint8)
+        moved = matrix.copy()
+        moved[:, 2] += 5.0 * shift
+        paste(frame, crop, np.ones((512, 512), np.float32), moved)
+        inside = frame[60:110, 60:110].astype(float)
+        assert abs(inside.mean() - 100) < 2 and inside.std() < 3, (shift, inside.std())

@@ -146,12 +146,30 @@ def paste(frame: np.ndarray, crop: np.ndarray, mask: FloatImage, matrix: np.ndar
     x0, y0, x1, y1 = rect
     # Premultiplied by the mask, so bilinear sampling at the mask's edge stays exact.
     layers = np.dstack([crop.astype(np.float32) * mask[..., None], mask[..., None]])
+    layers, matrix = _shrunk(layers, matrix)
     tensor = torch.from_numpy(layers).permute(2, 0, 1)[None]
     warped = warp_back(tensor, matrix[None], (y1 - y0, x1 - x0), origin=(x0, y0))
     region = warped[0].permute(1, 2, 0).numpy()
     alpha = region[..., 3:]
     target = frame[y0:y1, x0:x1].astype(np.float32)
     frame[y0:y1, x0:x1] = np.clip(region[..., :3] + (1 - alpha) * target + 0.5, 0, 255)
+
+
+def _shrunk(layers: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A crop larger than its face in the frame, averaged down to about the
+    frame's scale first: a bilinear warp that shrinks more than 2:1 skips pixels,
+    and which ones it skips changes as the face moves by a fraction of a pixel (a
+    shimmer on large crops: pixel boost, enhancers, small faces)."""
+    ratio = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # crop pixels per frame pixel
+    if ratio <= 2:
+        return layers, matrix
+    size = layers.shape[0]
+    side = max(2, round(size / ratio))
+    small = cv2.resize(layers, (side, side), interpolation=cv2.INTER_AREA)
+    # A crop pixel centre c sits at (c + 0.5) * side / size - 0.5 in the smaller one.
+    scale = side / size
+    smaller = np.hstack([matrix[:, :2] * scale, (matrix[:, 2:] + 0.5) * scale - 0.5])
+    return small.reshape(side, side, -1), smaller
 
 
 def crop_footprint(matrix: np.ndarray, size: int, frame_size: tuple[int, ...]) -> PixelRect | None:
