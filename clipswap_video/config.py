@@ -168,10 +168,10 @@ class FaceSettings:
     2d106det) run by insightface's model zoo; retinaface: the paper's
     RetinaFace-Res50.h5 in torch."""
     detect_size: int | Literal["paper"] = field(default=960, metadata={"range": (0, 16384)})
-    """Longest side the frame is downscaled to for detection (0 = full size); the
-    retinaface detectors shrink it less where a face of min_size would fall under
-    16 px, their smallest. "paper": the papers' rule, width // (width // 640), and
-    source photos at full size."""
+    """Longest side the frame is downscaled to for detection (0 = full size; for
+    insightface's SCRFD, 640, its own size); the retinaface detectors shrink it less
+    where a face of min_size would fall under 16 px, their smallest. "paper": the
+    papers' rule, width // (width // 640), and source photos at full size."""
     detect_every: int = field(default=5, metadata={"range": (1, 1000)})
     """Full detection every k frames; landmarks are refreshed in between."""
     min_score: float | Literal["file"] = field(default=0.0, metadata={"range": (0.0, 1.0)})
