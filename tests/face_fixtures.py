@@ -64,6 +64,16 @@ def grace_identity() -> SourceIdentity:
     )
 
 
+def assert_first_face_swapped(frames: list[np.ndarray], originals: list[np.ndarray]) -> None:
+    """Every frame is there; in the first, where the actor clip's face starts has
+    changed and a corner far from it has not (beyond encoder noise)."""
+    assert len(frames) == len(originals) == 15
+    face = (slice(130, 230), slice(250, 330))
+    assert np.abs(frames[0][face].astype(int) - originals[0][face]).mean() > 5
+    corner = (slice(0, 40), slice(0, 40))
+    assert np.abs(frames[0][corner].astype(int) - originals[0][corner]).mean() < 2
+
+
 def grace_actor(path: Path2D) -> Actor:
     """Grace Hopper's head as a sprite following `path`."""
     return sprite_actor(grace_hopper(), _GRACE_HEAD_CROP, GRACE_LANDMARKS_5, GRACE_FACE_BOX, path)
@@ -139,6 +149,7 @@ __all__ = [
     "GRACE_LANDMARKS_5",
     "HANKS_IMAGE",
     "T1_IMAGE",
+    "assert_first_face_swapped",
     "astronaut",
     "astronaut_actor",
     "grace_actor",
