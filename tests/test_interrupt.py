@@ -67,6 +67,19 @@ def test_signal_mid_run_exits_130_without_output(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
+def test_interrupt_caught_inside_a_string_exec_still_exits_130(
+    source_image: Path, tmp_path: Path
+) -> None:
+    # `python -m` is how farms and the tests start the CLI; bash shows 130 for a SIGINT
+    # death too, so only the return code of a subprocess tells the two apart.
+    tests = Path(__file__).parent
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), os.getcwd()])}
+    command = [sys.executable, "-m", "interrupt_inside_exec", str(source_image), "a.mp4", "b.mp4"]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert done.returncode == ExitCode.INTERRUPTED, done.stderr
+    assert "interrupted" in done.stderr
+
+
 def test_producer_error_reaches_the_consumer_thread() -> None:
     def numbers() -> object:
         yield 1
