@@ -135,6 +135,8 @@ def _coerce(value: Any, hint: Any, name: str, metadata: Mapping[str, Any]) -> An
             raise ConfigValueError(f"{name} = {value!r} is not one of: {choices}")
         return value
     if origin is tuple:
+        if isinstance(value, str):  # `--set composite.masks=landmarks,occlusion`
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
         if not isinstance(value, list):
             raise ConfigValueError(f"{name} must be a list, e.g. {name} = [...]")
         return tuple(_coerce(entry, get_args(hint)[0], name, {}) for entry in value)

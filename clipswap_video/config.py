@@ -31,7 +31,22 @@ SwapperName = Literal["auto", SwapBackendName, "none"]
 inswapper when its files are, else classic) or none (passthrough)."""
 BlendName = Literal["multiband", "alpha"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
-MaskName = Literal["landmarks", "paper"]
+MaskName = Literal["landmarks", "paper", "box", "occlusion", "region"]
+"""`composite.masks`: outlines of the swapped area (landmarks, paper, box) and models
+that take pixels out of it (occlusion, region); clipswap_video.swap.masks."""
+RegionName = Literal[
+    "skin",
+    "left-eyebrow",
+    "right-eyebrow",
+    "left-eye",
+    "right-eye",
+    "glasses",
+    "nose",
+    "mouth",
+    "upper-lip",
+    "lower-lip",
+]
+"""Face-parsing classes a `region` mask can swap (FaceFusion's names for them)."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +153,35 @@ class CompositeSettings:
     """Pixels (in the 256 px aligned crop) the landmark hull is shrunk by."""
     mask_feather: int = field(default=12, metadata={"range": (0, 64)})
     """Width of the soft mask edge, pixels in the 256 px crop."""
-    mask: MaskName = "landmarks"
-    """landmarks: the target's landmark hull; paper: ClipSwap's fixed blend mask
-    (rows 77-239, columns 32-223 of the 256 crop, Gaussian sigma 7)."""
+    masks: tuple[MaskName, ...] = ("landmarks",)
+    """The swap covers where all of these agree. Outlines: landmarks (the target's
+    landmark hull), paper (ClipSwap's fixed blend mask: rows 77-239, columns 32-223 of
+    the 256 crop, Gaussian sigma 7), box (the whole crop, feathered; the outline when
+    none is listed). Models: occlusion (what covers the face keeps the frame: an XSeg
+    file), region (only the `regions` a face parser finds are swapped)."""
+    keep_mouth: bool = True
+    """The target's mouth interior (teeth, tongue) stays: inside the inner lip contour,
+    or the parser's mouth class when `region` is a mask."""
+    occluder: str = ""
+    """The occlusion model file (XSeg ONNX); empty: xseg_1.onnx, xseg_2.onnx or
+    xseg_3.onnx from the weights folders."""
+    parser: str = ""
+    """The face-parsing model file (BiSeNet: ONNX, or the PyTorch 79999_iter.pth);
+    empty: bisenet_resnet_34.onnx, bisenet_resnet_18.onnx or 79999_iter.pth from the
+    weights folders."""
+    regions: tuple[RegionName, ...] = (
+        "skin",
+        "left-eyebrow",
+        "right-eyebrow",
+        "left-eye",
+        "right-eye",
+        "nose",
+        "mouth",
+        "upper-lip",
+        "lower-lip",
+    )
+    """The parser's classes the `region` mask swaps; the rest (glasses, hair, ears, hats)
+    keeps the frame."""
     blend: BlendName = "multiband"
     """multiband: Laplacian-pyramid blend (seamless); alpha: feathered mask only."""
     colour_transfer: bool = True
@@ -289,6 +330,7 @@ __all__ = [
     "MaskName",
     "PipelineSettings",
     "PrecisionName",
+    "RegionName",
     "Settings",
     "SwapBackendName",
     "SwapSettings",

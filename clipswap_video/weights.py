@@ -21,12 +21,20 @@ from clipswap_video.errors import AmbiguousWeightsError, ConfigValueError
 ENV_VAR = "CLIPSWAP_WEIGHTS"
 
 WeightRole = Literal[
-    "generator", "swapper", "identity", "detector", "landmarks", "converter", "enhancer", "pack"
+    "generator",
+    "swapper",
+    "identity",
+    "detector",
+    "landmarks",
+    "converter",
+    "enhancer",
+    "mask",
+    "pack",
 ]
 """What a file does: generator (takes an identity network's embedding), swapper (a
 whole swap model), identity, detector, landmarks, converter (maps one embedding
-space to another), enhancer (restores a face) or pack (a folder of files, fetched
-as one archive)."""
+space to another), enhancer (restores a face), mask (segments a face: occlusion,
+face parsing) or pack (a folder of files, fetched as one archive)."""
 ROLES: tuple[WeightRole, ...] = get_args(WeightRole)
 
 

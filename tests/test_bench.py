@@ -39,6 +39,7 @@ SMALL = BenchOptions(
     train_steps=1,
     swap_min_timed_s=0.0,
     enhancer_seconds=0.5,
+    mask_seconds=0.3,
     neural=NeuralOptions(
         device="cpu",
         generator=NARROW,
@@ -120,6 +121,10 @@ KEYS: dict[type, set[str]] = {
         *(f"enhancer_flicker_{name}" for name in ("none", "fixed", "fresh")),
         "enhancer_flicker_added_fixed",
         "enhancer_flicker_added_fresh",
+        "mask_parser_ms_per_face",
+        "masks_default_fps",
+        "masks_occlusion_region_fps",
+        "masks_occlusion_region_cost",
     },
 }
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
@@ -129,6 +134,7 @@ MAY_BE_NEGATIVE = {
     "batch_outside_pipeline_s_per_job",
     "enhancer_flicker_added_fixed",
     "enhancer_flicker_added_fresh",
+    "masks_occlusion_region_cost",
 }
 MAY_BE_ZERO = {
     "truth_jitter_px",
@@ -269,6 +275,13 @@ def test_derived_figures_follow_from_the_raw_ones(results: dict[str, Any]) -> No
             (r[f"enhancer_flicker_{name}"], 3),
             (r["enhancer_flicker_none"], 3),
         )
+    check(
+        "masks_occlusion_region_cost",
+        3,
+        lambda plain, masked: plain / masked - 1,
+        (r["masks_default_fps"], 2),
+        (r["masks_occlusion_region_fps"], 2),
+    )
     assert not wrong  # every mis-wired figure at once
     assert r["analysis_only_fps"] >= r["analysis_fps"]  # the same frames without the decode
 

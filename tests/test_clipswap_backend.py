@@ -131,7 +131,9 @@ def test_source_identity_is_the_mean_raw_output_for_rgb_crops_in_0_1(
 
 PAPER_COMPOSITE = (
     "--set",
-    "composite.mask=paper",
+    "composite.masks=paper",
+    "--set",
+    "composite.keep_mouth=false",
     "--set",
     "composite.blend=alpha",
     "--set",

@@ -113,14 +113,14 @@ def test_the_paper_mode_is_a_settings_file_under_config_and_set(tmp_path: Path) 
         1,
     )
     assert (paper.faces.min_score, paper.faces.min_size, paper.faces.refine) == ("file", 0, False)
-    assert (paper.composite.mask, paper.composite.blend) == ("paper", "alpha")
+    assert (paper.composite.masks, paper.composite.blend) == (("paper",), "alpha")
     assert not paper.composite.colour_transfer and not paper.track.smooth
     assert paper.swap.swapper == "clipswap" and paper.faces.source_face == "score"
     (tmp_path / "mine.toml").write_text('[composite]\nblend = "multiband"\n')
     mine = load_settings(tmp_path / "mine.toml", ["faces.detect_every=2"], mode="paper")
-    assert (mine.composite.blend, mine.faces.detect_every, mine.composite.mask) == (
+    assert (mine.composite.blend, mine.faces.detect_every, mine.composite.masks) == (
         "multiband",
         2,
-        "paper",
+        ("paper",),
     )  # --config and --set win over the mode
     assert load_settings(mode="video") == load_settings()

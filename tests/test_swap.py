@@ -40,8 +40,10 @@ from clipswap_video.swap.composite import (
     ColourStats,
     face_mask,
     lab_stats,
+    mouth_interior,
     multiband_blend,
     paste,
+    soft_inside,
     transfer_colour,
 )
 from media_fixtures import packets, write_clip
@@ -68,18 +70,25 @@ def classic(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 # Compositing -----------------------------------------------------------------
 
 
-def test_mask_is_soft_inside_the_hull_without_the_mouth(classic) -> None:  # type: ignore[no-untyped-def]
+def test_mask_is_soft_inside_the_hull_and_an_open_mouth_is_kept(classic) -> None:  # type: ignore[no-untyped-def]
     points = classic.landmarks(_astronaut_crop())
     mask = face_mask(points, 256, CompositeSettings())
     assert mask.dtype == np.float32 and 0 <= mask.min() and mask.max() <= 1
     nose = np.round(points[30]).astype(int)
     assert mask[nose[1], nose[0]] > 0.95
     assert mask[5, 5] == 0  # corner: outside the face
-    mouth = np.round(points[60:68].mean(0)).astype(int)
+    x, y = np.round(points[60:68].mean(0)).astype(int)
     open_mouth = points.copy()
     open_mouth[[61, 62, 63]] -= [0, 8]  # upper inner lip up, lower lip down: a gap
     open_mouth[[65, 66, 67]] += [0, 8]
-    assert face_mask(open_mouth, 256, CompositeSettings())[mouth[1], mouth[0]] < 0.5
+    inside = mouth_interior(open_mouth, 256)
+    allowed = soft_inside(~inside, 12)
+    assert inside[y, x] and allowed[inside].max() == 0  # the open mouth keeps the frame
+    assert allowed[nose[1], nose[0]] == 1
+    # A closed mouth is a line of pixels: the soft mask fills it rather than cut the lips.
+    closed = points.copy()
+    closed[60:68, 1] = closed[60:68, 1].mean()
+    assert soft_inside(~mouth_interior(closed, 256), 12)[y, x] > 0.5
 
 
 def test_multiband_blend_limits_and_seam() -> None:
@@ -399,7 +408,7 @@ def test_paper_mask_in_the_stage(tmp_path: Path) -> None:
     path = line_path((300, 180), (330, 180), 0.3, 1.25)
     write_actor_clip(tmp_path / "in.mp4", [astronaut_actor(path)], seconds=0.3)
     source = _save(grace_hopper(), tmp_path / "grace.png")
-    changes = _changed(tmp_path, tmp_path / "in.mp4", source, "composite.mask=paper")
+    changes = _changed(tmp_path, tmp_path / "in.mp4", source, "composite.masks=paper")
     assert all(change.max() > 30 for change in changes)
 
 
@@ -439,7 +448,12 @@ def test_several_source_photos(cli, tmp_path: Path) -> None:  # type: ignore[no-
 def test_the_paper_composite_pastes_in_detection_order(tmp_path: Path) -> None:
     grace = _save(grace_hopper(), tmp_path / "grace.png")
     settings = load_settings(
-        overrides=["swap.swapper=classic", 'composite.mask="paper"', 'composite.blend="alpha"']
+        overrides=[
+            "swap.swapper=classic",
+            'composite.masks=["paper"]',
+            "composite.keep_mouth=false",
+            'composite.blend="alpha"',
+        ]
         + ["composite.colour_transfer=false"]
     )
     clip = write_clip(tmp_path / "plain.mp4", frames=1)

@@ -49,11 +49,12 @@ CLI = [str(Path(sys.executable).parent / "clipswap-video")]
 
 COMPOSITE_STEPS = {
     "paper (mask, alpha, no colour, no smoothing)": [],
-    "+ landmark-hull mask": ["composite.mask=landmarks"],
+    "+ landmark-hull mask, kept mouth": ["composite.masks=landmarks", "composite.keep_mouth=true"],
     "+ multiband blend": ["composite.blend=multiband"],
     "+ colour transfer": ["composite.colour_transfer=true"],
     "all default compositing": [
-        "composite.mask=landmarks",
+        "composite.masks=landmarks",
+        "composite.keep_mouth=true",
         "composite.blend=multiband",
         "composite.colour_transfer=true",
         "composite.temporal_smoothing=0.5",

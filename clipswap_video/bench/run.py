@@ -17,7 +17,7 @@ matters is a ratio of two runs made back to back on the same file:
 - the swap models users bring (inswapper, FaceFusion's): each alone against
   its job end to end, and pixel boost's cost (bench/swappers.py);
 - the flicker a face restorer adds on a nearly still face, with stand-in
-  restorers (bench/enhance.py);
+  restorers (bench/enhance.py); what the occlusion and region masks cost (bench/masks.py);
 - the batch command: single runs against one batch with 1 and 2 workers
   (bench/batch.py);
 - the trainer's steps per second on the tiny config (bench/train.py).
@@ -38,6 +38,7 @@ from clipswap_video.bench import timing
 from clipswap_video.bench.batch import batch_figures
 from clipswap_video.bench.enhance import enhancer_flicker_figures
 from clipswap_video.bench.faces import face_figures
+from clipswap_video.bench.masks import mask_figures
 from clipswap_video.bench.models import NeuralOptions, clipswap_figures, generator_figures
 from clipswap_video.bench.swap import swap_figures
 from clipswap_video.bench.swappers import swapper_figures
@@ -91,6 +92,8 @@ class BenchOptions:
     """Timed seconds per model-alone figure at least."""
     enhancer_seconds: float = 4.0
     """Length of the nearly-still clip of the restorer's flicker figures."""
+    mask_seconds: float = 2.0
+    """Length of the clip the masks' end-to-end cost is timed on."""
 
 
 def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
@@ -112,6 +115,8 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
         results.update(model_file_figures(short, folder, options, say))
         _tell(say, "measuring the flicker a face restorer adds (stand-in restorers)")
         results.update(enhancer_flicker_figures(folder / "enhance", options.enhancer_seconds))
+        _tell(say, "timing the face parser and the occlusion and region masks")
+        results.update(mask_figures(folder / "masks", options.mask_seconds, options.repeats))
         _tell(say, f"timing {options.batch_clips} single runs, then batches of 1 and 2 workers")
         results.update(
             batch_figures(

@@ -58,12 +58,15 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         f"spandrel_extra_arches {codeformer}" if codeformer else "not installed (extra)"
     )
     faces = report["faces"]
+    by_role = report["found_by_role"]
     rows = [
         ("python", report["python"]),
         ("platform", report["platform"]),
         ("torch", f"{torch['version']} (CUDA {cuda})"),
         ("CLIP", clip_line),
         ("enhancers", enhancer_line),
+        ("enhancer files", ", ".join(by_role["enhancer"]) or "[dim]none found[/]"),
+        ("mask files", ", ".join(by_role["mask"]) or "[dim]none found[/]"),
         ("PyAV / FFmpeg", f"{report['av']} / libavcodec {report['ffmpeg']['libavcodec']}"),
         ("encoders", ", ".join(encoders)),
         ("hw devices", ", ".join(report["hw_devices"]) or "none"),

@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from clipswap_video.devices import parse_device
-from clipswap_video.errors import ConfigValueError
+from clipswap_video.errors import ConfigValueError, CorruptWeightsError
 
 
 def onnx_providers(device: str, available: Sequence[str], key: str = "faces.device") -> list[Any]:
@@ -66,4 +69,34 @@ def load_errors() -> tuple[type[Exception], ...]:
     )
 
 
-__all__ = ["load_errors", "onnx_providers", "session_options"]
+def open_session(path: Path, providers: list[Any]) -> Any:
+    """An onnxruntime session of `path`.
+
+    Raises:
+        CorruptWeightsError: a file onnxruntime cannot read.
+    """
+    import onnxruntime
+
+    try:
+        return onnxruntime.InferenceSession(str(path), session_options(), providers=providers)
+    except load_errors() as error:
+        message = " ".join(str(error).split())[:200]
+        raise CorruptWeightsError(
+            f"{path} cannot be loaded by onnxruntime ({message}); download it again"
+        ) from None
+
+
+def first_output(session: Any, feed: dict[str, np.ndarray], what: str) -> np.ndarray:
+    """The session's first output, as float32.
+
+    Raises:
+        CorruptWeightsError: the graph fails on inputs of its own signature.
+    """
+    try:
+        return np.asarray(session.run(None, feed)[0], np.float32)
+    except load_errors() as error:
+        message = " ".join(str(error).split())[:200]
+        raise CorruptWeightsError(f"{what} fails on its own input shapes ({message})") from None
+
+
+__all__ = ["first_output", "load_errors", "onnx_providers", "open_session", "session_options"]

@@ -46,13 +46,16 @@ def _weights_report(weights_dir: Path | None) -> dict[str, Any]:
     entry whose folder holds two files for it (its path is None too)."""
     found: dict[str, str | None] = {}
     conflicts: dict[str, str] = {}
+    by_role: dict[str, list[str]] = {"enhancer": [], "mask": []}
     for entry in load_manifest():
         try:
             path = find_weight(entry, weights_dir)
         except AmbiguousWeightsError as error:
             path, conflicts[entry.name] = None, str(error)
         found[entry.name] = str(path) if path else None
-    return {"weights": found, "weights_conflicts": conflicts}
+        if path is not None and entry.role in by_role:
+            by_role[entry.role].append(entry.file)
+    return {"weights": found, "weights_conflicts": conflicts, "found_by_role": by_role}
 
 
 def _torch_report() -> dict[str, Any]:

@@ -30,14 +30,21 @@ _PYRAMID_LEVELS = 5
 
 
 def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) -> FloatImage:
-    """Soft mask (size x size, 0..1): the landmark hull eroded and feathered,
-    with the inner mouth cut out so the target's teeth and tongue stay. The
+    """Soft mask (size x size, 0..1): the landmark hull eroded and feathered. The
     crop's border is an edge of the face region too: a hull reaching past it
     (a chin below the crop) fades out inside the crop instead of ending in a seam."""
     mask: np.ndarray = np.zeros((size, size), np.uint8)
     hull = cv2.convexHull(np.round(landmarks_68).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255)
-    cv2.fillPoly(mask, [np.round(landmarks_68[MOUTH_INNER]).astype(np.int32)], 0)
+    return _feathered(mask, settings)
+
+
+def box_mask(size: int, settings: CompositeSettings) -> FloatImage:
+    """The whole crop, faded out at its border as `face_mask` fades."""
+    return _feathered(np.full((size, size), 255, np.uint8), settings)
+
+
+def _feathered(mask: np.ndarray, settings: CompositeSettings) -> FloatImage:
     reach = settings.mask_feather  # the feather's blur reaches about this far
     if reach:
         mask[:reach], mask[-reach:], mask[:, :reach], mask[:, -reach:] = 0, 0, 0, 0
@@ -50,11 +57,36 @@ def face_mask(landmarks_68: np.ndarray, size: int, settings: CompositeSettings) 
     return np.clip(soft, 0.0, 1.0)  # the blur's rounding can step just over 1
 
 
+def mouth_interior(landmarks_68: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: inside the inner lip contour (teeth, tongue). A closed
+    mouth's contour encloses a sliver a pixel or two thin, which is dropped."""
+    mouth: np.ndarray = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mouth, [np.round(landmarks_68[MOUTH_INNER]).astype(np.int32)], 1)
+    opened = cv2.morphologyEx(mouth, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return np.asarray(opened, bool)
+
+
+def soft_inside(keep: np.ndarray, feather: float) -> FloatImage:
+    """A bool mask made soft only inside itself: exactly 0 outside it, however thin
+    the outside (a finger, a microphone: they keep the frame), rising smoothly to 1
+    over `feather` pixels of distance inside."""
+    if feather <= 0:
+        return keep.astype(np.float32)
+    distance = cv2.distanceTransform(keep.astype(np.uint8), cv2.DIST_L2, 5)
+    ramp = np.clip(distance / feather, 0.0, 1.0)
+    return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)  # smoothstep: no kink at 1
+
+
 def composites_on_device(settings: CompositeSettings) -> bool:
     """The paper's own composite (its fixed mask, a plain alpha blend, no colour
-    transfer) is simple enough to run on the device inside the swap engine;
-    every other setting composites on the CPU with the per-track state."""
-    return settings.mask == "paper" and settings.blend == "alpha" and not settings.colour_transfer
+    transfer, no kept mouth) is simple enough to run on the device inside the swap
+    engine; every other setting composites on the CPU with the per-track state."""
+    return (
+        settings.masks == ("paper",)
+        and settings.blend == "alpha"
+        and not settings.colour_transfer
+        and not settings.keep_mouth
+    )
 
 
 def paper_mask(size: int = 256) -> FloatImage:
@@ -193,12 +225,15 @@ def crop_footprint(matrix: np.ndarray, size: int, frame_size: tuple[int, ...]) -
 __all__ = [
     "ColourStats",
     "PixelRect",
+    "box_mask",
     "composites_on_device",
     "crop_footprint",
     "face_mask",
     "lab_stats",
+    "mouth_interior",
     "multiband_blend",
     "paper_mask",
     "paste",
+    "soft_inside",
     "transfer_colour",
 ]

@@ -181,7 +181,7 @@ def _load(path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
         raise CorruptWeightsError(
             f"{path} is not a model file this project reads ({', '.join(SUFFIXES)})"
         )
-    state = _state_dict(path)
+    state = read_state_dict(path)
     from clipswap_video.models.torchvision_compat import ensure_torchvision
 
     ensure_torchvision()  # spandrel imports torchvision
@@ -209,7 +209,13 @@ def _load(path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
     return model, architecture
 
 
-def _state_dict(path: Path) -> dict[str, Any]:
+def read_state_dict(path: Path) -> dict[str, Any]:
+    """The state dict in a .safetensors file, or in a .pth/.ckpt/.pt read with
+    torch.load(weights_only=True): tensors and plain containers, never code.
+
+    Raises:
+        CorruptWeightsError: unreadable, or holding something other than a dict.
+    """
     try:
         if path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
@@ -240,5 +246,6 @@ __all__ = [
     "FaceEnhancer",
     "Restorer",
     "find_enhancer",
+    "read_state_dict",
     "with_enhancer",
 ]

@@ -24,7 +24,7 @@ from clipswap_video.errors import ConfigValueError, CorruptWeightsError, Missing
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.faces.identity import mean_embedding
 from clipswap_video.faces.insightface_zoo import load_zoo_model
-from clipswap_video.faces.onnx_session import load_errors, onnx_providers, session_options
+from clipswap_video.faces.onnx_session import first_output, onnx_providers, open_session
 from clipswap_video.swap.backend import CropBatch, SwappedBatch
 from clipswap_video.swap.choice import RECOGNISER
 from clipswap_video.swap.device import resolve_device
@@ -71,7 +71,7 @@ class OnnxSwapperBackend:
         providers = onnx_providers(
             settings.device, onnxruntime.get_available_providers(), key="swap.device"
         )
-        self.session = _session(swapper, providers)
+        self.session = open_session(swapper, providers)
         self.recogniser: Any = (
             load_zoo_model(recogniser, "ArcFaceONNX", providers) if recogniser else None
         )
@@ -80,7 +80,7 @@ class OnnxSwapperBackend:
                 f"{recogniser} gives {self.recogniser.output_shape[-1]}-d embeddings, expected "
                 f"{EMBEDDING_WIDTH}: not w600k_r50"
             )
-        self.converter = _session(converter, providers) if converter is not None else None
+        self.converter = open_session(converter, providers) if converter is not None else None
         if self.converter is not None:
             _check_converter(converter, self.converter)
         inputs = {item.name: item for item in self.session.get_inputs()}
@@ -109,7 +109,7 @@ class OnnxSwapperBackend:
             assert self.converter is not None
             mean = np.mean(raw, axis=0, dtype=np.float32).reshape(1, -1)
             name = self.converter.get_inputs()[0].name
-            vector = _run(self.converter, {name: mean}, "the embedding converter").ravel()
+            vector = first_output(self.converter, {name: mean}, "the embedding converter").ravel()
             if self.spec.source == "converted_unit":
                 vector = vector / np.linalg.norm(vector)
         self.source = np.asarray(vector, self.source_type).reshape(1, -1)
@@ -139,20 +139,7 @@ class OnnxSwapperBackend:
         return SwappedBatch(torch.from_numpy(swapped * 255.0).to(self.device))  # unclipped
 
     def _run(self, target: np.ndarray, source: np.ndarray) -> np.ndarray:
-        return _run(self.session, {"target": target, "source": source}, str(self.path))
-
-
-def _run(session: Any, feed: dict[str, np.ndarray], what: str) -> np.ndarray:
-    """The session's first output.
-
-    Raises:
-        CorruptWeightsError: the graph fails on inputs of its own signature.
-    """
-    try:
-        return np.asarray(session.run(None, feed)[0], np.float32)
-    except load_errors() as error:
-        message = " ".join(str(error).split())[:200]
-        raise CorruptWeightsError(f"{what} fails on its own input shapes ({message})") from None
+        return first_output(self.session, {"target": target, "source": source}, str(self.path))
 
 
 def _files(
@@ -183,23 +170,6 @@ def _files(
             f"{folders} (`weights list` shows where each may sit), or use --swapper classic"
         )
     return swapper, recogniser, converter
-
-
-def _session(path: Path, providers: list[Any]) -> Any:
-    """An onnxruntime session of `path`.
-
-    Raises:
-        CorruptWeightsError: a file onnxruntime cannot read.
-    """
-    import onnxruntime
-
-    try:
-        return onnxruntime.InferenceSession(str(path), session_options(), providers=providers)
-    except load_errors() as error:
-        message = " ".join(str(error).split())[:200]
-        raise CorruptWeightsError(
-            f"{path} cannot be loaded by onnxruntime ({message}); download it again"
-        ) from None
 
 
 def _check_signature(path: Path, spec: OnnxSwapperModel, inputs: dict[str, Any]) -> None:

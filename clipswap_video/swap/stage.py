@@ -39,17 +39,21 @@ from clipswap_video.swap.backends import create_backend
 from clipswap_video.swap.choice import resolve_swapper
 from clipswap_video.swap.composite import (
     ColourStats,
+    box_mask,
     composites_on_device,
     crop_footprint,
     face_mask,
     lab_stats,
+    mouth_interior,
     multiband_blend,
     paper_mask,
     paste,
+    soft_inside,
     transfer_colour,
 )
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
 from clipswap_video.swap.enhance import with_enhancer
+from clipswap_video.swap.masks import MaskModels
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,9 @@ class FaceSwapper:
     ) -> None:
         if settings.enhance.enhancer != "none" and composites_on_device(settings.composite):
             raise ConfigValueError(
-                "an enhancer needs the landmark mask: the paper's composite (composite.mask = "
-                "paper, alpha blend, no colour transfer) is the authors' inference, which has none"
+                "an enhancer needs the landmark mask: the paper's composite (composite.masks = "
+                "[paper], alpha blend, no colour transfer) is the authors' inference, which has "
+                "none"
             )
         name, note = resolve_swapper(settings.swap.swapper, weights_dir)
         if note:
@@ -86,6 +91,7 @@ class FaceSwapper:
         backend = create_backend(name, weights_dir, settings.swap)
         self.backend = with_enhancer(backend, settings.enhance, settings.swap, weights_dir)
         self.backend.prepare_source(self.identity)
+        self.masks = MaskModels.load(settings.composite, settings.swap.device, weights_dir)
 
     def stage_for(self, info: MediaInfo) -> SwapStage:
         """The frame stage for one video (its rotation, its own tracks)."""
@@ -96,6 +102,7 @@ class FaceSwapper:
 class _TrackState:
     last_seen: int
     mask: np.ndarray | None = None
+    keep: np.ndarray | None = None
     colours: dict[str, ColourStats] = field(default_factory=dict)
 
 
@@ -130,6 +137,10 @@ class SwapStage:
             mask_feather=round(self.composite.mask_feather * scale),
         )
         self._landmarks: LandmarkPredictor | None = None
+        parses_mouth = swapper.masks is not None and swapper.masks.parser is not None
+        self._needs_landmarks = "landmarks" in self.composite.masks or (
+            self.composite.keep_mouth and not parses_mouth
+        )
         self.tracks: dict[int | None, _TrackState] = {}
         self.coverage = FaceCoverage()
         self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
@@ -179,15 +190,21 @@ class SwapStage:
             output[y0:y1, x0:x1] = work.pasted
         else:
             assert work.targets is not None and work.swapped is not None
-            landmarks = None  # the paper's fixed mask needs none
-            if self.composite.mask == "landmarks":
+            landmarks = None  # the paper's fixed mask and a box need none
+            if self._needs_landmarks:
                 landmarks = work.landmarks_68
                 if landmarks is None:
                     landmarks = self._landmarks_68(work.targets)
+            hidden = self._hidden(work.targets, landmarks)
             for index, (face, matrix) in enumerate(zip(work.faces, work.matrices, strict=True)):
                 points = None if landmarks is None else landmarks[index]
+                keep = None if hidden is None else ~hidden[index]
                 blended, alpha = self._blend(
-                    work.swapped[index], work.targets[index], points, self.tracks[face.track_id]
+                    work.swapped[index],
+                    work.targets[index],
+                    points,
+                    keep,
+                    self.tracks[face.track_id],
                 )
                 paste(output, blended, alpha, matrix)
         work.frame.replace_pixels(output)
@@ -217,26 +234,70 @@ class SwapStage:
             self._landmarks = LandmarkPredictor()
         return self._landmarks
 
+    def _hidden(self, targets: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray | None:
+        """(N, S, S) bool: where each target crop must keep the frame (covered, a
+        region not swapped, the mouth interior); None when nothing is hidden."""
+        models, keep_mouth = self.swapper.masks, self.composite.keep_mouth
+        if models is None and not keep_mouth:
+            return None
+        hidden, mouth = (None, None) if models is None else models.hidden(targets)
+        if hidden is None:
+            hidden = np.zeros(targets.shape[:3], bool)
+        if keep_mouth:
+            if mouth is None:  # no parser: the inner lip contour
+                assert landmarks is not None
+                size = targets.shape[1]
+                mouth = np.stack([mouth_interior(points, size) for points in landmarks])
+            hidden |= mouth
+        return hidden
+
     def _blend(
-        self, crop: np.ndarray, target: np.ndarray, points: np.ndarray | None, state: _TrackState
+        self,
+        crop: np.ndarray,
+        target: np.ndarray,
+        points: np.ndarray | None,
+        keep: np.ndarray | None,
+        state: _TrackState,
     ) -> tuple[np.ndarray, np.ndarray]:
         weight = self.composite.temporal_smoothing
-        if points is None:
-            mask = paper_mask(crop.shape[0])
-        else:
-            mask = face_mask(points, crop.shape[0], self._mask_settings)
+        mask = self._outline(points, crop.shape[0])
         if state.mask is not None and weight > 0:
             mask = weight * state.mask + (1 - weight) * mask
         state.mask = mask
+        allowed = None
+        if keep is not None:
+            allowed = soft_inside(keep, self._mask_settings.mask_feather)
+            # Smoothed like the outline, but never over what is hidden now: a hand
+            # that moves in front of the face is not painted over for a frame.
+            if state.keep is not None and weight > 0:
+                state.keep = weight * state.keep + (1 - weight) * allowed
+                allowed = np.minimum(allowed, state.keep)
+            else:
+                state.keep = allowed
+        inside = mask if allowed is None else mask * allowed
         if self.composite.colour_transfer:
-            crop = self._match_colour(crop, target, mask, state, weight)
+            crop = self._match_colour(crop, target, inside, state, weight)
         if self.composite.blend == "alpha":
-            return crop, mask
+            return crop, inside
         blended = multiband_blend(crop, target, mask)
         # The pyramid blend already fades into the target; paste with a wider
-        # alpha so its soft transition comes along instead of a hard edge.
-        wide = cv2.GaussianBlur((mask > 0.02).astype(np.float32), (0, 0), 4.0)
-        return blended, np.maximum(wide, mask)
+        # alpha so its soft transition comes along instead of a hard edge. What
+        # is hidden caps it: the blend's low frequencies reach over an occluder.
+        wide = np.maximum(cv2.GaussianBlur((mask > 0.02).astype(np.float32), (0, 0), 4.0), mask)
+        return blended, wide if allowed is None else wide * allowed
+
+    def _outline(self, points: np.ndarray | None, size: int) -> np.ndarray:
+        """Where `composite.masks`' outlines all agree (a feathered box without one)."""
+        masks, settings = self.composite.masks, self._mask_settings
+        outlines = []
+        if "landmarks" in masks:
+            assert points is not None
+            outlines.append(face_mask(points, size, settings))
+        if "paper" in masks:
+            outlines.append(paper_mask(size))
+        if "box" in masks or not outlines:
+            outlines.append(box_mask(size, settings))
+        return np.minimum.reduce(outlines)
 
     def _match_colour(
         self,
