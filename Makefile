@@ -1,5 +1,7 @@
 # Everything the project needs is installed from here, on a fresh machine.
 # torch is pinned through constraints.txt so nothing pulls CUDA wheels.
+# The codeformer extra (CodeFormer's non-commercial architecture) is here so the tests
+# run it; a user's `pip install .` leaves it out.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) --editable '.[test,demo,train]'
+	$(PIP) --editable '.[test,demo,train,codeformer]'
 	touch $(STAMP)
 
 test: install

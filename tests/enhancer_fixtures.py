@@ -45,6 +45,20 @@ def write_gfpgan(path: Path) -> Path:
     return path
 
 
+def write_codeformer(path: Path) -> Path:
+    """CodeFormer from the optional extra's architecture, its transformer narrow
+    (spandrel reads its width, depth and codebook from the state dict; the VQGAN
+    around it has one size), under "params_ema" as codeformer.pth stores it."""
+    ensure_torchvision()
+    from spandrel_extra_arches.architectures.CodeFormer import CodeFormer
+
+    torch.manual_seed(0)
+    model = CodeFormer(dim_embd=64, n_head=8, n_layers=1, codebook_size=64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"params_ema": model.state_dict()}, path)
+    return path
+
+
 def write_compact_sr(path: Path) -> Path:
     """A spandrel model that is no face restorer: Real-ESRGAN's compact upscaler."""
     ensure_torchvision()
@@ -55,4 +69,10 @@ def write_compact_sr(path: Path) -> Path:
     return path
 
 
-__all__ = ["restoreformer", "write_compact_sr", "write_gfpgan", "write_restoreformer"]
+__all__ = [
+    "restoreformer",
+    "write_codeformer",
+    "write_compact_sr",
+    "write_gfpgan",
+    "write_restoreformer",
+]

@@ -5,12 +5,19 @@ bad file one line."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from enhancer_fixtures import restoreformer, write_compact_sr, write_gfpgan, write_restoreformer
+from enhancer_fixtures import (
+    restoreformer,
+    write_codeformer,
+    write_compact_sr,
+    write_gfpgan,
+    write_restoreformer,
+)
 from face_fixtures import GRACE_LANDMARKS_5, grace_hopper
 
 from clipswap_video.config import EnhanceSettings, load_settings
@@ -18,6 +25,7 @@ from clipswap_video.errors import (
     ConfigValueError,
     CorruptWeightsError,
     ExitCode,
+    MissingExtraError,
     MissingWeightsError,
 )
 from clipswap_video.faces import SourceIdentity, alignment_matrices, warp_crops
@@ -156,6 +164,24 @@ def test_gfpgan_as_published_loads_and_restores_at_512(tmp_path: Path) -> None:
     assert first.shape == crops.shape and torch.equal(first, second)
 
 
+@pytest.mark.slow
+def test_codeformer_as_published_loads_and_weighs_fidelity(tmp_path: Path) -> None:
+    """codeformer.pth's layout, through the optional extra (make install adds it):
+    found under its published folder, detected, run at 512 with the fidelity weight
+    w passed to the network (w = 0 and w = 1 restore differently)."""
+    path = write_codeformer(tmp_path / "weights" / "CodeFormer" / "codeformer.pth")
+    assert find_enhancer(EnhanceSettings(enhancer="codeformer"), tmp_path) == path
+    with pytest.raises(ConfigValueError):
+        FaceEnhancer(path, CPU, size=256)
+    enhancer = FaceEnhancer(path, CPU, fidelity=0.0)
+    assert enhancer.architecture == "CodeFormer"
+    crops = _crops(1, 512)
+    quality = enhancer(crops)
+    assert quality.shape == crops.shape and 0 <= quality.min() and quality.max() <= 255
+    enhancer.fidelity = 1.0
+    assert (quality - enhancer(crops)).abs().max() > 1
+
+
 def _demo(tmp_path: Path):  # type: ignore[no-untyped-def]
     from clipswap_video.demo import write_demo_media
 
@@ -190,3 +216,15 @@ def test_enhancer_with_the_paper_composite_is_refused(cli, tmp_path: Path, resto
 def test_settings_name_the_enhancer() -> None:
     settings = load_settings(overrides=["enhance.enhancer=codeformer", "enhance.blend=0.3"])
     assert settings.enhance == EnhanceSettings(enhancer="codeformer", blend=0.3)
+
+
+def test_codeformer_without_its_extra_says_which_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "spandrel_extra_arches", None)  # import fails
+    path = tmp_path / "codeformer.pth"
+    # The keys spandrel_extra_arches recognises CodeFormer by, with the layout's shapes.
+    state = {"position_emb": torch.zeros(256, 64), "idx_pred_layer.1.weight": torch.zeros(64, 64)}
+    torch.save({"params_ema": state}, path)
+    with pytest.raises(MissingExtraError, match=r"clipswap-video\[codeformer\]"):
+        FaceEnhancer(path, torch.device("cpu"))

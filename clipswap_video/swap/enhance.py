@@ -21,7 +21,12 @@ import numpy as np
 import torch
 
 from clipswap_video.config import EnhanceSettings, SwapSettings
-from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
+from clipswap_video.errors import (
+    ConfigValueError,
+    CorruptWeightsError,
+    MissingExtraError,
+    MissingWeightsError,
+)
 from clipswap_video.faces import (
     AlignmentName,
     alignment_template,
@@ -62,6 +67,7 @@ SIZES: dict[str, Callable[[int], bool]] = {
     "RestoreFormer": lambda size: size % 32 == 0,
 }
 SUFFIXES = (".pth", ".ckpt", ".pt", ".safetensors")
+_CODEFORMER_KEYS = {"position_emb", "idx_pred_layer.1.weight"}  # what spandrel's extra detects
 
 
 def find_enhancer(settings: EnhanceSettings, weights_dir: Path | None) -> Path:
@@ -187,12 +193,16 @@ def _load(path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
     ensure_torchvision()  # spandrel imports torchvision
     import spandrel
 
-    _install_extra_architectures(spandrel)
+    has_extra = _install_extra_architectures(spandrel)
+    canonical = spandrel.canonicalize_state_dict(state)
     try:
-        descriptor = spandrel.ModelLoader().load_from_state_dict(
-            spandrel.canonicalize_state_dict(state)
-        )
+        descriptor = spandrel.ModelLoader().load_from_state_dict(canonical)
     except spandrel.UnsupportedModelError:
+        if not has_extra and _CODEFORMER_KEYS <= set(canonical):
+            raise MissingExtraError(
+                f"{path} is CodeFormer, whose architecture (non-commercial licence) is the "
+                "optional extra: pip install 'clipswap-video[codeformer]'"
+            ) from None
         raise CorruptWeightsError(
             f"{path} is no model spandrel knows: not a GFPGAN, CodeFormer or RestoreFormer file"
         ) from None
@@ -231,13 +241,15 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     return state
 
 
-def _install_extra_architectures(spandrel: Any) -> None:
-    """CodeFormer comes with spandrel_extra_arches (non-commercial licence), when installed."""
+def _install_extra_architectures(spandrel: Any) -> bool:
+    """CodeFormer comes with spandrel_extra_arches (non-commercial licence), when
+    installed; False when it is not."""
     try:
         import spandrel_extra_arches
     except ImportError:
-        return
+        return False
     spandrel_extra_arches.install(ignore_duplicates=True)
+    return True
 
 
 __all__ = [
