@@ -17,7 +17,7 @@ from clipswap_video.config import load_settings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.media import Frame
 from clipswap_video.pipeline import run_video
-from clipswap_video.swap import FaceSwapper
+from clipswap_video.swap import CropBatch, FaceSwapper
 from clipswap_video.swap.bisenet import BiSeNet
 from clipswap_video.swap.composite import paste
 from clipswap_video.swap.masks import (
@@ -25,6 +25,7 @@ from clipswap_video.swap.masks import (
     OCCLUDERS,
     PARSERS,
     FaceParser,
+    Masked,
     MaskModels,
     Occluder,
     find_mask_model,
@@ -201,7 +202,7 @@ def test_keep_mouth_leaves_the_targets_open_mouth(source_image: Path) -> None:
     cv2.fillPoly(mouth, [np.round(points[60:68]).astype(np.int32)], 1)
     for keep_mouth in (True, False):
         stage = _stage(source_image, f"composite.keep_mouth={str(keep_mouth).lower()}")
-        hidden = stage._hidden(target[None], points[None])
+        hidden = stage._hidden(target[None], None, points[None])
         keep = None if hidden is None else ~hidden[0]
         blended, alpha = stage._blend(swapped, target, points, keep, _TrackState(0))
         frame = target.copy()
@@ -216,14 +217,28 @@ def test_keep_mouth_leaves_the_targets_open_mouth(source_image: Path) -> None:
 def test_the_parser_gives_the_mouth_when_region_is_a_mask(
     source_image: Path, tmp_path: Path
 ) -> None:
+    """The mask models run in the engine's batches (the outermost backend wrapper),
+    on the target crops; the stage then adds no lip contour of its own."""
     parser = write_parser(tmp_path / "parser.onnx", size=128)
     stage = _stage(source_image, "composite.masks=landmarks,region", f"composite.parser={parser}")
-    target = _crops_with_marks()[1]  # a red patch at rows 10-30, columns 10-40
-    hidden = stage._hidden(target[None], _face_points(mouth_open=20)[None])
+    backend = stage.swapper.backend
+    assert isinstance(backend, Masked)
+    targets = _crops_with_marks()[:2]  # a red patch at rows 10-30, columns 10-40 in the second
+    tensor = torch.from_numpy(targets).permute(0, 3, 1, 2).float()
+    found = backend.swap(CropBatch(tensor)).hidden
+    assert found is not None and found.shape == (2, 256, 256)
+    hidden = stage._hidden(targets, found, _face_points(mouth_open=20)[None].repeat(2, 0))
     assert hidden is not None
-    assert hidden[0, 12:28, 12:38].all()  # the parser's mouth
-    assert not hidden[0, 185:195, 120:136].any()  # not the landmarks' contour
-    assert hidden[0, 105:145, 55:75].all()  # the green bar: hair, not a region swapped
+    assert hidden[1, 12:28, 12:38].all() and not hidden[0, 12:28, 12:38].any()  # parser's mouth
+    assert not hidden[:, 185:195, 120:136].any()  # not the landmarks' contour
+    assert hidden[:, 105:145, 55:75].all()  # the green bar: hair, not a region swapped
+    without = _stage(
+        source_image,
+        "composite.masks=landmarks,region",
+        f"composite.parser={parser}",
+        "composite.keep_mouth=false",
+    )
+    assert not without.swapper.backend.swap(CropBatch(tensor)).hidden[1, 12:28, 12:38].any()
 
 
 def test_smoothing_never_paints_over_what_is_hidden_now(source_image: Path) -> None:

@@ -108,7 +108,6 @@ def _project(clip: Path, faces: list[Face]) -> tuple[np.ndarray, np.ndarray]:
         detector=detector,
         selection=parse_selection("all"),
         backend=StandInBackend(),
-        masks=None,  # the paper's composite loads no mask model
     )
     with VideoReader(clip) as reader:
         frame = next(iter(reader.frames()))

@@ -29,11 +29,13 @@ class CropBatch:
 @dataclass(frozen=True)
 class SwappedBatch:
     """The swapped crops (N, 3, S, S), float 0..255 on the device and not yet
-    clipped (the reference clips only the final frame), and the target's 68
-    landmarks (N, 68, 2) in crop pixels when the backend found them anyway."""
+    clipped (the reference clips only the final frame), the target's 68
+    landmarks (N, 68, 2) in crop pixels when the backend found them anyway, and
+    (N, S, S) bool where each crop must keep the frame, when mask models ran."""
 
     crops: torch.Tensor
     landmarks_68: np.ndarray | None = None
+    hidden: np.ndarray | None = None
 
 
 class SwapBackend(Protocol):

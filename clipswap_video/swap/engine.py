@@ -59,6 +59,7 @@ class FrameSwap:
     targets: np.ndarray | None = None
     swapped: np.ndarray | None = None
     landmarks_68: np.ndarray | None = None
+    hidden: np.ndarray | None = None
     pasted: np.ndarray | None = None
     done: bool = False
 
@@ -245,6 +246,8 @@ class SwapEngine:
             swapped = self.backend.swap(CropBatch(crops))
             if swapped.landmarks_68 is not None:
                 _share(batch.works, "landmarks_68", swapped.landmarks_68)
+            if swapped.hidden is not None:
+                _share(batch.works, "hidden", swapped.hidden)
             results: list[torch.Tensor] = []
             start = 0
             for work, region in zip(batch.works, regions, strict=True):

@@ -14,7 +14,7 @@ The files' conventions (docs/models.md, section 8):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ import numpy as np
 
 from clipswap_video.config import CompositeSettings, RegionName
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
+from clipswap_video.faces import AlignmentName
 from clipswap_video.faces.onnx_session import first_output, onnx_providers, open_session
+from clipswap_video.swap.backend import CropBatch, SwapBackend, SwappedBatch
 from clipswap_video.weights import find_weight, load_manifest, search_dirs
 
 OCCLUDERS = ("facefusion.xseg_1", "facefusion.xseg_2", "facefusion.xseg_3")
@@ -163,6 +165,37 @@ class FaceParser:
         )
 
 
+class Masked:
+    """A swap backend whose batches also run the mask models, on the target crops
+    of the engine's batch (several frames' faces in one call, on its device)."""
+
+    def __init__(self, inner: SwapBackend, models: MaskModels, keep_mouth: bool) -> None:
+        self.inner, self.models, self.keep_mouth = inner, models, keep_mouth
+        self.name, self.crop_size = inner.name, inner.crop_size
+        self.alignment: AlignmentName = inner.alignment
+        self.device = inner.device
+
+    def prepare_source(self, identity: Any) -> None:
+        self.inner.prepare_source(identity)
+
+    def swap(self, batch: CropBatch) -> SwappedBatch:
+        swapped = self.inner.swap(batch)
+        targets = batch.crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+        hidden, mouth = self.models.hidden(targets)
+        if self.keep_mouth and mouth is not None:
+            hidden |= mouth
+        return replace(swapped, hidden=hidden)
+
+
+def with_masks(
+    backend: SwapBackend, settings: CompositeSettings, device: str, weights_dir: Path | None
+) -> SwapBackend:
+    """`backend`, with the mask models `settings` ask for run on its batches (none:
+    as it is)."""
+    models = MaskModels.load(settings, device, weights_dir)
+    return backend if models is None else Masked(backend, models, settings.keep_mouth)
+
+
 @dataclass
 class MaskModels:
     """The occluder and parser `composite.masks` asks for, loaded once per job."""
@@ -263,6 +296,8 @@ __all__ = [
     "REGION_CLASSES",
     "FaceParser",
     "MaskModels",
+    "Masked",
     "Occluder",
     "find_mask_model",
+    "with_masks",
 ]

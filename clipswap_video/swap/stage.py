@@ -53,7 +53,7 @@ from clipswap_video.swap.composite import (
 )
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
 from clipswap_video.swap.enhance import with_enhancer
-from clipswap_video.swap.masks import MaskModels
+from clipswap_video.swap.masks import Masked, with_masks
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,10 @@ class FaceSwapper:
         for line in self.identity.notes:
             log.warning(line)
         backend = create_backend(name, weights_dir, settings.swap)
-        self.backend = with_enhancer(backend, settings.enhance, settings.swap, weights_dir)
+        backend = with_enhancer(backend, settings.enhance, settings.swap, weights_dir)
+        # Outermost: the mask models read the crops the stage composites in.
+        self.backend = with_masks(backend, settings.composite, settings.swap.device, weights_dir)
         self.backend.prepare_source(self.identity)
-        self.masks = MaskModels.load(settings.composite, settings.swap.device, weights_dir)
 
     def stage_for(self, info: MediaInfo) -> SwapStage:
         """The frame stage for one video (its rotation, its own tracks)."""
@@ -137,10 +138,10 @@ class SwapStage:
             mask_feather=round(self.composite.mask_feather * scale),
         )
         self._landmarks: LandmarkPredictor | None = None
-        parses_mouth = swapper.masks is not None and swapper.masks.parser is not None
-        self._needs_landmarks = "landmarks" in self.composite.masks or (
-            self.composite.keep_mouth and not parses_mouth
-        )
+        models = swapper.backend.models if isinstance(swapper.backend, Masked) else None
+        parses_mouth = models is not None and models.parser is not None
+        self._lip_mouth = self.composite.keep_mouth and not parses_mouth
+        self._needs_landmarks = "landmarks" in self.composite.masks or self._lip_mouth
         self.tracks: dict[int | None, _TrackState] = {}
         self.coverage = FaceCoverage()
         self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
@@ -195,7 +196,7 @@ class SwapStage:
                 landmarks = work.landmarks_68
                 if landmarks is None:
                     landmarks = self._landmarks_68(work.targets)
-            hidden = self._hidden(work.targets, landmarks)
+            hidden = self._hidden(work.targets, work.hidden, landmarks)
             for index, (face, matrix) in enumerate(zip(work.faces, work.matrices, strict=True)):
                 points = None if landmarks is None else landmarks[index]
                 keep = None if hidden is None else ~hidden[index]
@@ -234,22 +235,19 @@ class SwapStage:
             self._landmarks = LandmarkPredictor()
         return self._landmarks
 
-    def _hidden(self, targets: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray | None:
-        """(N, S, S) bool: where each target crop must keep the frame (covered, a
-        region not swapped, the mouth interior); None when nothing is hidden."""
-        models, keep_mouth = self.swapper.masks, self.composite.keep_mouth
-        if models is None and not keep_mouth:
-            return None
-        hidden, mouth = (None, None) if models is None else models.hidden(targets)
-        if hidden is None:
-            hidden = np.zeros(targets.shape[:3], bool)
-        if keep_mouth:
-            if mouth is None:  # no parser: the inner lip contour
-                assert landmarks is not None
-                size = targets.shape[1]
-                mouth = np.stack([mouth_interior(points, size) for points in landmarks])
-            hidden |= mouth
-        return hidden
+    def _hidden(
+        self, targets: np.ndarray, found: np.ndarray | None, landmarks: np.ndarray | None
+    ) -> np.ndarray | None:
+        """(N, S, S) bool: where each target crop must keep the frame: what the mask
+        models `found` in the engine (covered, a region not swapped, the parser's
+        mouth), and the inner lip contour's mouth when no parser gave one. None
+        when nothing is hidden."""
+        if not self._lip_mouth:
+            return found
+        hidden = np.zeros(targets.shape[:3], bool) if found is None else found.copy()
+        assert landmarks is not None
+        size = targets.shape[1]
+        return hidden | np.stack([mouth_interior(points, size) for points in landmarks])
 
     def _blend(
         self,
