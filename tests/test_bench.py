@@ -125,6 +125,8 @@ KEYS: dict[type, set[str]] = {
         "masks_default_fps",
         "masks_occlusion_region_fps",
         "masks_occlusion_region_cost",
+        "masks_occluder_flicker_smoothed",
+        "masks_occluder_flicker_raw",
     },
 }
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
