@@ -270,6 +270,15 @@ class TrackSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """[batch]: how `clipswap-video batch` takes its videos."""
+
+    settle_seconds: float = field(default=10.0, metadata={"range": (0.0, 3600.0)})
+    """`--watch`: a new video is taken once its size and modification time have not
+    changed for this long (an upload or copy still running is left alone)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of one run, passed down explicitly (no global state)."""
 
@@ -281,6 +290,7 @@ class Settings:
     composite: CompositeSettings = field(default_factory=CompositeSettings)
     faces: FaceSettings = field(default_factory=FaceSettings)
     track: TrackSettings = field(default_factory=TrackSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
 
 ModeName = Literal["video", "paper"]
@@ -319,6 +329,7 @@ def valid_keys() -> list[str]:
 
 
 __all__ = [
+    "BatchSettings",
     "BlendName",
     "CompositeSettings",
     "DetectorChoice",

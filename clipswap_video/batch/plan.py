@@ -40,10 +40,16 @@ def parse_sources(text: str) -> list[Path]:
 
 
 def plan_folder(
-    sources: Sequence[Path], in_dir: Path, out_dir: Path, container: str | None = None
+    sources: Sequence[Path],
+    in_dir: Path,
+    out_dir: Path,
+    container: str | None = None,
+    *,
+    allow_empty: bool = False,
 ) -> Plan:
     """One job per video under `in_dir` (or for `in_dir` itself, a file), each
-    written to the same relative path under `out_dir`."""
+    written to the same relative path under `out_dir`; with `allow_empty` (a
+    watched folder) no video yet is no error."""
     in_dir, out_dir = _absolute([in_dir, out_dir])
     if not in_dir.exists():
         raise InputNotFoundError(f"input folder {in_dir} does not exist")
@@ -53,7 +59,7 @@ def plan_folder(
         raise OutputPathError(f"OUT_DIR {out_dir} is a file; give a folder")
     base = in_dir.parent if in_dir.is_file() else in_dir
     videos = [in_dir] if in_dir.is_file() else _videos_under(in_dir, skip=out_dir)
-    if not videos:
+    if not videos and not allow_empty:
         kinds = ", ".join(sorted(VIDEO_SUFFIXES))
         raise InputNotFoundError(f"no video files under {in_dir} (looked for {kinds})")
     suffix = _suffix(container, "--container")
@@ -65,8 +71,11 @@ def plan_folder(
     return Plan(jobs, out_dir / "clipswap-batch.sqlite")
 
 
-def plan_jobs_file(path: Path, manifest: Path | None = None) -> Plan:
-    """The jobs of a TOML jobs file (format: docs/batch.md, configs/jobs.example.toml)."""
+def plan_jobs_file(
+    path: Path, manifest: Path | None = None, *, allow_empty: bool = False
+) -> Plan:
+    """The jobs of a TOML jobs file (format: docs/batch.md, configs/jobs.example.toml);
+    with `allow_empty` (watched globs) a glob that matches nothing yet is no error."""
     table = read_toml(path, "jobs file")
     folder = _absolute([path])[0].parent
     _known_keys(table, _TOP_KEYS, f"{path}")
@@ -81,7 +90,10 @@ def plan_jobs_file(path: Path, manifest: Path | None = None) -> Plan:
         entry = _table(entry, where)
         _known_keys(entry, _JOB_KEYS, where)
         jobs += _expand_job(
-            {**defaults, **entry, "set": _settings_of(defaults, entry, where)}, folder, where
+            {**defaults, **entry, "set": _settings_of(defaults, entry, where)},
+            folder,
+            where,
+            allow_empty,
         )
     _check(jobs)
     named = table.get("manifest")
@@ -91,7 +103,9 @@ def plan_jobs_file(path: Path, manifest: Path | None = None) -> Plan:
     return Plan(jobs, manifest or (folder / named if named else default))
 
 
-def _expand_job(entry: dict[str, Any], folder: Path, where: str) -> list[PlannedJob]:
+def _expand_job(
+    entry: dict[str, Any], folder: Path, where: str, allow_empty: bool
+) -> list[PlannedJob]:
     """The jobs of one [[job]]: one per file its glob matches."""
     sources = _sources_of(entry, folder, where)
     pattern = _absolute([folder / _string(entry, "input", where)])[0]
@@ -104,7 +118,7 @@ def _expand_job(entry: dict[str, Any], folder: Path, where: str) -> list[Planned
         and not is_partial(path)  # unfinished outputs
         and not (as_folder and path.is_relative_to(output))  # earlier outputs
     ]
-    if not inputs:
+    if not inputs and not allow_empty:
         raise InputNotFoundError(f"{where}: input {entry['input']!r} matches no file")
     if not as_folder and len(inputs) > 1:
         raise ConfigValueError(

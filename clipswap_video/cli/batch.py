@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
-from clipswap_video.errors import ConfigValueError
+from clipswap_video.errors import ConfigValueError, ExitCode
 from clipswap_video.faces.coverage import coverage_summary
 
 if TYPE_CHECKING:
-    from clipswap_video.batch import BatchReport, JobOutcome
+    from clipswap_video.batch import BatchOptions, BatchReport, JobOutcome, Plan
 
 
 def add_parser(commands: Any) -> None:
@@ -66,6 +67,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
     parser.add_argument("--force", action="store_true", help="run every job again")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: take each new video once it stops growing "
+        "(batch.settle_seconds); Ctrl-C or SIGTERM stops",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_loudness(parser)
     parser.set_defaults(handler=run, usage_error=parser.error)
@@ -87,14 +94,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
     if args.devices and args.ray is not None:
         raise ConfigValueError("--devices is for local workers; with Ray give --workers N")
-    if len(args.targets) == 1:
-        if args.container:
-            raise ConfigValueError("--container is for folders; in a jobs file write container =")
-        plan = plan_jobs_file(Path(args.targets[0]), args.manifest)
-    else:
+    if args.watch and args.dry_run:
+        raise ConfigValueError("--dry-run shows one plan; it cannot --watch")
+    if len(args.targets) == 1 and args.container:
+        raise ConfigValueError("--container is for folders; in a jobs file write container =")
+
+    def plan_pass() -> Plan:
+        if len(args.targets) == 1:
+            return plan_jobs_file(Path(args.targets[0]), args.manifest, allow_empty=args.watch)
         source, in_dir, out_dir = args.targets
-        plan = plan_folder(parse_sources(source), Path(in_dir), Path(out_dir), args.container)
-        plan = dataclasses.replace(plan, manifest=args.manifest or plan.manifest)
+        plan = plan_folder(
+            parse_sources(source), Path(in_dir), Path(out_dir), args.container,
+            allow_empty=args.watch,
+        )  # fmt: skip
+        return dataclasses.replace(plan, manifest=args.manifest or plan.manifest)
+
     options = BatchOptions(
         config=args.config,
         mode=args.mode,
@@ -108,12 +122,49 @@ def run(args: argparse.Namespace, console: Console) -> int:
         dry_run=args.dry_run,
     )
     loud = not (args.quiet or args.json)
-    report = run_plan(plan, options, on_outcome=(lambda o: _job_line(console, o)) if loud else None)
+    on_outcome = (lambda o: _job_line(console, o)) if loud else None
+    if args.watch:
+        return _watch(args, console, plan_pass, options, on_outcome)
+    report = run_plan(plan_pass(), options, on_outcome=on_outcome)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     elif not args.quiet:
         console.print(_table(report))
     return int(report.exit_code)
+
+
+def _watch(
+    args: argparse.Namespace,
+    console: Console,
+    plan_pass: Callable[[], Plan],
+    options: BatchOptions,
+    on_outcome: Callable[[JobOutcome], None] | None,
+) -> int:
+    """Runs the batch as a watch until Ctrl-C or SIGTERM; says what it did."""
+    from clipswap_video.batch.watch import watch_batch
+    from clipswap_video.config import load_settings
+
+    settle = load_settings(args.config, list(options.overrides), args.mode).batch.settle_seconds
+    where = args.targets[0] if len(args.targets) == 1 else args.targets[1]
+    if not (args.quiet or args.json):
+        console.print(
+            f"watching {escape(where)}: a new video is taken once unchanged for {settle:g} s; "
+            "Ctrl-C stops",
+            soft_wrap=True,
+        )
+    summary = watch_batch(plan_pass, options, settle, on_outcome=on_outcome)
+    counts = summary.counts()
+    manifests = sorted({str(report.manifest) for report in summary.reports})
+    if args.json:
+        print(json.dumps({"passes": summary.passes, "counts": counts, "manifests": manifests}))
+    elif not args.quiet:
+        console.print(
+            f"stopped watching: {counts['done']} done, {counts['failed']} failed in "
+            f"{summary.passes} pass(es)"
+            + (f"; manifest {escape(manifests[0])}" if manifests else ""),
+            soft_wrap=True,
+        )
+    return int(ExitCode.INTERRUPTED)
 
 
 def _is_ray_address(text: str) -> bool:
