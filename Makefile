@@ -37,7 +37,7 @@ bench: install
 	$(BIN)/clipswap-video bench
 
 lint: install
-	$(PIP) --editable '.[test,demo,train,dev]'
+	$(PIP) --editable '.[test,demo,train,codeformer,dev]'
 	$(BIN)/ruff check clipswap_video tests
 	$(BIN)/ruff format --check clipswap_video tests
 	$(BIN)/mypy clipswap_video

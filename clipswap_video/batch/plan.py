@@ -71,9 +71,7 @@ def plan_folder(
     return Plan(jobs, out_dir / "clipswap-batch.sqlite")
 
 
-def plan_jobs_file(
-    path: Path, manifest: Path | None = None, *, allow_empty: bool = False
-) -> Plan:
+def plan_jobs_file(path: Path, manifest: Path | None = None, *, allow_empty: bool = False) -> Plan:
     """The jobs of a TOML jobs file (format: docs/batch.md, configs/jobs.example.toml);
     with `allow_empty` (watched globs) a glob that matches nothing yet is no error."""
     table = read_toml(path, "jobs file")
