@@ -59,7 +59,7 @@ def mask_figures(folder: Path, seconds: float = 2.0, repeats: int = 3) -> dict[s
         fps[name] = result.frames / best
         results[f"masks_{name}_fps"] = round(fps[name], 2)
     results["masks_occlusion_region_cost"] = round(fps["default"] / fps["occlusion_region"] - 1, 3)
-    results.update(_occluder_flicker(folder / "still", seconds * 2, xseg))
+    results.update(_occluder_flicker(folder / "still", seconds, xseg))
     return results
 
 
