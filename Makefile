@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: install test fuzz demo bench lint parity clean
+.PHONY: install browser test fuzz demo bench lint parity clean
 
 install: $(STAMP)
 
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) --editable '.[test,demo,train,codeformer]'
 	touch $(STAMP)
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+# The batch report's test renders the page in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 # The fuzz suite's long profile: thousands of random damaged files through the CLI
 # (tests/test_fuzz.py; `make test` runs its fixed-seed ci profile). Failures are kept

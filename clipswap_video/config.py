@@ -276,6 +276,13 @@ class BatchSettings:
     settle_seconds: float = field(default=10.0, metadata={"range": (0.0, 3600.0)})
     """`--watch`: a new video is taken once its size and modification time have not
     changed for this long (an upload or copy still running is left alone)."""
+    qc_identity_distance: float = field(default=0.0, metadata={"range": (0.0, 2.0)})
+    """Quality report: a second whose swapped face is further than this (cosine
+    distance of the detector's embeddings) from the source is flagged as identity
+    drift; 0 = the detector's own same-person distance."""
+    qc_flicker_jump: float = field(default=2.0, metadata={"range": (1.0, 100.0)})
+    """Quality report: a second whose face-box flicker (output over input) is this
+    many times the video's median is flagged as a flicker jump."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clipswap_video import __version__
 from clipswap_video._threads import Consumer, Producer
@@ -46,6 +46,7 @@ class JobResult:
     input_problems: list[str] = field(default_factory=list)  # tolerated damage
     dropped_streams: list[str] = field(default_factory=list)  # already logged when found
     coverage: FaceCoverage | None = None  # None: `--swapper none`, no faces looked for
+    quality: dict[str, Any] | None = None  # QualityLog.as_json(); None as for coverage
 
     @property
     def fps(self) -> float:
@@ -110,8 +111,9 @@ def run_video(
             writer.finish()
     elapsed = time.perf_counter() - started
     coverage = swap.coverage if swap is not None else None
+    quality = swap.quality.as_json() if swap is not None else None
     problems = reader.problems() + writer.problems()
-    return JobResult(output, count, elapsed, problems, writer.dropped_streams, coverage)
+    return JobResult(output, count, elapsed, problems, writer.dropped_streams, coverage, quality)
 
 
 def _check_coverage(coverage: FaceCoverage, settings: Settings) -> None:

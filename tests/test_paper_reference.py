@@ -102,10 +102,11 @@ def frame_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _project(clip: Path, faces: list[Face]) -> tuple[np.ndarray, np.ndarray]:
     """The decoded frame, and the swap stage's output with the paper mode's settings."""
     settings = load_settings(mode="paper")
-    detector = SimpleNamespace(match_distance=0.5)
+    detector = SimpleNamespace(match_distance=0.5, embed=lambda image, faces: list(faces))
     swapper = SimpleNamespace(
         settings=settings,
         detector=detector,
+        identity=SimpleNamespace(embedding=np.ones(128, np.float32) / np.sqrt(128)),
         selection=parse_selection("all"),
         backend=StandInBackend(),
     )

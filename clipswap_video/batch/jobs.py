@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from clipswap_video.config import ModeName
 from clipswap_video.errors import ExitCode
@@ -34,6 +35,8 @@ class JobOutcome:
     exit_code: int = ExitCode.OK
     coverage: dict[str, int] | None = None
     """FaceCoverage.as_json() of a finished job that looked for faces."""
+    quality: dict[str, Any] | None = None
+    """QualityLog.as_json() of the same: per-second figures and flagged ranges."""
 
     @property
     def ok(self) -> bool:

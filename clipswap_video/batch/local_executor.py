@@ -208,7 +208,14 @@ class VideoWorker:
                 swapper=swapper,
             )
             coverage = done.coverage.as_json() if done.coverage is not None else None
-            return JobOutcome(job, self.label, done.frames, done.elapsed_s, coverage=coverage)
+            return JobOutcome(
+                job,
+                self.label,
+                done.frames,
+                done.elapsed_s,
+                coverage=coverage,
+                quality=done.quality,
+            )
         except ClipswapError as error:
             return JobOutcome(job, self.label, error=str(error), exit_code=error.exit_code)
         except Exception as error:  # a bug: report it against this job, keep the worker

@@ -44,10 +44,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     exit_code INTEGER,
     frames_swapped INTEGER,           -- frames with a swapped face
-    frames_missed INTEGER             -- frames with a chosen face left unswapped
+    frames_missed INTEGER,            -- frames with a chosen face left unswapped
+    quality TEXT                      -- JSON: per-second figures and flagged ranges
 )
 """
-_ADDED_COLUMNS = {"frames_swapped": "INTEGER", "frames_missed": "INTEGER"}
+_ADDED_COLUMNS = {"frames_swapped": "INTEGER", "frames_missed": "INTEGER", "quality": "TEXT"}
 """Columns newer than the first manifests: added to an older one when it is opened."""
 
 
@@ -182,14 +183,17 @@ class Manifest:
         error: str | None,
         exit_code: int,
         coverage: dict[str, int] | None = None,
+        quality: dict[str, Any] | None = None,
     ) -> None:
         """Records a job's end: done when `error` is None, else failed with its line;
-        `coverage` (FaceCoverage.as_json) when faces were looked for."""
+        `coverage` (FaceCoverage.as_json) and `quality` (QualityLog.as_json) when
+        faces were looked for."""
         now = time.time()
         self._write(
             """UPDATE jobs SET state = ?, device = ?, frames = ?, elapsed_s = ?,
                    finished_at = ?, wall_s = ? - COALESCE(started_at, ?), error = ?,
-                   exit_code = ?, frames_swapped = ?, frames_missed = ? WHERE output = ?""",
+                   exit_code = ?, frames_swapped = ?, frames_missed = ?, quality = ?
+               WHERE output = ?""",
             (
                 "done" if error is None else "failed",
                 device,
@@ -202,6 +206,7 @@ class Manifest:
                 exit_code,
                 coverage["frames_swapped"] if coverage else None,
                 coverage["frames_missed"] if coverage else None,
+                json.dumps(quality) if quality is not None else None,
                 self.key(output),
             ),
         )

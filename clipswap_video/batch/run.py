@@ -187,6 +187,7 @@ def _execute(
             error=outcome.error,
             exit_code=outcome.exit_code,
             coverage=outcome.coverage,
+            quality=outcome.quality,
         )
         finished.add(outcome.job.output)
         if on_outcome is not None:
@@ -293,6 +294,8 @@ def _row(record: dict[str, Any] | None, job: VideoJob, action: str) -> dict[str,
     """A report row: the job's manifest record (less the settings TOML, which
     stays in the manifest) and what this run did with it."""
     row = {key: value for key, value in (record or {"state": "new"}).items() if key != "settings"}
+    if row.get("quality"):  # stored as JSON text
+        row["quality"] = json.loads(row["quality"])
     return {
         **row,
         "input": str(job.input),

@@ -15,7 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
-from clipswap_video.errors import ConfigValueError, ExitCode
+from clipswap_video.errors import (
+    ConfigValueError,
+    ExitCode,
+    OutputPathError,
+    OutputUnwritableError,
+)
 from clipswap_video.faces.coverage import coverage_summary
 
 if TYPE_CHECKING:
@@ -74,6 +79,13 @@ def add_parser(commands: Any) -> None:
         "(batch.settle_seconds); Ctrl-C or SIGTERM stops",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write a quality report page: per video, the face at its worst "
+        "moment, identity and flicker over time, flagged time ranges",
+    )
     add_loudness(parser)
     parser.set_defaults(handler=run, usage_error=parser.error)
 
@@ -94,6 +106,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
     if args.devices and args.ray is not None:
         raise ConfigValueError("--devices is for local workers; with Ray give --workers N")
+    if args.report is not None:
+        _check_report_path(args.report)
     if args.watch and args.dry_run:
         raise ConfigValueError("--dry-run shows one plan; it cannot --watch")
     if len(args.targets) == 1 and args.container:
@@ -126,6 +140,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.watch:
         return _watch(args, console, plan_pass, options, on_outcome)
     report = run_plan(plan_pass(), options, on_outcome=on_outcome)
+    if args.report is not None:
+        _write_report(report, args.report)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     elif not args.quiet:
@@ -152,7 +168,8 @@ def _watch(
             "Ctrl-C stops",
             soft_wrap=True,
         )
-    summary = watch_batch(plan_pass, options, settle, on_outcome=on_outcome)
+    on_pass = None if args.report is None else (lambda report: _write_report(report, args.report))
+    summary = watch_batch(plan_pass, options, settle, on_outcome=on_outcome, on_pass=on_pass)
     counts = summary.counts()
     manifests = sorted({str(report.manifest) for report in summary.reports})
     if args.json:
@@ -165,6 +182,24 @@ def _watch(
             soft_wrap=True,
         )
     return int(ExitCode.INTERRUPTED)
+
+
+def _check_report_path(path: Path) -> None:
+    """Before any job runs: the report's folder exists and can be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputPathError(f"--report {path} is a folder; give a file such as report.html")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OutputUnwritableError(f"--report {path}: cannot write in {folder}")
+
+
+def _write_report(report: BatchReport, path: Path) -> None:
+    from clipswap_video.batch.qc_report import write_html_report
+
+    try:
+        write_html_report(report, path)
+    except OSError as error:
+        raise OutputUnwritableError(f"cannot write the report {path}: {error.strerror}") from None
 
 
 def _is_ray_address(text: str) -> bool:

@@ -54,6 +54,7 @@ from clipswap_video.swap.composite import (
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
 from clipswap_video.swap.enhance import with_enhancer
 from clipswap_video.swap.masks import Masked, with_masks
+from clipswap_video.swap.quality import QualityLog
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class SwapStage:
         self._needs_landmarks = "landmarks" in self.composite.masks or self._lip_mouth
         self.tracks: dict[int | None, _TrackState] = {}
         self.coverage = FaceCoverage()
+        self.quality = QualityLog(swapper.detector, swapper.identity.embedding, settings.batch)
         self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
 
     def push(self, frame: Frame) -> list[Frame]:
@@ -181,6 +183,7 @@ class SwapStage:
         found, selected = self._chosen.pop(work.frame.index)
         self.coverage.count(found=found, selected=selected, swapped=len(work.faces))
         if not work.faces:
+            self.quality.observe(work.frame.seconds, work.image, work.image, [], selected)
             return work.frame  # goes to the encoder untouched
         output = work.image.copy()
         for face in work.faces:
@@ -209,6 +212,7 @@ class SwapStage:
                 )
                 paste(output, blended, alpha, matrix)
         work.frame.replace_pixels(output)
+        self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
         return work.frame
 
     def _landmarks_68(self, targets: np.ndarray) -> np.ndarray:

@@ -1,0 +1,197 @@
+"""What a supervisor needs to know about a finished video, measured while it is
+swapped (no second pass): per second of the video, the frames with a swapped
+face, the frames where a chosen face was left unswapped, the face boxes'
+flicker (as `evaluate` measures it: the mean frame-to-frame change inside them,
+output over input) and the swapped face's identity distance to the source (one
+embedding a second, by the detector's own identity model); then the time ranges
+where the identity drifts or the flicker jumps, and small pictures of the face
+(input and output) at the worst moment: only the worst so far is kept, so a
+two-hour video costs no more memory than a short one.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from clipswap_video.config import BatchSettings
+from clipswap_video.faces import Face
+from clipswap_video.faces.detect import FaceDetector
+from clipswap_video.faces.types import Embedding, embedding_distance
+
+_MARGIN = 0.1  # of the box's size: the flicker region reaches a little past the face
+_THUMBNAIL_MARGIN = 0.3
+_THUMBNAIL_HEIGHT = 112
+
+
+@dataclass
+class _Moment:
+    """The worst moment of one kind so far: how bad, when, and the face then."""
+
+    badness: float
+    seconds: float
+    before: str  # PNG, base64
+    after: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at_s": round(self.seconds, 3), "input": self.before, "output": self.after}
+
+
+@dataclass
+class _Second:
+    frames: int = 0
+    swapped: int = 0
+    missed: int = 0
+    change_in: float = 0.0
+    change_out: float = 0.0
+    identity: float | None = None
+
+
+@dataclass
+class QualityLog:
+    """Per-second quality figures of one video, filled frame by frame."""
+
+    detector: FaceDetector
+    source: Embedding
+    settings: BatchSettings = field(default_factory=BatchSettings)
+    _seconds: dict[int, _Second] = field(default_factory=dict)
+    _previous: tuple[np.ndarray, np.ndarray] | None = None
+    _worst: dict[str, _Moment] = field(default_factory=dict)  # "identity", "flicker"
+
+    def observe(
+        self,
+        seconds: float,
+        before: np.ndarray,
+        after: np.ndarray,
+        faces: list[Face],
+        selected: int,
+    ) -> None:
+        """One frame at `seconds`: the decoded image `before`, the output `after`,
+        the faces swapped in it and how many were chosen."""
+        second = self._seconds.setdefault(max(0, int(seconds)), _Second())
+        second.frames += 1
+        second.swapped += bool(faces)
+        second.missed += len(faces) < selected
+        if self._previous is not None:
+            for face in faces:
+                rows, columns = _region(face.box, before.shape, _MARGIN)
+                old_in, old_out = self._previous
+                change_in = _change(before, old_in, rows, columns)
+                change_out = _change(after, old_out, rows, columns)
+                second.change_in += change_in
+                second.change_out += change_out
+                # A grey level of slack: a still input must not make noise the worst.
+                self._keep("flicker", change_out / (change_in + 1), seconds, face, before, after)
+        self._previous = (before, after)
+        if faces and second.identity is None:
+            largest = max(faces, key=lambda face: _area(face.box))
+            [embedded] = self.detector.embed(after, [largest])
+            if embedded.embedding is not None:
+                second.identity = embedding_distance(embedded.embedding, self.source)
+                self._keep("identity", second.identity, seconds, largest, before, after)
+
+    def _keep(
+        self,
+        kind: str,
+        badness: float,
+        seconds: float,
+        face: Face,
+        before: np.ndarray,
+        after: np.ndarray,
+    ) -> None:
+        worst = self._worst.get(kind)
+        if worst is None or badness > worst.badness:
+            rows, columns = _region(face.box, before.shape, _THUMBNAIL_MARGIN)
+            self._worst[kind] = _Moment(
+                badness, seconds, _png(before[rows, columns]), _png(after[rows, columns])
+            )
+
+    def as_json(self) -> dict[str, Any]:
+        """The series (one entry per second, null where not measured) and the
+        flagged ranges, as plain data."""
+        span = range(max(self._seconds, default=-1) + 1)
+        seconds = [self._seconds.get(index, _Second()) for index in span]
+        flicker = [
+            round(s.change_out / s.change_in, 3) if s.change_in > 0 else None for s in seconds
+        ]
+        identity = [None if s.identity is None else round(s.identity, 4) for s in seconds]
+        flags = self._flags(identity, flicker)
+        return {
+            "frames": [s.frames for s in seconds],
+            "swapped": [s.swapped for s in seconds],
+            "missed": [s.missed for s in seconds],
+            "flicker": flicker,
+            "identity": identity,
+            "flags": flags,
+            "worst": self._worst_moment(flags),
+        }
+
+    def _worst_moment(self, flags: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The face at the worst moment of the kind flagged (identity first, as the
+        graver), else at the largest identity distance seen; None before any."""
+        reasons = {flag["why"] for flag in flags}
+        kind = "flicker" if reasons == {"flicker jump"} else "identity"
+        moment = self._worst.get(kind) or self._worst.get("flicker")
+        return None if moment is None else {"why": kind, **moment.as_json()}
+
+    def _flags(
+        self, identity: list[float | None], flicker: list[float | None]
+    ) -> list[dict[str, Any]]:
+        """Merged runs of seconds whose identity distance is over the limit
+        (`batch.qc_identity_distance`, 0: the detector's same-person distance) or
+        whose flicker is `batch.qc_flicker_jump` times the video's median."""
+        limit = self.settings.qc_identity_distance or self.detector.match_distance
+        measured = [value for value in flicker if value is not None]
+        median = float(np.median(measured)) if measured else 0.0
+        jump = self.settings.qc_flicker_jump * median
+        flags: list[dict[str, Any]] = []
+        for second, (distance, ratio) in enumerate(zip(identity, flicker, strict=True)):
+            reasons = []
+            if distance is not None and distance > limit:
+                reasons.append("identity drift")
+            if ratio is not None and median > 0 and ratio > jump:
+                reasons.append("flicker jump")
+            for reason in reasons:
+                last = next((flag for flag in reversed(flags) if flag["why"] == reason), None)
+                if last is not None and last["end_s"] == second:
+                    last["end_s"] = second + 1
+                else:
+                    flags.append({"start_s": second, "end_s": second + 1, "why": reason})
+        return sorted(flags, key=lambda flag: (flag["start_s"], flag["why"]))
+
+
+def _png(image: np.ndarray) -> str:
+    """`image` (RGB) scaled to the thumbnail height, as base64 PNG."""
+    height, width = image.shape[:2]
+    if height == 0 or width == 0:
+        return ""
+    side = (max(1, round(width * _THUMBNAIL_HEIGHT / height)), _THUMBNAIL_HEIGHT)
+    small = cv2.resize(image, side, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+    return base64.b64encode(encoded.tobytes()).decode("ascii") if ok else ""
+
+
+def _area(box: np.ndarray) -> float:
+    return float((box[2] - box[0]) * (box[3] - box[1]))
+
+
+def _region(box: np.ndarray, shape: tuple[int, ...], margin: float) -> tuple[slice, slice]:
+    x0, y0, x1, y1 = (float(v) for v in box[:4])
+    grow_x, grow_y = (x1 - x0) * margin, (y1 - y0) * margin
+    height, width = shape[:2]
+    rows = slice(max(0, int(y0 - grow_y)), min(height, int(y1 + grow_y) + 1))
+    columns = slice(max(0, int(x0 - grow_x)), min(width, int(x1 + grow_x) + 1))
+    return rows, columns
+
+
+def _change(image: np.ndarray, previous: np.ndarray, rows: slice, columns: slice) -> float:
+    now = image[rows, columns].astype(np.int16)
+    before = previous[rows, columns].astype(np.int16)
+    return float(np.abs(now - before).mean()) if now.size else 0.0
+
+
+__all__ = ["QualityLog"]
