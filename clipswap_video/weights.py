@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
 
 from clipswap_video._resources import weights_manifest_path
-from clipswap_video.errors import AmbiguousWeightsError, ConfigValueError
+from clipswap_video.errors import AmbiguousWeightsError, ConfigValueError, MissingWeightsError
 
 ENV_VAR = "CLIPSWAP_WEIGHTS"
 
@@ -138,6 +139,33 @@ def find_weight(entry: WeightEntry, explicit: Path | None = None) -> Path | None
     return found.path if found is not None else None
 
 
+def setting_or_found(
+    setting: str, key: str, names: Sequence[str], explicit: Path | None, need: str
+) -> Path:
+    """The file the setting `key` names (`setting`), else the first of the manifest
+    entries `names` found in the weights folders.
+
+    Raises:
+        MissingWeightsError: neither is there; `need` says what needed it.
+    """
+    if setting:
+        path = Path(setting).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(f"{key} {path} is not a file")
+        return path
+    entries = {entry.name: entry for entry in load_manifest()}
+    for name in names:
+        found = find_weight(entries[name], explicit)
+        if found is not None:
+            return found
+    files = " or ".join(entries[name].file for name in names)
+    folders = ", ".join(str(folder) for folder in search_dirs(explicit))
+    raise MissingWeightsError(
+        f"{need} needs {files} in {folders} (`weights list` shows where each may sit), "
+        f"or {key} = FILE"
+    )
+
+
 def missing_files(groups: list[tuple[str, ...]], explicit: Path | None = None) -> list[str]:
     """For each group of manifest names that stand in for one another, the first's
     file name when none of them is found (what a backend lacks, for a one-line note).
@@ -256,5 +284,6 @@ __all__ = [
     "missing_files",
     "search_dirs",
     "search_folders",
+    "setting_or_found",
     "sidecar",
 ]

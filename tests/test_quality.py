@@ -76,57 +76,46 @@ def test_per_second_figures_and_flagged_ranges() -> None:
     assert _four_seconds(loose).as_json()["flags"] == []
 
 
-def test_a_batch_records_the_quality_of_each_video(
-    cli: CliRun, source_image: Path, tmp_path: Path
-) -> None:
+HOSTILE = "<img src=x onerror=alert(1)>.mp4"
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory, source_image: Path) -> Path:
+    """One batch, with its report page, for the tests below: a moving face (a.mp4,
+    1.2 s at 10 fps), a faceless clip named like markup, and a broken file."""
     from face_fixtures import astronaut_actor, line_path, write_actor_clip
 
-    inputs, outputs = tmp_path / "in", tmp_path / "out"
-    inputs.mkdir()
-    path = line_path((300, 180), (330, 180), 1.2, 1.25)
-    write_actor_clip(inputs / "a.mp4", [astronaut_actor(path)], seconds=1.2, fps=10)
-    write_clip(inputs / "faceless.mp4", frames=10)
-    code, err = cli(
-        "batch", source_image, inputs, outputs, "--swapper", "classic", "--workers", "1"
-    )
-    assert code == 0, err
-    report = json.loads((outputs / "clipswap-batch.json").read_text())
-    rows = {Path(job["input"]).name: job for job in report["jobs"]}
-    quality = rows["a.mp4"]["quality"]
-    assert (
-        quality["frames"] == [10, 2] and sum(quality["swapped"]) == rows["a.mp4"]["frames_swapped"]
-    )
-    assert all(value is not None for value in quality["identity"])  # one a second
-    assert quality["flicker"][0] is not None
-    assert rows["faceless.mp4"]["quality"]["swapped"] == [0]
+    from clipswap_video.cli import main
 
-
-def _batch_with_a_hostile_name(cli: CliRun, source_image: Path, tmp_path: Path) -> Path:
-    """A batch of a video with a face, one named like markup, and a broken one;
-    returns the report page."""
-    from face_fixtures import astronaut_actor, line_path, write_actor_clip
-
-    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    folder = tmp_path_factory.mktemp("batch")
+    inputs, outputs = folder / "in", folder / "out"
     inputs.mkdir()
     path = line_path((300, 180), (330, 180), 1.2, 1.25)
     write_actor_clip(inputs / "a.mp4", [astronaut_actor(path)], seconds=1.2, fps=10)
     write_clip(inputs / HOSTILE, frames=10)
     (inputs / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated <b>bold</b>")
-    page = tmp_path / "report.html"
-    swap = ("--swapper", "classic", "--workers", "1", "--report", page)
-    code, err = cli("batch", source_image, inputs, outputs, *swap)
-    assert code == ExitCode.JOBS_FAILED, err  # the broken file
-    return page
+    page = folder / "report.html"
+    swap = ["--swapper", "classic", "--workers", "1", "--report", str(page), "-q"]
+    code = main(["batch", str(source_image), str(inputs), str(outputs), *swap])
+    assert code == ExitCode.JOBS_FAILED  # the broken file
+    return folder
 
 
-HOSTILE = "<img src=x onerror=alert(1)>.mp4"
+def test_a_batch_records_the_quality_of_each_video(batch: Path) -> None:
+    report = json.loads((batch / "out" / "clipswap-batch.json").read_text())
+    rows = {Path(job["input"]).name: job for job in report["jobs"]}
+    quality = rows["a.mp4"]["quality"]
+    assert quality["frames"] == [10, 2]
+    assert sum(quality["swapped"]) == rows["a.mp4"]["frames_swapped"]
+    assert all(value is not None for value in quality["identity"])  # one a second
+    assert quality["flicker"][0] is not None and quality["worst"]["input"]
+    assert rows[HOSTILE]["quality"]["swapped"] == [0]  # looked for, none found
+    broken = rows["broken.mp4"]
+    assert broken["state"] == "failed" and broken.get("quality") is None
 
 
-def test_the_report_page_is_self_contained_and_escapes_every_name(
-    cli: CliRun, source_image: Path, tmp_path: Path
-) -> None:
-    page = _batch_with_a_hostile_name(cli, source_image, tmp_path)
-    text = page.read_text()
+def test_the_report_page_is_self_contained_and_escapes_every_name(batch: Path) -> None:
+    text = (batch / "report.html").read_text()
     assert HOSTILE not in text and html.escape(HOSTILE) in text  # shown as text
     assert "<script" not in text and "http://" not in text.replace(_SVG_NAMESPACE, "")
     assert text.count("<tr>") == 4  # the header and a row per video
@@ -153,15 +142,13 @@ def test_report_paths_are_checked_before_any_job(
 
 
 @pytest.mark.slow
-def test_the_report_renders_in_a_real_browser(
-    cli: CliRun, source_image: Path, tmp_path: Path
-) -> None:
+def test_the_report_renders_in_a_real_browser(batch: Path, tmp_path: Path) -> None:
     """Headless Chromium (Debian's package, which `make test` installs): the page's
     DOM holds the hostile name as text and no element it would have made, every
     picture decodes, and a screenshot is drawn."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium is not None, "chromium is missing: `make test` installs it with apt-get"
-    page = _batch_with_a_hostile_name(cli, source_image, tmp_path)
+    page = batch / "report.html"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", page.as_uri()],

@@ -25,7 +25,6 @@ from clipswap_video.errors import (
     ConfigValueError,
     CorruptWeightsError,
     MissingExtraError,
-    MissingWeightsError,
 )
 from clipswap_video.faces import (
     AlignmentName,
@@ -37,7 +36,7 @@ from clipswap_video.faces import (
 )
 from clipswap_video.swap.backend import CropBatch, SwapBackend, SwappedBatch
 from clipswap_video.swap.device import autocast
-from clipswap_video.weights import find_weight, load_manifest, search_dirs
+from clipswap_video.weights import setting_or_found
 
 ENHANCERS: dict[str, tuple[str, ...]] = {
     "gfpgan": ("gfpgan.v1_4", "gfpgan.v1_3"),
@@ -76,23 +75,9 @@ def find_enhancer(settings: EnhanceSettings, weights_dir: Path | None) -> Path:
     Raises:
         MissingWeightsError: neither is there.
     """
-    if settings.model:
-        path = Path(settings.model).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"enhance.model {path} is not a file")
-        return path
-    entries = {entry.name: entry for entry in load_manifest()}
     names = ENHANCERS[settings.enhancer]
-    for name in names:
-        found = find_weight(entries[name], weights_dir)
-        if found is not None:
-            return found
-    files = " or ".join(entries[name].file for name in names)
-    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
-    raise MissingWeightsError(
-        f"the {settings.enhancer} enhancer needs {files} in {folders} (`weights list` shows "
-        "where it may sit), or enhance.model = FILE"
-    )
+    need = f"the {settings.enhancer} enhancer"
+    return setting_or_found(settings.model, "enhance.model", names, weights_dir, need)
 
 
 class FaceEnhancer:

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 
 from clipswap_video.config import CompositeSettings, RegionName
-from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
+from clipswap_video.errors import ConfigValueError, CorruptWeightsError
 from clipswap_video.faces import AlignmentName
 from clipswap_video.faces.onnx_session import first_output, onnx_providers, open_session
 from clipswap_video.swap.backend import CropBatch, SwapBackend, SwappedBatch
-from clipswap_video.weights import find_weight, load_manifest, search_dirs
+from clipswap_video.weights import setting_or_found
 
 OCCLUDERS = ("facefusion.xseg_1", "facefusion.xseg_2", "facefusion.xseg_3")
 """Manifest entries `composite.occluder` falls back to, preferred first."""
@@ -254,22 +254,7 @@ def find_mask_model(
         MissingWeightsError: neither is there.
     """
     key = "composite.occluder" if mask == "occlusion" else "composite.parser"
-    if setting:
-        path = Path(setting).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"{key} {path} is not a file")
-        return path
-    entries = {entry.name: entry for entry in load_manifest()}
-    for name in names:
-        found = find_weight(entries[name], weights_dir)
-        if found is not None:
-            return found
-    files = ", ".join(entries[name].file for name in names)
-    folders = ", ".join(str(folder) for folder in search_dirs(weights_dir))
-    raise MissingWeightsError(
-        f"the {mask} mask needs one of {files} in {folders} (`weights list` shows "
-        f"where each may sit), or {key} = FILE"
-    )
+    return setting_or_found(setting, key, names, weights_dir, f"the {mask} mask")
 
 
 def _resized(image: np.ndarray, side: int) -> np.ndarray:
