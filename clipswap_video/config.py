@@ -143,6 +143,14 @@ class EnhanceSettings:
     """Side of the FFHQ-aligned crop the model restores (GFPGAN and CodeFormer: 512)."""
     fidelity: float = field(default=0.5, metadata={"range": (0.0, 1.0)})
     """CodeFormer's w: 0 favours quality, 1 fidelity to the swapped face."""
+    frame_model: str = ""
+    """A spandrel image model (super-resolution or restoration: Real-ESRGAN, SwinIR,
+    SCUNet, ...; .pth or .safetensors) run on every whole frame after compositing,
+    in tiles; a larger result is averaged back to the frame's size. Empty: none."""
+    frame_blend: float = field(default=1.0, metadata={"range": (0.0, 1.0)})
+    """The enhanced frame over the composited one: 1 = all enhanced."""
+    frame_tile: int = field(default=512, metadata={"range": (64, 4096)})
+    """Side of the frame tiles the model runs on, in frame pixels (the memory bound)."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from clipswap_video import __version__
 from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
-from clipswap_video.errors import NothingSwappedError
+from clipswap_video.errors import ConfigValueError, NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
 
 if TYPE_CHECKING:
@@ -83,6 +83,11 @@ def run_video(
     videos pass one so that the models load once.
     """
     started = time.perf_counter()
+    if settings.swap.swapper == "none" and settings.enhance.frame_model:
+        raise ConfigValueError(
+            "enhance.frame_model runs in a swap job; with swap.swapper = none the frames "
+            "pass through untouched"
+        )
     sources = [source_image] if isinstance(source_image, Path) else list(source_image)
     for source in sources:
         read_image(source)  # a bad source fails before any decoding

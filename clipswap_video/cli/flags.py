@@ -82,6 +82,13 @@ def add_swap_flags(parser: argparse.ArgumentParser) -> None:
         choices=get_args(EnhancerName),
         help="face restoration after the swap (GFPGAN, CodeFormer, RestoreFormer files)",
     )
+    parser.add_argument(
+        "--frame-enhancer",
+        type=Path,
+        metavar="FILE",
+        help="a spandrel image model (Real-ESRGAN, SwinIR, ...) run on every whole frame "
+        "after compositing; the output keeps the input's size",
+    )
     parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
     parser.add_argument(
         "--batch-size", type=int, metavar="N", help="face crops per generator call, across frames"
@@ -117,6 +124,7 @@ def settings_overrides(args: argparse.Namespace) -> list[str]:
         "swap.precision": getattr(args, "precision", None),
         "swap.batch_size": getattr(args, "batch_size", None),
         "enhance.enhancer": getattr(args, "enhancer", None),
+        "enhance.frame_model": getattr(args, "frame_enhancer", None),
         "video.codec": getattr(args, "codec", None),
         "video.crf": getattr(args, "crf", None),
         "video.preset": getattr(args, "preset", None),

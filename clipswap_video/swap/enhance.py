@@ -160,13 +160,31 @@ def with_enhancer(
 
 
 def _load(path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
-    """The network in `path` and its spandrel architecture id.
+    """The face restorer in `path` and its spandrel architecture id.
+
+    Raises:
+        CorruptWeightsError: unreadable, or not one of the restorers here.
+    """
+    descriptor = load_spandrel(path, "a GFPGAN, CodeFormer or RestoreFormer file")
+    architecture = descriptor.architecture.id
+    if architecture not in FORWARDS:
+        raise CorruptWeightsError(
+            f"{path} is a {architecture} model, not a face restorer this project runs "
+            f"({', '.join(FORWARDS)})"
+        )
+    return descriptor.model.eval().to(device), architecture
+
+
+def load_spandrel(path: Path, expected: str) -> Any:
+    """spandrel's model descriptor of the state dict in `path`, the architecture
+    detected from its keys (`expected` names what was wanted, for messages).
 
     A .pth/.ckpt/.pt is read with torch.load(weights_only=True): tensors and plain
     containers only, never code (spandrel's own loader would run a TorchScript .pt).
 
     Raises:
-        CorruptWeightsError: unreadable, or not one of the restorers here.
+        CorruptWeightsError: unreadable, or no architecture spandrel knows.
+        MissingExtraError: CodeFormer without the extra that has its architecture.
     """
     if path.suffix.lower() not in SUFFIXES:
         raise CorruptWeightsError(
@@ -181,27 +199,17 @@ def _load(path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
     has_extra = _install_extra_architectures(spandrel)
     canonical = spandrel.canonicalize_state_dict(state)
     try:
-        descriptor = spandrel.ModelLoader().load_from_state_dict(canonical)
+        return spandrel.ModelLoader().load_from_state_dict(canonical)
     except spandrel.UnsupportedModelError:
         if not has_extra and _CODEFORMER_KEYS <= set(canonical):
             raise MissingExtraError(
                 f"{path} is CodeFormer, whose architecture (non-commercial licence) is the "
                 "optional extra: pip install 'clipswap-video[codeformer]'"
             ) from None
-        raise CorruptWeightsError(
-            f"{path} is no model spandrel knows: not a GFPGAN, CodeFormer or RestoreFormer file"
-        ) from None
+        raise CorruptWeightsError(f"{path} is no model spandrel knows: not {expected}") from None
     except (KeyError, RuntimeError, ValueError, IndexError) as error:
         message = " ".join(str(error).split())[:160]
         raise CorruptWeightsError(f"{path} does not fit its architecture ({message})") from None
-    architecture = descriptor.architecture.id
-    if architecture not in FORWARDS:
-        raise CorruptWeightsError(
-            f"{path} is a {architecture} model, not a face restorer this project runs "
-            f"({', '.join(FORWARDS)})"
-        )
-    model = descriptor.model.eval().to(device)
-    return model, architecture
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:
@@ -243,6 +251,7 @@ __all__ = [
     "FaceEnhancer",
     "Restorer",
     "find_enhancer",
+    "load_spandrel",
     "read_state_dict",
     "with_enhancer",
 ]

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from clipswap_video.config import Settings
-from clipswap_video.errors import ConfigValueError
+from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import (
     Face,
     FaceAnalyzer,
@@ -53,6 +54,7 @@ from clipswap_video.swap.composite import (
 )
 from clipswap_video.swap.engine import FrameSwap, SwapEngine
 from clipswap_video.swap.enhance import with_enhancer
+from clipswap_video.swap.frame_enhance import FrameEnhancer
 from clipswap_video.swap.masks import Masked, with_masks
 from clipswap_video.swap.quality import QualityLog
 
@@ -94,6 +96,7 @@ class FaceSwapper:
         # Outermost: the mask models read the crops the stage composites in.
         self.backend = with_masks(backend, settings.composite, settings.swap.device, weights_dir)
         self.backend.prepare_source(self.identity)
+        self.frame_enhancer = _frame_enhancer(settings, self.backend.device)
 
     def stage_for(self, info: MediaInfo) -> SwapStage:
         """The frame stage for one video (its rotation, its own tracks)."""
@@ -184,7 +187,9 @@ class SwapStage:
         self.coverage.count(found=found, selected=selected, swapped=len(work.faces))
         if not work.faces:
             self.quality.observe(work.frame.seconds, work.image, work.image, [], selected)
-            return work.frame  # goes to the encoder untouched
+            if self.swapper.frame_enhancer is not None:
+                work.frame.replace_pixels(self.swapper.frame_enhancer(work.image))
+            return work.frame  # goes to the encoder untouched, unless enhanced
         output = work.image.copy()
         for face in work.faces:
             state = self.tracks.setdefault(face.track_id, _TrackState(work.frame.index))
@@ -211,8 +216,10 @@ class SwapStage:
                     self.tracks[face.track_id],
                 )
                 paste(output, blended, alpha, matrix)
-        work.frame.replace_pixels(output)
         self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
+        if self.swapper.frame_enhancer is not None:
+            output = self.swapper.frame_enhancer(output)
+        work.frame.replace_pixels(output)
         return work.frame
 
     def _landmarks_68(self, targets: np.ndarray) -> np.ndarray:
@@ -318,6 +325,19 @@ class SwapStage:
         stale = [k for k, s in self.tracks.items() if index - s.last_seen > _FORGET_AFTER]
         for key in stale:
             del self.tracks[key]
+
+
+def _frame_enhancer(settings: Settings, device: torch.device) -> FrameEnhancer | None:
+    """The whole-frame enhancer `enhance.frame_model` names, on the swap's device."""
+    enhance = settings.enhance
+    if not enhance.frame_model:
+        return None
+    path = Path(enhance.frame_model).expanduser()
+    if not path.is_file():
+        raise MissingWeightsError(f"enhance.frame_model {path} is not a file")
+    return FrameEnhancer(
+        path, device, settings.swap.precision, enhance.frame_tile, enhance.frame_blend
+    )
 
 
 def _eye_distance(template: np.ndarray) -> float:
