@@ -107,6 +107,7 @@ def _project(clip: Path, faces: list[Face]) -> tuple[np.ndarray, np.ndarray]:
         settings=settings,
         detector=detector,
         identity=SimpleNamespace(embedding=np.ones(128, np.float32) / np.sqrt(128)),
+        frame_enhancer=None,
         selection=parse_selection("all"),
         backend=StandInBackend(),
     )
