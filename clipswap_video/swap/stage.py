@@ -186,9 +186,11 @@ class SwapStage:
         found, selected = self._chosen.pop(work.frame.index)
         self.coverage.count(found=found, selected=selected, swapped=len(work.faces))
         if not work.faces:
-            self.quality.observe(work.frame.seconds, work.image, work.image, [], selected)
+            output = work.image
             if self.swapper.frame_enhancer is not None:
-                work.frame.replace_pixels(self.swapper.frame_enhancer(work.image))
+                output = self.swapper.frame_enhancer(work.image)
+                work.frame.replace_pixels(output)
+            self.quality.observe(work.frame.seconds, work.image, output, [], selected)
             return work.frame  # goes to the encoder untouched, unless enhanced
         output = work.image.copy()
         for face in work.faces:
@@ -216,9 +218,9 @@ class SwapStage:
                     self.tracks[face.track_id],
                 )
                 paste(output, blended, alpha, matrix)
-        self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
         if self.swapper.frame_enhancer is not None:
             output = self.swapper.frame_enhancer(output)
+        self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
         work.frame.replace_pixels(output)
         return work.frame
 
