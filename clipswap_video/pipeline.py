@@ -46,7 +46,7 @@ class JobResult:
     input_problems: list[str] = field(default_factory=list)  # tolerated damage
     dropped_streams: list[str] = field(default_factory=list)  # already logged when found
     coverage: FaceCoverage | None = None  # None: `--swapper none`, no faces looked for
-    quality: dict[str, Any] | None = None  # QualityLog.as_json(); None as for coverage
+    quality: dict[str, Any] | None = None  # QualityLog.as_json(), when measured
 
     @property
     def fps(self) -> float:
@@ -71,6 +71,7 @@ def run_video(
     swapper: FaceSwapper | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_progress: ProgressCallback | None = None,
+    measure_quality: bool = False,
 ) -> JobResult:
     """Processes `input_video` into `output`; raises ClipswapError on bad input.
 
@@ -80,7 +81,8 @@ def run_video(
     Unless `settings.swap.swapper` is "none", the face swap stage runs first,
     then any extra `stages` (tests use these to inspect or interrupt). A
     `swapper` already loaded (models, source identity) is reused; jobs of many
-    videos pass one so that the models load once.
+    videos pass one so that the models load once. `measure_quality`: the
+    per-second quality record a batch keeps (JobResult.quality), at some cost.
     """
     started = time.perf_counter()
     if settings.swap.swapper == "none" and settings.enhance.frame_model:
@@ -105,7 +107,7 @@ def run_video(
             if settings.swap.swapper != "none":  # models load after the cheap checks
                 if swapper is None:
                     swapper = _load_swapper(sources, settings, weights_dir)
-                swap = swapper.stage_for(reader.info)
+                swap = swapper.stage_for(reader.info, measure_quality)
             if on_start is not None:
                 on_start(_expected_frames(reader))
             count = _stream_frames(
@@ -116,7 +118,7 @@ def run_video(
             writer.finish()
     elapsed = time.perf_counter() - started
     coverage = swap.coverage if swap is not None else None
-    quality = swap.quality.as_json() if swap is not None else None
+    quality = swap.quality.as_json() if swap is not None and swap.quality is not None else None
     problems = reader.problems() + writer.problems()
     return JobResult(output, count, elapsed, problems, writer.dropped_streams, coverage, quality)
 

@@ -33,8 +33,8 @@ class _CountingSwapper(FaceSwapper):
 
     stages: list[SwapStage]
 
-    def stage_for(self, info: MediaInfo) -> SwapStage:
-        stage = super().stage_for(info)
+    def stage_for(self, info: MediaInfo, measure_quality: bool = False) -> SwapStage:
+        stage = super().stage_for(info, measure_quality)
         self.stages.append(stage)
         return stage
 

@@ -206,6 +206,7 @@ class VideoWorker:
                 on_device,
                 weights_dir=self.weights_dir,
                 swapper=swapper,
+                measure_quality=True,
             )
             coverage = done.coverage.as_json() if done.coverage is not None else None
             return JobOutcome(

@@ -98,9 +98,10 @@ class FaceSwapper:
         self.backend.prepare_source(self.identity)
         self.frame_enhancer = _frame_enhancer(settings, self.backend.device)
 
-    def stage_for(self, info: MediaInfo) -> SwapStage:
-        """The frame stage for one video (its rotation, its own tracks)."""
-        return SwapStage(self, info.video.rotation)
+    def stage_for(self, info: MediaInfo, measure_quality: bool = False) -> SwapStage:
+        """The frame stage for one video (its rotation, its own tracks); with
+        `measure_quality`, the per-second figures of a batch's quality record."""
+        return SwapStage(self, info.video.rotation, measure_quality)
 
 
 @dataclass
@@ -115,7 +116,9 @@ class SwapStage:
     """Swaps the selected faces of each frame. Frames go in with `push` and come
     out, in order, once their batch is swapped and composited (see SwapEngine)."""
 
-    def __init__(self, swapper: FaceSwapper, rotation: int = 0) -> None:
+    def __init__(
+        self, swapper: FaceSwapper, rotation: int = 0, measure_quality: bool = False
+    ) -> None:
         settings = swapper.settings
         self.swapper, self.composite = swapper, settings.composite
         self.analyzer = FaceAnalyzer(swapper.detector, settings.faces, settings.track, rotation)
@@ -148,7 +151,11 @@ class SwapStage:
         self._needs_landmarks = "landmarks" in self.composite.masks or self._lip_mouth
         self.tracks: dict[int | None, _TrackState] = {}
         self.coverage = FaceCoverage()
-        self.quality = QualityLog(swapper.detector, swapper.identity.embedding, settings.batch)
+        self.quality = (
+            QualityLog(swapper.detector, swapper.identity.embedding, settings.batch)
+            if measure_quality
+            else None
+        )
         self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
 
     def push(self, frame: Frame) -> list[Frame]:
@@ -190,7 +197,8 @@ class SwapStage:
             if self.swapper.frame_enhancer is not None:
                 output = self.swapper.frame_enhancer(work.image)
                 work.frame.replace_pixels(output)
-            self.quality.observe(work.frame.seconds, work.image, output, [], selected)
+            if self.quality is not None:
+                self.quality.observe(work.frame.seconds, work.image, output, [], selected)
             return work.frame  # goes to the encoder untouched, unless enhanced
         output = work.image.copy()
         for face in work.faces:
@@ -220,7 +228,8 @@ class SwapStage:
                 paste(output, blended, alpha, matrix)
         if self.swapper.frame_enhancer is not None:
             output = self.swapper.frame_enhancer(output)
-        self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
+        if self.quality is not None:
+            self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
         work.frame.replace_pixels(output)
         return work.frame
 
