@@ -62,6 +62,18 @@ def embedding_distance(a: Embedding, b: Embedding) -> float:
     return float(1.0 - np.dot(a, b))
 
 
+def box_region(
+    box: npt.NDArray[np.float32], shape: tuple[int, ...], *, margin: float = 0.0
+) -> tuple[slice, slice]:
+    """The (rows, columns) of an image of `shape` that `box` covers, grown by
+    `margin` of its size on each side and clipped to the image."""
+    grow = (box[2:4] - box[:2]) * margin
+    x0, y0 = np.maximum(np.floor(box[:2] - grow), 0).astype(int)
+    x1 = min(int(np.ceil(box[2] + grow[0])), shape[1])
+    y1 = min(int(np.ceil(box[3] + grow[1])), shape[0])
+    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+
+
 def box_iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Pairwise IoU of (N, 4) and (M, 4) boxes -> (N, M)."""
     a, b = np.asarray(a, np.float32).reshape(-1, 4), np.asarray(b, np.float32).reshape(-1, 4)
@@ -74,4 +86,13 @@ def box_iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArr
     return np.where(union > 0, overlap / np.maximum(union, 1e-12), 0.0).astype(np.float32)
 
 
-__all__ = ["Embedding", "Face", "FaceBox", "Landmarks", "box_iou", "embedding_distance", "unit"]
+__all__ = [
+    "Embedding",
+    "Face",
+    "FaceBox",
+    "Landmarks",
+    "box_iou",
+    "box_region",
+    "embedding_distance",
+    "unit",
+]

@@ -36,6 +36,7 @@ from clipswap_video.faces import (
     embedding_distance,
     source_identity,
 )
+from clipswap_video.faces.types import box_region
 from clipswap_video.media import VideoReader, probe
 from clipswap_video.pipeline import run_video
 from clipswap_video.reports._arcface import (
@@ -175,7 +176,7 @@ def _flicker(
     faces: list[Face],
 ) -> None:
     for face in faces:
-        region = _region(face.box, current[0].shape, margin=0.0)
+        region = box_region(face.box, current[0].shape, margin=0.0)
         before_change = np.abs(current[0][region].astype(np.int16) - previous[0][region])
         after_change = np.abs(current[1][region].astype(np.int16) - previous[1][region])
         sums.flicker_in += float(before_change.mean())
@@ -185,7 +186,7 @@ def _flicker(
 def _background(sums: _Sums, after: np.ndarray, plain: np.ndarray, faces: list[Face]) -> None:
     outside = np.ones(after.shape[:2], bool)
     for face in faces:
-        outside[_region(face.box, after.shape, margin=_BACKGROUND_MARGIN)] = False
+        outside[box_region(face.box, after.shape, margin=_BACKGROUND_MARGIN)] = False
     difference = after[outside].astype(np.float64) - plain[outside]
     sums.squared_error += float((difference**2).sum())
     sums.background_pixels += difference.size
@@ -198,19 +199,11 @@ def _coverage(sums: _Sums, after: np.ndarray, plain: np.ndarray, faces: list[Fac
         return
     sums.face_frames += 1
     for face in faces:
-        region = _region(face.box, after.shape, margin=0.0)
+        region = box_region(face.box, after.shape, margin=0.0)
         change = np.abs(after[region].astype(np.float32) - plain[region].astype(np.float32))
         if change.size and float(change.mean()) > _SWAPPED_LEVELS:
             sums.swapped_frames += 1
             return
-
-
-def _region(box: np.ndarray, shape: tuple[int, ...], *, margin: float) -> tuple[slice, slice]:
-    grow = (box[2:] - box[:2]) * margin
-    x0, y0 = np.maximum(np.floor(box[:2] - grow), 0).astype(int)
-    x1 = min(int(np.ceil(box[2] + grow[0])), shape[1])
-    y1 = min(int(np.ceil(box[3] + grow[1])), shape[0])
-    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
 
 
 def _result(sums: _Sums, neural: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from clipswap_video.config import CompositeSettings, RegionName
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError
@@ -56,10 +57,7 @@ class Occluder:
     """An XSeg model: where each target crop's face is not covered."""
 
     def __init__(self, path: Path, device: str) -> None:
-        import onnxruntime  # deferred: importing the interface must not load it
-
-        providers = onnx_providers(device, onnxruntime.get_available_providers(), key="swap.device")
-        self.session, self.path = open_session(path, providers), path
+        self.session, self.path = _session(path, device), path
         first = self.session.get_inputs()[0]
         shape = tuple(first.shape)
         if len(shape) != 4 or shape[3] != 3 or not _square(shape[1:3]):
@@ -100,8 +98,6 @@ class FaceParser:
             self.session: Any = self._open_onnx(path, device)
             self.network: Any = None
         else:
-            import torch
-
             from clipswap_video.swap.bisenet import load_bisenet
             from clipswap_video.swap.device import resolve_device
             from clipswap_video.swap.enhance import read_state_dict
@@ -113,13 +109,9 @@ class FaceParser:
                 raise CorruptWeightsError(f"{path}: {error}") from None
             self.device = resolve_device(device)
             self.network, self.session = network.to(self.device), None
-            self.torch = torch
 
     def _open_onnx(self, path: Path, device: str) -> Any:
-        import onnxruntime
-
-        providers = onnx_providers(device, onnxruntime.get_available_providers(), key="swap.device")
-        session = open_session(path, providers)
+        session = _session(path, device)
         shape = tuple(session.get_inputs()[0].shape)
         classes = tuple(session.get_outputs()[0].shape)
         if len(shape) != 4 or shape[1] != 3 or not _square(shape[2:]) or len(classes) != 4:
@@ -154,7 +146,6 @@ class FaceParser:
 
     def _scores(self, blob: np.ndarray) -> np.ndarray:
         if self.network is not None:
-            torch = self.torch
             with torch.inference_mode():
                 scores = self.network(torch.from_numpy(blob).to(self.device))
             return np.asarray(scores.float().cpu().numpy())
@@ -255,6 +246,14 @@ def find_mask_model(
     """
     key = "composite.occluder" if mask == "occlusion" else "composite.parser"
     return setting_or_found(setting, key, names, weights_dir, f"the {mask} mask")
+
+
+def _session(path: Path, device: str) -> Any:
+    """An onnxruntime session of `path` on `swap.device`."""
+    import onnxruntime  # deferred: importing the interface must not load it
+
+    providers = onnx_providers(device, onnxruntime.get_available_providers(), key="swap.device")
+    return open_session(path, providers)
 
 
 def _resized(image: np.ndarray, side: int) -> np.ndarray:

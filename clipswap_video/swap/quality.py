@@ -21,9 +21,8 @@ import numpy as np
 from clipswap_video.config import BatchSettings
 from clipswap_video.faces import Face
 from clipswap_video.faces.detect import FaceDetector
-from clipswap_video.faces.types import Embedding, embedding_distance
+from clipswap_video.faces.types import Embedding, box_region, embedding_distance
 
-_MARGIN = 0.1  # of the box's size: the flicker region reaches a little past the face
 _THUMBNAIL_MARGIN = 0.3
 _THUMBNAIL_HEIGHT = 112
 
@@ -78,10 +77,10 @@ class QualityLog:
         second.missed += len(faces) < selected
         if self._previous is not None:
             for face in faces:
-                rows, columns = _region(face.box, before.shape, _MARGIN)
+                region = box_region(face.box, before.shape)  # evaluate's flicker region
                 old_in, old_out = self._previous
-                change_in = _change(before, old_in, rows, columns)
-                change_out = _change(after, old_out, rows, columns)
+                change_in = _change(before, old_in, region)
+                change_out = _change(after, old_out, region)
                 second.change_in += change_in
                 second.change_out += change_out
                 # A grey level of slack: a still input must not make noise the worst.
@@ -105,10 +104,8 @@ class QualityLog:
     ) -> None:
         worst = self._worst.get(kind)
         if worst is None or badness > worst.badness:
-            rows, columns = _region(face.box, before.shape, _THUMBNAIL_MARGIN)
-            self._worst[kind] = _Moment(
-                badness, seconds, _png(before[rows, columns]), _png(after[rows, columns])
-            )
+            region = box_region(face.box, before.shape, margin=_THUMBNAIL_MARGIN)
+            self._worst[kind] = _Moment(badness, seconds, _png(before[region]), _png(after[region]))
 
     def as_json(self) -> dict[str, Any]:
         """The series (one entry per second, null where not measured) and the
@@ -179,18 +176,8 @@ def _area(box: np.ndarray) -> float:
     return float((box[2] - box[0]) * (box[3] - box[1]))
 
 
-def _region(box: np.ndarray, shape: tuple[int, ...], margin: float) -> tuple[slice, slice]:
-    x0, y0, x1, y1 = (float(v) for v in box[:4])
-    grow_x, grow_y = (x1 - x0) * margin, (y1 - y0) * margin
-    height, width = shape[:2]
-    rows = slice(max(0, int(y0 - grow_y)), min(height, int(y1 + grow_y) + 1))
-    columns = slice(max(0, int(x0 - grow_x)), min(width, int(x1 + grow_x) + 1))
-    return rows, columns
-
-
-def _change(image: np.ndarray, previous: np.ndarray, rows: slice, columns: slice) -> float:
-    now = image[rows, columns].astype(np.int16)
-    before = previous[rows, columns].astype(np.int16)
+def _change(image: np.ndarray, previous: np.ndarray, region: tuple[slice, slice]) -> float:
+    now, before = image[region].astype(np.int16), previous[region].astype(np.int16)
     return float(np.abs(now - before).mean()) if now.size else 0.0
 
 
