@@ -141,6 +141,8 @@ MAY_BE_NEGATIVE = {
 MAY_BE_ZERO = {
     "truth_jitter_px",
     "classic_identity_transfer",
+    # the test's tiny generator may free no block over glibc's mmap threshold
+    "generator_page_faults_per_call_default",
     "generator_page_faults_per_call_kept",
 }
 
