@@ -291,6 +291,14 @@ class BatchSettings:
     qc_flicker_jump: float = field(default=2.0, metadata={"range": (1.0, 100.0)})
     """Quality report: a second whose face-box flicker (output over input) is this
     many times the video's median is flagged as a flicker jump."""
+    segment_seconds: float = field(default=60.0, metadata={"range": (0.0, 86400.0)})
+    """A video longer than this is split at keyframes into segments of about this
+    length, each a unit of work for any free worker, joined without re-encoding
+    when all are done; 0 = never split."""
+    segment_warmup_seconds: float = field(default=2.0, metadata={"range": (0.0, 60.0)})
+    """A segment's worker starts decoding at a keyframe this far before the
+    segment, so that face tracks and smoothing are settled at its first frame
+    (those frames are swapped but not written)."""
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from clipswap_video import __version__
 from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
-from clipswap_video.errors import ConfigValueError, NothingSwappedError
+from clipswap_video.errors import ConfigValueError, CorruptInputError, NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
+from clipswap_video.media.segments import Span
 
 if TYPE_CHECKING:
     from clipswap_video.faces.coverage import FaceCoverage
@@ -46,7 +47,7 @@ class JobResult:
     input_problems: list[str] = field(default_factory=list)  # tolerated damage
     dropped_streams: list[str] = field(default_factory=list)  # already logged when found
     coverage: FaceCoverage | None = None  # None: `--swapper none`, no faces looked for
-    quality: dict[str, Any] | None = None  # QualityLog.as_json(), when measured
+    quality: dict[str, Any] | None = None  # QualityLog.record(), when measured
 
     @property
     def fps(self) -> float:
@@ -72,6 +73,7 @@ def run_video(
     on_start: Callable[[int | None], None] | None = None,
     on_progress: ProgressCallback | None = None,
     measure_quality: bool = False,
+    span: Span | None = None,
 ) -> JobResult:
     """Processes `input_video` into `output`; raises ClipswapError on bad input.
 
@@ -83,6 +85,10 @@ def run_video(
     `swapper` already loaded (models, source identity) is reused; jobs of many
     videos pass one so that the models load once. `measure_quality`: the
     per-second quality record a batch keeps (JobResult.quality), at some cost.
+
+    With a `span` (a segment of a split job), `output` gets the span's frames
+    alone, encoded as a video-only file that SegmentJoiner joins; the frames
+    decoded before the span's start (its warm-up) are swapped but not written.
     """
     started = time.perf_counter()
     if settings.swap.swapper == "none" and settings.enhance.frame_model:
@@ -93,14 +99,16 @@ def run_video(
     sources = [source_image] if isinstance(source_image, Path) else list(source_image)
     for source in sources:
         read_image(source)  # a bad source fails before any decoding
-    reader = VideoReader(input_video, tolerate_errors=settings.input.tolerate_errors)
+    tolerate = settings.input.tolerate_errors
+    reader = VideoReader(input_video, tolerate_errors=tolerate, span=span)
     with reader:
         with VideoWriter(
             output,
             source=reader.info,
             settings=settings.video,
             disclosure=disclosure_tag(settings),
-            tolerate_errors=settings.input.tolerate_errors,
+            tolerate_errors=tolerate,
+            copy_streams=span is None,
         ) as writer:
             _describe(reader, writer)
             swap = None
@@ -108,22 +116,29 @@ def run_video(
                 if swapper is None:
                     swapper = _load_swapper(sources, settings, weights_dir)
                 swap = swapper.stage_for(reader.info, measure_quality)
+                swap.counted_from = span.start_pts if span is not None else None
             if on_start is not None:
-                on_start(_expected_frames(reader))
+                on_start(span.frames if span is not None else _expected_frames(reader))
+            first = span.start_pts if span is not None else None
             count = _stream_frames(
-                reader, writer, swap, stages, settings.pipeline.queue_size, on_progress
+                reader, writer, swap, stages, settings.pipeline.queue_size, on_progress, first
             )
-            if swap is not None:
-                _check_coverage(swap.coverage, swap.swapper.settings)  # detector resolved
+            if span is not None and count != span.frames and not tolerate:
+                raise CorruptInputError(
+                    f"input video {input_video} is damaged: a segment decoded {count} of "
+                    f"the {span.frames} frames its index holds"
+                )
+            if swap is not None and span is None:  # a segment's coverage counts at the join
+                check_coverage(swap.coverage, swap.swapper.settings)  # detector resolved
             writer.finish()
     elapsed = time.perf_counter() - started
     coverage = swap.coverage if swap is not None else None
-    quality = swap.quality.as_json() if swap is not None and swap.quality is not None else None
+    quality = swap.quality.record() if swap is not None and swap.quality is not None else None
     problems = reader.problems() + writer.problems()
     return JobResult(output, count, elapsed, problems, writer.dropped_streams, coverage, quality)
 
 
-def _check_coverage(coverage: FaceCoverage, settings: Settings) -> None:
+def check_coverage(coverage: FaceCoverage, settings: Settings) -> None:
     """A job that swapped no face says why: a warning, or with faces.strict an
     error raised before the output is renamed into place (so none appears)."""
     reason = coverage.nothing_swapped(settings.faces)
@@ -147,7 +162,10 @@ def _stream_frames(
     stages: Sequence[FrameStage],
     queue_size: int,
     on_progress: ProgressCallback | None,
+    first_pts: int | None,
 ) -> int:
+    """Frames before `first_pts` (a segment's warm-up) go through the stages
+    but not to the encoder, and are not counted."""
     stop = threading.Event()
     decoded = Producer(reader.frames(), maxsize=queue_size, stop=stop, name="decode")
     encoder = Consumer(writer.write, maxsize=queue_size, stop=stop, name="encode")
@@ -155,6 +173,8 @@ def _stream_frames(
 
     def finish(frames: list[Frame]) -> None:
         nonlocal count
+        if first_pts is not None:
+            frames = [frame for frame in frames if frame.pts >= first_pts]
         for frame in frames:
             for stage in stages:
                 stage(frame)
@@ -206,4 +226,11 @@ def _expected_frames(reader: VideoReader) -> int | None:
     return None
 
 
-__all__ = ["FrameStage", "JobResult", "ProgressCallback", "disclosure_tag", "run_video"]
+__all__ = [
+    "FrameStage",
+    "JobResult",
+    "ProgressCallback",
+    "check_coverage",
+    "disclosure_tag",
+    "run_video",
+]

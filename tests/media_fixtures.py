@@ -63,7 +63,7 @@ def write_clip(
             video.set_display_rotation(rotation)
         if sample_aspect_ratio is not None:  # anamorphic: pixels wider than tall
             video.codec_context.sample_aspect_ratio = sample_aspect_ratio
-        audio_streams = [_add_audio(container, name) for name in audio]
+        audio_streams = [add_audio(container, name) for name in audio]
         subtitle = container.add_mux_stream("subrip") if subtitles else None
         data = container.add_data_stream("klv") if klv_data else None
         if chapters:
@@ -73,7 +73,7 @@ def write_clip(
         duration_s = float((stamps[-1] + 1) * time_base)
         _write_video(container, video, stamps, width, height, color or {})
         for stream in audio_streams:
-            _write_audio(container, stream, duration_s)
+            write_audio(container, stream, duration_s)
         if subtitle is not None:
             _write_subtitles(container, subtitle)
         if data is not None:
@@ -92,13 +92,13 @@ def _write_video(container, video, stamps, width, height, color) -> None:  # typ
     container.mux(video.encode(None))
 
 
-def _add_audio(container: av.container.OutputContainer, codec: str) -> av.AudioStream:
+def add_audio(container: av.container.OutputContainer, codec: str) -> av.AudioStream:
     stream = container.add_stream(codec, rate=48000)
     stream.layout = "stereo"
     return stream
 
 
-def _write_audio(container, stream, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def write_audio(container, stream, seconds: float) -> None:  # type: ignore[no-untyped-def]
     rate, size = 48000, stream.codec_context.frame_size or 1024
     fmt = stream.codec_context.format.name
     total = int(seconds * rate)

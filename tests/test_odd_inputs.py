@@ -22,7 +22,7 @@ import pytest
 from clipswap_video.cli import main
 from clipswap_video.media import probe
 from clipswap_video.media.probe import display_matrix
-from media_fixtures import _add_audio, _write_audio, frame_times, packets, picture, write_clip
+from media_fixtures import add_audio, frame_times, packets, picture, write_audio, write_clip
 
 CliRun = Callable[..., tuple[int, str]]
 SIZE = (96, 64)
@@ -74,7 +74,7 @@ def write_layout(path: Path, kinds: Sequence[str], *, title: str | None = None) 
     """A clip whose streams come in the order of `kinds` ("video", or an audio codec)."""
     with av.open(str(path), "w", metadata_errors="surrogateescape") as container:
         streams = [
-            _add_video(container) if kind == "video" else _add_audio(container, kind)
+            _add_video(container) if kind == "video" else add_audio(container, kind)
             for kind in kinds
         ]
         if title is not None:
@@ -85,7 +85,7 @@ def write_layout(path: Path, kinds: Sequence[str], *, title: str | None = None) 
             if stream.type == "video":
                 _encode_video(container, stream, FRAMES)
             else:
-                _write_audio(container, stream, FRAMES / 30)
+                write_audio(container, stream, FRAMES / 30)
     return path
 
 

@@ -1,4 +1,4 @@
-"""The batch's data: jobs, plans, outcomes and run options (no behaviour).
+"""The batch's data: jobs, segments, plans, outcomes and run options (no behaviour).
 
 Planning, the manifest and both executors share these; keeping them here lets
 planning stay free of the multiprocessing executor.
@@ -12,6 +12,7 @@ from typing import Any
 
 from clipswap_video.config import ModeName
 from clipswap_video.errors import ExitCode
+from clipswap_video.media.segments import Span
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,26 @@ class VideoJob:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A part of a long video between two keyframes: a unit of work of its own,
+    for any free worker; its video-only `file` is joined into the job's output
+    once every segment is done."""
+
+    job: VideoJob
+    number: int  # from 0
+    count: int  # the video's segments
+    span: Span
+    file: Path
+
+
+WorkUnit = VideoJob | Segment
+"""What a worker is handed: a whole video, or one segment of a split one."""
+
+
+@dataclass(frozen=True)
 class JobOutcome:
-    """What became of a job: frames written, or the one-line error and its exit code."""
+    """What became of a job or of one of its segments: frames written, or the
+    one-line error and its exit code."""
 
     job: VideoJob
     device: str
@@ -36,7 +55,20 @@ class JobOutcome:
     coverage: dict[str, int] | None = None
     """FaceCoverage.as_json() of a finished job that looked for faces."""
     quality: dict[str, Any] | None = None
-    """QualityLog.as_json() of the same: per-second figures and flagged ranges."""
+    """Of a whole job, quality_summary: per-second figures and flagged ranges; of
+    a segment, its QualityLog.record, merged into the job's at the join."""
+    segment: Segment | None = None
+    """The segment this is the outcome of; None: the whole job."""
+
+    @classmethod
+    def of(cls, unit: WorkUnit, device: str, **fields: Any) -> JobOutcome:
+        if isinstance(unit, Segment):
+            return cls(unit.job, device, segment=unit, **fields)
+        return cls(unit, device, **fields)
+
+    @property
+    def unit(self) -> WorkUnit:
+        return self.segment if self.segment is not None else self.job
 
     @property
     def ok(self) -> bool:
@@ -78,4 +110,17 @@ class BatchOptions:
     dry_run: bool = False
 
 
-__all__ = ["BatchOptions", "JobOutcome", "Plan", "PlannedJob", "VideoJob"]
+def job_of(unit: WorkUnit) -> VideoJob:
+    return unit.job if isinstance(unit, Segment) else unit
+
+
+__all__ = [
+    "BatchOptions",
+    "JobOutcome",
+    "Plan",
+    "PlannedJob",
+    "Segment",
+    "VideoJob",
+    "WorkUnit",
+    "job_of",
+]

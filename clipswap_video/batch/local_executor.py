@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clipswap_video.batch.jobs import JobOutcome, VideoJob
+from clipswap_video.batch.jobs import JobOutcome, Segment, VideoJob, WorkUnit, job_of
 from clipswap_video.config import Settings
 from clipswap_video.devices import parse_device_list
 from clipswap_video.errors import ClipswapError, ExitCode
@@ -54,18 +54,18 @@ def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
 
 
 def run_on_devices(
-    jobs: Sequence[VideoJob],
+    jobs: Sequence[WorkUnit],
     settings: Settings | Sequence[Settings],
     devices: Sequence[str],
     *,
     weights_dir: Path | None = None,
-    on_start: Callable[[VideoJob, str], None] | None = None,
+    on_start: Callable[[WorkUnit, str], None] | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
 ) -> list[JobOutcome]:
-    """Runs `jobs` on one worker process per entry of `devices`, with the same
-    `settings` or one per job (a worker reloads its models when they change,
-    so give jobs that share settings next to each other); returns one
-    outcome per job, in the order of `jobs`. `on_start(job, device)` and
+    """Runs `jobs` (whole videos or segments) on one worker process per entry of
+    `devices`, with the same `settings` or one per job (a worker reloads its
+    models when they change, so give jobs that share settings next to each
+    other); returns one outcome per job, in the order of `jobs`. `on_start(job, device)` and
     `on_outcome(outcome)` are called in this process as jobs start and end. A
     failing job does not stop the others. Ctrl-C stops the workers and is
     raised again here; workers whose parent dies (kill -9) exit by themselves."""
@@ -90,7 +90,7 @@ def run_on_devices(
             todo.put(None)  # one stop mark per worker, after the jobs
             worker.start()
     outcomes: dict[int, JobOutcome] = {}
-    running: dict[str, tuple[int, VideoJob]] = {}  # worker name -> its current job
+    running: dict[str, tuple[int, WorkUnit]] = {}  # worker name -> its current job
     try:
         while len(outcomes) < len(jobs):
             try:
@@ -121,7 +121,9 @@ def run_on_devices(
     return [
         outcomes.get(
             index,
-            JobOutcome(job, "", error="not run: every worker stopped", exit_code=ExitCode.INTERNAL),
+            JobOutcome.of(
+                job, "", error="not run: every worker stopped", exit_code=ExitCode.INTERNAL
+            ),
         )
         for index, job in enumerate(jobs)
     ]
@@ -146,7 +148,7 @@ def _threads_per_worker(workers: int) -> Iterator[None]:
 
 def _fail_dead_workers(
     workers: Sequence[Any],
-    running: dict[str, tuple[int, VideoJob]],
+    running: dict[str, tuple[int, WorkUnit]],
     outcomes: dict[int, JobOutcome],
     on_outcome: Callable[[JobOutcome], None] | None,
 ) -> None:
@@ -154,13 +156,13 @@ def _fail_dead_workers(
     for worker in workers:
         if worker.is_alive() or worker.name not in running:
             continue
-        index, job = running.pop(worker.name)
+        index, unit = running.pop(worker.name)
         device = _device(worker.name)
-        outcome = JobOutcome(
-            job,
+        outcome = JobOutcome.of(
+            unit,
             device,
             error=f"worker on {device} died (exit code "
-            f"{worker.exitcode}) while swapping {job.input}",
+            f"{worker.exitcode}) while swapping {job_of(unit).input}",
             exit_code=ExitCode.INTERNAL,
         )
         outcomes[index] = outcome
@@ -174,9 +176,9 @@ def _device(name: str) -> str:
 
 
 class VideoWorker:
-    """Runs whole videos on one device, one after another, keeping the models
-    of the last source identity and settings (a worker process and a Ray actor
-    are each one of these)."""
+    """Runs whole videos or segments on one device, one after another, keeping
+    the models of the last source identity and settings (a worker process and a
+    Ray actor are each one of these)."""
 
     def __init__(self, device: str, label: str, weights_dir: Path | None) -> None:
         self.device = device
@@ -185,10 +187,13 @@ class VideoWorker:
         self._settings: Settings | None = None
         self._swappers: dict[tuple[Path, ...], FaceSwapper] = {}
 
-    def run(self, job: VideoJob, settings: Settings) -> JobOutcome:
-        """Swaps one video; a user error or a bug becomes the job's outcome."""
+    def run(self, unit: WorkUnit, settings: Settings) -> JobOutcome:
+        """Swaps one video or segment; a user error or a bug becomes its outcome."""
         from clipswap_video.pipeline import run_video
+        from clipswap_video.swap.quality import quality_summary
 
+        job = job_of(unit)
+        segment = unit if isinstance(unit, Segment) else None
         on_device = dataclasses.replace(
             settings,
             swap=dataclasses.replace(settings.swap, device=self.device),
@@ -202,26 +207,30 @@ class VideoWorker:
             done = run_video(
                 list(job.sources),
                 job.input,
-                job.output,
+                job.output if segment is None else segment.file,
                 on_device,
                 weights_dir=self.weights_dir,
                 swapper=swapper,
                 measure_quality=True,
+                span=None if segment is None else segment.span,
             )
             coverage = done.coverage.as_json() if done.coverage is not None else None
-            return JobOutcome(
-                job,
+            quality = done.quality  # a segment's record is merged at the join
+            if segment is None and quality is not None:
+                quality = quality_summary([quality], settings.batch)
+            return JobOutcome.of(
+                unit,
                 self.label,
-                done.frames,
-                done.elapsed_s,
+                frames=done.frames,
+                elapsed_s=done.elapsed_s,
                 coverage=coverage,
-                quality=done.quality,
+                quality=quality,
             )
         except ClipswapError as error:
-            return JobOutcome(job, self.label, error=str(error), exit_code=error.exit_code)
+            return JobOutcome.of(unit, self.label, error=str(error), exit_code=error.exit_code)
         except Exception as error:  # a bug: report it against this job, keep the worker
-            return JobOutcome(
-                job, self.label, error=f"internal error: {error!r}", exit_code=ExitCode.INTERNAL
+            return JobOutcome.of(
+                unit, self.label, error=f"internal error: {error!r}", exit_code=ExitCode.INTERNAL
             )
 
     def _swapper_for(self, job: VideoJob, settings: Settings) -> FaceSwapper | None:

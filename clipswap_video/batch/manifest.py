@@ -1,4 +1,5 @@
-"""The batch manifest: one SQLite row per job, written by the driver alone.
+"""The batch manifest: one SQLite row per job (and per segment of a split job),
+written by the driver alone.
 
 SQLite in WAL mode with synchronous=FULL: every state change is one committed
 transaction, so a batch killed at any instant (kill -9, power loss) leaves the
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clipswap_video.errors import ConfigValueError, OutputUnwritableError
+from clipswap_video.media.segments import Span
 
 _SAMPLE = 1 << 20  # bytes hashed at each end of an input
 _SCHEMA = """
@@ -46,6 +48,25 @@ CREATE TABLE IF NOT EXISTS jobs (
     frames_swapped INTEGER,           -- frames with a swapped face
     frames_missed INTEGER,            -- frames with a chosen face left unswapped
     quality TEXT                      -- JSON: per-second figures and flagged ranges
+)
+"""
+_SEGMENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS segments (
+    output TEXT NOT NULL,             -- the job's key
+    number INTEGER NOT NULL,          -- from 0, in time order
+    start_pts INTEGER, end_pts INTEGER, seek_pts INTEGER,  -- media.segments.Span
+    frames_expected INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    device TEXT,
+    frames INTEGER,
+    started_at REAL, finished_at REAL,
+    elapsed_s REAL,
+    error TEXT,
+    exit_code INTEGER,
+    coverage TEXT,                    -- JSON: FaceCoverage.as_json
+    quality TEXT,                     -- JSON: QualityLog.record
+    PRIMARY KEY (output, number)
 )
 """
 _ADDED_COLUMNS = {"frames_swapped": "INTEGER", "frames_missed": "INTEGER", "quality": "TEXT"}
@@ -101,6 +122,7 @@ class Manifest:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute(_SCHEMA)
+                self._db.execute(_SEGMENTS_SCHEMA)
                 self._add_missing_columns()
         except sqlite3.DatabaseError as error:
             raise ConfigValueError(f"manifest {path} cannot be used: {error}") from None
@@ -212,11 +234,93 @@ class Manifest:
         )
 
     def requeue_running(self) -> list[Path]:
-        """After an interruption: jobs that were running go back to the queue;
-        returns their outputs."""
+        """After an interruption: jobs and segments that were running go back to
+        the queue; returns the outputs of the jobs."""
         rows = self._db.execute("SELECT output FROM jobs WHERE state = 'running'").fetchall()
         self._write("UPDATE jobs SET state = 'queued' WHERE state = 'running'", ())
+        self._write("UPDATE segments SET state = 'queued' WHERE state = 'running'", ())
         return [self.folder / row["output"] for row in rows]
+
+    def segments(self, output: Path) -> list[dict[str, Any]]:
+        """The segments of `output`'s job, in order; empty: it is not split."""
+        rows = self._db.execute(
+            "SELECT * FROM segments WHERE output = ? ORDER BY number", (self.key(output),)
+        )
+        return [dict(row) for row in rows]
+
+    def plan_segments(self, output: Path, spans: Sequence[Span], *, keep_done: bool) -> bool:
+        """Records the segments of `output`'s job, all queued, except that with
+        `keep_done` and the same spans as stored, the done ones stay done (a
+        resumed job redoes only the rest); returns whether any was kept."""
+        stored = self.segments(output)
+        same = [_span_of(row) for row in stored] == list(spans)
+        kept = keep_done and same and any(row["state"] == "done" for row in stored)
+        key = self.key(output)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if kept:
+                self._db.execute(
+                    """UPDATE segments SET state = 'queued', error = NULL, exit_code = NULL
+                       WHERE output = ? AND state != 'done'""",
+                    (key,),
+                )
+                return True
+            self._db.execute("DELETE FROM segments WHERE output = ?", (key,))
+            self._db.executemany(
+                """INSERT INTO segments (output, number, start_pts, end_pts, seek_pts,
+                       frames_expected, state) VALUES (?, ?, ?, ?, ?, ?, 'queued')""",
+                [
+                    (key, number, span.start_pts, span.end_pts, span.seek_pts, span.frames)
+                    for number, span in enumerate(spans)
+                ],
+            )
+        return False
+
+    def requeue_segment(self, output: Path, number: int) -> None:
+        self._write(
+            "UPDATE segments SET state = 'queued' WHERE output = ? AND number = ?",
+            (self.key(output), number),
+        )
+
+    def start_segment(self, output: Path, number: int, device: str) -> None:
+        self._write(
+            """UPDATE segments SET state = 'running', attempts = attempts + 1, device = ?,
+                   started_at = ? WHERE output = ? AND number = ?""",
+            (device, time.time(), self.key(output), number),
+        )
+
+    def finish_segment(
+        self,
+        output: Path,
+        number: int,
+        *,
+        device: str,
+        frames: int,
+        elapsed_s: float,
+        error: str | None,
+        exit_code: int,
+        coverage: dict[str, int] | None = None,
+        quality: dict[str, Any] | None = None,
+    ) -> None:
+        """Records a segment's end: done when `error` is None, else failed."""
+        self._write(
+            """UPDATE segments SET state = ?, device = ?, frames = ?, elapsed_s = ?,
+                   finished_at = ?, error = ?, exit_code = ?, coverage = ?, quality = ?
+               WHERE output = ? AND number = ?""",
+            (
+                "done" if error is None else "failed",
+                device,
+                frames,
+                elapsed_s,
+                time.time(),
+                error,
+                exit_code,
+                json.dumps(coverage) if coverage is not None else None,
+                json.dumps(quality) if quality is not None else None,
+                self.key(output),
+                number,
+            ),
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -227,6 +331,10 @@ class Manifest:
         with self._db:  # one transaction per state change
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(sql, parameters)
+
+
+def _span_of(row: dict[str, Any]) -> Span:
+    return Span(row["start_pts"], row["end_pts"], row["seek_pts"], row["frames_expected"])
 
 
 def _take_lock(path: Path) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clipswap_video._resources import import_extra
-from clipswap_video.batch.jobs import JobOutcome, VideoJob
+from clipswap_video.batch.jobs import JobOutcome, WorkUnit, job_of
 from clipswap_video.batch.local_executor import VideoWorker
 from clipswap_video.config import Settings
 from clipswap_video.errors import ExitCode
@@ -39,16 +39,16 @@ class RayVideoWorker(VideoWorker):
 
 
 def run_on_ray(
-    work: Sequence[tuple[VideoJob, Settings]],
+    work: Sequence[tuple[WorkUnit, Settings]],
     *,
     workers: int | None,
     cpu_workers: int,
     address: str,
     weights_dir: Path | None,
-    on_start: Callable[[VideoJob, str], None],
+    on_start: Callable[[WorkUnit, str], None],
     on_outcome: Callable[[JobOutcome], None],
 ) -> None:
-    """Runs every (job, settings) on Ray actors; joins `address` (`auto`: the
+    """Runs every (job or segment, settings) on Ray actors; joins `address` (`auto`: the
     running cluster, `ray://host:port`) or, with `local`, uses the Ray already
     initialised in this process or starts one, which it stops at the end. Without
     GPUs, `workers` (else `cpu_workers`) CPU actors."""
@@ -99,13 +99,13 @@ def _start_actors(
 def _dispatch(
     ray: Any,
     actors: list[Any],
-    queue: deque[tuple[VideoJob, Settings]],
-    on_start: Callable[[VideoJob, str], None],
+    queue: deque[tuple[WorkUnit, Settings]],
+    on_start: Callable[[WorkUnit, str], None],
     on_outcome: Callable[[JobOutcome], None],
 ) -> None:
     """Gives each free actor the next job; an actor that dies fails only its job."""
     idle = list(actors)
-    pending: dict[Any, tuple[Any, VideoJob]] = {}  # Ray result -> (actor, job)
+    pending: dict[Any, tuple[Any, WorkUnit]] = {}  # Ray result -> (actor, job)
     while queue or pending:
         while idle and queue:
             actor, (job, settings) = idle.pop(), queue.popleft()
@@ -114,7 +114,7 @@ def _dispatch(
         if not pending:  # every actor died: what is left cannot run
             for job, _ in queue:
                 on_outcome(
-                    JobOutcome(
+                    JobOutcome.of(
                         job,
                         "ray",
                         error="not run: every Ray worker died",
@@ -128,10 +128,10 @@ def _dispatch(
             outcome = ray.get(ready)
         except ray.exceptions.RayError as error:  # the actor died, or Ray failed the call
             reason = (str(error).strip().splitlines() or ["no reason given"])[0]
-            outcome = JobOutcome(
+            outcome = JobOutcome.of(
                 job,
                 "ray",
-                error=f"Ray failed while swapping {job.input}: {reason}",
+                error=f"Ray failed while swapping {job_of(job).input}: {reason}",
                 exit_code=ExitCode.INTERNAL,
             )
             if isinstance(error, ray.exceptions.RayActorError):

@@ -24,9 +24,23 @@ from typing import Any
 from clipswap_video._resources import import_extra
 from clipswap_video.atomic import partial_path, write_text_atomic
 from clipswap_video.batch.decide import RUN_ACTIONS, Decision, decide
-from clipswap_video.batch.jobs import BatchOptions, JobOutcome, Plan, PlannedJob, VideoJob
+from clipswap_video.batch.jobs import (
+    BatchOptions,
+    JobOutcome,
+    Plan,
+    PlannedJob,
+    Segment,
+    VideoJob,
+    WorkUnit,
+    job_of,
+)
 from clipswap_video.batch.local_executor import expand_devices, run_on_devices
 from clipswap_video.batch.manifest import Manifest
+from clipswap_video.batch.segments import (
+    finish_split_job,
+    plan_segments,
+    segment_outcome_ends_job,
+)
 from clipswap_video.config import Settings, load_settings, to_toml
 from clipswap_video.errors import (
     BatchInterruptedError,
@@ -118,8 +132,8 @@ def run_batch(
     try:
         decisions = decide(plan.jobs, manifest, options)
         _queue(decisions, settings, manifest)
-        todo = [decision.planned for decision in decisions if decision.runs]
-        workers = _execute(todo, settings, manifest, options, on_outcome)
+        work, joinable = _work(decisions, settings, manifest)
+        workers = _execute(work, joinable, settings, manifest, options, on_outcome)
         report = _report(decisions, manifest, plan.manifest, options, workers)
     finally:
         manifest.close()
@@ -165,20 +179,61 @@ def _queue(
             )
 
 
+def _work(
+    decisions: Sequence[Decision], settings: dict[Path, Settings], manifest: Manifest
+) -> tuple[list[WorkUnit], list[VideoJob]]:
+    """What the workers run: whole jobs, and the segments still to run of split
+    ones; and the split jobs left only to join (a batch died while joining)."""
+    work: list[WorkUnit] = []
+    joinable = []
+    for decision in decisions:
+        if not decision.runs:
+            continue
+        job, record = decision.planned.job, decision.record
+        same_settings = record is not None and record["settings"] == to_toml(settings[job.output])
+        keep = decision.action in ("resume", "retry") and same_settings
+        try:
+            segments = plan_segments(job, settings[job.output], manifest, keep_done=keep)
+        except ClipswapError:  # an input that cannot be split runs whole: its worker
+            segments = None  # reports what is wrong with it
+        if segments is None:
+            work.append(job)
+        elif segments:
+            work.extend(segments)
+        else:
+            joinable.append(job)
+    return work, joinable
+
+
 def _execute(
-    todo: Sequence[PlannedJob],
+    work: Sequence[WorkUnit],
+    joinable: Sequence[VideoJob],
     settings: dict[Path, Settings],
     manifest: Manifest,
     options: BatchOptions,
     on_outcome: Callable[[JobOutcome], None] | None,
 ) -> list[str]:
-    """Runs the queued jobs, recording each start and end; returns the workers used."""
-    finished: set[Path] = set()
+    """Runs the queued jobs and segments, recording each start and end, and
+    joins each split job once its segments are all done; returns the workers used."""
+    finished: set[WorkUnit] = set()
+    started_jobs: set[Path] = set()
+    jobs = {job_of(unit).output for unit in work} | {job.output for job in joinable}
+    jobs_done: set[Path] = set()
 
-    def started(job: VideoJob, device: str) -> None:
-        manifest.start(job.output, device)
+    def started(unit: WorkUnit, device: str) -> None:
+        job = job_of(unit)
+        if isinstance(unit, Segment):
+            manifest.start_segment(job.output, unit.number, device)
+        if job.output not in started_jobs:
+            started_jobs.add(job.output)
+            manifest.start(job.output, device)
 
     def ended(outcome: JobOutcome) -> None:
+        finished.add(outcome.unit)
+        if outcome.segment is not None:
+            if not segment_outcome_ends_job(manifest, outcome):
+                return
+            outcome = finish_split_job(outcome.job, settings[outcome.job.output], manifest)
         manifest.finish(
             outcome.job.output,
             device=outcome.device,
@@ -189,68 +244,70 @@ def _execute(
             coverage=outcome.coverage,
             quality=outcome.quality,
         )
-        finished.add(outcome.job.output)
+        jobs_done.add(outcome.job.output)
         if on_outcome is not None:
             on_outcome(outcome)
 
     try:
+        for job in joinable:
+            started(job, "driver")
+            ended(finish_split_job(job, settings[job.output], manifest))
         if options.ray is not None:
-            return _execute_ray(todo, settings, options.ray, options, started, ended)
-        return _execute_local(todo, settings, options, started, ended, finished)
+            return _execute_ray(work, settings, options.ray, options, started, ended)
+        return _execute_local(work, settings, options, started, ended, finished)
     except KeyboardInterrupt:
         for output in manifest.requeue_running():  # local workers remove theirs; Ray
             partial_path(output).unlink(missing_ok=True)  # actors are killed mid-write
-        left = len(todo) - len(finished)
+        left = len(jobs) - len(jobs_done)
         raise BatchInterruptedError(
-            f"interrupted: {len(finished)} job(s) finished and kept, {left} left; "
+            f"interrupted: {len(jobs_done)} job(s) finished and kept, {left} left; "
             "run the same command again to resume"
         ) from None
 
 
 def _execute_local(
-    todo: Sequence[PlannedJob],
+    work: Sequence[WorkUnit],
     settings: dict[Path, Settings],
     options: BatchOptions,
-    started: Callable[[VideoJob, str], None],
+    started: Callable[[WorkUnit, str], None],
     ended: Callable[[JobOutcome], None],
-    finished: set[Path],
+    finished: set[WorkUnit],
 ) -> list[str]:
-    """Every job on one pool of worker processes; jobs that share settings are
-    queued together, so a worker reloads its models only between groups."""
-    if not todo:
+    """Every job and segment on one pool of worker processes; those that share
+    settings are queued together, so a worker reloads its models only between groups."""
+    if not work:
         return []  # nothing to run: no workers, no torch import for the GPU count
     devices = worker_devices(options)
-    groups: dict[str, list[VideoJob]] = {}
-    for planned in todo:
-        groups.setdefault(to_toml(settings[planned.job.output]), []).append(planned.job)
-    jobs = [job for group in groups.values() for job in group]
+    groups: dict[str, list[WorkUnit]] = {}
+    for unit in work:
+        groups.setdefault(to_toml(settings[job_of(unit).output]), []).append(unit)
+    units = [unit for group in groups.values() for unit in group]
     outcomes = run_on_devices(
-        jobs,
-        [settings[job.output] for job in jobs],
+        units,
+        [settings[job_of(unit).output] for unit in units],
         devices,
         weights_dir=options.weights_dir,
         on_start=started,
         on_outcome=ended,
     )
     for outcome in outcomes:  # jobs no worker got to ("every worker stopped")
-        if outcome.job.output not in finished:
+        if outcome.unit not in finished:
             ended(outcome)
     return devices
 
 
 def _execute_ray(
-    todo: Sequence[PlannedJob],
+    work: Sequence[WorkUnit],
     settings: dict[Path, Settings],
     address: str,
     options: BatchOptions,
-    started: Callable[[VideoJob, str], None],
+    started: Callable[[WorkUnit, str], None],
     ended: Callable[[JobOutcome], None],
 ) -> list[str]:
     from clipswap_video.batch.ray_executor import run_on_ray
 
-    work = [(planned.job, settings[planned.job.output]) for planned in todo]
     run_on_ray(
-        work,
+        [(unit, settings[job_of(unit).output]) for unit in work],
         workers=options.workers,
         cpu_workers=default_cpu_workers(),
         address=address,
@@ -271,7 +328,10 @@ def _report(
     """Every job as the manifest has it now (a dry run: as it had it) and its action."""
     rows = [
         _row(
-            manifest.record(d.planned.job.output) if manifest else d.record, d.planned.job, d.action
+            manifest.record(d.planned.job.output) if manifest else d.record,
+            manifest.segments(d.planned.job.output) if manifest else [],
+            d.planned.job,
+            d.action,
         )
         for d in decisions
     ]
@@ -290,12 +350,23 @@ def _dry_run(plan: Plan, options: BatchOptions) -> BatchReport:
         manifest.close()
 
 
-def _row(record: dict[str, Any] | None, job: VideoJob, action: str) -> dict[str, Any]:
+def _row(
+    record: dict[str, Any] | None,
+    segments: list[dict[str, Any]],
+    job: VideoJob,
+    action: str,
+) -> dict[str, Any]:
     """A report row: the job's manifest record (less the settings TOML, which
-    stays in the manifest) and what this run did with it."""
+    stays in the manifest), its segments' records while it is split (less their
+    raw figures, merged into the job's at the join) and what this run did with it."""
     row = {key: value for key, value in (record or {"state": "new"}).items() if key != "settings"}
     if row.get("quality"):  # stored as JSON text
         row["quality"] = json.loads(row["quality"])
+    if segments:
+        row["segments"] = [
+            {k: v for k, v in segment.items() if k not in ("output", "coverage", "quality")}
+            for segment in segments
+        ]
     return {
         **row,
         "input": str(job.input),

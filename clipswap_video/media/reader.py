@@ -22,16 +22,22 @@ from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.probe import MediaInfo, probe
+from clipswap_video.media.segments import Span
 from clipswap_video.media.tags import parse_clock
 
 
 class VideoReader:
-    """Decodes the chosen video stream of `path`, one frame at a time."""
+    """Decodes the chosen video stream of `path`, one frame at a time; with a
+    `span`, from the keyframe at its seek point to the frame before its end (the
+    frames before its start are the warm-up, for the caller to drop)."""
 
-    def __init__(self, path: Path, *, tolerate_errors: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, tolerate_errors: bool = False, span: Span | None = None
+    ) -> None:
         self.path = path
         self.info: MediaInfo = probe(path)
         self.tolerate_errors = tolerate_errors
+        self.span = span
         self.skipped_packets = 0
         self.corrupt_frames = 0
         self.backward_frames = 0
@@ -56,8 +62,13 @@ class VideoReader:
         """Yields every decodable frame in presentation order."""
         index = 0
         last: av.VideoFrame | None = None
+        end = self.span.end_pts if self.span is not None else None
         for decoded in self._decoded_frames():
             self._fill_missing_pts(decoded, last)
+            if last is None:
+                self._check_seek(decoded)
+            if end is not None and decoded.pts is not None and decoded.pts >= end:
+                return  # the next span's first frame: the end of the file is not checked
             if self._first_pts is None and decoded.pts is not None:
                 self._first_pts = decoded.pts
                 self.leading_undecodable += sum(pts < decoded.pts for pts in self._early_pts)
@@ -94,7 +105,25 @@ class VideoReader:
             notes.append(f"the input ends early, at {self.truncated_at_s:.2f} s")
         return notes
 
+    def _check_seek(self, first: av.VideoFrame) -> None:
+        """A span's first frame must be decodable: a seek that landed past it
+        (a container whose index is wrong) would silently lose frames."""
+        start = self.span.start_pts if self.span is not None else None
+        if start is not None and first.pts is not None and first.pts > start:
+            raise CorruptInputError(
+                f"input video {self.path} cannot be split: seeking to {_time(first):.2f} s "
+                "lands past the keyframe its index names; set batch.segment_seconds = 0"
+            )
+
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        if self.span is not None and self.span.seek_pts is not None:
+            try:
+                self._container.seek(self.span.seek_pts, stream=self._stream, backward=True)
+            except FILE_DATA_ERRORS as error:
+                raise CorruptInputError(
+                    f"input video {self.path} cannot be split: seeking failed "
+                    f"({ffmpeg_reason(error)}); set batch.segment_seconds = 0"
+                ) from None
         packets = self._container.demux(self._stream)
         while True:
             try:
@@ -114,6 +143,8 @@ class VideoReader:
         every packet is asked; a packet an edit list hides is not damage."""
         if not packet.size or packet.pts is None or packet.is_discard:
             return
+        if self.span is not None and self.span.seek_pts is not None:
+            return  # after a seek, frames before the keyframe are warm-up, not lost
         if self._first_pts is None:
             self._early_pts.append(packet.pts)
         elif packet.pts < self._first_pts:

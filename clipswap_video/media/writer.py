@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Self, cast
 
 import av
 import av.container
@@ -62,40 +63,46 @@ def check_output_path(input_path: Path, output: Path) -> None:
         raise OutputUnwritableError(f"output folder {folder} is not writable")
 
 
-class VideoWriter:
-    """Encodes frames into `output`; use as a context manager, call `finish()` on success."""
+class OutputFile(ABC):
+    """What the writer and the segment joiner share: the partial file, the
+    container tags, every copied stream, the read-back check and the rename.
+    A subclass adds the video stream (`_add_video`) and fills it."""
 
     def __init__(
         self,
         output: Path,
         *,
         source: MediaInfo,
-        settings: VideoSettings,
         disclosure: str,
         tolerate_errors: bool = False,
+        copy_streams: bool = True,
     ) -> None:
         check_output_path(source.path, output)
         self.output = output
         self._input = source.path
         self._video_packets = 0  # written, checked against what reads back
-        self.plan: EncoderPlan = plan_encoder(source.video, settings)
         self._partial = partial_path(output)
         self._container = _open_output(self._partial)
         self._copier: StreamCopier | None = None
         try:
-            self._stream = _add_video_stream(self._container, source.video, self.plan)
-            self._copier = StreamCopier(
-                source.path,
-                self._container,
-                video_index=source.video.index,
-                tolerate_errors=tolerate_errors,
-            )
+            self._stream = self._add_video(self._container, source.video)
+            if copy_streams:
+                self._copier = StreamCopier(
+                    source.path,
+                    self._container,
+                    video_index=source.video.index,
+                    tolerate_errors=tolerate_errors,
+                )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
-            self._container.set_chapters(list(source.chapters))
+            self._container.set_chapters(list(source.chapters) if copy_streams else [])
             self._start()
         except BaseException:
             self.abort()
             raise
+
+    @abstractmethod
+    def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
+        """Adds the output's video stream (its first)."""
 
     @property
     def dropped_streams(self) -> list[str]:
@@ -106,7 +113,7 @@ class VideoWriter:
         skipped = self._copier.skipped_packets if self._copier else 0
         return [f"skipped {skipped} damaged audio/subtitle packet(s)"] if skipped else []
 
-    def __enter__(self) -> VideoWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -118,25 +125,27 @@ class VideoWriter:
         if exc_type is not None:
             self.abort()
 
-    def write(self, frame: Frame) -> None:
-        """Encodes one frame (in presentation order) and muxes what is ready."""
-        picture = self._encoder_frame(frame)
-        packets = self._stream.encode(picture)
-        assert self._copier is not None
+    def _mux_video(self, packets: list[av.Packet], seconds: float) -> None:
+        """Muxes video packets, after every copied packet that starts by `seconds`."""
         with self._output_errors():
-            self._copier.copy_until(frame.seconds, self._container)
+            if self._copier is not None:
+                self._copier.copy_until(seconds, self._container)
             self._container.mux(packets)
         self._video_packets += len(packets)
 
+    def _flush(self) -> list[av.Packet]:
+        """The video packets still held when the frames end (an encoder's delay)."""
+        return []
+
     def finish(self) -> Path:
-        """Flushes the encoder, copies the remaining packets, renames into place."""
-        assert self._copier is not None
+        """Flushes the video, copies the remaining packets, renames into place."""
         with self._output_errors():
-            rest = self._stream.encode(None)
+            rest = self._flush()
             self._container.mux(rest)
             self._video_packets += len(rest)
-            self._copier.copy_rest(self._container)
-            self._copier.close()
+            if self._copier is not None:
+                self._copier.copy_rest(self._container)
+                self._copier.close()
             self._container.close()
             self._check_reads_back()
             os.replace(self._partial, self.output)
@@ -187,6 +196,47 @@ class VideoWriter:
         self._partial.unlink(missing_ok=True)
 
     def _start(self) -> None:
+        try:
+            self._container.start_encoding()
+        except (av.FFmpegError, OSError) as error:  # the file is created here, lazily
+            reason = getattr(error, "strerror", None) or error
+            raise OutputUnwritableError(f"cannot create {self._partial}: {reason}") from None
+
+
+class VideoWriter(OutputFile):
+    """Encodes frames into `output`; use as a context manager, call `finish()` on
+    success. `copy_streams` False: the video alone (a segment of a split job)."""
+
+    def __init__(
+        self,
+        output: Path,
+        *,
+        source: MediaInfo,
+        settings: VideoSettings,
+        disclosure: str,
+        tolerate_errors: bool = False,
+        copy_streams: bool = True,
+    ) -> None:
+        self.plan: EncoderPlan = plan_encoder(source.video, settings)
+        super().__init__(
+            output,
+            source=source,
+            disclosure=disclosure,
+            tolerate_errors=tolerate_errors,
+            copy_streams=copy_streams,
+        )
+
+    def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
+        return _add_video_stream(container, video, self.plan)
+
+    def write(self, frame: Frame) -> None:
+        """Encodes one frame (in presentation order) and muxes what is ready."""
+        self._mux_video(self._stream.encode(self._encoder_frame(frame)), frame.seconds)
+
+    def _flush(self) -> list[av.Packet]:
+        return self._stream.encode(None)
+
+    def _start(self) -> None:
         # Opening the encoder and writing the header now surfaces a missing
         # GPU encoder, a rejected option or an uncreatable file before the
         # first frame is decoded. The encoder goes first: its failures can
@@ -195,11 +245,7 @@ class VideoWriter:
             self._stream.codec_context.open()
         except (av.FFmpegError, ValueError) as error:
             raise _encoder_error(self.plan, error) from None
-        try:
-            self._container.start_encoding()
-        except (av.FFmpegError, OSError) as error:  # the file is created here, lazily
-            reason = getattr(error, "strerror", None) or error
-            raise OutputUnwritableError(f"cannot create {self._partial}: {reason}") from None
+        super()._start()
 
     def _encoder_frame(self, frame: Frame) -> av.VideoFrame:
         picture = frame.decoded if frame.pixels is None else _from_rgb(frame)
@@ -292,4 +338,4 @@ def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
     )
 
 
-__all__ = ["VideoWriter", "check_output_path"]
+__all__ = ["OutputFile", "VideoWriter", "check_output_path"]

@@ -39,6 +39,9 @@ class _Moment:
     def as_json(self) -> dict[str, Any]:
         return {"at_s": round(self.seconds, 3), "input": self.before, "output": self.after}
 
+    def as_record(self) -> list[Any]:
+        return [self.badness, self.seconds, self.before, self.after]
+
 
 @dataclass
 class _Second:
@@ -107,58 +110,91 @@ class QualityLog:
             region = box_region(face.box, before.shape, margin=_THUMBNAIL_MARGIN)
             self._worst[kind] = _Moment(badness, seconds, _png(before[region]), _png(after[region]))
 
-    def as_json(self) -> dict[str, Any]:
-        """The series (one entry per second, null where not measured) and the
-        flagged ranges, as plain data."""
-        span = range(max(self._seconds, default=-1) + 1)
-        seconds = [self._seconds.get(index, _Second()) for index in span]
-        flicker = [
-            round(s.change_out / s.change_in, 3) if s.change_in > 0 else None for s in seconds
-        ]
-        identity = [None if s.identity is None else round(s.identity, 4) for s in seconds]
-        flags = self._flags(identity, flicker)
+    def record(self) -> dict[str, Any]:
+        """The raw sums, as plain data: records of consecutive parts of one video
+        (a split job's segments) merge into the video's (`quality_summary`)."""
+        limit = self.settings.qc_identity_distance or self.detector.match_distance
         return {
-            "frames": [s.frames for s in seconds],
-            "swapped": [s.swapped for s in seconds],
-            "missed": [s.missed for s in seconds],
-            "flicker": flicker,
-            "identity": identity,
-            "flags": flags,
-            "worst": self._worst_moment(flags),
+            "seconds": {
+                str(index): [s.frames, s.swapped, s.missed, s.change_in, s.change_out, s.identity]
+                for index, s in self._seconds.items()
+            },
+            "worst": {kind: moment.as_record() for kind, moment in self._worst.items()},
+            "identity_limit": limit,
         }
 
-    def _worst_moment(self, flags: list[dict[str, Any]]) -> dict[str, Any] | None:
-        """The face at the worst moment of the kind flagged (identity first, as the
-        graver), else at the largest identity distance seen; None before any."""
-        reasons = {flag["why"] for flag in flags}
-        kind = "flicker" if reasons == {"flicker jump"} else "identity"
-        moment = self._worst.get(kind) or self._worst.get("flicker")
-        return None if moment is None else {"why": kind, **moment.as_json()}
+    def as_json(self) -> dict[str, Any]:
+        return quality_summary([self.record()], self.settings)
 
-    def _flags(
-        self, identity: list[float | None], flicker: list[float | None]
-    ) -> list[dict[str, Any]]:
-        """Merged runs of seconds whose identity distance is over the limit
-        (`batch.qc_identity_distance`, 0: the detector's same-person distance) or
-        whose flicker is `batch.qc_flicker_jump` times the video's median."""
-        limit = self.settings.qc_identity_distance or self.detector.match_distance
-        measured = [value for value in flicker if value is not None]
-        median = float(np.median(measured)) if measured else 0.0
-        jump = self.settings.qc_flicker_jump * median
-        flags: list[dict[str, Any]] = []
-        for second, (distance, ratio) in enumerate(zip(identity, flicker, strict=True)):
-            reasons = []
-            if distance is not None and distance > limit:
-                reasons.append("identity drift")
-            if ratio is not None and median > 0 and ratio > jump:
-                reasons.append("flicker jump")
-            for reason in reasons:
-                last = next((flag for flag in reversed(flags) if flag["why"] == reason), None)
-                if last is not None and last["end_s"] == second:
-                    last["end_s"] = second + 1
-                else:
-                    flags.append({"start_s": second, "end_s": second + 1, "why": reason})
-        return sorted(flags, key=lambda flag: (flag["start_s"], flag["why"]))
+
+def quality_summary(records: list[dict[str, Any]], settings: BatchSettings) -> dict[str, Any]:
+    """The series (one entry per second, null where not measured), the flagged
+    ranges and the worst moment of one video, from the records of its parts."""
+    seconds: dict[int, _Second] = {}
+    worst: dict[str, _Moment] = {}
+    for record in records:
+        for key, sums in record["seconds"].items():
+            frames, swapped, missed, change_in, change_out, identity = sums
+            second = seconds.setdefault(int(key), _Second())  # a second two segments share
+            second.frames += frames
+            second.swapped += swapped
+            second.missed += missed
+            second.change_in += change_in
+            second.change_out += change_out
+            if second.identity is None:
+                second.identity = identity
+        for kind, fields in record["worst"].items():
+            moment = _Moment(*fields)
+            if kind not in worst or moment.badness > worst[kind].badness:
+                worst[kind] = moment
+    span = [seconds.get(index, _Second()) for index in range(max(seconds, default=-1) + 1)]
+    flicker = [round(s.change_out / s.change_in, 3) if s.change_in > 0 else None for s in span]
+    identity = [None if s.identity is None else round(s.identity, 4) for s in span]
+    limit = records[0]["identity_limit"] if records else 0.0
+    flags = _flags(identity, flicker, limit, settings.qc_flicker_jump)
+    return {
+        "frames": [s.frames for s in span],
+        "swapped": [s.swapped for s in span],
+        "missed": [s.missed for s in span],
+        "flicker": flicker,
+        "identity": identity,
+        "flags": flags,
+        "worst": _worst_moment(worst, flags),
+    }
+
+
+def _worst_moment(worst: dict[str, _Moment], flags: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The face at the worst moment of the kind flagged (identity first, as the
+    graver), else at the largest identity distance seen; None before any."""
+    reasons = {flag["why"] for flag in flags}
+    kind = "flicker" if reasons == {"flicker jump"} else "identity"
+    moment = worst.get(kind) or worst.get("flicker")
+    return None if moment is None else {"why": kind, **moment.as_json()}
+
+
+def _flags(
+    identity: list[float | None], flicker: list[float | None], limit: float, jump_factor: float
+) -> list[dict[str, Any]]:
+    """Merged runs of seconds whose identity distance is over `limit`
+    (`batch.qc_identity_distance`, 0: the detector's same-person distance) or
+    whose flicker is `jump_factor` (`batch.qc_flicker_jump`) times the video's median."""
+    measured = [value for value in flicker if value is not None]
+    median = float(np.median(measured)) if measured else 0.0
+    jump = jump_factor * median
+    flags: list[dict[str, Any]] = []
+    for second, (distance, ratio) in enumerate(zip(identity, flicker, strict=True)):
+        reasons = []
+        if distance is not None and distance > limit:
+            reasons.append("identity drift")
+        if ratio is not None and median > 0 and ratio > jump:
+            reasons.append("flicker jump")
+        for reason in reasons:
+            last = next((flag for flag in reversed(flags) if flag["why"] == reason), None)
+            if last is not None and last["end_s"] == second:
+                last["end_s"] = second + 1
+            else:
+                flags.append({"start_s": second, "end_s": second + 1, "why": reason})
+    return sorted(flags, key=lambda flag: (flag["start_s"], flag["why"]))
 
 
 def _png(image: np.ndarray) -> str:
@@ -181,4 +217,4 @@ def _change(image: np.ndarray, previous: np.ndarray, region: tuple[slice, slice]
     return float(np.abs(now - before).mean()) if now.size else 0.0
 
 
-__all__ = ["QualityLog"]
+__all__ = ["QualityLog", "quality_summary"]

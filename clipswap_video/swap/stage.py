@@ -157,6 +157,10 @@ class SwapStage:
             else None
         )
         self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
+        self.counted_from: int | None = None
+        """pts of the first frame the coverage and quality count: a segment's
+        warm-up frames before it are swapped (tracks and smoothing settle) but
+        belong to the segment before."""
 
     def push(self, frame: Frame) -> list[Frame]:
         """Analyses `frame` and queues it; returns the frames now finished, in order."""
@@ -191,14 +195,17 @@ class SwapStage:
 
     def _finish(self, work: FrameSwap) -> Frame:
         found, selected = self._chosen.pop(work.frame.index)
-        self.coverage.count(found=found, selected=selected, swapped=len(work.faces))
+        counted = self.counted_from is None or work.frame.pts >= self.counted_from
+        quality = self.quality if counted else None
+        if counted:
+            self.coverage.count(found=found, selected=selected, swapped=len(work.faces))
         if not work.faces:
             output = work.image
             if self.swapper.frame_enhancer is not None:
                 output = self.swapper.frame_enhancer(work.image)
                 work.frame.replace_pixels(output)
-            if self.quality is not None:
-                self.quality.observe(work.frame.seconds, work.image, output, [], selected)
+            if quality is not None:
+                quality.observe(work.frame.seconds, work.image, output, [], selected)
             return work.frame  # goes to the encoder untouched, unless enhanced
         output = work.image.copy()
         for face in work.faces:
@@ -228,8 +235,8 @@ class SwapStage:
                 paste(output, blended, alpha, matrix)
         if self.swapper.frame_enhancer is not None:
             output = self.swapper.frame_enhancer(output)
-        if self.quality is not None:
-            self.quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
+        if quality is not None:
+            quality.observe(work.frame.seconds, work.image, output, work.faces, selected)
         work.frame.replace_pixels(output)
         return work.frame
 
