@@ -185,9 +185,12 @@ def write_demo_media(
     fps: int = 30,
     audio: bool = True,
     still: bool = False,
+    keyframe_seconds: float | None = None,
 ) -> DemoMedia:
     """Writes source.jpg, target.mp4 and target_landmarks.json into `directory`
-    (`still`: the face nearly still at the centre instead of the demo's motion)."""
+    (`still`: the face nearly still at the centre instead of the demo's motion;
+    `keyframe_seconds`: a keyframe that often, as cameras and deliveries have,
+    instead of x264's default of one every 250 frames)."""
     _check_arguments(seconds, width, height, fps)
     cbook = import_extra("matplotlib.cbook", "demo", _NEEDED_FOR)
     path = still_path(width, height, seconds) if still else demo_path(width, height)
@@ -200,7 +203,8 @@ def write_demo_media(
     with atomic_output(media.source_image) as partial:
         shutil.copyfile(Path(str(grace_hopper)), partial)
     frame_count = round(seconds * fps)
-    truth = _write_video(media.video, actor, frame_count, width, height, fps, audio)
+    gop = round(keyframe_seconds * fps) if keyframe_seconds else None
+    truth = _write_video(media.video, actor, frame_count, width, height, fps, audio, gop)
     write_text_atomic(media.landmarks, json.dumps(truth))
     return media
 
@@ -215,12 +219,19 @@ def _check_arguments(seconds: float, width: int, height: int, fps: int) -> None:
 
 
 def _write_video(
-    path: Path, actor: Actor, frame_count: int, width: int, height: int, fps: int, audio: bool
+    path: Path,
+    actor: Actor,
+    frame_count: int,
+    width: int,
+    height: int,
+    fps: int,
+    audio: bool,
+    gop: int | None,
 ) -> dict[str, object]:
     backdrop = background(width, height)
     frames = []
     with atomic_output(path) as partial, av.open(str(partial), "w") as container:
-        video = _video_stream(container, width, height, fps)
+        video = _video_stream(container, width, height, fps, gop)
         sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
         for index in range(frame_count):
             t = index / fps
@@ -240,8 +251,13 @@ def _write_video(
     }
 
 
-def _video_stream(container: av.container.OutputContainer, width: int, height: int, fps: int):  # type: ignore[no-untyped-def]
-    video = container.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
+def _video_stream(  # type: ignore[no-untyped-def]
+    container: av.container.OutputContainer, width: int, height: int, fps: int, gop: int | None
+):
+    options = {"crf": "18", "preset": "veryfast"}
+    if gop is not None:
+        options["g"] = str(gop)
+    video = container.add_stream("libx264", rate=fps, options=options)
     video.width, video.height, video.pix_fmt = width, height, "yuv420p"
     video.time_base = video.codec_context.time_base = Fraction(1, fps)
     context = video.codec_context

@@ -40,6 +40,8 @@ SMALL = BenchOptions(
     swap_min_timed_s=0.0,
     enhancer_seconds=0.3,
     mask_seconds=0.2,
+    segment_clip_seconds=4.0,
+    segment_count=2,
     neural=NeuralOptions(
         device="cpu",
         generator=NARROW,
@@ -54,7 +56,14 @@ SMALL = BenchOptions(
 # Every key of a CPU run with SMALL's options, by type (batch size 1, the CPU's
 # automatic one, so channels-last is timed at 1 too).
 KEYS: dict[type, set[str]] = {
-    str: {"clip", "generator_device", "clipswap_e2e_setup", "batch_clips", "swappers_files"},
+    str: {
+        "clip",
+        "generator_device",
+        "clipswap_e2e_setup",
+        "batch_clips",
+        "swappers_files",
+        "segments_clip",
+    },
     int: {
         "frames",
         "smoothing_frames",
@@ -127,6 +136,12 @@ KEYS: dict[type, set[str]] = {
         "masks_occlusion_region_cost",
         "masks_occluder_flicker_smoothed",
         "masks_occluder_flicker_raw",
+        "segments_whole_s",
+        "segments_split_s",
+        "segments_speedup",
+        "segments_join_s",
+        "segments_warmup_fraction",
+        "segments_work_added_fraction",
     },
 }
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
@@ -137,6 +152,7 @@ MAY_BE_NEGATIVE = {
     "enhancer_flicker_added_fixed",
     "enhancer_flicker_added_fresh",
     "masks_occlusion_region_cost",
+    "segments_work_added_fraction",
 }
 MAY_BE_ZERO = {
     "truth_jitter_px",

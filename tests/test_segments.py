@@ -21,6 +21,7 @@ import pytest
 from conftest import CliRun
 from face_fixtures import grace_actor, line_path, write_actor_clip
 
+from clipswap_video.batch import run as batch_run
 from clipswap_video.batch.manifest import Manifest
 from clipswap_video.config import Settings, load_settings
 from clipswap_video.errors import CorruptInputError, ExitCode
@@ -70,6 +71,11 @@ def _video_packets(path: Path) -> list[tuple[int | None, int | None, bool]]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return [(p.pts, p.dts, p.is_keyframe) for p in container.demux(stream) if p.size]
+
+
+def _pts(path: Path) -> list[int]:
+    """The video packets' presentation times, in order of time."""
+    return sorted(pts for pts, _, _ in _video_packets(path) if pts is not None)
 
 
 def _packets(path: Path, kind: str) -> list[tuple[int | None, bytes]]:
@@ -191,9 +197,9 @@ def test_warm_up_frames_are_swapped_but_not_encoded_nor_counted(
     assert swapped[0] == 0 and len(swapped) == 90 and swapped[60:] == seen
     assert result.coverage is not None and result.coverage.frames == 30
     assert result.quality is not None and set(result.quality["seconds"]) == {"2"}
-    packets = _video_packets(tmp_path / "part.mp4")
-    assert sorted(pts for pts, _, _ in packets) == seen  # the input's own pts
-    assert packets[0][2] and _packets(tmp_path / "part.mp4", "audio") == []  # video only
+    assert _pts(tmp_path / "part.mp4") == seen  # the input's own pts
+    assert _video_packets(tmp_path / "part.mp4")[0][2]  # a keyframe first
+    assert _packets(tmp_path / "part.mp4", "audio") == []  # the video alone
     first = rgb_frames(tmp_path / "part.mp4")[0]
     assert np.abs(first.astype(int) - rgb_frames(clip)[60]).max() > 40  # the face changed
 
@@ -339,8 +345,7 @@ def test_kill_9_keeps_finished_segments_and_never_joins_a_half_written_one(
         assert resumed[row["number"]]["attempts"] == expected
     output = outputs / "long.mp4"
     with VideoReader(clip) as reader:
-        expected = [frame.pts for frame in reader.frames()]
-    assert sorted(pts for pts, _, _ in _video_packets(output)) == expected
+        assert _pts(output) == [frame.pts for frame in reader.frames()]
     assert _packets(output, "audio") == _packets(clip, "audio")
     assert not list(outputs.glob("**/*.partial.*"))
 
@@ -394,3 +399,30 @@ def test_a_resumed_split_keeps_done_segments_only_when_nothing_changed(tmp_path:
         assert manifest.segments(output) == []
     finally:
         manifest.close()
+
+
+def test_a_batch_stopped_before_the_join_joins_without_encoding_again(
+    cli: CliRun, source_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    _gop_clip(inputs / "clip.mp4", CLOSED_GOP, audio=True)
+    command = ["batch", source_image, inputs, outputs, "--swapper", "none", "--workers", "2"]
+    command += ["--set", "batch.segment_seconds=2"]
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C as the last segment is recorded
+
+    monkeypatch.setattr(batch_run, "finish_split_job", stopped)
+    code, err = cli(*command)
+    assert code == ExitCode.INTERRUPTED, err
+    manifest = outputs / "clipswap-batch.sqlite"
+    assert [row["state"] for row in _segments(manifest)] == ["done"] * 3
+    assert not (outputs / "clip.mp4").exists()
+    monkeypatch.undo()
+
+    code, err = cli(*command)
+    assert code == ExitCode.OK, err
+    assert [row["attempts"] for row in _segments(manifest)] == [1, 1, 1]  # joined, not redone
+    assert _pts(outputs / "clip.mp4") == _pts(inputs / "clip.mp4")
+    assert not (outputs / "clip.mp4.segments").exists()

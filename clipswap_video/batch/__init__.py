@@ -5,8 +5,11 @@ local worker processes or Ray actors, resume whatever a stopped batch left.
     report = run_batch(plan, BatchOptions(overrides=("swap.swapper=classic",)))
 
 Modules: `jobs` (the data), `plan` (folders and jobs files -> a checked plan),
-`manifest` (the SQLite record of every job), `run` (decide, queue, execute,
-report), `local_executor` (worker processes) and `ray_executor` (Ray actors).
+`manifest` (the SQLite record of every job and segment), `decide` (what a
+rerun does with each job), `run` (decide, queue, execute, report), `segments`
+(long videos split into segments, and their join), `watch` (a folder kept
+running), `qc_report` (the HTML quality page), `local_executor` (worker
+processes) and `ray_executor` (Ray actors).
 """
 
 from clipswap_video.batch.jobs import (

@@ -31,8 +31,7 @@ class Segment:
     once every segment is done."""
 
     job: VideoJob
-    number: int  # from 0
-    count: int  # the video's segments
+    number: int  # from 0, in time order
     span: Span
     file: Path
 

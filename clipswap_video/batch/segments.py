@@ -72,7 +72,7 @@ def plan_segments(
             continue
         if row["state"] == "done":  # its file was removed since
             manifest.requeue_segment(job.output, row["number"])
-        todo.append(Segment(job, row["number"], len(spans), spans[row["number"]], file))
+        todo.append(Segment(job, row["number"], spans[row["number"]], file))
     return todo
 
 

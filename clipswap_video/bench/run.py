@@ -18,7 +18,8 @@ matters is a ratio of two runs made back to back on the same file:
   its job end to end, and pixel boost's cost (bench/swappers.py);
 - the flicker a face restorer adds on a nearly still face, with stand-in
   restorers (bench/enhance.py); what the occlusion and region masks cost (bench/masks.py);
-- the batch command: single runs against one batch with 1 and 2 workers
+- the batch command: single runs against one batch with 1 and 2 workers, and
+  a long clip as one job against the same clip split into segments
   (bench/batch.py);
 - the trainer's steps per second on the tiny config (bench/train.py).
 """
@@ -35,7 +36,7 @@ import av
 from av.video.stream import VideoStream
 
 from clipswap_video.bench import timing
-from clipswap_video.bench.batch import batch_figures
+from clipswap_video.bench.batch import batch_figures, segment_figures
 from clipswap_video.bench.enhance import enhancer_flicker_figures
 from clipswap_video.bench.faces import face_figures
 from clipswap_video.bench.masks import mask_figures
@@ -94,6 +95,9 @@ class BenchOptions:
     """Length of the nearly-still clip of the restorer's flicker figures."""
     mask_seconds: float = 2.0
     """Length of the clip the masks' end-to-end cost is timed on."""
+    segment_clip_seconds: float = 60.0
+    """Length of the clip timed as one batch job and split into `segment_count`."""
+    segment_count: int = 4
 
 
 def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
@@ -123,6 +127,15 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
                 folder / "batch",
                 clips=options.batch_clips,
                 seconds=options.batch_seconds,
+                swapper=options.batch_swapper,
+            )
+        )
+        _tell(say, f"timing a {options.segment_clip_seconds:g} s clip whole, then in segments")
+        results.update(
+            segment_figures(
+                folder / "segments",
+                seconds=options.segment_clip_seconds,
+                segments=options.segment_count,
                 swapper=options.batch_swapper,
             )
         )

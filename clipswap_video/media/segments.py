@@ -42,7 +42,7 @@ def split_at_keyframes(path: Path, video_index: int, every_s: float, warmup_s: f
         packets, keyframes, time_base = [], [], None
     if time_base is None or not packets or every_s <= 0:
         return [Span(None, None, None, len(packets))]
-    step = round(every_s / time_base)
+    step = max(1, round(every_s / time_base))  # a boundary always after the first frame
     boundaries: list[int] = []
     for keyframe in keyframes:
         if keyframe - (boundaries[-1] if boundaries else packets[0]) >= step:
@@ -68,6 +68,7 @@ def _index(path: Path, video_index: int) -> tuple[list[int], list[int], float | 
         stream = container.streams[video_index]
         if stream.time_base is None:
             return [], [], None
+        time_base = float(stream.time_base)  # read while the container is open
         times: list[int] = []
         keyframes: list[int] = []
         for packet in container.demux(stream):
@@ -78,7 +79,7 @@ def _index(path: Path, video_index: int) -> tuple[list[int], list[int], float | 
             times.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
-    return sorted(times), sorted(keyframes), float(stream.time_base)
+    return sorted(times), sorted(keyframes), time_base
 
 
 def _seek_point(keyframes: list[int], target: int) -> int | None:
