@@ -20,6 +20,7 @@ import pytest
 from conftest import CliRun
 from face_fixtures import astronaut, astronaut_actor, line_path, write_actor_clip
 from PIL import Image
+from process_fixtures import kill_9_when
 
 from clipswap_video.batch import JobOutcome, VideoJob
 from clipswap_video.errors import ExitCode
@@ -174,23 +175,16 @@ def test_kill_9_mid_batch_then_resume(cli: CliRun, source_image: Path, tmp_path:
         write_clip(inputs / f"clip{index}.mp4", frames=150, width=320, height=240)
     options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
     command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
-    batch = subprocess.Popen(
-        [*map(str, command), *options], start_new_session=True, stderr=subprocess.DEVNULL
-    )
     manifest = outputs / "clipswap-batch.sqlite"
-    try:
-        while True:
-            assert batch.poll() is None, "the batch ended before it could be killed"
-            try:  # the file may exist a moment before its table does
-                states = [row["state"] for row in _rows(manifest).values()]
-            except sqlite3.OperationalError:
-                states = []
-            if states.count("done") >= 1 and "running" in states:
-                break
-            time.sleep(0.05)
-    finally:
-        os.killpg(batch.pid, signal.SIGKILL)  # the driver and its workers, at once
-        batch.wait()
+
+    def one_done_one_running() -> bool:
+        try:  # the file may exist a moment before its table does
+            states = [row["state"] for row in _rows(manifest).values()]
+        except sqlite3.OperationalError:
+            return False
+        return states.count("done") >= 1 and "running" in states
+
+    kill_9_when([*command, *options], one_done_one_running)
     killed = _rows(manifest)
     running = [name for name, row in killed.items() if row["state"] == "running"]
     for path in outputs.glob("*.mp4"):  # whatever looks finished is complete

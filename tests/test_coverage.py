@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import CliRun
 
+from clipswap_video.batch.jobs import JobOutcome, VideoJob
 from clipswap_video.batch.manifest import InputIdentity, Manifest
 from clipswap_video.cli import main
 from clipswap_video.config import FaceSettings
@@ -161,9 +162,8 @@ def test_an_older_manifest_gains_the_coverage_columns(tmp_path: Path) -> None:
     output = tmp_path / "a.mp4"
     manifest.queue(output, tmp_path / "in.mp4", [], InputIdentity(1, 2, "x"), "")
     coverage = {"frames_swapped": 7, "frames_missed": 1}
-    manifest.finish(
-        output, device="cpu", frames=9, elapsed_s=1.0, error=None, exit_code=0, coverage=coverage
-    )
+    job = VideoJob((), tmp_path / "in.mp4", output)
+    manifest.finish(JobOutcome(job, "cpu", frames=9, elapsed_s=1.0, coverage=coverage))
     record = manifest.record(output)
     manifest.close()
     assert record is not None and (record["frames_swapped"], record["frames_missed"]) == (7, 1)

@@ -5,12 +5,8 @@ frames), segment checkpoints that survive kill -9, and the errors."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,8 +16,10 @@ import numpy as np
 import pytest
 from conftest import CliRun
 from face_fixtures import grace_actor, line_path, write_actor_clip
+from process_fixtures import kill_9_when
 
 from clipswap_video.batch import run as batch_run
+from clipswap_video.batch.jobs import JobOutcome, Segment, VideoJob
 from clipswap_video.batch.manifest import Manifest
 from clipswap_video.config import Settings, load_settings
 from clipswap_video.errors import CorruptInputError, ExitCode
@@ -268,16 +266,15 @@ def _batch(cli: CliRun, source: Path, inputs: Path, outputs: Path, *sets: str) -
 def test_a_split_job_equals_the_job_run_whole(
     cli: CliRun, source_image: Path, walk: Path, tmp_path: Path
 ) -> None:
-    whole_report = _batch(cli, source_image, walk.parent, tmp_path / "whole")
+    whole, split = tmp_path / "whole.mkv", tmp_path / "split" / "walk.mkv"
+    run_video(source_image, walk, whole, _settings("swap.swapper=classic"))  # as one job does
     split_report = _batch(
         cli, source_image, walk.parent, tmp_path / "split", "batch.segment_seconds=2"
     )
-    whole, split = tmp_path / "whole" / "walk.mkv", tmp_path / "split" / "walk.mkv"
     [row] = split_report["jobs"]
     assert [s["state"] for s in row["segments"]] == ["done"] * 3
     assert [s["frames"] for s in row["segments"]] == [20, 20, 20] and row["frames"] == 60
     assert not (tmp_path / "split" / "walk.mkv.segments").exists()
-    assert "segments" not in whole_report["jobs"][0]
     # The same pts and dts (each segment starts on a keyframe of its own), and
     # every other stream copied once, packet for packet.
     ours, theirs = _video_packets(split), _video_packets(whole)
@@ -314,20 +311,13 @@ def test_kill_9_keeps_finished_segments_and_never_joins_a_half_written_one(
     options = ["--swapper", "none", "--preset", "veryslow", "--workers", "1"]
     options += ["--set", "batch.segment_seconds=1", "--set", "batch.segment_warmup_seconds=0.5"]
     command = [sys.executable, "-m", "clipswap_video", "batch", source_image, inputs, outputs]
-    batch = subprocess.Popen(
-        [*map(str, command), *options], start_new_session=True, stderr=subprocess.DEVNULL
-    )
     manifest = outputs / "clipswap-batch.sqlite"
-    try:
-        while True:
-            assert batch.poll() is None, "the batch ended before it could be killed"
-            states = _segment_states(manifest)
-            if states.count("done") >= 2 and "running" in states:
-                break
-            time.sleep(0.05)
-    finally:
-        os.killpg(batch.pid, signal.SIGKILL)  # the driver and its worker, at once
-        batch.wait()
+
+    def two_done_one_running() -> bool:
+        states = [row["state"] for row in _segments(manifest)]
+        return states.count("done") >= 2 and "running" in states
+
+    kill_9_when([*command, *options], two_done_one_running)
     killed = _segments(manifest)
     done = [row for row in killed if row["state"] == "done"]
     assert not (outputs / "long.mp4").exists()
@@ -360,10 +350,6 @@ def _segments(manifest: Path) -> list[dict[str, Any]]:
         return []
 
 
-def _segment_states(manifest: Path) -> list[str]:
-    return [row["state"] for row in _segments(manifest)]
-
-
 def test_segments_encoded_differently_are_not_joined(tmp_path: Path, source_image: Path) -> None:
     clip = _gop_clip(tmp_path / "in.mp4", CLOSED_GOP)
     info = probe(clip)
@@ -388,8 +374,9 @@ def test_a_resumed_split_keeps_done_segments_only_when_nothing_changed(tmp_path:
     spans = [Span(None, 10, None, 10), Span(10, None, 5, 10)]
     try:
         assert not manifest.plan_segments(output, spans, keep_done=True)
-        manifest.finish_segment(
-            output, 0, device="cpu", frames=10, elapsed_s=1.0, error=None, exit_code=0
+        job = VideoJob((), tmp_path / "in.mp4", output)
+        manifest.finish(
+            JobOutcome(job, "cpu", frames=10, segment=Segment(job, 0, spans[0], output))
         )
         assert manifest.plan_segments(output, spans, keep_done=True)
         assert [row["state"] for row in manifest.segments(output)] == ["done", "queued"]

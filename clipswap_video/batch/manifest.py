@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clipswap_video.batch.jobs import JobOutcome
 from clipswap_video.errors import ConfigValueError, OutputUnwritableError
 from clipswap_video.media.segments import Span
 
@@ -195,41 +196,45 @@ class Manifest:
             (device, time.time(), self.key(output)),
         )
 
-    def finish(
-        self,
-        output: Path,
-        *,
-        device: str,
-        frames: int,
-        elapsed_s: float,
-        error: str | None,
-        exit_code: int,
-        coverage: dict[str, int] | None = None,
-        quality: dict[str, Any] | None = None,
-    ) -> None:
-        """Records a job's end: done when `error` is None, else failed with its line;
-        `coverage` (FaceCoverage.as_json) and `quality` (QualityLog.as_json) when
-        faces were looked for."""
+    def finish(self, outcome: JobOutcome) -> None:
+        """Records the end of a job, or of one of its segments (`outcome.segment`):
+        done when its error is None, else failed with its line; its coverage
+        (FaceCoverage.as_json) and quality (a job's summary, a segment's record)
+        when faces were looked for."""
         now = time.time()
+        state = "done" if outcome.error is None else "failed"
+        coverage, quality = outcome.coverage, outcome.quality
+        ended = (state, outcome.device, outcome.frames, outcome.elapsed_s, now)
+        result = (outcome.error, outcome.exit_code)
+        if outcome.segment is not None:
+            self._write(
+                """UPDATE segments SET state = ?, device = ?, frames = ?, elapsed_s = ?,
+                       finished_at = ?, error = ?, exit_code = ?, coverage = ?, quality = ?
+                   WHERE output = ? AND number = ?""",
+                (
+                    *ended,
+                    *result,
+                    json.dumps(coverage) if coverage is not None else None,
+                    json.dumps(quality) if quality is not None else None,
+                    self.key(outcome.job.output),
+                    outcome.segment.number,
+                ),
+            )
+            return
         self._write(
             """UPDATE jobs SET state = ?, device = ?, frames = ?, elapsed_s = ?,
                    finished_at = ?, wall_s = ? - COALESCE(started_at, ?), error = ?,
                    exit_code = ?, frames_swapped = ?, frames_missed = ?, quality = ?
                WHERE output = ?""",
             (
-                "done" if error is None else "failed",
-                device,
-                frames,
-                elapsed_s,
+                *ended,
                 now,
                 now,
-                now,
-                error,
-                exit_code,
+                *result,
                 coverage["frames_swapped"] if coverage else None,
                 coverage["frames_missed"] if coverage else None,
                 json.dumps(quality) if quality is not None else None,
-                self.key(output),
+                self.key(outcome.job.output),
             ),
         )
 
@@ -289,37 +294,12 @@ class Manifest:
             (device, time.time(), self.key(output), number),
         )
 
-    def finish_segment(
-        self,
-        output: Path,
-        number: int,
-        *,
-        device: str,
-        frames: int,
-        elapsed_s: float,
-        error: str | None,
-        exit_code: int,
-        coverage: dict[str, int] | None = None,
-        quality: dict[str, Any] | None = None,
-    ) -> None:
-        """Records a segment's end: done when `error` is None, else failed."""
+    def fail_segment(self, output: Path, number: int, error: str, exit_code: int) -> None:
+        """Marks a done segment failed (its file cannot be joined): a retry redoes it."""
         self._write(
-            """UPDATE segments SET state = ?, device = ?, frames = ?, elapsed_s = ?,
-                   finished_at = ?, error = ?, exit_code = ?, coverage = ?, quality = ?
+            """UPDATE segments SET state = 'failed', error = ?, exit_code = ?
                WHERE output = ? AND number = ?""",
-            (
-                "done" if error is None else "failed",
-                device,
-                frames,
-                elapsed_s,
-                time.time(),
-                error,
-                exit_code,
-                json.dumps(coverage) if coverage is not None else None,
-                json.dumps(quality) if quality is not None else None,
-                self.key(output),
-                number,
-            ),
+            (error, exit_code, self.key(output), number),
         )
 
     def close(self) -> None:

@@ -234,16 +234,7 @@ def _execute(
             if not segment_outcome_ends_job(manifest, outcome):
                 return
             outcome = finish_split_job(outcome.job, settings[outcome.job.output], manifest)
-        manifest.finish(
-            outcome.job.output,
-            device=outcome.device,
-            frames=outcome.frames,
-            elapsed_s=outcome.elapsed_s,
-            error=outcome.error,
-            exit_code=outcome.exit_code,
-            coverage=outcome.coverage,
-            quality=outcome.quality,
-        )
+        manifest.finish(outcome)
         jobs_done.add(outcome.job.output)
         if on_outcome is not None:
             on_outcome(outcome)

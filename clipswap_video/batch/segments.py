@@ -78,20 +78,8 @@ def plan_segments(
 
 def segment_outcome_ends_job(manifest: Manifest, outcome: JobOutcome) -> bool:
     """Records a segment's end; whether it was its job's last one to run."""
-    segment = outcome.segment
-    assert segment is not None
-    manifest.finish_segment(
-        segment.job.output,
-        segment.number,
-        device=outcome.device,
-        frames=outcome.frames,
-        elapsed_s=outcome.elapsed_s,
-        error=outcome.error,
-        exit_code=outcome.exit_code,
-        coverage=outcome.coverage,
-        quality=outcome.quality,
-    )
-    states = [row["state"] for row in manifest.segments(segment.job.output)]
+    manifest.finish(outcome)
+    states = [row["state"] for row in manifest.segments(outcome.job.output)]
     return all(state in ("done", "failed") for state in states)
 
 
@@ -150,15 +138,7 @@ def _join(
             try:
                 frames += joiner.add(file)
             except CorruptInputError as error:
-                manifest.finish_segment(
-                    job.output,
-                    row["number"],
-                    device=row["device"] or "",
-                    frames=0,
-                    elapsed_s=0.0,
-                    error=str(error),
-                    exit_code=error.exit_code,
-                )
+                manifest.fail_segment(job.output, row["number"], str(error), error.exit_code)
                 raise
         coverage = _summed([_loaded(row["coverage"]) for row in rows])
         if coverage is not None:  # what a whole job checks before its output appears

@@ -73,6 +73,7 @@ def segment_figures(
     seconds: float = 60.0,
     segments: int = 4,
     size: tuple[int, int] = (640, 360),
+    fps: int = 30,
     swapper: str = "classic",
     workers: int = 2,
 ) -> dict[str, Any]:
@@ -80,7 +81,12 @@ def segment_figures(
     into `segments`, each with `workers` workers: the wall times, the join's
     time, and what splitting adds: warm-up frames and the join, as fractions."""
     media = write_demo_media(
-        folder / "media", seconds=seconds, width=size[0], height=size[1], keyframe_seconds=2.0
+        folder / "media",
+        seconds=seconds,
+        width=size[0],
+        height=size[1],
+        fps=fps,
+        keyframe_seconds=2.0,
     )
     inputs = folder / "in"
     inputs.mkdir(parents=True, exist_ok=True)
@@ -111,7 +117,8 @@ def segment_figures(
     warmup = _warmup_frames(inputs / "long.mp4", parts)
     work = sum(part["elapsed_s"] for part in parts)
     return {
-        "segments_clip": f"{seconds:g} s {size[0]}x{size[1]} {swapper}, {len(parts)} segments",
+        "segments_clip": f"{seconds:g} s {size[0]}x{size[1]} {fps} fps {swapper}, "
+        f"{len(parts)} segments",
         "segments_whole_s": round(walls["whole"], 2),
         "segments_split_s": round(walls["split"], 2),
         "segments_speedup": round(walls["whole"] / walls["split"], 3),

@@ -136,6 +136,7 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
                 folder / "segments",
                 seconds=options.segment_clip_seconds,
                 segments=options.segment_count,
+                fps=options.fps,
                 swapper=options.batch_swapper,
             )
         )
