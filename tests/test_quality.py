@@ -133,12 +133,19 @@ def test_report_paths_are_checked_before_any_job(
     inputs = tmp_path / "in"
     inputs.mkdir()
     write_clip(inputs / "a.mp4", frames=5)
-    nowhere = tmp_path / "no" / "r.html"
+    (tmp_path / "file").write_text("a file, not a folder")
+    nowhere = tmp_path / "file" / "r.html"
     code, err = cli("batch", source_image, inputs, tmp_path / "out", "--report", nowhere)
-    assert code == ExitCode.OUTPUT_UNWRITABLE and "cannot write in" in err
+    assert code == ExitCode.OUTPUT_UNWRITABLE and "cannot create" in err
     code, err = cli("batch", source_image, inputs, tmp_path / "out", "--report", tmp_path)
     assert code == ExitCode.BAD_OUTPUT_PATH and "is a folder" in err
     assert not (tmp_path / "out").exists()
+    # A report in the output folder the batch makes: the folder is made for it.
+    inside = tmp_path / "out" / "report.html"
+    code, err = cli(
+        "batch", source_image, inputs, tmp_path / "out", "--swapper", "none", "--report", inside
+    )
+    assert code == ExitCode.OK and inside.is_file(), err
 
 
 @pytest.mark.slow

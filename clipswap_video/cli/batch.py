@@ -185,11 +185,18 @@ def _watch(
 
 
 def _check_report_path(path: Path) -> None:
-    """Before any job runs: the report's folder exists and can be written."""
+    """Before any job runs: the report's folder exists (made if missing, as the
+    output folder is: `--report OUT_DIR/report.html`) and can be written."""
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputPathError(f"--report {path} is a folder; give a file such as report.html")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputUnwritableError(
+            f"--report {path}: cannot create {folder}: {error.strerror}"
+        ) from None
+    if not os.access(folder, os.W_OK):
         raise OutputUnwritableError(f"--report {path}: cannot write in {folder}")
 
 
