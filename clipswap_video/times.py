@@ -1,4 +1,5 @@
-"""Times a user types: `12.5` seconds, `1:02.5` or `01:02:03.250` (H:MM:SS.mmm)."""
+"""Times a user types: `12.5` seconds, `1:02.5` or `01:02:03.250` (H:MM:SS.mmm),
+and the same clock written back (`0:01:02.500`)."""
 
 from __future__ import annotations
 
@@ -34,4 +35,12 @@ def parse_time(text: str, what: str) -> float:
     return seconds
 
 
-__all__ = ["parse_time"]
+def format_time(seconds: float) -> str:
+    """`seconds` as H:MM:SS.mmm, the form `parse_time` reads back."""
+    millis = round(seconds * 1000)
+    minutes, millis = divmod(millis, 60_000)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{millis / 1000:06.3f}"
+
+
+__all__ = ["format_time", "parse_time"]
