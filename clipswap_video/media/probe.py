@@ -54,6 +54,9 @@ class VideoInfo:
     pix_fmt: str
     bit_depth: int
     time_base: Fraction
+    first_pts: int | None
+    """pts of the first decodable frame, where a player's clock reads 0 (a
+    stream may start later than 0: MPEG-TS, cuts); None without timestamps."""
     average_rate: Fraction | None
     duration_s: float | None
     frame_count: int | None  # exact when counted, else the container's claim
@@ -139,6 +142,7 @@ def _video_info(
         pix_fmt=pix_fmt,
         bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components),
         time_base=stream.time_base or Fraction(1, 90000),
+        first_pts=first_frame.pts,
         average_rate=stream.average_rate or stream.guessed_rate,
         duration_s=_seconds(stream.duration, stream.time_base)
         or _seconds(container.duration, Fraction(1, av.time_base)),
