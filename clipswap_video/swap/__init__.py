@@ -15,7 +15,7 @@ _EXPORTS = {
     "backends": ["create_backend", "list_backends"],
     "choice": ["resolve_swapper"],
     "engine": ["AUTO_BATCH_SIZE", "FrameSwap", "SwapEngine"],
-    "stage": ["FaceSwapper", "SwapStage"],
+    "stage": ["FaceSwapper", "FrameFaces", "SwapStage"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from clipswap_video.swap.backends import create_backend, list_backends
     from clipswap_video.swap.choice import resolve_swapper
     from clipswap_video.swap.engine import AUTO_BATCH_SIZE, FrameSwap, SwapEngine
-    from clipswap_video.swap.stage import FaceSwapper, SwapStage
+    from clipswap_video.swap.stage import FaceSwapper, FrameFaces, SwapStage
 
 
 def __getattr__(name: str) -> Any:
@@ -38,6 +38,7 @@ __all__ = [
     "AUTO_BATCH_SIZE",
     "CropBatch",
     "FaceSwapper",
+    "FrameFaces",
     "FrameSwap",
     "SwapBackend",
     "SwapEngine",

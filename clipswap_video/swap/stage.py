@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -104,6 +105,14 @@ class FaceSwapper:
         return SwapStage(self, info.video.rotation, measure_quality)
 
 
+class FrameFaces(NamedTuple):
+    """What the stage saw in one frame: every face found (with its track id)
+    and those it swaps (chosen by the selection and not turned too far)."""
+
+    found: list[Face]
+    swapped: list[Face]
+
+
 @dataclass
 class _TrackState:
     last_seen: int
@@ -157,6 +166,8 @@ class SwapStage:
             else None
         )
         self._chosen: dict[int, tuple[int, int]] = {}  # frame index -> (found, selected)
+        self.last_faces = FrameFaces([], [])
+        """The faces of the frame pushed last (`preview --debug` draws them)."""
         self.counted_from: int | None = None
         """pts of the first frame the coverage and quality count: a segment's
         warm-up frames before it are swapped (tracks and smoothing settle) but
@@ -173,6 +184,7 @@ class SwapStage:
             # where faces overlap the best-scored one is under the others.
             faces = sorted(faces, key=lambda face: -face.score)
         self._chosen[frame.index] = (len(found), len(chosen))
+        self.last_faces = FrameFaces(found, faces)
         self._forget(frame.index)
         return [self._finish(work) for work in self.engine.submit(self._work(frame, image, faces))]
 
@@ -362,4 +374,4 @@ def _eye_distance(template: np.ndarray) -> float:
     return float(np.linalg.norm(template[1] - template[0]))
 
 
-__all__ = ["FaceSwapper", "SwapStage"]
+__all__ = ["FaceSwapper", "FrameFaces", "SwapStage"]
