@@ -108,6 +108,7 @@ def write_actor_clip(
     size: tuple[int, int] = (640, 360),
     rotation: int = 0,
     edit: Callable[[int, np.ndarray, list[np.ndarray | None]], np.ndarray] | None = None,
+    x264_params: str | None = None,
 ) -> list[list[np.ndarray | None]]:
     """Writes an H.264 clip of `actors` on the demo backdrop.
 
@@ -115,6 +116,7 @@ def write_actor_clip(
     stored turned the other way and tagged to display upright, as phones do.
     `edit(index, frame, landmarks)` may change each drawn frame (an occluding
     bar, a cut to another shot); the truth stays the actors' landmarks.
+    `x264_params` (`keyint=10:min-keyint=10:scenecut=0`) places keyframes.
 
     Returns:
         Per frame, each actor's (5, 2) ground-truth landmarks or None when hidden,
@@ -129,6 +131,8 @@ def write_actor_clip(
         stored_size = (height, width) if turns % 2 else (width, height)
         stream.width, stream.height, stream.pix_fmt = *stored_size, "yuv420p"
         stream.options = {"crf": "12", "preset": "ultrafast"}
+        if x264_params is not None:
+            stream.options = {**stream.options, "x264-params": x264_params}
         if rotation:
             stream.set_display_rotation(rotation)
         for index in range(round(seconds * fps)):

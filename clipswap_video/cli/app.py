@@ -2,7 +2,7 @@
 and `main`, which turns every failure into one printed line and an exit code.
 
     clipswap-video SRC IN OUT [--config FILE] [--set key=value ...]
-    clipswap-video COMMAND ...   (swap, batch, faces, evaluate, weights, doctor, ...)
+    clipswap-video COMMAND ...   (swap, batch, preview, faces, evaluate, weights, ...)
 
 Only `main()` catches ClipswapError (see errors.ExitCode); everything below it raises.
 """
@@ -35,6 +35,7 @@ from clipswap_video.cli import (
     doctor,
     evaluate,
     faces,
+    preview,
     probe,
     swap,
     train,
@@ -43,7 +44,19 @@ from clipswap_video.cli import (
 from clipswap_video.cli.console import configure_logging
 from clipswap_video.errors import ClipswapError, ExitCode
 
-_COMMAND_MODULES = (swap, batch, faces, evaluate, weights, doctor, probe, demo_media, bench, train)
+_COMMAND_MODULES = (
+    swap,
+    batch,
+    preview,
+    faces,
+    evaluate,
+    weights,
+    doctor,
+    probe,
+    demo_media,
+    bench,
+    train,
+)
 """In the order `--help` lists them; each adds its subparser, with its handler."""
 
 

@@ -70,6 +70,19 @@ def add_set(parser: argparse.ArgumentParser, *, example: str) -> None:
 
 def add_swap_flags(parser: argparse.ArgumentParser) -> None:
     """The swapper and encoder flags shared by swap and batch."""
+    add_swapper_flags(parser)
+    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
+    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
+    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+    parser.add_argument(
+        "--strict-faces",
+        action="store_true",
+        help="fail (exit 17, no output) when no face is swapped in any frame",
+    )
+
+
+def add_swapper_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose and tune the swap itself (swap, batch, preview)."""
     parser.add_argument(
         "--swapper",
         type=_swapper_choice,
@@ -92,14 +105,6 @@ def add_swap_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=get_args(PrecisionName), help="fp32, fp16, bf16")
     parser.add_argument(
         "--batch-size", type=int, metavar="N", help="face crops per generator call, across frames"
-    )
-    parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
-    parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
-    parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
-    parser.add_argument(
-        "--strict-faces",
-        action="store_true",
-        help="fail (exit 17, no output) when no face is swapped in any frame",
     )
 
 
@@ -152,6 +157,7 @@ __all__ = [
     "add_set",
     "add_settings",
     "add_swap_flags",
+    "add_swapper_flags",
     "as_override",
     "overrides_of",
     "settings_overrides",
