@@ -3,9 +3,9 @@ run swaps them, in seconds: source | input | output at each time, one row each.
 
 For each time T the reader seeks to the keyframe at or before T minus a warm-up
 (`batch.segment_warmup_seconds`, the one a split job's segments use) and the
-real swap stage runs from there to the frame on screen at T, so face tracks,
-landmark smoothing and the mask and colour averages are running when that frame
-is reached, as in a full run. Nothing after T is swapped, so the time does not
+real swap stage runs from T minus the warm-up to the frame on screen at T, so
+face tracks, landmark smoothing and the mask and colour averages are running
+when that frame is reached, as in a full run. Nothing after T is swapped, so the time does not
 grow with the video's length. T counts from the video's first frame, as a
 player's clock does, whatever the stream's own start time.
 """
@@ -94,7 +94,7 @@ def swap_at(
     tolerate = settings.input.tolerate_errors
     with frames_from(info.path, seek, tolerate_errors=tolerate) as (reader, frames):
         stage = swapper.stage_for(reader.info) if swapper is not None else None
-        shown = _swap_to(frames, reader.info, stage, at_s)
+        shown = _swap_to(frames, reader.info, stage, at_s, swap_from=seek)
     picture = cast(RgbImage, shown.decoded.to_ndarray(format="rgb24"))  # before the swap
     if debug and stage is not None:
         picture = annotate(picture, stage.last_faces.found, stage.last_faces.swapped)
@@ -108,11 +108,19 @@ def swap_at(
 
 
 def _swap_to(
-    frames: Iterator[Frame], info: MediaInfo, stage: SwapStage | None, at_s: float
+    frames: Iterator[Frame],
+    info: MediaInfo,
+    stage: SwapStage | None,
+    at_s: float,
+    *,
+    swap_from: int | None,
 ) -> Frame:
-    """Pushes `frames` up to the one on screen at `at_s` (the last whose time is
-    at or before it) through `stage`; returns that frame, swapped. The frame
-    after it is decoded to know, but not swapped."""
+    """Pushes `frames` from stream time `swap_from` (None: all) up to the one on
+    screen at `at_s` (the last whose time is at or before it) through `stage`;
+    returns that frame, swapped. The frames between the keyframe decoding
+    starts at and `swap_from` are decoded only: a long GOP (x264's default is
+    250 frames) would otherwise double the warm-up's swapping. The frame after
+    `at_s` is decoded to know, but not swapped."""
     video = info.video
     target = _pts_at(video, at_s)
     shown: Frame | None = None
@@ -120,7 +128,7 @@ def _swap_to(
         if frame.pts > target:
             break
         shown = frame
-        if stage is not None:
+        if stage is not None and (swap_from is None or frame.pts >= swap_from):
             stage.push(frame)  # finished frames are not kept: only `shown` is wanted
         if frame.pts == target:
             break
