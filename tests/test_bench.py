@@ -42,6 +42,7 @@ SMALL = BenchOptions(
     mask_seconds=0.2,
     segment_clip_seconds=4.0,
     segment_count=2,
+    preview_swapper="none",  # the preview's process, seek and picture: a second each
     neural=NeuralOptions(
         device="cpu",
         generator=NARROW,
@@ -63,6 +64,7 @@ KEYS: dict[type, set[str]] = {
         "batch_clips",
         "swappers_files",
         "segments_clip",
+        "preview_clip",
     },
     int: {
         "frames",
@@ -142,6 +144,11 @@ KEYS: dict[type, set[str]] = {
         "segments_join_s",
         "segments_warmup_fraction",
         "segments_work_added_fraction",
+        "preview_s",
+        "preview_full_run_s",
+        "preview_vs_full_run",
+        "preview_10x_s",
+        "preview_10x_vs_1x",
     },
 }
 INFINITE_AS_NONE = {"classic_background_psnr_db"}  # a background equal to the re-encode's
@@ -257,6 +264,21 @@ def test_derived_figures_follow_from_the_raw_ones(results: dict[str, Any]) -> No
         (r["error_raw_px"], 3),
     )
     check("classic_fps", 1, lambda n, c: n / c, frames, (r["classic_s"], 3))
+    check("preview_full_run_s", 1, lambda fps: 20 / fps, (r["classic_fps"], 1))  # 2 s at 10 fps
+    check(
+        "preview_vs_full_run",
+        4,
+        lambda preview, full: preview / full,
+        (r["preview_s"], 2),
+        (r["preview_full_run_s"], 1),
+    )
+    check(
+        "preview_10x_vs_1x",
+        3,
+        lambda tenfold, once: tenfold / once,
+        (r["preview_10x_s"], 2),
+        (r["preview_s"], 2),
+    )
     check("classic_vs_transcode", 3, lambda c, t: c / t, (r["classic_s"], 3), (r["transcode_s"], 3))
     check(
         "clipswap_e2e_vs_generator",

@@ -21,6 +21,8 @@ matters is a ratio of two runs made back to back on the same file:
 - the batch command: single runs against one batch with 1 and 2 workers, and
   a long clip as one job against the same clip split into segments
   (bench/batch.py);
+- `preview` at 90 % of the long clip against a full run of it projected from
+  `classic_fps`, and on that clip repeated ten times (bench/preview.py);
 - the trainer's steps per second on the tiny config (bench/train.py).
 """
 
@@ -41,6 +43,7 @@ from clipswap_video.bench.enhance import enhancer_flicker_figures
 from clipswap_video.bench.faces import face_figures
 from clipswap_video.bench.masks import mask_figures
 from clipswap_video.bench.models import NeuralOptions, clipswap_figures, generator_figures
+from clipswap_video.bench.preview import preview_figures
 from clipswap_video.bench.swap import swap_figures
 from clipswap_video.bench.swappers import swapper_figures
 from clipswap_video.bench.train import training_figures
@@ -98,6 +101,8 @@ class BenchOptions:
     segment_clip_seconds: float = 60.0
     """Length of the clip timed as one batch job and split into `segment_count`."""
     segment_count: int = 4
+    preview_swapper: str = "classic"
+    """The swapper of the timed previews (the projected full run is classic's)."""
 
 
 def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
@@ -115,6 +120,15 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
         results.update(face_figures(short, Settings()))
         _tell(say, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
+        _tell(say, "timing a preview at 90 % of the long clip, and of it repeated ten times")
+        results.update(
+            preview_figures(
+                long,
+                folder / "preview",
+                classic_fps=results["classic_fps"],
+                swapper=options.preview_swapper,
+            )
+        )
         results.update(neural_figures(folder, options, say))
         results.update(model_file_figures(short, folder, options, say))
         _tell(say, "measuring the flicker a face restorer adds (stand-in restorers)")
