@@ -66,6 +66,8 @@ class VideoInfo:
     color_primaries: int
     color_trc: int
     tags: dict[str, str] = field(default_factory=dict)  # the stream's own: title, language
+    first_pts: int = 0
+    """The first frame's pts: time 0 of a player's timeline and of --start."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def _video_info(
         color_primaries=first_frame.color_primaries,
         color_trc=first_frame.color_trc,
         tags=dict(stream.metadata),
+        first_pts=first_frame.pts or 0,
     )
 
 

@@ -39,6 +39,7 @@ from clipswap_video.media.frame import Frame
 from clipswap_video.media.passthrough import StreamCopier
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
+from clipswap_video.media.trim import TimeRange, trimmed_chapters
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class OutputFile(ABC):
         disclosure: str,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
+        time_range: TimeRange | None = None,
     ) -> None:
         check_output_path(source.path, output)
         self.output = output
@@ -94,7 +96,10 @@ class OutputFile(ABC):
                     tolerate_errors=tolerate_errors,
                 )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
-            self._container.set_chapters(list(source.chapters) if copy_streams else [])
+            chapters = list(source.chapters) if copy_streams else []
+            if copy_streams and time_range is not None:
+                chapters = trimmed_chapters(source.chapters, source.video, time_range)
+            self._container.set_chapters(chapters)
             self._start()
         except BaseException:
             self.abort()
@@ -137,6 +142,10 @@ class OutputFile(ABC):
         """The video packets still held when the frames end (an encoder's delay)."""
         return []
 
+    def _copy_until_s(self) -> float | None:
+        """Where the copied streams end (None: with the input)."""
+        return None
+
     def finish(self) -> Path:
         """Flushes the video, copies the remaining packets, renames into place."""
         with self._output_errors():
@@ -144,7 +153,7 @@ class OutputFile(ABC):
             self._container.mux(rest)
             self._video_packets += len(rest)
             if self._copier is not None:
-                self._copier.copy_rest(self._container)
+                self._copier.copy_rest(self._container, self._copy_until_s())
                 self._copier.close()
             self._container.close()
             self._check_reads_back()
@@ -205,7 +214,10 @@ class OutputFile(ABC):
 
 class VideoWriter(OutputFile):
     """Encodes frames into `output`; use as a context manager, call `finish()` on
-    success. `copy_streams` False: the video alone (a segment of a split job)."""
+    success. `copy_streams` False: the video alone (a segment of a split job).
+    With a `time_range`, the frames given are the range's: the other streams
+    are cut to them and every time moves so the first frame is at 0 (unless
+    the range keeps timestamps)."""
 
     def __init__(
         self,
@@ -216,14 +228,20 @@ class VideoWriter(OutputFile):
         disclosure: str,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
+        time_range: TimeRange | None = None,
     ) -> None:
         self.plan: EncoderPlan = plan_encoder(source.video, settings)
+        self._range = time_range
+        self._video = source.video
+        self._shift_pts: int | None = None  # set by the first frame
+        self._end_s = 0.0  # where the last frame written ends
         super().__init__(
             output,
             source=source,
             disclosure=disclosure,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
+            time_range=time_range,
         )
 
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
@@ -231,7 +249,30 @@ class VideoWriter(OutputFile):
 
     def write(self, frame: Frame) -> None:
         """Encodes one frame (in presentation order) and muxes what is ready."""
+        if self._shift_pts is None:
+            self._start_at(frame)
+        self._end_s = frame.seconds + self._duration_s(frame)
         self._mux_video(self._stream.encode(self._encoder_frame(frame)), frame.seconds)
+
+    def _duration_s(self, frame: Frame) -> float:
+        if frame.decoded.duration:
+            return float(frame.decoded.duration * frame.time_base)
+        return 1 / float(self._video.average_rate or 30)
+
+    def _copy_until_s(self) -> float | None:
+        """A trimmed job's other streams end with its last frame, so that audio
+        runs at most one audio frame past the video, as it starts."""
+        return self._end_s if self._range is not None and self._range.end_s is not None else None
+
+    def _start_at(self, first: Frame) -> None:
+        """The output's clock: a trimmed job's starts at its first frame."""
+        wanted = self._range
+        if wanted is None:
+            self._shift_pts = 0
+            return
+        self._shift_pts = 0 if wanted.keep_timestamps else first.pts
+        if self._copier is not None:
+            self._copier.trim(first.seconds, float(self._shift_pts * first.time_base))
 
     def _flush(self) -> list[av.Packet]:
         return self._stream.encode(None)
@@ -251,7 +292,7 @@ class VideoWriter(OutputFile):
         picture = frame.decoded if frame.pixels is None else _from_rgb(frame)
         if picture.format.name != self.plan.pix_fmt:
             picture = picture.reformat(format=self.plan.pix_fmt)
-        picture.pts = frame.pts
+        picture.pts = frame.pts - (self._shift_pts or 0)
         picture.time_base = frame.time_base
         # Decoded frames remember their I/P/B type, and libx264 obeys it:
         # clear it so the encoder picks its own GOP instead of the input's.
