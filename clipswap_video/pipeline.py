@@ -22,6 +22,7 @@ from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError, CorruptInputError, NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
+from clipswap_video.media.review import ReviewingWriter
 from clipswap_video.media.segments import Span
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def run_video(
     on_progress: ProgressCallback | None = None,
     measure_quality: bool = False,
     span: Span | None = None,
+    review: Path | None = None,
 ) -> JobResult:
     """Processes `input_video` into `output`; raises ClipswapError on bad input.
 
@@ -89,6 +91,9 @@ def run_video(
     With a `span` (a segment of a split job), `output` gets the span's frames
     alone, encoded as a video-only file that SegmentJoiner joins; the frames
     decoded before the span's start (its warm-up) are swapped but not written.
+
+    With a `review` path, input | output side by side is written there in the
+    same pass (media/review.py); both files appear, or neither.
     """
     started = time.perf_counter()
     if settings.swap.swapper == "none" and settings.enhance.frame_model:
@@ -102,8 +107,10 @@ def run_video(
     tolerate = settings.input.tolerate_errors
     reader = VideoReader(input_video, tolerate_errors=tolerate, span=span)
     with reader:
-        with VideoWriter(
+        with ReviewingWriter(
             output,
+            review=review,
+            queue_size=settings.pipeline.queue_size,
             source=reader.info,
             settings=settings.video,
             disclosure=disclosure_tag(settings),
