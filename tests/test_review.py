@@ -197,6 +197,24 @@ def test_an_interrupted_run_leaves_neither_file(source_image: Path, tmp_path: Pa
     assert not [t for t in threading.enumerate() if t.name in ("decode", "encode", "review")]
 
 
+def test_a_failing_review_stops_the_job_and_leaves_neither_file(
+    source_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=20)
+    picture = ReviewLayout.picture
+
+    def fail_at_five(layout: ReviewLayout, frame: Frame) -> np.ndarray:
+        if frame.index == 5:
+            raise OSError("disk full")
+        return picture(layout, frame)
+
+    monkeypatch.setattr(ReviewLayout, "picture", fail_at_five)
+    with pytest.raises(OSError, match="disk full"):  # raised in the review thread
+        run_video(source_image, clip, tmp_path / "out.mp4", PASSTHROUGH, review=tmp_path / "r.mp4")
+    assert names(tmp_path) == ["in.mp4"]
+    assert not [t for t in threading.enumerate() if t.name in ("decode", "encode", "review")]
+
+
 def test_a_failed_job_leaves_neither_file(cli, source_image: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     clip = write_clip(tmp_path / "in.mp4", frames=4)  # no face in it
     code, err = cli(
