@@ -33,7 +33,7 @@ REVIEW_PRESET = "veryfast"
 """The review's encoder preset (x264's names; NVENC's p2). The review takes the
 output's encoder, quality and pixel format, but it is a check copy: at
 1280x360, libx264's veryfast costs a third of medium's (the default) CPU time
-per frame at the same crf (measured on the demo clip)."""
+per frame at the same crf (docs/benchmarks.md, "The review video")."""
 
 
 class ReviewingWriter(VideoWriter):
