@@ -22,6 +22,7 @@ from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError, CorruptInputError, NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
+from clipswap_video.media.review import ReviewingWriter
 from clipswap_video.media.segments import Span
 from clipswap_video.media.trim import TimeRange, span_for
 
@@ -76,6 +77,7 @@ def run_video(
     measure_quality: bool = False,
     span: Span | None = None,
     time_range: TimeRange | None = None,
+    review: Path | None = None,
 ) -> JobResult:
     """Processes `input_video` into `output`; raises ClipswapError on bad input.
 
@@ -94,6 +96,9 @@ def run_video(
     With a `time_range` (`--start`/`--end`), likewise from a keyframe before its
     start, and the output holds the range alone, every stream cut to it
     (media/trim.py).
+
+    With a `review` path, input | output side by side is written there in the
+    same pass (media/review.py); both files appear, or neither.
     """
     started = time.perf_counter()
     if settings.swap.swapper == "none" and settings.enhance.frame_model:
@@ -111,8 +116,10 @@ def run_video(
             warmup_s = settings.batch.segment_warmup_seconds
             reader.span = span_for(reader.info.video, time_range, warmup_s)
         cut = reader.span
-        with VideoWriter(
+        with ReviewingWriter(
             output,
+            review=review,
+            queue_size=settings.pipeline.queue_size,
             source=reader.info,
             settings=settings.video,
             disclosure=disclosure_tag(settings),

@@ -44,6 +44,13 @@ def add_parser(commands: Any) -> None:
         help="also write source | input | output at the middle frame",
     )
     parser.add_argument(
+        "--review",
+        type=Path,
+        metavar="OUT.mp4",
+        help="also write a review video in the same pass: input | output side by side, "
+        "at most 1280 px wide, with the timecode burnt in",
+    )
+    parser.add_argument(
         "--print-config", action="store_true", help="print the effective settings as TOML and exit"
     )
     add_loudness(parser)
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             on_start=on_start,
             on_progress=on_progress,
             time_range=time_range,
+            review=args.review,
         )
     for note in result.input_problems:
         logging.getLogger("clipswap_video").warning(note)
@@ -102,6 +110,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"{result.elapsed_s:.1f} s ({result.fps:.1f} fps)",
             soft_wrap=True,
         )
+        if args.review is not None:
+            console.print(f"wrote the review {escape(str(args.review))}", soft_wrap=True)
     return ExitCode.OK
 
 

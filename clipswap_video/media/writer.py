@@ -35,7 +35,7 @@ from clipswap_video.errors import (
 )
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
-from clipswap_video.media.frame import Frame
+from clipswap_video.media.frame import Frame, frame_from_rgb
 from clipswap_video.media.passthrough import StreamCopier
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
@@ -47,21 +47,22 @@ log = logging.getLogger(__name__)
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
 
 
-def check_output_path(input_path: Path, output: Path) -> None:
-    """Refuses outputs that would overwrite the input or cannot be created."""
+def check_output_path(input_path: Path, output: Path, *, what: str = "output") -> None:
+    """Refuses outputs that would overwrite the input or cannot be created
+    (`what` names the file in the message: an output, a review)."""
     if output.suffix == "":
-        raise OutputPathError(f"output {output} needs a file extension such as .mp4, .mov or .mkv")
+        raise OutputPathError(f"{what} {output} needs a file extension such as .mp4, .mov or .mkv")
     if output.is_dir():
-        raise OutputPathError(f"output {output} is a folder; give a file name such as out.mp4")
+        raise OutputPathError(f"{what} {output} is a folder; give a file name such as out.mp4")
     if output.resolve() == input_path.resolve() or (
         output.exists() and os.path.samefile(output, input_path)
     ):
-        raise OutputPathError(f"output {output} is the input file; inputs are never overwritten")
+        raise OutputPathError(f"{what} {output} is the input file; inputs are never overwritten")
     folder = output.parent
     if not folder.is_dir():
-        raise OutputUnwritableError(f"output folder {folder} does not exist")
+        raise OutputUnwritableError(f"{what} folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputUnwritableError(f"output folder {folder} is not writable")
+        raise OutputUnwritableError(f"{what} folder {folder} is not writable")
 
 
 class OutputFile(ABC):
@@ -148,6 +149,12 @@ class OutputFile(ABC):
 
     def finish(self) -> Path:
         """Flushes the video, copies the remaining packets, renames into place."""
+        self.complete()
+        return self.publish()
+
+    def complete(self) -> None:
+        """All of `finish` but the rename: the partial file is whole and checked.
+        Two outputs that must appear together are both completed first."""
         with self._output_errors():
             rest = self._flush()
             self._container.mux(rest)
@@ -157,6 +164,10 @@ class OutputFile(ABC):
                 self._copier.close()
             self._container.close()
             self._check_reads_back()
+
+    def publish(self) -> Path:
+        """Renames the completed partial file into place."""
+        with self._output_errors():
             os.replace(self._partial, self.output)
         return self.output
 
@@ -289,7 +300,9 @@ class VideoWriter(OutputFile):
         super()._start()
 
     def _encoder_frame(self, frame: Frame) -> av.VideoFrame:
-        picture = frame.decoded if frame.pixels is None else _from_rgb(frame)
+        picture = frame.decoded
+        if frame.pixels is not None:
+            picture = frame_from_rgb(frame.pixels, frame.decoded)
         if picture.format.name != self.plan.pix_fmt:
             picture = picture.reformat(format=self.plan.pix_fmt)
         picture.pts = frame.pts - (self._shift_pts or 0)
@@ -352,18 +365,6 @@ def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]
     earlier = tags.get("comment")
     tags["comment"] = f"{disclosure}; {earlier}" if earlier else disclosure
     return tags
-
-
-def _from_rgb(frame: Frame) -> av.VideoFrame:
-    decoded = frame.decoded
-    picture = av.VideoFrame.from_ndarray(frame.rgb(), format="rgb24").reformat(
-        format=decoded.format.name,
-        dst_colorspace=decoded.colorspace,
-        dst_color_range=decoded.color_range,
-    )
-    picture.colorspace, picture.color_range = decoded.colorspace, decoded.color_range
-    picture.color_primaries, picture.color_trc = decoded.color_primaries, decoded.color_trc
-    return picture
 
 
 def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
