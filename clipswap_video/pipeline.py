@@ -22,7 +22,9 @@ from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError, CorruptInputError, NothingSwappedError
 from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
+from clipswap_video.media.review import ReviewingWriter
 from clipswap_video.media.segments import Span
+from clipswap_video.media.trim import TimeRange, span_for
 
 if TYPE_CHECKING:
     from clipswap_video.faces.coverage import FaceCoverage
@@ -74,6 +76,8 @@ def run_video(
     on_progress: ProgressCallback | None = None,
     measure_quality: bool = False,
     span: Span | None = None,
+    time_range: TimeRange | None = None,
+    review: Path | None = None,
 ) -> JobResult:
     """Processes `input_video` into `output`; raises ClipswapError on bad input.
 
@@ -89,6 +93,12 @@ def run_video(
     With a `span` (a segment of a split job), `output` gets the span's frames
     alone, encoded as a video-only file that SegmentJoiner joins; the frames
     decoded before the span's start (its warm-up) are swapped but not written.
+    With a `time_range` (`--start`/`--end`), likewise from a keyframe before its
+    start, and the output holds the range alone, every stream cut to it
+    (media/trim.py).
+
+    With a `review` path, input | output side by side is written there in the
+    same pass (media/review.py); both files appear, or neither.
     """
     started = time.perf_counter()
     if settings.swap.swapper == "none" and settings.enhance.frame_model:
@@ -102,13 +112,20 @@ def run_video(
     tolerate = settings.input.tolerate_errors
     reader = VideoReader(input_video, tolerate_errors=tolerate, span=span)
     with reader:
-        with VideoWriter(
+        if time_range is not None:  # a segment's span comes cut already
+            warmup_s = settings.batch.segment_warmup_seconds
+            reader.span = span_for(reader.info.video, time_range, warmup_s)
+        cut = reader.span
+        with ReviewingWriter(
             output,
+            review=review,
+            queue_size=settings.pipeline.queue_size,
             source=reader.info,
             settings=settings.video,
             disclosure=disclosure_tag(settings),
             tolerate_errors=tolerate,
             copy_streams=span is None,
+            time_range=time_range,
         ) as writer:
             _describe(reader, writer)
             swap = None
@@ -116,10 +133,10 @@ def run_video(
                 if swapper is None:
                     swapper = _load_swapper(sources, settings, weights_dir)
                 swap = swapper.stage_for(reader.info, measure_quality)
-                swap.counted_from = span.start_pts if span is not None else None
+                swap.counted_from = cut.start_pts if cut is not None else None
             if on_start is not None:
-                on_start(span.frames if span is not None else _expected_frames(reader))
-            first = span.start_pts if span is not None else None
+                on_start(_expected_frames(reader, cut, time_range))
+            first = cut.start_pts if cut is not None else None
             count = _stream_frames(
                 reader, writer, swap, stages, settings.pipeline.queue_size, on_progress, first
             )
@@ -127,6 +144,10 @@ def run_video(
                 raise CorruptInputError(
                     f"input video {input_video} is damaged: a segment decoded {count} of "
                     f"the {span.frames} frames its index holds"
+                )
+            if time_range is not None and count == 0:
+                raise ConfigValueError(
+                    f"no frame of {input_video} lies between --start and --end; nothing written"
                 )
             if swap is not None and span is None:  # a segment's coverage counts at the join
                 check_coverage(swap.coverage, swap.swapper.settings)  # detector resolved
@@ -217,8 +238,18 @@ def _describe(reader: VideoReader, writer: VideoWriter) -> None:
     )
 
 
-def _expected_frames(reader: VideoReader) -> int | None:
+def _expected_frames(
+    reader: VideoReader, cut: Span | None, time_range: TimeRange | None
+) -> int | None:
+    """For the progress bar: the frames the job will write, as far as known."""
     video = reader.info.video
+    if cut is not None and cut.frames is not None:
+        return cut.frames
+    if time_range is not None:
+        end = time_range.end_s if time_range.end_s is not None else video.duration_s
+        if end is None or not video.average_rate:
+            return None
+        return max(0, round((end - time_range.start_s) * float(video.average_rate)))
     if video.frame_count:
         return video.frame_count
     if video.duration_s and video.average_rate:

@@ -150,6 +150,40 @@ def _write_klv(container, stream, seconds: float) -> None:  # type: ignore[no-un
         container.mux(packet)
 
 
+CLOSED_GOP = "keyint=10:min-keyint=10:scenecut=0:bframes=2:b-adapt=0"
+OPEN_GOP = "keyint=10:min-keyint=10:scenecut=0:bframes=3:b-adapt=0:open-gop=1"
+
+
+def write_gop_clip(
+    path: Path,
+    x264_params: str,
+    *,
+    frames: int = 60,
+    fps: int = 10,
+    pts: list[int] | None = None,
+    size: tuple[int, int] = (64, 48),
+    audio: bool = False,
+) -> Path:
+    """A clip whose keyframes are exactly every 10 frames, with B-frames; `pts`
+    in milliseconds make it variable frame rate."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "x264-params": x264_params}
+        sound = add_audio(container, "aac") if audio else None
+        if pts is not None:  # milliseconds
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(picture(index, *size), format="rgb24")
+            frame.pts = pts[index] if pts is not None else index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if sound is not None:
+            write_audio(container, sound, frames / fps)
+    return path
+
+
 def packets(path: Path, kind: str) -> list[tuple[int, bytes]]:
     """(stream position among streams of `kind`, payload) of every packet of that kind."""
     with av.open(str(path)) as container:

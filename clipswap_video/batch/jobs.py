@@ -13,15 +13,18 @@ from typing import Any
 from clipswap_video.config import ModeName
 from clipswap_video.errors import ExitCode
 from clipswap_video.media.segments import Span
+from clipswap_video.media.trim import TimeRange
 
 
 @dataclass(frozen=True)
 class VideoJob:
-    """One video to swap: the source photos (one person), the input and the output."""
+    """One video to swap: the source photos (one person), the input and the
+    output, and the part of the input to swap (None: all of it)."""
 
     sources: tuple[Path, ...]
     input: Path
     output: Path
+    time_range: TimeRange | None = None
 
 
 @dataclass(frozen=True)

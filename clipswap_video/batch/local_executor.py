@@ -213,6 +213,7 @@ class VideoWorker:
                 swapper=swapper,
                 measure_quality=True,
                 span=None if segment is None else segment.span,
+                time_range=job.time_range,
             )
             coverage = done.coverage.as_json() if done.coverage is not None else None
             quality = done.quality  # a segment's record is merged at the join

@@ -25,8 +25,11 @@ from clipswap_video.errors import (
     OutputPathError,
 )
 from clipswap_video.media.probe import VIDEO_SUFFIXES
+from clipswap_video.media.trim import TimeRange
+from clipswap_video.times import parse_time
 
-_JOB_KEYS = {"source", "input", "output", "container", "set"}
+_RANGE_KEYS = ("start", "end", "duration", "keep_timestamps")
+_JOB_KEYS = {"source", "input", "output", "container", "set", *_RANGE_KEYS}
 _DEFAULT_KEYS = {"source", "container", "set"}
 _TOP_KEYS = {"manifest", "defaults", "job"}
 
@@ -128,7 +131,9 @@ def _expand_job(
     jobs = []
     for video in inputs:
         target = _mirrored(video, base, output, suffix) if as_folder else output
-        job = VideoJob(sources, video, target.with_suffix(suffix or target.suffix))
+        job = VideoJob(
+            sources, video, target.with_suffix(suffix or target.suffix), _time_range(entry, where)
+        )
         jobs.append(PlannedJob(job, tuple(entry["set"]), where))
     return jobs
 
@@ -210,6 +215,34 @@ def _suffix(container: object, where: str) -> str | None:
     if not isinstance(container, str) or not container.strip(".").isalnum():
         raise ConfigValueError(f"{where} must be a file extension such as mp4 or mkv")
     return "." + container.strip(".").lower()
+
+
+def _time_range(entry: dict[str, Any], where: str) -> TimeRange | None:
+    """A job's `start`, `end` or `duration` (seconds, or "H:MM:SS.mmm") and
+    `keep_timestamps`, as the swap command's flags take them."""
+    if not any(key in entry for key in _RANGE_KEYS):
+        return None
+    if "end" in entry and "duration" in entry:
+        raise ConfigValueError(f"{where}: give end or duration, not both")
+    times = {}
+    for key in ("start", "end", "duration"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigValueError(f'{where}: {key} is seconds or "H:MM:SS.mmm"')
+        times[key] = parse_time(str(value), f"{where}: {key}")
+    keep = entry.get("keep_timestamps", False)
+    if not isinstance(keep, bool):
+        raise ConfigValueError(f"{where}: keep_timestamps is true or false")
+    start = times.get("start", 0.0)
+    end = times.get("end")
+    if "duration" in times:
+        end = start + times["duration"]
+    try:
+        return TimeRange(start, end, keep)
+    except ConfigValueError as error:
+        raise ConfigValueError(f"{where}: {error}") from None
 
 
 def _absolute(paths: Sequence[Path | str]) -> tuple[Path, ...]:

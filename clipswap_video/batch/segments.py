@@ -49,7 +49,7 @@ def plan_segments(
     batch finished before, if the split is the same and their files are there."""
     spans = []
     every = settings.batch.segment_seconds
-    if every > 0:
+    if every > 0 and job.time_range is None:  # a range is one job: a shot, not a film
         info = probe(job.input)
         if info.video.duration_s is None or info.video.duration_s > every:
             spans = split_at_keyframes(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from clipswap_video._toml_config import toml_value
 from clipswap_video.config import (
@@ -19,6 +19,11 @@ from clipswap_video.config import (
     PrecisionName,
     SwapperName,
 )
+from clipswap_video.errors import ConfigValueError
+from clipswap_video.times import parse_time
+
+if TYPE_CHECKING:
+    from clipswap_video.media.trim import TimeRange
 
 
 def add_loudness(parser: argparse.ArgumentParser) -> None:
@@ -152,13 +157,45 @@ def as_override(key: str, value: object) -> str:
     return f"{key}={toml_value(value)}"
 
 
+def add_time_range(parser: argparse.ArgumentParser) -> None:
+    """--start, --end / --duration and --keep-timestamps: a part of the video."""
+    parser.add_argument(
+        "--start", metavar="T", help="begin at the first frame at or after T (12.5 or 0:00:12.5)"
+    )
+    span = parser.add_mutually_exclusive_group()
+    span.add_argument("--end", metavar="T", help="stop before the first frame at or after T")
+    span.add_argument("--duration", metavar="T", help="stop T after --start")
+    parser.add_argument(
+        "--keep-timestamps",
+        action="store_true",
+        help="with --start: keep the input's times (default: the output starts at 0)",
+    )
+
+
+def parse_time_range(args: argparse.Namespace) -> TimeRange | None:
+    """The range add_time_range's flags ask for; None: the whole video."""
+    from clipswap_video.media.trim import TimeRange
+
+    if args.start is None and args.end is None and args.duration is None:
+        if args.keep_timestamps:
+            raise ConfigValueError("--keep-timestamps goes with --start, --end or --duration")
+        return None
+    start = parse_time(args.start, "--start") if args.start is not None else 0.0
+    end = parse_time(args.end, "--end") if args.end is not None else None
+    if args.duration is not None:
+        end = start + parse_time(args.duration, "--duration")
+    return TimeRange(start, end, args.keep_timestamps)
+
+
 __all__ = [
     "add_loudness",
     "add_set",
     "add_settings",
     "add_swap_flags",
     "add_swapper_flags",
+    "add_time_range",
     "as_override",
     "overrides_of",
+    "parse_time_range",
     "settings_overrides",
 ]

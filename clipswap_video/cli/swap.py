@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from clipswap_video.cli.console import progress
-from clipswap_video.cli.flags import add_loudness, add_settings, add_swap_flags, settings_overrides
+from clipswap_video.cli.flags import (
+    add_loudness,
+    add_settings,
+    add_swap_flags,
+    add_time_range,
+    parse_time_range,
+    settings_overrides,
+)
 from clipswap_video.config import Settings, load_settings, to_toml
 from clipswap_video.errors import ExitCode
 
@@ -29,11 +36,19 @@ def add_parser(commands: Any) -> None:
     add_settings(parser)
     add_swap_flags(parser)
     parser.add_argument("--device", help="neural swapper device: auto, cpu, cuda[:N]")
+    add_time_range(parser)
     parser.add_argument(
         "--preview",
         type=Path,
         metavar="OUT.png",
         help="also write source | input | output at the middle frame",
+    )
+    parser.add_argument(
+        "--review",
+        type=Path,
+        metavar="OUT.mp4",
+        help="also write a review video in the same pass: input | output side by side, "
+        "at most 1280 px wide, with the timecode burnt in",
     )
     parser.add_argument(
         "--print-config", action="store_true", help="print the effective settings as TOML and exit"
@@ -63,6 +78,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     settings = load_settings(args.config, settings_overrides(args), args.mode)
     parse_selection(settings.faces.select)  # a bad --faces fails before any work
+    time_range = parse_time_range(args)
     if args.preview is not None:  # imported only when asked for: OpenCV is large
         from clipswap_video.reports.preview import check_preview_path, write_side_by_side
 
@@ -80,6 +96,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             weights_dir=args.weights,
             on_start=on_start,
             on_progress=on_progress,
+            time_range=time_range,
+            review=args.review,
         )
     for note in result.input_problems:
         logging.getLogger("clipswap_video").warning(note)
@@ -92,6 +110,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"{result.elapsed_s:.1f} s ({result.fps:.1f} fps)",
             soft_wrap=True,
         )
+        if args.review is not None:
+            console.print(f"wrote the review {escape(str(args.review))}", soft_wrap=True)
     return ExitCode.OK
 
 

@@ -52,4 +52,18 @@ class Frame:
         self.pixels = rgb
 
 
-__all__ = ["Frame"]
+def frame_from_rgb(rgb: RgbImage, like: av.VideoFrame) -> av.VideoFrame:
+    """`rgb` (of any size) as a picture in `like`'s pixel format, colour tags,
+    pts and time base: what an encoder opened for `like` takes as it is."""
+    picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format=like.format.name,
+        dst_colorspace=like.colorspace,
+        dst_color_range=like.color_range,
+    )
+    picture.colorspace, picture.color_range = like.colorspace, like.color_range
+    picture.color_primaries, picture.color_trc = like.color_primaries, like.color_trc
+    picture.pts, picture.time_base = like.pts, like.time_base
+    return picture
+
+
+__all__ = ["Frame", "frame_from_rgb"]

@@ -54,6 +54,14 @@ class StreamCopier:
                 self._add(stream, output)
         self._packets = self._demux()
         self._pending: av.Packet | None = None
+        self._from_s = float("-inf")
+        self._shift_s = 0.0
+
+    def trim(self, from_s: float, shift_s: float) -> None:
+        """Copies from now on only the packets that start at or after `from_s`,
+        each moved `shift_s` earlier (a trimmed job; see media/trim.py). A packet
+        without a timestamp cannot be placed in the range and is left out."""
+        self._from_s, self._shift_s = from_s, shift_s
 
     def copy_until(self, seconds: float, output: av.container.OutputContainer) -> None:
         """Muxes every copied packet that starts at or before `seconds`."""
@@ -61,12 +69,15 @@ class StreamCopier:
             if _start_s(packet) > seconds:
                 self._pending = packet
                 return
-            self._mux(packet, output)
+            self._mux_kept(packet, output)
 
-    def copy_rest(self, output: av.container.OutputContainer) -> None:
-        """Muxes every packet still unread (after the last video frame)."""
+    def copy_rest(self, output: av.container.OutputContainer, until_s: float | None = None) -> None:
+        """Muxes every packet still unread (after the last video frame), or with
+        `until_s` (a trimmed job's end) those that start before it."""
         while (packet := self._next()) is not None:
-            self._mux(packet, output)
+            if until_s is not None and _start_s(packet) >= until_s:
+                return
+            self._mux_kept(packet, output)
 
     def close(self) -> None:
         self._input.close()
@@ -165,6 +176,15 @@ class StreamCopier:
             log.warning("stopped copying audio/subtitles early: %s", ffmpeg_reason(error))
             self._packets = iter(())
             return None
+
+    def _mux_kept(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
+        if _start_s(packet) < self._from_s:
+            return
+        if self._shift_s and packet.time_base is not None:
+            delta = round(self._shift_s / packet.time_base)
+            packet.pts = None if packet.pts is None else packet.pts - delta
+            packet.dts = None if packet.dts is None else packet.dts - delta
+        self._mux(packet, output)
 
     def _mux(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
         packet.stream = self._outputs[packet.stream_index]

@@ -28,8 +28,9 @@ from clipswap_video.media.tags import parse_clock
 
 class VideoReader:
     """Decodes the chosen video stream of `path`, one frame at a time; with a
-    `span`, from the keyframe at its seek point to the frame before its end (the
-    frames before its start are the warm-up, for the caller to drop)."""
+    `span` (given, or set before `frames()` once `info` is known), from the
+    keyframe at its seek point to the frame before its end (the frames before
+    its start are the warm-up, for the caller to drop)."""
 
     def __init__(
         self, path: Path, *, tolerate_errors: bool = False, span: Span | None = None
@@ -111,8 +112,9 @@ class VideoReader:
         start = self.span.start_pts if self.span is not None else None
         if start is not None and first.pts is not None and first.pts > start:
             raise CorruptInputError(
-                f"input video {self.path} cannot be split: seeking to {_time(first):.2f} s "
-                "lands past the keyframe its index names; set batch.segment_seconds = 0"
+                f"input video {self.path} cannot be read from the middle: seeking lands "
+                f"at {_time(first):.2f} s, past the keyframe its index names (remux it, or "
+                "with a batch set batch.segment_seconds = 0)"
             )
 
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
@@ -121,8 +123,8 @@ class VideoReader:
                 self._container.seek(self.span.seek_pts, stream=self._stream, backward=True)
             except FILE_DATA_ERRORS as error:
                 raise CorruptInputError(
-                    f"input video {self.path} cannot be split: seeking failed "
-                    f"({ffmpeg_reason(error)}); set batch.segment_seconds = 0"
+                    f"input video {self.path} cannot be read from the middle: seeking "
+                    f"failed ({ffmpeg_reason(error)})"
                 ) from None
         packets = self._container.demux(self._stream)
         while True:

@@ -26,8 +26,8 @@ class Span:
     end_pts: int | None
     seek_pts: int | None
     """Decoding starts at the keyframe at or before this; None: at the file's start."""
-    frames: int
-    """How many frames the demuxer's index puts in the span."""
+    frames: int | None
+    """How many frames the demuxer's index puts in the span; None: not counted."""
 
 
 def split_at_keyframes(path: Path, video_index: int, every_s: float, warmup_s: float) -> list[Span]:

@@ -35,10 +35,11 @@ from clipswap_video.errors import (
 )
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
-from clipswap_video.media.frame import Frame
+from clipswap_video.media.frame import Frame, frame_from_rgb
 from clipswap_video.media.passthrough import StreamCopier
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
+from clipswap_video.media.trim import TimeRange, trimmed_chapters
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +47,22 @@ log = logging.getLogger(__name__)
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
 
 
-def check_output_path(input_path: Path, output: Path) -> None:
-    """Refuses outputs that would overwrite the input or cannot be created."""
+def check_output_path(input_path: Path, output: Path, *, what: str = "output") -> None:
+    """Refuses outputs that would overwrite the input or cannot be created
+    (`what` names the file in the message: an output, a review)."""
     if output.suffix == "":
-        raise OutputPathError(f"output {output} needs a file extension such as .mp4, .mov or .mkv")
+        raise OutputPathError(f"{what} {output} needs a file extension such as .mp4, .mov or .mkv")
     if output.is_dir():
-        raise OutputPathError(f"output {output} is a folder; give a file name such as out.mp4")
+        raise OutputPathError(f"{what} {output} is a folder; give a file name such as out.mp4")
     if output.resolve() == input_path.resolve() or (
         output.exists() and os.path.samefile(output, input_path)
     ):
-        raise OutputPathError(f"output {output} is the input file; inputs are never overwritten")
+        raise OutputPathError(f"{what} {output} is the input file; inputs are never overwritten")
     folder = output.parent
     if not folder.is_dir():
-        raise OutputUnwritableError(f"output folder {folder} does not exist")
+        raise OutputUnwritableError(f"{what} folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputUnwritableError(f"output folder {folder} is not writable")
+        raise OutputUnwritableError(f"{what} folder {folder} is not writable")
 
 
 class OutputFile(ABC):
@@ -76,6 +78,7 @@ class OutputFile(ABC):
         disclosure: str,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
+        time_range: TimeRange | None = None,
     ) -> None:
         check_output_path(source.path, output)
         self.output = output
@@ -94,7 +97,10 @@ class OutputFile(ABC):
                     tolerate_errors=tolerate_errors,
                 )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
-            self._container.set_chapters(list(source.chapters) if copy_streams else [])
+            chapters = list(source.chapters) if copy_streams else []
+            if copy_streams and time_range is not None:
+                chapters = trimmed_chapters(source.chapters, source.video, time_range)
+            self._container.set_chapters(chapters)
             self._start()
         except BaseException:
             self.abort()
@@ -137,17 +143,31 @@ class OutputFile(ABC):
         """The video packets still held when the frames end (an encoder's delay)."""
         return []
 
+    def _copy_until_s(self) -> float | None:
+        """Where the copied streams end (None: with the input)."""
+        return None
+
     def finish(self) -> Path:
         """Flushes the video, copies the remaining packets, renames into place."""
+        self.complete()
+        return self.publish()
+
+    def complete(self) -> None:
+        """All of `finish` but the rename: the partial file is whole and checked.
+        Two outputs that must appear together are both completed first."""
         with self._output_errors():
             rest = self._flush()
             self._container.mux(rest)
             self._video_packets += len(rest)
             if self._copier is not None:
-                self._copier.copy_rest(self._container)
+                self._copier.copy_rest(self._container, self._copy_until_s())
                 self._copier.close()
             self._container.close()
             self._check_reads_back()
+
+    def publish(self) -> Path:
+        """Renames the completed partial file into place."""
+        with self._output_errors():
             os.replace(self._partial, self.output)
         return self.output
 
@@ -205,7 +225,10 @@ class OutputFile(ABC):
 
 class VideoWriter(OutputFile):
     """Encodes frames into `output`; use as a context manager, call `finish()` on
-    success. `copy_streams` False: the video alone (a segment of a split job)."""
+    success. `copy_streams` False: the video alone (a segment of a split job).
+    With a `time_range`, the frames given are the range's: the other streams
+    are cut to them and every time moves so the first frame is at 0 (unless
+    the range keeps timestamps)."""
 
     def __init__(
         self,
@@ -216,14 +239,20 @@ class VideoWriter(OutputFile):
         disclosure: str,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
+        time_range: TimeRange | None = None,
     ) -> None:
         self.plan: EncoderPlan = plan_encoder(source.video, settings)
+        self._range = time_range
+        self._video = source.video
+        self._shift_pts: int | None = None  # set by the first frame
+        self._end_s = 0.0  # where the last frame written ends
         super().__init__(
             output,
             source=source,
             disclosure=disclosure,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
+            time_range=time_range,
         )
 
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
@@ -231,7 +260,30 @@ class VideoWriter(OutputFile):
 
     def write(self, frame: Frame) -> None:
         """Encodes one frame (in presentation order) and muxes what is ready."""
+        if self._shift_pts is None:
+            self._start_at(frame)
+        self._end_s = frame.seconds + self._duration_s(frame)
         self._mux_video(self._stream.encode(self._encoder_frame(frame)), frame.seconds)
+
+    def _duration_s(self, frame: Frame) -> float:
+        if frame.decoded.duration:
+            return float(frame.decoded.duration * frame.time_base)
+        return 1 / float(self._video.average_rate or 30)
+
+    def _copy_until_s(self) -> float | None:
+        """A trimmed job's other streams end with its last frame, so that audio
+        runs at most one audio frame past the video, as it starts."""
+        return self._end_s if self._range is not None and self._range.end_s is not None else None
+
+    def _start_at(self, first: Frame) -> None:
+        """The output's clock: a trimmed job's starts at its first frame."""
+        wanted = self._range
+        if wanted is None:
+            self._shift_pts = 0
+            return
+        self._shift_pts = 0 if wanted.keep_timestamps else first.pts
+        if self._copier is not None:
+            self._copier.trim(first.seconds, float(self._shift_pts * first.time_base))
 
     def _flush(self) -> list[av.Packet]:
         return self._stream.encode(None)
@@ -248,10 +300,12 @@ class VideoWriter(OutputFile):
         super()._start()
 
     def _encoder_frame(self, frame: Frame) -> av.VideoFrame:
-        picture = frame.decoded if frame.pixels is None else _from_rgb(frame)
+        picture = frame.decoded
+        if frame.pixels is not None:
+            picture = frame_from_rgb(frame.pixels, frame.decoded)
         if picture.format.name != self.plan.pix_fmt:
             picture = picture.reformat(format=self.plan.pix_fmt)
-        picture.pts = frame.pts
+        picture.pts = frame.pts - (self._shift_pts or 0)
         picture.time_base = frame.time_base
         # Decoded frames remember their I/P/B type, and libx264 obeys it:
         # clear it so the encoder picks its own GOP instead of the input's.
@@ -311,18 +365,6 @@ def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]
     earlier = tags.get("comment")
     tags["comment"] = f"{disclosure}; {earlier}" if earlier else disclosure
     return tags
-
-
-def _from_rgb(frame: Frame) -> av.VideoFrame:
-    decoded = frame.decoded
-    picture = av.VideoFrame.from_ndarray(frame.rgb(), format="rgb24").reformat(
-        format=decoded.format.name,
-        dst_colorspace=decoded.colorspace,
-        dst_color_range=decoded.color_range,
-    )
-    picture.colorspace, picture.color_range = decoded.colorspace, decoded.color_range
-    picture.color_primaries, picture.color_trc = decoded.color_primaries, decoded.color_trc
-    return picture
 
 
 def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
