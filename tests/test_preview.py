@@ -18,7 +18,8 @@ from test_cli_errors import assert_one_line_error
 from clipswap_video.config import load_settings
 from clipswap_video.errors import ConfigValueError, ExitCode
 from clipswap_video.media import Frame, probe, read_image
-from clipswap_video.media.seek import frames_from
+from clipswap_video.media.reader import VideoReader
+from clipswap_video.media.segments import Span
 from clipswap_video.reports.moment import check_times, swap_at
 from clipswap_video.reports.preview import resized
 from clipswap_video.swap import SwapStage
@@ -175,8 +176,8 @@ def test_decoding_starts_at_or_before_the_time_asked_in_mpeg_ts(tmp_path: Path) 
     assert start is not None
     for seconds in (0.5, 2.0, 3.7, 5.5):
         wanted = start + round(seconds * 90_000)
-        with frames_from(clip, wanted) as (_, frames):
-            first = next(frames)
+        with VideoReader(clip, span=Span(None, None, wanted, None)) as reader:
+            first = next(reader.frames())
             # the keyframe at or before, or at most one more second back
             assert wanted - 180_000 < first.pts <= wanted, seconds
 

@@ -150,3 +150,22 @@ def test_jobs_file_ranges(cli: CliRun, source_image: Path, tmp_path: Path) -> No
     )
     code, err = cli("batch", jobs)
     assert code == ExitCode.BAD_CONFIG_VALUE and "end or duration" in err
+
+
+@pytest.mark.parametrize("warmup", ["2", "0"])
+def test_a_range_of_an_mpeg_ts_clip(
+    cli: CliRun, source_image: Path, tmp_path: Path, warmup: str
+) -> None:
+    """MPEG-TS has no index: FFmpeg's seek lands on the keyframe after the time
+    asked (with no warm-up, after the range's start); the reader sees it and
+    seeks further back."""
+    clip = write_gop_clip(tmp_path / "in.ts", CLOSED_GOP, frames=60, fps=10)
+    out = tmp_path / "out.mp4"
+    code, err = cli(
+        source_image, clip, out, "--swapper", "none", "--start", "3.35", "--end", "4.6",
+        "--set", f"batch.segment_warmup_seconds={warmup}",
+    )  # fmt: skip
+    assert code == ExitCode.OK, err
+    times = frame_times(out)
+    assert len(times) == 12 and times[0] == 0  # 3.4 .. 4.5 s
+    assert _closest(rgb_frames(out)[0], clip) == 34

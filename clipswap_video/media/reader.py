@@ -64,10 +64,8 @@ class VideoReader:
         index = 0
         last: av.VideoFrame | None = None
         end = self.span.end_pts if self.span is not None else None
-        for decoded in self._decoded_frames():
+        for decoded in self._sought_frames():
             self._fill_missing_pts(decoded, last)
-            if last is None:
-                self._check_seek(decoded)
             if end is not None and decoded.pts is not None and decoded.pts >= end:
                 return  # the next span's first frame: the end of the file is not checked
             if self._first_pts is None and decoded.pts is not None:
@@ -106,26 +104,50 @@ class VideoReader:
             notes.append(f"the input ends early, at {self.truncated_at_s:.2f} s")
         return notes
 
-    def _check_seek(self, first: av.VideoFrame) -> None:
-        """A span's first frame must be decodable: a seek that landed past it
-        (a container whose index is wrong) would silently lose frames."""
-        start = self.span.start_pts if self.span is not None else None
-        if start is not None and first.pts is not None and first.pts > start:
+    def _sought_frames(self) -> Iterator[av.VideoFrame]:
+        """The decoded frames from the span's seek point (without one, all).
+
+        With an index (MP4, MOV, Matroska) a backward seek lands on the keyframe
+        at or before the point. MPEG-TS has none: FFmpeg lands on the first
+        keyframe after it, or past the last one and nothing decodes. Such a
+        landing is seen on the first frame (later than the span's start, or than
+        the seek point when the span has no start), and the seek moves back 1 s,
+        then 2, 4, ... until it lands early enough, or decoding starts at the
+        file's start."""
+        target = self.span.seek_pts if self.span is not None else None
+        if target is None:
+            yield from self._decoded_frames()
+            return
+        assert self.span is not None
+        limit = self.span.start_pts if self.span.start_pts is not None else target
+        origin = self.info.video.first_pts or 0
+        seek, back = target, 0
+        while seek > origin:
+            self._seek(seek)
+            frames = self._decoded_frames()
+            try:
+                first = next(frames, None)
+            except CorruptInputError:  # a landing between keyframes of a damaged file
+                first = None
+            if first is not None and (first.pts is None or first.pts <= limit):
+                yield first
+                yield from frames
+                return
+            back = 2 * back or max(1, round(1 / self.info.video.time_base))  # 1 s
+            seek -= back
+        self._seek(origin)
+        yield from self._decoded_frames()
+
+    def _seek(self, pts: int) -> None:
+        try:
+            self._container.seek(pts, stream=self._stream, backward=True)
+        except FILE_DATA_ERRORS as error:
             raise CorruptInputError(
-                f"input video {self.path} cannot be read from the middle: seeking lands "
-                f"at {_time(first):.2f} s, past the keyframe its index names (remux it, or "
-                "with a batch set batch.segment_seconds = 0)"
-            )
+                f"input video {self.path} cannot be read from the middle: seeking failed "
+                f"({ffmpeg_reason(error)})"
+            ) from None
 
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
-        if self.span is not None and self.span.seek_pts is not None:
-            try:
-                self._container.seek(self.span.seek_pts, stream=self._stream, backward=True)
-            except FILE_DATA_ERRORS as error:
-                raise CorruptInputError(
-                    f"input video {self.path} cannot be read from the middle: seeking "
-                    f"failed ({ffmpeg_reason(error)})"
-                ) from None
         packets = self._container.demux(self._stream)
         while True:
             try:

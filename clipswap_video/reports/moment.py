@@ -23,7 +23,8 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.media import Frame, MediaInfo, VideoInfo, probe, read_image
-from clipswap_video.media.seek import frames_from
+from clipswap_video.media.reader import VideoReader
+from clipswap_video.media.segments import Span
 from clipswap_video.reports.faces import annotate
 from clipswap_video.reports.preview import labelled_rows, side_by_side, write_image
 from clipswap_video.times import format_time
@@ -92,9 +93,10 @@ def swap_at(
     video = info.video
     seek = _seek_pts(video, at_s, settings.batch.segment_warmup_seconds)
     tolerate = settings.input.tolerate_errors
-    with frames_from(info.path, seek, tolerate_errors=tolerate) as (reader, frames):
+    span = None if seek is None else Span(None, None, seek, None)
+    with VideoReader(info.path, tolerate_errors=tolerate, span=span) as reader:
         stage = swapper.stage_for(reader.info) if swapper is not None else None
-        shown = _swap_to(frames, reader.info, stage, at_s, swap_from=seek)
+        shown = _swap_to(reader.frames(), reader.info, stage, at_s, swap_from=seek)
     picture = cast(RgbImage, shown.decoded.to_ndarray(format="rgb24"))  # before the swap
     if debug and stage is not None:
         picture = annotate(picture, stage.last_faces.found, stage.last_faces.swapped)
@@ -136,7 +138,7 @@ def _swap_to(
         if shown is not None and target - shown.pts >= _frame_step(video):
             end_s = (shown.pts + _frame_step(video) - (video.first_pts or 0)) * video.time_base
             raise _past_the_end(info.path, at_s, float(end_s))
-    assert shown is not None, "frames_from starts at or before the warm-up, before at_s"
+    assert shown is not None, "the reader starts at or before the warm-up, before at_s"
     if stage is not None:
         stage.flush()
     return shown
