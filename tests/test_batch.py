@@ -295,7 +295,7 @@ set = ["video.crf=30"]
     jobs.write_text('[[job]]\nsource = "grace.jpg"\ninput = "plain.mp4"\noutptu = "x.mp4"\n')
     code, err = cli("batch", jobs)
     assert code == ExitCode.BAD_CONFIG_VALUE
-    assert "job 1: unknown key 'outptu'; valid keys: container, input, output" in err
+    assert "job 1: unknown key 'outptu'; valid keys: container, duration, end, input" in err
 
 
 def test_a_worker_loads_the_models_once_per_source_and_settings(
