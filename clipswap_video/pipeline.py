@@ -137,8 +137,15 @@ def run_video(
             if on_start is not None:
                 on_start(_expected_frames(reader, cut, time_range))
             first = cut.start_pts if cut is not None else None
+            warm_from = _warmup_start(reader, first, settings.batch.segment_warmup_seconds)
             count = _stream_frames(
-                reader, writer, swap, stages, settings.pipeline.queue_size, on_progress, first
+                reader,
+                writer,
+                swap,
+                stages,
+                settings.pipeline.queue_size,
+                on_progress,
+                (warm_from, first),
             )
             if span is not None and count != span.frames and not tolerate:
                 raise CorruptInputError(
@@ -183,10 +190,13 @@ def _stream_frames(
     stages: Sequence[FrameStage],
     queue_size: int,
     on_progress: ProgressCallback | None,
-    first_pts: int | None,
+    warmup: tuple[int | None, int | None],
 ) -> int:
-    """Frames before `first_pts` (a segment's warm-up) go through the stages
-    but not to the encoder, and are not counted."""
+    """`warmup` (from, to): frames before `to` (a segment's or a range's first
+    frame) are not encoded nor counted; of those, the ones from `from` on go
+    through the swap stage so that tracks and smoothing settle, and the ones
+    before it (decoded only because the keyframe lies further back) are dropped."""
+    warm_from, first_pts = warmup
     stop = threading.Event()
     decoded = Producer(reader.frames(), maxsize=queue_size, stop=stop, name="decode")
     encoder = Consumer(writer.write, maxsize=queue_size, stop=stop, name="encode")
@@ -206,6 +216,8 @@ def _stream_frames(
 
     try:
         for frame in decoded:
+            if warm_from is not None and frame.pts < warm_from:
+                continue
             # The swap stage holds frames until their batch is done, then hands them on in order.
             finish(swap.push(frame) if swap is not None else [frame])
         if swap is not None:
@@ -216,6 +228,15 @@ def _stream_frames(
         decoded.join()
         encoder.join()
     return count
+
+
+def _warmup_start(reader: VideoReader, first_pts: int | None, warmup_s: float) -> int | None:
+    """Where swapping starts before a span's first frame: `warmup_s` before it.
+    A keyframe far earlier (x264 puts one every 250 frames by default) is
+    decoded from, but the frames before this are not swapped."""
+    if first_pts is None:
+        return None
+    return first_pts - round(warmup_s / reader.info.video.time_base)
 
 
 def _describe(reader: VideoReader, writer: VideoWriter) -> None:

@@ -150,7 +150,7 @@ def test_warm_up_frames_are_swapped_but_not_encoded_nor_counted(
         return push(stage, frame)
 
     monkeypatch.setattr(SwapStage, "push", spy)
-    settings = _settings("swap.swapper=classic")
+    settings = _settings("swap.swapper=classic", "batch.segment_warmup_seconds=1")
     result = run_video(
         source_image,
         clip,
@@ -161,8 +161,9 @@ def test_warm_up_frames_are_swapped_but_not_encoded_nor_counted(
         span=span,
     )
     assert result.frames == 10 and seen == sorted(seen) and seen[0] == 2 * second
-    # Decoding starts at the keyframe at or before the seek point: the clip's only one.
-    assert swapped[0] == 0 and len(swapped) == 30 and swapped[20:] == seen
+    # Decoding starts at the keyframe at or before the seek point, the clip's
+    # only one, at 0; swapping 1 s (the warm-up) before the span's first frame.
+    assert swapped[0] == second and len(swapped) == 20 and swapped[10:] == seen
     assert result.coverage is not None and result.coverage.frames == 10
     assert result.quality is not None and set(result.quality["seconds"]) == {"2"}
     assert _pts(tmp_path / "part.mp4") == seen  # the input's own pts
