@@ -15,7 +15,6 @@ leaves neither.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +25,7 @@ from clipswap_video.errors import OutputPathError
 from clipswap_video.media.frame import Frame, frame_from_rgb
 from clipswap_video.media.probe import MediaInfo
 from clipswap_video.media.trim import TimeRange
-from clipswap_video.media.writer import VideoWriter, check_output_path
+from clipswap_video.media.writer import VideoWriter, check_output_path, same_file
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class ReviewingWriter(VideoWriter):
         if review is None:
             return
         try:
-            if _same_file(review, output):
+            if same_file(review, output):
                 raise OutputPathError(f"review {review} is the output file; give it its own name")
             check_output_path(source.path, review, what="review")
             self._review = _ReviewThread(
@@ -153,12 +152,6 @@ class _ReviewThread:
         self._stop.set()  # the thread ends within a poll
         self._encoder.join()
         self.writer.abort()
-
-
-def _same_file(path: Path, other: Path) -> bool:
-    return path.resolve() == other.resolve() or (
-        path.exists() and other.exists() and os.path.samefile(path, other)
-    )
 
 
 __all__ = ["REVIEW_PRESET", "ReviewingWriter"]

@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
 
 
+def same_file(path: Path, other: Path) -> bool:
+    """Whether the two paths name one file (the same path, or a link to it)."""
+    return path.resolve() == other.resolve() or (
+        path.exists() and other.exists() and os.path.samefile(path, other)
+    )
+
+
 def check_output_path(input_path: Path, output: Path, *, what: str = "output") -> None:
     """Refuses outputs that would overwrite the input or cannot be created
     (`what` names the file in the message: an output, a review)."""
@@ -54,9 +61,7 @@ def check_output_path(input_path: Path, output: Path, *, what: str = "output") -
         raise OutputPathError(f"{what} {output} needs a file extension such as .mp4, .mov or .mkv")
     if output.is_dir():
         raise OutputPathError(f"{what} {output} is a folder; give a file name such as out.mp4")
-    if output.resolve() == input_path.resolve() or (
-        output.exists() and os.path.samefile(output, input_path)
-    ):
+    if same_file(output, input_path):
         raise OutputPathError(f"{what} {output} is the input file; inputs are never overwritten")
     folder = output.parent
     if not folder.is_dir():
@@ -380,4 +385,4 @@ def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
     )
 
 
-__all__ = ["OutputFile", "VideoWriter", "check_output_path"]
+__all__ = ["OutputFile", "VideoWriter", "check_output_path", "same_file"]
