@@ -76,6 +76,21 @@ class InputSettings:
 
 
 @dataclass(frozen=True)
+class SequenceSettings:
+    """[sequence]: image sequences in and out (docs/sequences.md)."""
+
+    fps: float | str = "auto"
+    """Frame rate of an input image sequence: a number (25, 23.976 = 24000/1001) or a
+    ratio ("24000/1001"); auto: an EXR's framesPerSecond attribute, else 24."""
+    fill_gaps: bool = False
+    """A missing frame number of an input sequence repeats the frame before it (as a
+    file of its own in a sequence output); off: the frame before the gap is shown longer."""
+    start_number: int | Literal["input"] = field(default="input", metadata={"range": (0, 10**9)})
+    """Number of the first file of an output sequence (the others follow on); input:
+    the input's own numbers (a sequence's file numbers, a video's frame index from 0)."""
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     """[pipeline]: the streaming stages."""
 
@@ -307,6 +322,7 @@ class Settings:
 
     video: VideoSettings = field(default_factory=VideoSettings)
     input: InputSettings = field(default_factory=InputSettings)
+    sequence: SequenceSettings = field(default_factory=SequenceSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     swap: SwapSettings = field(default_factory=SwapSettings)
     enhance: EnhanceSettings = field(default_factory=EnhanceSettings)
@@ -365,6 +381,7 @@ __all__ = [
     "PipelineSettings",
     "PrecisionName",
     "RegionName",
+    "SequenceSettings",
     "Settings",
     "SwapBackendName",
     "SwapSettings",
