@@ -9,80 +9,25 @@ frames exactly and to tell constant from variable frame rate.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 import av.container
 import av.video.stream
 from av.sidedata.sidedata import Type
 
-if TYPE_CHECKING:
-    from av.container.core import Chapter  # a TypedDict that exists in PyAV's stubs only
-
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
 from clipswap_video.media._open import open_input, reading
+from clipswap_video.media.info import MediaInfo, StreamInfo, VideoInfo
 from clipswap_video.media.tags import count, matrix_entries, rotation_degrees
 
 VIDEO_SUFFIXES = frozenset(
     ".3gp .avi .flv .m2ts .m4v .mkv .mov .mp4 .mpeg .mpg .mts .mxf .ts .webm .wmv".split()
 )
 """File extensions taken for videos when a folder is searched (batch, training)."""
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """One stream of the container."""
-
-    index: int
-    kind: str  # video, audio, subtitle, data, attachment
-    codec: str
-    language: str | None
-    title: str | None
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """The video stream that will be processed."""
-
-    index: int
-    codec: str
-    width: int
-    height: int
-    pix_fmt: str
-    bit_depth: int
-    time_base: Fraction
-    first_pts: int | None
-    """pts of the first decodable frame, where a player's clock reads 0 (a
-    stream may start later than 0: MPEG-TS, cuts); None without timestamps."""
-    average_rate: Fraction | None
-    duration_s: float | None
-    frame_count: int | None  # exact when counted, else the container's claim
-    variable_frame_rate: bool | None  # None when not measured
-    rotation: int  # degrees counter-clockwise, from the display matrix
-    display_matrix: tuple[int, ...] | None  # the raw 3x3 matrix, copied to the output
-    sample_aspect_ratio: Fraction | None
-    color_range: int
-    colorspace: int
-    color_primaries: int
-    color_trc: int
-    tags: dict[str, str] = field(default_factory=dict)  # the stream's own: title, language
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """A whole file: container facts, every stream, and the chosen video stream."""
-
-    path: Path
-    format_name: str
-    duration_s: float | None
-    bit_rate: int | None
-    metadata: dict[str, str]
-    streams: tuple[StreamInfo, ...]
-    video: VideoInfo
-    chapters: tuple[Chapter, ...] = ()
 
 
 def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
