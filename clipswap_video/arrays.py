@@ -10,7 +10,14 @@ import numpy.typing as npt
 RgbImage = npt.NDArray[np.uint8]
 """H x W x 3, uint8, RGB: a decoded frame or photo."""
 
+Rgb16Image = npt.NDArray[np.uint16]
+"""H x W x 3, uint16, RGB: a picture of more than 8 bits (16-bit PNG/TIFF, 10-bit DPX)
+at the full 16-bit scale."""
+
+FloatRgbImage = npt.NDArray[np.float32]
+"""H x W x 3, float32, RGB: a float picture (an EXR's), 1.0 at white, unclipped."""
+
 FloatArray = npt.NDArray[np.float64]
 """Float64 points, matrices and filter states."""
 
-__all__ = ["FloatArray", "RgbImage"]
+__all__ = ["FloatArray", "FloatRgbImage", "Rgb16Image", "RgbImage"]

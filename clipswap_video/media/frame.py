@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import cast
 
 import av
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
+from clipswap_video.media.deep import from_rgb8, is_deep_rgb, rgb8, with_changes
 
 
 @dataclass(eq=False)  # frames are compared by identity, and can live in sets
@@ -42,8 +42,18 @@ class Frame:
     def rgb(self) -> RgbImage:
         """The current picture as RGB (the decoder's colour matrix and range are honoured)."""
         if self.pixels is None:
-            return cast(RgbImage, self.decoded.to_ndarray(format="rgb24"))
+            return rgb8(self.decoded)
         return self.pixels
+
+    def picture(self) -> av.VideoFrame:
+        """The current picture in the decoded pixel format: `decoded` itself when
+        no stage changed it; a deep RGB frame keeps the pixels no stage changed
+        exactly as decoded (media/deep.py, `with_changes`)."""
+        if self.pixels is None:
+            return self.decoded
+        if is_deep_rgb(self.decoded):
+            return with_changes(self.decoded, self.pixels)
+        return frame_from_rgb(self.pixels, self.decoded)
 
     def replace_pixels(self, rgb: RgbImage) -> None:
         """Sets a new picture of the same size."""
@@ -55,6 +65,8 @@ class Frame:
 def frame_from_rgb(rgb: RgbImage, like: av.VideoFrame) -> av.VideoFrame:
     """`rgb` (of any size) as a picture in `like`'s pixel format, colour tags,
     pts and time base: what an encoder opened for `like` takes as it is."""
+    if is_deep_rgb(like):
+        return from_rgb8(rgb, like)
     picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
         format=like.format.name,
         dst_colorspace=like.colorspace,
