@@ -3,7 +3,9 @@
 `probe()` reads the container header and decodes one video frame (rotation
 lives in the display-matrix side data that FFmpeg attaches to frames). With
 `count_frames=True` it also demuxes (never decodes) the video packets to count
-frames exactly and to tell constant from variable frame rate.
+frames exactly and to tell constant from variable frame rate. An image
+sequence (a pattern, a glob or a folder: media/sequence.py) is described by
+media/sequence_probe.py as a video of one stream.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import av.container
 import av.video.stream
 from av.sidedata.sidedata import Type
 
+from clipswap_video.config import SequenceSettings
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
 from clipswap_video.media._open import open_input, reading
 from clipswap_video.media.info import MediaInfo, StreamInfo, VideoInfo
+from clipswap_video.media.sequence import is_sequence_input
+from clipswap_video.media.sequence_probe import probe_sequence
 from clipswap_video.media.tags import count, matrix_entries, rotation_degrees
 
 VIDEO_SUFFIXES = frozenset(
@@ -30,8 +35,13 @@ VIDEO_SUFFIXES = frozenset(
 """File extensions taken for videos when a folder is searched (batch, training)."""
 
 
-def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
-    """Describes `path`; raises ClipswapError for missing, unreadable or video-less files."""
+def probe(
+    path: Path, *, count_frames: bool = False, sequence: SequenceSettings | None = None
+) -> MediaInfo:
+    """Describes `path`; raises ClipswapError for missing, unreadable or video-less
+    files. An image sequence's frames are always counted; `sequence` gives its rate."""
+    if is_sequence_input(path):
+        return probe_sequence(path, sequence or SequenceSettings())
     with open_input(path) as container, reading(path, "reading its stream information"):
         stream = select_video_stream(container, path)
         video = _video_info(container, stream, path)
