@@ -61,6 +61,19 @@ def split_at_keyframes(path: Path, video_index: int, every_s: float, warmup_s: f
     ]
 
 
+def frames_before(path: Path, video_index: int, pts: int) -> int:
+    """The index of the frame at `pts` (how many frames come before it, counting
+    from the first), from the demuxer's packets alone (no decode)."""
+    with open_input(path) as container:
+        count = 0
+        for packet in container.demux(container.streams[video_index]):
+            if packet.dts is not None and packet.dts >= pts:
+                break  # this packet and every later one are shown at or after `pts`
+            if packet.size and not packet.is_discard and packet.pts is not None:
+                count += packet.pts < pts
+        return count
+
+
 def _index(path: Path, video_index: int) -> tuple[list[int], list[int], float | None]:
     """Sorted presentation times of the video packets, those of the keyframes,
     and the stream's time base in seconds (None: a packet had no timestamp)."""
@@ -94,4 +107,4 @@ def _count(times: list[int], start: int | None, end: int | None) -> int:
     return high - low
 
 
-__all__ = ["Span", "split_at_keyframes"]
+__all__ = ["Span", "frames_before", "split_at_keyframes"]
