@@ -21,8 +21,8 @@ from clipswap_video import __version__
 from clipswap_video._threads import Consumer, Producer
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError, CorruptInputError, NothingSwappedError
-from clipswap_video.media import Frame, VideoReader, VideoWriter, read_image
-from clipswap_video.media.review import ReviewingWriter
+from clipswap_video.media import Frame, read_image
+from clipswap_video.media.factory import FrameReader, FrameWriter, open_reader, open_writer
 from clipswap_video.media.segments import Span
 from clipswap_video.media.trim import TimeRange, span_for
 
@@ -99,6 +99,10 @@ def run_video(
 
     With a `review` path, input | output side by side is written there in the
     same pass (media/review.py); both files appear, or neither.
+
+    `input_video` may be an image sequence and `output` an image sequence
+    pattern (media/factory.py chooses the reader and the writer by the paths;
+    `settings.sequence` gives an input sequence's rate and an output's numbers).
     """
     started = time.perf_counter()
     if settings.swap.swapper == "none" and settings.enhance.frame_model:
@@ -110,19 +114,21 @@ def run_video(
     for source in sources:
         read_image(source)  # a bad source fails before any decoding
     tolerate = settings.input.tolerate_errors
-    reader = VideoReader(input_video, tolerate_errors=tolerate, span=span)
-    with reader:
+    with open_reader(
+        input_video, tolerate_errors=tolerate, span=span, settings=settings.sequence
+    ) as reader:
         if time_range is not None:  # a segment's span comes cut already
             warmup_s = settings.batch.segment_warmup_seconds
             reader.span = span_for(reader.info.video, time_range, warmup_s)
         cut = reader.span
-        with ReviewingWriter(
+        with open_writer(
             output,
             review=review,
             queue_size=settings.pipeline.queue_size,
             source=reader.info,
             settings=settings.video,
             disclosure=disclosure_tag(settings),
+            sequence=settings.sequence,
             tolerate_errors=tolerate,
             copy_streams=span is None,
             time_range=time_range,
@@ -184,8 +190,8 @@ def _load_swapper(sources: list[Path], settings: Settings, weights_dir: Path | N
 
 
 def _stream_frames(
-    reader: VideoReader,
-    writer: VideoWriter,
+    reader: FrameReader,
+    writer: FrameWriter,
     swap: SwapStage | None,
     stages: Sequence[FrameStage],
     queue_size: int,
@@ -230,7 +236,7 @@ def _stream_frames(
     return count
 
 
-def _warmup_start(reader: VideoReader, first_pts: int | None, warmup_s: float) -> int | None:
+def _warmup_start(reader: FrameReader, first_pts: int | None, warmup_s: float) -> int | None:
     """Where swapping starts before a span's first frame: `warmup_s` before it.
     A keyframe far earlier (x264 puts one every 250 frames by default) is
     decoded from, but the frames before this are not swapped."""
@@ -239,7 +245,7 @@ def _warmup_start(reader: VideoReader, first_pts: int | None, warmup_s: float) -
     return first_pts - round(warmup_s / reader.info.video.time_base)
 
 
-def _describe(reader: VideoReader, writer: VideoWriter) -> None:
+def _describe(reader: FrameReader, writer: FrameWriter) -> None:
     """One `--verbose` line about what goes in and how it comes out."""
     video, plan = reader.info.video, writer.plan
     rate = f"{float(video.average_rate):.3f} fps" if video.average_rate else "unknown rate"
@@ -260,7 +266,7 @@ def _describe(reader: VideoReader, writer: VideoWriter) -> None:
 
 
 def _expected_frames(
-    reader: VideoReader, cut: Span | None, time_range: TimeRange | None
+    reader: FrameReader, cut: Span | None, time_range: TimeRange | None
 ) -> int | None:
     """For the progress bar: the frames the job will write, as far as known."""
     video = reader.info.video

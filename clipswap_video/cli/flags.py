@@ -113,6 +113,28 @@ def add_swapper_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sequence_flags(parser: argparse.ArgumentParser) -> None:
+    """The image-sequence flags (docs/sequences.md): an input's rate and gaps,
+    an output's numbers."""
+    parser.add_argument(
+        "--fps",
+        metavar="RATE",
+        help="frame rate of an input image sequence: 25, 23.976 (= 24000/1001) or a ratio "
+        "(default: an EXR's framesPerSecond, else 24)",
+    )
+    parser.add_argument(
+        "--fill-gaps",
+        action="store_true",
+        help="a missing frame number of an input sequence repeats the frame before it",
+    )
+    parser.add_argument(
+        "--start-number",
+        type=int,
+        metavar="N",
+        help="number of the first file of an output sequence (default: the input's numbers)",
+    )
+
+
 def _swapper_choice(text: str) -> tuple[str, str | None]:
     """`--swapper NAME` or `onnx:MODEL`: (swap.swapper, swap.model or None)."""
     name, colon, model = text.partition(":")
@@ -143,6 +165,9 @@ def settings_overrides(args: argparse.Namespace) -> list[str]:
         "faces.select": args.faces,
         "faces.detector": args.detector,
         "faces.source_face": args.source_face,
+        "sequence.fps": getattr(args, "fps", None),
+        "sequence.fill_gaps": True if getattr(args, "fill_gaps", False) else None,
+        "sequence.start_number": getattr(args, "start_number", None),
     }
     return [*args.overrides, *overrides_of(flags)]
 
@@ -189,6 +214,7 @@ def parse_time_range(args: argparse.Namespace) -> TimeRange | None:
 
 __all__ = [
     "add_loudness",
+    "add_sequence_flags",
     "add_set",
     "add_settings",
     "add_swap_flags",

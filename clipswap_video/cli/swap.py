@@ -13,6 +13,7 @@ from rich.markup import escape
 from clipswap_video.cli.console import progress
 from clipswap_video.cli.flags import (
     add_loudness,
+    add_sequence_flags,
     add_settings,
     add_swap_flags,
     add_time_range,
@@ -31,12 +32,25 @@ def add_parser(commands: Any) -> None:
         metavar="SRC",
         help="photo of the new face (several: a.jpg,b.jpg)",
     )
-    parser.add_argument("input", type=Path, metavar="IN", help="input video (never modified)")
-    parser.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    parser.add_argument(
+        "input",
+        type=Path,
+        metavar="IN",
+        help="input video, or image sequence: 'plate/frame_%%06d.exr', 'plate/*.png' or a "
+        "folder (never modified)",
+    )
+    parser.add_argument(
+        "output",
+        type=Path,
+        metavar="OUT",
+        help="output video (.mp4, .mov, .mkv), or image sequence: shot/frame_%%06d.exr "
+        "(.png, .tif, .dpx)",
+    )
     add_settings(parser)
     add_swap_flags(parser)
     parser.add_argument("--device", help="neural swapper device: auto, cpu, cuda[:N]")
     add_time_range(parser)
+    add_sequence_flags(parser)
     parser.add_argument(
         "--preview",
         type=Path,

@@ -16,6 +16,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self, cast
@@ -35,13 +36,15 @@ from clipswap_video.errors import (
 )
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
-from clipswap_video.media.frame import Frame, frame_from_rgb
+from clipswap_video.media.frame import Frame
 from clipswap_video.media.passthrough import StreamCopier
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import METADATA_ERRORS, stream_tags
 from clipswap_video.media.trim import TimeRange, trimmed_chapters
 
 log = logging.getLogger(__name__)
+
+_BT709, _LIMITED_RANGE = 1, 1  # FFmpeg's codes for the colour matrix and the range
 
 # Container-level tags the muxer writes itself; copying them would be wrong.
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
@@ -94,7 +97,7 @@ class OutputFile(ABC):
         self._copier: StreamCopier | None = None
         try:
             self._stream = self._add_video(self._container, source.video)
-            if copy_streams:
+            if copy_streams and not source.is_sequence:  # a sequence has no other stream
                 self._copier = StreamCopier(
                     source.path,
                     self._container,
@@ -247,6 +250,7 @@ class VideoWriter(OutputFile):
         time_range: TimeRange | None = None,
     ) -> None:
         self.plan: EncoderPlan = plan_encoder(source.video, settings)
+        self._to_yuv = _rgb_to_yuv(source.video, self.plan)
         self._range = time_range
         self._video = source.video
         self._shift_pts: int | None = None  # set by the first frame
@@ -261,6 +265,8 @@ class VideoWriter(OutputFile):
         )
 
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
+        if self._to_yuv is not None:  # the stream says which matrix the conversion used
+            video = replace(video, colorspace=_BT709, color_range=_LIMITED_RANGE)
         return _add_video_stream(container, video, self.plan)
 
     def write(self, frame: Frame) -> None:
@@ -305,17 +311,25 @@ class VideoWriter(OutputFile):
         super()._start()
 
     def _encoder_frame(self, frame: Frame) -> av.VideoFrame:
-        picture = frame.decoded
-        if frame.pixels is not None:
-            picture = frame_from_rgb(frame.pixels, frame.decoded)
+        picture = frame.picture()
         if picture.format.name != self.plan.pix_fmt:
-            picture = picture.reformat(format=self.plan.pix_fmt)
+            picture = picture.reformat(format=self.plan.pix_fmt, **(self._to_yuv or {}))
         picture.pts = frame.pts - (self._shift_pts or 0)
         picture.time_base = frame.time_base
         # Decoded frames remember their I/P/B type, and libx264 obeys it:
         # clear it so the encoder picks its own GOP instead of the input's.
         picture.pict_type = av.video.frame.PictureType.NONE
         return picture
+
+
+def _rgb_to_yuv(video: VideoInfo, plan: EncoderPlan) -> dict[str, int] | None:
+    """How an RGB input (an image sequence, a PNG or RGB video) is turned into
+    the YUV the encoder takes: BT.709's matrix, limited range, as HD video is
+    coded and players assume; None when there is no such conversion."""
+    rgb_in = av.VideoFormat(video.pix_fmt).is_rgb
+    if not rgb_in or av.VideoFormat(plan.pix_fmt).is_rgb:
+        return None
+    return {"dst_colorspace": _BT709, "dst_color_range": _LIMITED_RANGE}
 
 
 def _open_output(partial: Path) -> av.container.OutputContainer:

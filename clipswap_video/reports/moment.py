@@ -23,7 +23,7 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.media import Frame, MediaInfo, VideoInfo, probe, read_image
-from clipswap_video.media.reader import VideoReader
+from clipswap_video.media.factory import open_reader
 from clipswap_video.media.segments import Span
 from clipswap_video.reports.faces import annotate
 from clipswap_video.reports.preview import labelled_rows, side_by_side, write_image
@@ -62,7 +62,7 @@ def write_preview_at(
     """Writes source | input | output at each of `times` (seconds), one row per
     time, to the picture `output`. Every check comes before the models load."""
     source_picture = read_image(sources[0])  # a bad source fails before any decoding
-    info = probe(video)
+    info = probe(video, sequence=settings.sequence)
     check_times(info, times)
     swapper = _load_swapper(sources, settings, weights_dir, debug)
     rows = []
@@ -94,7 +94,9 @@ def swap_at(
     seek = _seek_pts(video, at_s, settings.batch.segment_warmup_seconds)
     tolerate = settings.input.tolerate_errors
     span = None if seek is None else Span(None, None, seek, None)
-    with VideoReader(info.path, tolerate_errors=tolerate, span=span) as reader:
+    with open_reader(
+        info.path, tolerate_errors=tolerate, span=span, settings=settings.sequence
+    ) as reader:
         stage = swapper.stage_for(reader.info) if swapper is not None else None
         shown = _swap_to(reader.frames(), reader.info, stage, at_s, swap_from=seek)
     picture = cast(RgbImage, shown.decoded.to_ndarray(format="rgb24"))  # before the swap

@@ -14,7 +14,8 @@ import numpy as np
 from clipswap_video.arrays import RgbImage
 from clipswap_video.atomic import atomic_output
 from clipswap_video.errors import OutputPathError, OutputUnwritableError
-from clipswap_video.media import VideoReader, probe, read_image
+from clipswap_video.media import probe, read_image
+from clipswap_video.media.factory import open_reader
 
 _HEIGHT = 360
 _LABEL_HEIGHT = 28  # the black band above a row that holds its label
@@ -43,7 +44,7 @@ def write_image(picture: RgbImage, path: Path) -> None:
 def frame_at(video: Path, index: int) -> RgbImage:
     """The RGB frame `index` of `video` (its last frame if it is shorter)."""
     last = None
-    with VideoReader(video) as reader:
+    with open_reader(video, quiet=True) as reader:  # the job has said what it found
         for frame in reader.frames():
             last = frame.rgb()
             if frame.index >= index:
