@@ -29,10 +29,10 @@ class SequenceFolder:
     folder exists from the constructor to `publish` or `abort`."""
 
     def __init__(self, pattern: SequencePattern, *, source: MediaInfo) -> None:
+        _check_place(pattern, source)
         self.pattern = pattern
         self.folder = pattern.folder
         self.partial = partial_path(self.folder)
-        _check_place(pattern, source)
         for earlier in (self.folder, self.partial):  # the partial: a killed run's
             if earlier.is_dir():
                 _check_replaceable(pattern, earlier)
