@@ -4,6 +4,7 @@ not at all, and one clear line for each bad input."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from sequence_fixtures import (
 
 from clipswap_video.cli import main
 from clipswap_video.config import SequenceSettings, load_settings
+from clipswap_video.demo import write_demo_media
 from clipswap_video.errors import ExitCode
 from clipswap_video.media import Frame, probe
 from clipswap_video.media.sequence import describe_numbers, scan_sequence
@@ -218,6 +220,76 @@ def test_10_bit_dpx_and_16_bit_tiff_in_come_out_exact(
         tif = decode_image(tmp_path / "tifout" / f"o_{number:04d}.tif")
         assert tif.format.name == "rgb48le" and "clipswap-video" in tif.metadata["ImageDescription"]
         np.testing.assert_array_equal(tif.to_ndarray(), sixteens[number])
+
+
+# --- the swap on sequences -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray], list[tuple]]:
+    """The demo clip's 6 frames at 640x360 (a face moving across), its source
+    photo and the face box of each frame."""
+    media = write_demo_media(
+        tmp_path_factory.mktemp("demo"), seconds=0.2, width=640, height=360, audio=False
+    )
+    frames = [picture for _, picture in video_frames(media.video)]
+    truth = json.loads(media.landmarks.read_text())
+    return media.source_image, frames, [entry["faces"][0]["box"] for entry in truth["frames"]]
+
+
+def far_from(box: list[float], shape: tuple[int, ...]) -> np.ndarray:
+    """Where a pixel is at least half the box's size away from the face box."""
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) / 2, (y1 - y0) / 2
+    far = np.ones(shape[:2], bool)
+    far[max(0, int(y0 - dy)) : int(y1 + dy) + 1, max(0, int(x0 - dx)) : int(x1 + dx) + 1] = False
+    return far
+
+
+def inside(box: list[float]) -> tuple[slice, slice]:
+    x0, y0, x1, y1 = (round(v) for v in box)
+    return slice(y0, y1), slice(x0, x1)
+
+
+@pytest.mark.slow
+def test_the_classic_swap_on_a_png_sequence_changes_the_face_alone(
+    cli: CliRun, tmp_path: Path, demo: tuple[Path, list[np.ndarray], list[list[float]]]
+) -> None:
+    source, frames, boxes = demo
+    write_images(tmp_path / "plate", PLATE, range(1, 7), pictures=lambda n: frames[n - 1])
+    out = tmp_path / "shot" / PLATE
+    code, err = cli(source, tmp_path / "plate" / PLATE, out, "--swapper", "classic", "-q")  # type: ignore[operator]
+    assert code == 0, err
+    for number, (before, box) in enumerate(zip(frames, boxes, strict=True), start=1):
+        written = decode_image(tmp_path / "shot" / (PLATE % number))
+        change = np.abs(written.to_ndarray().astype(int) - before).max(axis=2)
+        assert change[inside(box)].mean() > 8  # the face is another
+        assert not change[far_from(box, change.shape)].any()  # the rest is the input's, exactly
+        assert written.metadata["Comment"].startswith("synthetic: face swapped")
+
+
+@pytest.mark.slow
+def test_a_swapped_exr_keeps_its_hdr_values_outside_the_face(
+    cli: CliRun, tmp_path: Path, demo: tuple[Path, list[np.ndarray], list[list[float]]]
+) -> None:
+    source, frames, boxes = demo
+    plates = []
+    for number, frame in enumerate(frames, start=1):
+        display = frame / 255.0  # the sRGB curve's inverse, written out here
+        linear = np.where(display <= 0.04045, display / 12.92, ((display + 0.055) / 1.055) ** 2.4)
+        linear[:40, :40] = 6.0  # a highlight far brighter than white, in a corner
+        linear[-40:, -40:] = -0.25  # and a negative value, as grading leaves
+        plates.append(linear.astype(np.float16).astype(np.float32))
+        write_exr(tmp_path / "plate" / f"p_{number:04d}.exr", plates[-1], half=True)
+    out = tmp_path / "shot" / "s_%04d.exr"
+    code, err = cli(source, tmp_path / "plate", out, "--swapper", "classic", "-q")  # type: ignore[operator]
+    assert code == 0, err
+    for number, (before, box) in enumerate(zip(plates, boxes, strict=True), start=1):
+        after, _ = read_exr(tmp_path / "shot" / f"s_{number:04d}.exr")
+        far = far_from(box, after.shape)
+        np.testing.assert_array_equal(after[far], before[far])
+        assert after[0, 0, 0] == 6.0 and after[-1, -1, 0] == -0.25
+        assert np.abs(after - before)[inside(box)].mean() > 0.02  # the face is another
 
 
 # --- a folder whole or not at all -----------------------------------------------------------
