@@ -77,7 +77,7 @@ class InputSettings:
 
 @dataclass(frozen=True)
 class SequenceSettings:
-    """[sequence]: image sequences in and out (docs/sequences.md)."""
+    """[sequence]: image sequences in and out ([sequences.md](sequences.md))."""
 
     fps: float | str = "auto"
     """Frame rate of an input image sequence: a number (25, 23.976 = 24000/1001) or a

@@ -310,6 +310,18 @@ def test_an_interrupted_job_leaves_no_partial_folder(
     assert names(tmp_path) == ["plate"]
 
 
+def test_an_earlier_sequence_and_a_killed_runs_partial_folder_are_replaced(
+    cli: CliRun, source_image: Path, tmp_path: Path, plate: Path
+) -> None:
+    write_images(tmp_path / "shot", PLATE, [7, 8])  # an earlier render of this pattern
+    (tmp_path / "shot" / "audio.wav").write_bytes(b"RIFF")
+    write_images(tmp_path / "shot.partial", PLATE, [1])  # what a kill -9 leaves
+    code, err = cli(source_image, plate, tmp_path / "shot" / PLATE, *NONE)  # type: ignore[operator]
+    assert code == 0, err
+    assert names(tmp_path / "shot") == [PLATE % n for n in range(1001, 1009)]
+    assert names(tmp_path) == ["plate", "shot"]
+
+
 @pytest.mark.slow
 def test_sigint_mid_sequence_exits_130_and_leaves_no_folder(
     source_image: Path, tmp_path: Path

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from clipswap_video.arrays import RgbImage
 from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.media import Frame, MediaInfo, VideoInfo, probe, read_image
+from clipswap_video.media.deep import rgb8
 from clipswap_video.media.factory import open_reader
 from clipswap_video.media.segments import Span
 from clipswap_video.reports.faces import annotate
@@ -99,7 +100,7 @@ def swap_at(
     ) as reader:
         stage = swapper.stage_for(reader.info) if swapper is not None else None
         shown = _swap_to(reader.frames(), reader.info, stage, at_s, swap_from=seek)
-    picture = cast(RgbImage, shown.decoded.to_ndarray(format="rgb24"))  # before the swap
+    picture = rgb8(shown.decoded)  # before the swap
     if debug and stage is not None:
         picture = annotate(picture, stage.last_faces.found, stage.last_faces.swapped)
     turns = round(video.rotation / 90) % 4  # stored sideways: shown upright
