@@ -29,6 +29,8 @@ SwapBackendName = Literal["clipswap", "inswapper", "onnx", "classic"]
 SwapperName = Literal["auto", SwapBackendName, "none"]
 """`swap.swapper`: a backend, auto (clipswap when its weights are found, else
 inswapper when its files are, else classic) or none (passthrough)."""
+AudioMode = Literal["auto", "drop"]
+"""`audio.mode`: what happens to an audio stream the output container cannot hold."""
 BlendName = Literal["multiband", "alpha"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 MaskName = Literal["landmarks", "paper", "box", "occlusion", "region"]
@@ -64,6 +66,21 @@ class VideoSettings:
     """Pixel format; auto keeps the input's format and bit depth where the encoder allows."""
     options: dict[str, str] = field(default_factory=dict)
     """Extra encoder options passed to FFmpeg as they are, e.g. {tune = "film"}."""
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """[audio]: audio streams the output container cannot hold as they are (every
+    other audio stream is copied packet for packet)."""
+
+    mode: AudioMode = "auto"
+    """auto: transcoded once to the container's own codec (WebM: Opus, MP4/MOV/MPEG-TS:
+    AAC, AVI: MP3, Matroska: FLAC from lossless sources, else Opus); drop: left out
+    with a warning naming a container that keeps it."""
+    bitrate: int = field(default=0, metadata={"range": (0, 1536000)})
+    """Bits per second of every transcoded stream; 0 = the source's bit rate, kept
+    within 64-160 kb/s per channel for AAC and MP3 and 48-128 for Opus, or 128 (AAC),
+    96 (Opus), 160 (MP3) kb/s per channel for a lossless or unknown source."""
 
 
 @dataclass(frozen=True)
@@ -306,6 +323,7 @@ class Settings:
     """Every setting of one run, passed down explicitly (no global state)."""
 
     video: VideoSettings = field(default_factory=VideoSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
     input: InputSettings = field(default_factory=InputSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     swap: SwapSettings = field(default_factory=SwapSettings)
@@ -352,6 +370,8 @@ def valid_keys() -> list[str]:
 
 
 __all__ = [
+    "AudioMode",
+    "AudioSettings",
     "BatchSettings",
     "BlendName",
     "CompositeSettings",
