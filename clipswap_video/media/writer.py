@@ -25,7 +25,7 @@ import av.container
 from av.video.stream import VideoStream
 
 from clipswap_video.atomic import partial_path
-from clipswap_video.config import VideoSettings
+from clipswap_video.config import AudioSettings, VideoSettings
 from clipswap_video.errors import (
     ConfigValueError,
     CorruptInputError,
@@ -73,7 +73,8 @@ def check_output_path(input_path: Path, output: Path, *, what: str = "output") -
 class OutputFile(ABC):
     """What the writer and the segment joiner share: the partial file, the
     container tags, every copied stream, the read-back check and the rename.
-    A subclass adds the video stream (`_add_video`) and fills it."""
+    A subclass adds the video stream (`_add_video`) and fills it. `audio`:
+    what becomes of audio the container cannot hold (None: the defaults)."""
 
     def __init__(
         self,
@@ -81,6 +82,7 @@ class OutputFile(ABC):
         *,
         source: MediaInfo,
         disclosure: str,
+        audio: AudioSettings | None = None,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
         time_range: TimeRange | None = None,
@@ -99,6 +101,7 @@ class OutputFile(ABC):
                     source.path,
                     self._container,
                     video_index=source.video.index,
+                    audio=audio or AudioSettings(),
                     tolerate_errors=tolerate_errors,
                 )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
@@ -118,6 +121,10 @@ class OutputFile(ABC):
     @property
     def dropped_streams(self) -> list[str]:
         return self._copier.dropped if self._copier else []
+
+    @property
+    def transcoded_streams(self) -> list[str]:
+        return self._copier.transcoded if self._copier else []
 
     def problems(self) -> list[str]:
         """What was lost of the copied streams when errors were tolerated."""
@@ -242,6 +249,7 @@ class VideoWriter(OutputFile):
         source: MediaInfo,
         settings: VideoSettings,
         disclosure: str,
+        audio: AudioSettings | None = None,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
         time_range: TimeRange | None = None,
@@ -255,6 +263,7 @@ class VideoWriter(OutputFile):
             output,
             source=source,
             disclosure=disclosure,
+            audio=audio,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
             time_range=time_range,
