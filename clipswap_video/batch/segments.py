@@ -132,6 +132,7 @@ def _join(
         source=probe(job.input),
         first_segment=files[0],
         disclosure=disclosure_tag(settings),
+        audio=settings.audio,
         tolerate_errors=settings.input.tolerate_errors,
     ) as joiner:
         for row, file in zip(rows, files, strict=True):
