@@ -78,9 +78,10 @@ class AudioSettings:
     AAC, AVI: MP3, Matroska: FLAC from lossless sources, else Opus); drop: left out
     with a warning naming a container that keeps it."""
     bitrate: int = field(default=0, metadata={"range": (0, 1536000)})
-    """Bits per second of every transcoded stream; 0 = the source's bit rate, kept
-    within 64-160 kb/s per channel for AAC and MP3 and 48-128 for Opus, or 128 (AAC),
-    96 (Opus), 160 (MP3) kb/s per channel for a lossless or unknown source."""
+    """Bits per second of every transcoded stream (FLAC and PCM have none; a rate the
+    encoder refuses is exit 4); 0 = the source's bit rate, kept within 64-160 kb/s per
+    channel for AAC and MP3 and 48-128 for Opus, or 128 (AAC), 96 (Opus), 160 (MP3)
+    kb/s per channel for a lossless or unknown source."""
 
 
 @dataclass(frozen=True)

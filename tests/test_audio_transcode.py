@@ -183,6 +183,17 @@ def test_six_channels_to_webm_stay_six(cli: CliRun, source_image: Path, tmp_path
         assert {key: stream.metadata.get(key) for key in tags} == tags  # as a copy keeps them
 
 
+def test_a_bit_rate_the_encoder_refuses_is_a_bad_setting(
+    cli: CliRun, source_image: Path, tmp_path: Path
+) -> None:
+    clip = write_clip(tmp_path / "in.mp4", frames=5, audio=["aac"])
+    out = tmp_path / "out.webm"
+    code, err = swap(cli, source_image, clip, out, *VP9, "--set", "audio.bitrate=1500000")
+    assert code == ExitCode.BAD_CONFIG_VALUE
+    assert "audio.bitrate = 1500000 is outside what libopus takes for 2 channels" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.mp4"]
+
+
 def test_an_audio_packet_that_cannot_be_decoded_is_damage(
     cli: CliRun, source_image: Path, tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ import av.container
 from av.audio.stream import AudioStream
 
 from clipswap_video.config import AudioSettings
+from clipswap_video.errors import ConfigValueError
 
 AUDIO_ENCODERS: dict[str, str] = {
     "webm": "libopus",
@@ -118,7 +119,11 @@ def describe_audio(stream: AudioStream) -> str:
 
 
 def audio_target(stream: AudioStream, muxer: str, settings: AudioSettings) -> AudioTarget | str:
-    """What `stream` is transcoded to for `muxer`, or why it cannot be."""
+    """What `stream` is transcoded to for `muxer`, or why it cannot be.
+
+    Raises:
+        ConfigValueError: the encoder refuses `settings.bitrate`.
+    """
     context = stream.codec_context
     try:
         lossless = av.Codec(context.name, "r").lossless
@@ -133,17 +138,22 @@ def audio_target(stream: AudioStream, muxer: str, settings: AudioSettings) -> Au
     sample_format = _sample_format(encoder, _bits(stream))
     for layout in _layouts(context.layout):
         channels = av.AudioLayout(layout).nb_channels
-        bit_rate = settings.bitrate or audio_bit_rate(
-            encoder, channels, context.bit_rate, lossless=lossless
-        )
+        bit_rate = audio_bit_rate(encoder, channels, context.bit_rate, lossless=lossless)
         # libopus codes more than 2 channels with mapping family 1 (its default
         # picks it), so a 5.1 source stays 5.1 in WebM.
         if _opens(encoder, rate, layout, sample_format, bit_rate):
-            downmixed = channels < context.channels
-            return AudioTarget(encoder, rate, layout, sample_format, bit_rate, downmixed)
-    return f"{encoder} refuses {context.channels} channels at {rate} Hz" + (
-        f" and audio.bitrate = {settings.bitrate}" if settings.bitrate else ""
-    )
+            break
+    else:
+        return f"{encoder} refuses {context.channels} channels at {rate} Hz"
+    if settings.bitrate and bit_rate is not None:  # lossless encoders have no bit rate
+        if not _opens(encoder, rate, layout, sample_format, settings.bitrate):
+            raise ConfigValueError(
+                f"audio.bitrate = {settings.bitrate} is outside what {encoder} takes for "
+                f"{channels} channels; 0 takes the source's bit rate"
+            )
+        bit_rate = settings.bitrate
+    downmixed = channels < context.channels
+    return AudioTarget(encoder, rate, layout, sample_format, bit_rate, downmixed)
 
 
 class AudioTranscoder:
