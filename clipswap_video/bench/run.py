@@ -50,6 +50,7 @@ from clipswap_video.bench.train import training_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
+from clipswap_video.media.containers import resolve_encoder
 from clipswap_video.media.encoder import plan_encoder
 from clipswap_video.pipeline import run_video
 
@@ -243,7 +244,7 @@ def _memory(short: DemoMedia, long: DemoMedia, folder: Path, say: Say | None) ->
 def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None:
     """The baseline: one loop, decode video -> encode with the same settings, copy the rest."""
     video = probe(source).video
-    plan = plan_encoder(video, settings)
+    plan = plan_encoder(video, settings, resolve_encoder(output, settings))
     with av.open(str(source)) as inp, av.open(str(output), "w") as out:
         in_video = inp.streams.video[0]
         in_video.thread_type = "AUTO"
