@@ -9,13 +9,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from test_media import passthrough
 
 from clipswap_video.batch.segments import segment_file
 from clipswap_video.config import load_settings
 from clipswap_video.media import probe
 from clipswap_video.media.containers import CONTAINERS, container_for, resolve_encoder
 from media_fixtures import frame_times, write_clip
-from test_media import passthrough
 
 # What each row of the table gives with the default settings.
 EXPECTED_VIDEO = {
