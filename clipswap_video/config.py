@@ -51,13 +51,25 @@ RegionName = Literal[
 """Face-parsing classes a `region` mask can swap (FaceFusion's names for them)."""
 
 
+WebmCodecName = Literal["libvpx-vp9", "libsvtav1"]
+ProresProfileName = Literal["auto", "proxy", "lt", "standard", "hq", "4444", "4444xq"]
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     """[video]: the encoder of the output video stream."""
 
-    codec: str = "libx264"
-    """Encoder: libx264, libx265, h264_nvenc, hevc_nvenc, libsvtav1, ...; auto = h264_nvenc
-    when an NVIDIA GPU can run it, else libx264."""
+    codec: str = "auto"
+    """Encoder: auto follows the output's container (.mp4 .mov .mkv .ts: h264_codec; .webm:
+    webm_codec; .avi: mpeg4), or any FFmpeg video encoder: libx265, prores_ks, ffv1, ..."""
+    h264_codec: str = "libx264"
+    """The H.264 encoder of auto: libx264, h264_nvenc, or auto (h264_nvenc when an NVIDIA
+    GPU can run it, else libx264; a farm mixing both cannot join segments)."""
+    webm_codec: WebmCodecName = "libvpx-vp9"
+    """The WebM encoder of auto: libvpx-vp9 (VP9) or libsvtav1 (AV1)."""
+    prores_profile: ProresProfileName = "auto"
+    """prores_ks profile: proxy, lt, standard, hq, 4444, 4444xq; auto = hq (4:2:2 10-bit),
+    or 4444 for 12-bit, 4:4:4 or RGB input."""
     crf: int = field(default=18, metadata={"range": (0, 63)})
     """Constant quality (x264/x265/SVT-AV1 crf, NVENC cq): lower is better."""
     preset: str = "medium"

@@ -207,7 +207,7 @@ def test_codec_auto_falls_back_to_libx264_without_gpu(source_image: Path, tmp_pa
     from clipswap_video.media.encoder import nvenc_usable
 
     clip = write_clip(tmp_path / "in.mp4", frames=5)
-    passthrough(source_image, clip, tmp_path / "out.mp4", "video.codec=auto")
+    passthrough(source_image, clip, tmp_path / "out.mp4", "video.h264_codec=auto")
     encoder_tag = probe(tmp_path / "out.mp4").video.codec
     assert encoder_tag == "h264"
     with av.open(str(tmp_path / "out.mp4")) as container:

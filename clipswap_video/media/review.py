@@ -131,7 +131,8 @@ class _ReviewThread:
         self.writer = VideoWriter(
             review,
             source=replace(source, video=self._layout.video(source.video)),
-            settings=replace(settings, preset=REVIEW_PRESET),
+            # its own container's encoder: a ProRes master's review is still an .mp4
+            settings=replace(settings, codec="auto", preset=REVIEW_PRESET),
             disclosure=disclosure,
             audio=audio,
             tolerate_errors=tolerate_errors,
