@@ -24,7 +24,7 @@ from clipswap_video.media.audio import (
     audio_target,
 )
 from clipswap_video.media.join import SegmentJoiner
-from clipswap_video.media.stream_plan import output_muxer, plan_streams
+from clipswap_video.media.stream_plan import plan_streams
 from media_fixtures import frame_times, packets, picture, write_clip
 
 AAC_FRAME = 1024 / 48000  # the longest audio frame here (Opus: 960 samples)
@@ -225,7 +225,7 @@ def test_the_plan_is_what_each_output_gets(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "in.mp4", frames=10, audio=["aac"])
     info = probe(clip)
     auto, drop = AudioSettings(), AudioSettings(mode="drop")
-    (webm,) = plan_streams(info, output_muxer(tmp_path / "out.webm"), auto)
+    (webm,) = plan_streams(info, "webm", auto)
     assert (webm.index, webm.kind, webm.codec, webm.action) == (1, "audio", "aac", "transcode")
     assert webm.target is not None and webm.target.encoder == "libopus"
     kept = round(info_bit_rate(clip), -3)  # the source's, within Opus's 96-256 kb/s

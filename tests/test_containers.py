@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,25 @@ def _audio_seconds(path: Path) -> float:
     last = max(pts + (duration or 0) for pts, duration in stamps)
     assert stream.time_base is not None
     return float((last - first) * stream.time_base)
+
+
+def test_probe_says_what_an_output_would_get(aac_clip: Path, tmp_path: Path) -> None:
+    def probe_output(*arguments: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "clipswap_video", "probe", str(aac_clip), "--output"]
+        return subprocess.run([*command, *arguments], capture_output=True, text=True)
+
+    webm = probe_output(str(tmp_path / "out.webm"), "--json")
+    assert webm.returncode == 0, webm.stderr
+    plan = json.loads(webm.stdout)
+    assert (plan["container"], plan["encoder"]["codec"]) == ("WebM", "libvpx-vp9")
+    (audio,) = plan["streams"]
+    assert (audio["kind"], audio["action"], audio["target"]["encoder"]) == (
+        "audio",
+        "transcode",
+        "libopus",
+    )
+    text = probe_output(str(tmp_path / "out.mov"), "--codec", "prores_ks").stdout
+    assert "prores_ks, yuv422p10le" in text and "profile=hq" in text and "audio aac: copy" in text
+    refused = probe_output(str(tmp_path / "out.webm"), "--codec", "libx264")
+    assert refused.returncode == 9 and "WebM cannot hold libx264" in refused.stderr
+    assert list(tmp_path.iterdir()) == []  # a plan writes nothing

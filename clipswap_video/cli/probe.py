@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     media = probe(args.input, count_frames=args.count_frames)
     if args.output is not None:
-        return _plan(media, args, console)
+        return _plan(media, args)
     info = dataclasses.asdict(media)
     text = json.dumps(printable_tree(info), indent=2, default=str)
     if args.json:
@@ -53,19 +53,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
-def _plan(media: MediaInfo, args: argparse.Namespace, console: Console) -> int:
+def _plan(media: MediaInfo, args: argparse.Namespace) -> int:
     from clipswap_video.config import load_settings
     from clipswap_video.media.output_plan import plan_output
     from clipswap_video.media.tags import printable_tree
 
     overrides = [*args.overrides, *overrides_of({"video.codec": args.codec})]
     settings = load_settings(args.config, overrides)
-    plan = plan_output(media, args.output, settings.video)
+    plan = plan_output(media, args.output, settings)
     if args.json:
         print(json.dumps(printable_tree(dataclasses.asdict(plan)), indent=2, default=str))
     else:
-        for line in plan.lines():
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        print("\n".join(plan.lines()))  # plain lines on stdout, for scripts too
     return ExitCode.OK
 
 

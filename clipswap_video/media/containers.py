@@ -39,7 +39,8 @@ class Container:
 
 
 CONTAINERS = (
-    Container("MP4", "mp4", (".mp4", ".m4v"), H264),
+    Container("MP4", "mp4", (".mp4",), H264),
+    Container("M4V", "ipod", (".m4v",), H264),  # FFmpeg's iTunes flavour of MP4
     Container("QuickTime", "mov", (".mov",), H264),
     Container("Matroska", "matroska", (".mkv",), H264),
     Container("MPEG-TS", "mpegts", (".ts", ".m2ts", ".mts"), H264),
@@ -96,14 +97,11 @@ def muxer_of(output: Path) -> str | None:
     if row is not None:
         return row.muxer
     try:
-        return str(av.format.ContainerFormat(_probe_name(output), "w").name)
-    except (ValueError, av.FFmpegError):
+        # Opening for writing only picks the muxer; the file is created with the header.
+        with av.open(str(output), "w") as trial:
+            return str(trial.format.name)
+    except (ValueError, av.FFmpegError, OSError):
         return None
-
-
-def _probe_name(output: Path) -> str:
-    # FFmpeg names most muxers after their extension (.nut, .flv, .mxf).
-    return output.suffix.lstrip(".").lower()
 
 
 @functools.cache

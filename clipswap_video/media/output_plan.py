@@ -1,13 +1,14 @@
 """What an output path would get, said before anything is written
 (`clipswap-video probe IN --output OUT`): the container, the video encoder and
-why, and what happens to every other stream."""
+why, and what happens to every other stream (the copier's own decision)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipswap_video.config import VideoSettings
+from clipswap_video.config import Settings, VideoSettings
+from clipswap_video.errors import OutputPathError
 from clipswap_video.media.containers import (
     H264,
     WEBM,
@@ -18,6 +19,7 @@ from clipswap_video.media.containers import (
 )
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.probe import MediaInfo
+from clipswap_video.media.stream_plan import StreamPlan, plan_streams
 
 
 @dataclass(frozen=True)
@@ -28,29 +30,31 @@ class OutputPlan:
     container: str
     encoder: EncoderPlan
     why: str  # how the encoder was chosen
+    streams: tuple[StreamPlan, ...]  # every stream but the video
 
     def lines(self) -> list[str]:
         options = " ".join(f"{key}={value}" for key, value in self.encoder.options.items())
-        return [
-            f"{self.output}: {self.container}",
-            f"  video: {self.encoder.codec}, {self.encoder.pix_fmt}"
-            + (f", {options}" if options else "")
-            + f" ({self.why})",
-        ]
+        video = f"  video: {self.encoder.codec}, {self.encoder.pix_fmt}"
+        video += (f", {options}" if options else "") + f" ({self.why})"
+        others = [f"  {stream.describe()}" for stream in self.streams]
+        return [f"{self.output}: {self.container}", video, *others]
 
 
-def plan_output(source: MediaInfo, output: Path, settings: VideoSettings) -> OutputPlan:
+def plan_output(source: MediaInfo, output: Path, settings: Settings) -> OutputPlan:
     """The plan a job from `source` to `output` would follow; the errors it would
     stop with (an encoder the container cannot hold) are raised here too."""
-    encoder = resolve_encoder(output, settings)
+    encoder = resolve_encoder(output, settings.video)
     check_container_takes(output, encoder)
+    muxer = muxer_of(output)
+    if muxer is None:
+        raise OutputPathError(f"output {output}: FFmpeg knows no container for {output.suffix!r}")
     row = container_for(output)
-    container = row.label if row is not None else (muxer_of(output) or output.suffix)
     return OutputPlan(
         output=output,
-        container=container,
-        encoder=plan_encoder(source.video, settings, encoder),
-        why=_why(output, settings),
+        container=row.label if row is not None else muxer,
+        encoder=plan_encoder(source.video, settings.video, encoder),
+        why=_why(output, settings.video),
+        streams=tuple(plan_streams(source, muxer, settings.audio)),
     )
 
 

@@ -64,17 +64,6 @@ class StreamPlan:
         return f"dropped {self.kind} stream #{self.index} ({self.codec}): {self.reason}"
 
 
-def output_muxer(path: Path) -> str:
-    """The FFmpeg muxer an output path gets from its extension (`.webm`: webm).
-    Opening for writing only picks the muxer: the file is created at the header.
-
-    Raises:
-        ValueError: FFmpeg knows no muxer for the extension.
-    """
-    with av.open(str(path), "w") as container:
-        return container.format.name
-
-
 def plan_streams(source: MediaInfo, muxer: str, audio: AudioSettings) -> list[StreamPlan]:
     """The plan of every stream of `source` but its video, for an output written by `muxer`."""
     with open_input(source.path) as container:
@@ -185,7 +174,6 @@ __all__ = [
     "codec_name",
     "first_packet",
     "holds",
-    "output_muxer",
     "plan_stream",
     "plan_streams",
 ]
