@@ -18,7 +18,7 @@ import av
 
 from clipswap_video.config import VideoSettings
 from clipswap_video.errors import OutputPathError
-from clipswap_video.media.encoder import available_video_encoders, nvenc_usable
+from clipswap_video.media.encoder import available_video_encoders, nvenc_usable, video_encoder
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ def resolve_encoder(output: Path, settings: VideoSettings) -> str:
 
 
 def check_container_takes(output: Path, encoder: str) -> None:
-    """Refuses, in one line, an encoder that `output`'s container cannot hold."""
+    """Refuses, in one line, an encoder that `output`'s container cannot hold
+    (or that this FFmpeg does not have)."""
+    video_encoder(encoder)
     muxer = muxer_of(output)
     if muxer is None or muxer_takes(muxer, encoder):
         return

@@ -48,7 +48,7 @@ class EncoderPlan:
 def plan_encoder(video: VideoInfo, settings: VideoSettings, encoder: str) -> EncoderPlan:
     """Resolves `settings` for `encoder` (media/containers.py chooses it) against the
     input `video` and this FFmpeg build."""
-    codec = _encoder(encoder)
+    codec = video_encoder(encoder)
     if codec.name == "prores_ks":
         profile = _prores_profile(video, settings.prores_profile)
         requested = _PRORES_PIX_FMTS[profile] if settings.pix_fmt == "auto" else settings.pix_fmt
@@ -101,7 +101,8 @@ def nvenc_usable() -> bool:
     return True
 
 
-def _encoder(name: str) -> av.Codec:
+def video_encoder(name: str) -> av.Codec:
+    """This FFmpeg's video encoder `name`, or one line saying it has none."""
     try:
         codec = av.Codec(name, "w")
     except (av.codec.codec.UnknownCodecError, ValueError):
@@ -268,4 +269,5 @@ __all__ = [
     "available_video_encoders",
     "nvenc_usable",
     "plan_encoder",
+    "video_encoder",
 ]
