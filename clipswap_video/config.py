@@ -29,6 +29,8 @@ SwapBackendName = Literal["clipswap", "inswapper", "onnx", "classic"]
 SwapperName = Literal["auto", SwapBackendName, "none"]
 """`swap.swapper`: a backend, auto (clipswap when its weights are found, else
 inswapper when its files are, else classic) or none (passthrough)."""
+AudioMode = Literal["auto", "drop"]
+"""`audio.mode`: what happens to an audio stream the output container cannot hold."""
 BlendName = Literal["multiband", "alpha"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 MaskName = Literal["landmarks", "paper", "box", "occlusion", "region"]
@@ -49,13 +51,25 @@ RegionName = Literal[
 """Face-parsing classes a `region` mask can swap (FaceFusion's names for them)."""
 
 
+WebmCodecName = Literal["libvpx-vp9", "libsvtav1"]
+ProresProfileName = Literal["auto", "proxy", "lt", "standard", "hq", "4444", "4444xq"]
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     """[video]: the encoder of the output video stream."""
 
-    codec: str = "libx264"
-    """Encoder: libx264, libx265, h264_nvenc, hevc_nvenc, libsvtav1, ...; auto = h264_nvenc
-    when an NVIDIA GPU can run it, else libx264."""
+    codec: str = "auto"
+    """Encoder: auto follows the output's container (.mp4 .mov .mkv .ts: h264_codec; .webm:
+    webm_codec; .avi: mpeg4), or any FFmpeg video encoder: libx265, prores_ks, ffv1, ..."""
+    h264_codec: str = "libx264"
+    """The H.264 encoder of auto: libx264, h264_nvenc, or auto (h264_nvenc when an NVIDIA
+    GPU can run it, else libx264; a farm mixing both cannot join segments)."""
+    webm_codec: WebmCodecName = "libvpx-vp9"
+    """The WebM encoder of auto: libvpx-vp9 (VP9) or libsvtav1 (AV1)."""
+    prores_profile: ProresProfileName = "auto"
+    """prores_ks profile: proxy, lt, standard, hq, 4444, 4444xq; auto = hq (4:2:2 10-bit),
+    or 4444 for 12-bit, 4:4:4 or RGB input."""
     crf: int = field(default=18, metadata={"range": (0, 63)})
     """Constant quality (x264/x265/SVT-AV1 crf, NVENC cq): lower is better."""
     preset: str = "medium"
@@ -64,6 +78,22 @@ class VideoSettings:
     """Pixel format; auto keeps the input's format and bit depth where the encoder allows."""
     options: dict[str, str] = field(default_factory=dict)
     """Extra encoder options passed to FFmpeg as they are, e.g. {tune = "film"}."""
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """[audio]: audio streams the output container cannot hold as they are (every
+    other audio stream is copied packet for packet)."""
+
+    mode: AudioMode = "auto"
+    """auto: transcoded once to the container's own codec (WebM: Opus, MP4/MOV/MPEG-TS:
+    AAC, AVI: MP3, Matroska: FLAC from lossless sources, else Opus); drop: left out
+    with a warning naming a container that keeps it."""
+    bitrate: int = field(default=0, metadata={"range": (0, 1536000)})
+    """Bits per second of every transcoded stream (FLAC and PCM have none; a rate the
+    encoder refuses is exit 4); 0 = the source's bit rate, kept within 64-160 kb/s per
+    channel for AAC and MP3 and 48-128 for Opus, or 128 (AAC), 96 (Opus), 160 (MP3)
+    kb/s per channel for a lossless or unknown source."""
 
 
 @dataclass(frozen=True)
@@ -321,6 +351,7 @@ class Settings:
     """Every setting of one run, passed down explicitly (no global state)."""
 
     video: VideoSettings = field(default_factory=VideoSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
     input: InputSettings = field(default_factory=InputSettings)
     sequence: SequenceSettings = field(default_factory=SequenceSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
@@ -368,6 +399,8 @@ def valid_keys() -> list[str]:
 
 
 __all__ = [
+    "AudioMode",
+    "AudioSettings",
     "BatchSettings",
     "BlendName",
     "CompositeSettings",

@@ -40,9 +40,9 @@ Where a value comes from, lowest first:
 4. `--set section.key=value`, once per setting (the value is TOML; a bare word
    is a string);
 5. the shortcut flags `--swapper`, `--device`, `--precision`, `--batch-size`,
-   `--codec`, `--crf`, `--preset`, `--faces`, `--detector`, `--source-face`,
-   `--tolerate-errors`, `--fps`, `--fill-gaps` and `--start-number`, each
-   setting one key below.
+   `--codec`, `--crf`, `--preset`, `--audio`, `--faces`, `--detector`,
+   `--source-face`, `--tolerate-errors`, `--fps`, `--fill-gaps` and
+   `--start-number`, each setting one key below.
 
 `clipswap-video SRC IN OUT --print-config` prints the result as TOML and exits.
 Training has settings of its own (`configs/train/*.toml`): see

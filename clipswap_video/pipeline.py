@@ -48,6 +48,7 @@ class JobResult:
     elapsed_s: float
     input_problems: list[str] = field(default_factory=list)  # tolerated damage
     dropped_streams: list[str] = field(default_factory=list)  # already logged when found
+    transcoded_streams: list[str] = field(default_factory=list)  # likewise
     coverage: FaceCoverage | None = None  # None: `--swapper none`, no faces looked for
     quality: dict[str, Any] | None = None  # QualityLog.record(), when measured
 
@@ -129,6 +130,7 @@ def run_video(
             settings=settings.video,
             disclosure=disclosure_tag(settings),
             sequence=settings.sequence,
+            audio=settings.audio,
             tolerate_errors=tolerate,
             copy_streams=span is None,
             time_range=time_range,
@@ -169,7 +171,16 @@ def run_video(
     coverage = swap.coverage if swap is not None else None
     quality = swap.quality.record() if swap is not None and swap.quality is not None else None
     problems = reader.problems() + writer.problems()
-    return JobResult(output, count, elapsed, problems, writer.dropped_streams, coverage, quality)
+    return JobResult(
+        output,
+        count,
+        elapsed,
+        problems,
+        writer.dropped_streams,
+        writer.transcoded_streams,
+        coverage=coverage,
+        quality=quality,
+    )
 
 
 def check_coverage(coverage: FaceCoverage, settings: Settings) -> None:

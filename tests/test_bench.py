@@ -18,6 +18,7 @@ import pytest
 from rich.console import Console
 
 from clipswap_video.bench import TARGETS, BenchOptions, NeuralOptions, run_bench
+from clipswap_video.bench.containers import BASE, OUTPUTS
 from clipswap_video.bench.models import BATCHES
 from clipswap_video.bench.timing import peak_rss_mb
 from clipswap_video.cli import main
@@ -144,6 +145,8 @@ KEYS: dict[type, set[str]] = {
         "segments_join_s",
         "segments_warmup_fraction",
         "segments_work_added_fraction",
+        *(f"encode_{name}_s" for name in OUTPUTS),
+        *(f"encode_{name}_vs_mp4" for name in OUTPUTS if name != BASE),
         "preview_s",
         "preview_full_run_s",
         "preview_vs_full_run",

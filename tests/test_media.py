@@ -207,7 +207,7 @@ def test_codec_auto_falls_back_to_libx264_without_gpu(source_image: Path, tmp_pa
     from clipswap_video.media.encoder import nvenc_usable
 
     clip = write_clip(tmp_path / "in.mp4", frames=5)
-    passthrough(source_image, clip, tmp_path / "out.mp4", "video.codec=auto")
+    passthrough(source_image, clip, tmp_path / "out.mp4", "video.h264_codec=auto")
     encoder_tag = probe(tmp_path / "out.mp4").video.codec
     assert encoder_tag == "h264"
     with av.open(str(tmp_path / "out.mp4")) as container:
@@ -218,10 +218,21 @@ def test_codec_auto_falls_back_to_libx264_without_gpu(source_image: Path, tmp_pa
 
 
 def test_mov_refuses_opus_and_srt_with_notes(source_image: Path, tmp_path: Path) -> None:
-    """FFmpeg's codec table says MOV holds Opus; its muxer refuses it: the job still runs."""
+    """FFmpeg's codec table says MOV holds Opus; its muxer refuses it: the job still
+    runs, the Opus stream transcoded to AAC (or, with audio.mode = drop, left out)."""
     clip = write_clip(tmp_path / "in.mkv", frames=20, audio=["aac", "libopus"], subtitles=True)
     result = passthrough(source_image, clip, tmp_path / "out.mov")
-    assert [s.kind for s in probe(tmp_path / "out.mov").streams] == ["video", "audio"]
+    with av.open(str(tmp_path / "out.mov")) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac", "aac"]
+    assert result.transcoded_streams == [
+        "transcoding audio stream #2 (opus, 2 ch, 48000 Hz) to aac at 256 kb/s: "
+        "mov cannot hold opus"
+    ]
+    assert [note.split(":")[0] for note in result.dropped_streams] == [
+        "dropped subtitle stream #3 (srt)"
+    ]
+    result = passthrough(source_image, clip, tmp_path / "drop.mov", "audio.mode=drop")
+    assert [s.kind for s in probe(tmp_path / "drop.mov").streams] == ["video", "audio"]
     assert [note.split(":")[0] for note in result.dropped_streams] == [
         "dropped audio stream #2 (opus)",
         "dropped subtitle stream #3 (srt)",

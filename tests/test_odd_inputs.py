@@ -406,33 +406,40 @@ def test_hdr_stays_ten_bit_with_its_colour_tags(
         ".mov",
     ],
 )
-def test_pcm_s16le_into_mp4_is_copied_or_dropped_with_a_note(
+def test_pcm_s16le_into_mp4_is_copied_or_transcoded_with_a_note(
     cli: CliRun, source_image: Path, tmp_path: Path, suffix: str
 ) -> None:
     """FFmpeg 8's mp4 muxer takes PCM (ISO/IEC 23003-5) when the channel layout
-    is known; either the packets arrive unchanged or a note says why not."""
+    is known; either the packets arrive unchanged or a note says they became AAC."""
     clip = write_layout(tmp_path / f"in{suffix}", ["video", "pcm_s16le"])
     code, err = swap(cli, source_image, clip, tmp_path / "out.mp4")
     assert code == 0, err
-    kinds = [s.kind for s in probe(tmp_path / "out.mp4").streams]
-    if kinds == ["video", "audio"]:
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        codecs = [s.codec_context.name for s in container.streams.audio]
+    if codecs == ["pcm_s16le"]:
         assert packets(tmp_path / "out.mp4", "audio") == packets(clip, "audio")
     else:
-        assert kinds == ["video"]
-        assert "dropped audio stream #1 (pcm_s16le): mp4 cannot hold it" in err
+        assert codecs == ["aac"]
+        assert "transcoding audio stream #1 (pcm_s16le, 2 ch, 48000 Hz" in err
+        assert "to aac at 256 kb/s: mp4 cannot hold pcm_s16le" in err
     assert decoded_count(tmp_path / "out.mp4") == FRAMES
 
 
-def test_audio_mp4_refuses_is_dropped_with_a_note(
+def test_audio_mp4_refuses_is_transcoded_or_dropped_with_a_note(
     cli: CliRun, source_image: Path, tmp_path: Path
 ) -> None:
     """G.711 mu-law (security cameras) in .mov: mp4's muxer refuses it."""
     clip = write_layout(tmp_path / "in.mov", ["video", "pcm_mulaw"])
     code, err = swap(cli, source_image, clip, tmp_path / "out.mp4")
     assert code == 0, err
+    assert "transcoding audio stream #1 (pcm_mulaw, 2 ch, 48000 Hz, 768 kb/s) to aac" in err
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+    code, err = swap(cli, source_image, clip, tmp_path / "drop.mp4", "--audio", "drop")
+    assert code == 0, err
     assert "dropped audio stream #1 (pcm_mulaw): mp4 cannot hold it; .mkv keeps it" in err
-    assert [s.kind for s in probe(tmp_path / "out.mp4").streams] == ["video"]
-    assert decoded_count(tmp_path / "out.mp4") == FRAMES
+    assert [s.kind for s in probe(tmp_path / "drop.mp4").streams] == ["video"]
+    assert decoded_count(tmp_path / "drop.mp4") == FRAMES
 
 
 # 10. An extension that lies

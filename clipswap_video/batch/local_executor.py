@@ -189,6 +189,7 @@ class VideoWorker:
 
     def run(self, unit: WorkUnit, settings: Settings) -> JobOutcome:
         """Swaps one video or segment; a user error or a bug becomes its outcome."""
+        from clipswap_video.media.containers import resolve_encoder
         from clipswap_video.pipeline import run_video
         from clipswap_video.swap.quality import quality_summary
 
@@ -199,6 +200,10 @@ class VideoWorker:
             swap=dataclasses.replace(settings.swap, device=self.device),
             faces=dataclasses.replace(settings.faces, device=self.device),
         )
+        if segment is not None:  # encoded as the whole output's container wants
+            codec = resolve_encoder(job.output, settings.video)
+            video = dataclasses.replace(settings.video, codec=codec)
+            on_device = dataclasses.replace(on_device, video=video)
         if on_device != self._settings:
             self._settings = on_device  # other settings: other models
             self._swappers.clear()

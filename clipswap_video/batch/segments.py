@@ -23,10 +23,11 @@ from clipswap_video.batch.manifest import Manifest
 from clipswap_video.config import Settings
 from clipswap_video.errors import ClipswapError, CorruptInputError, OutputUnwritableError
 from clipswap_video.media import probe
+from clipswap_video.media.containers import muxer_takes, resolve_encoder
 from clipswap_video.media.join import SegmentJoiner
 from clipswap_video.media.segments import split_at_keyframes
 
-_MOV_CODECS = ("prores", "dnxhd")  # intra codecs MP4 cannot hold
+_SEGMENT_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"), (".mkv", "matroska"))
 
 
 def segment_folder(output: Path) -> Path:
@@ -35,10 +36,12 @@ def segment_folder(output: Path) -> Path:
 
 def segment_file(output: Path, number: int, settings: Settings) -> Path:
     """MP4 keeps the encoder's pts and dts exactly (Matroska drops the dts and
-    rounds the clock to milliseconds), and holds every codec the encoder
-    offers but the intra ones, which go into MOV."""
-    mov = any(name in settings.video.codec for name in _MOV_CODECS)
-    return segment_folder(output) / f"{number:04d}{'.mov' if mov else '.mp4'}"
+    rounds the clock to milliseconds); what MP4 cannot hold (ProRes, DNxHD)
+    goes into MOV, and what neither holds into Matroska."""
+    encoder = resolve_encoder(output, settings.video)  # the whole job's, not the segment's
+    held = (suffix for suffix, muxer in _SEGMENT_CONTAINERS if muxer_takes(muxer, encoder))
+    suffix = next(held, ".mkv")
+    return segment_folder(output) / f"{number:04d}{suffix}"
 
 
 def plan_segments(
@@ -132,6 +135,7 @@ def _join(
         source=probe(job.input),
         first_segment=files[0],
         disclosure=disclosure_tag(settings),
+        audio=settings.audio,
         tolerate_errors=settings.input.tolerate_errors,
     ) as joiner:
         for row, file in zip(rows, files, strict=True):

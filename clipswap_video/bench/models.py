@@ -24,6 +24,7 @@ import torch
 
 from clipswap_video.config import load_settings
 from clipswap_video.demo import write_demo_media
+from clipswap_video.media.containers import resolve_encoder
 from clipswap_video.models import create_model
 from clipswap_video.models.convert import save_converted
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
@@ -218,7 +219,7 @@ def clipswap_figures(
     faces_per_s = result.frames / elapsed  # one face per demo frame
     return {
         "clipswap_e2e_setup": f"batch {batch}, channels_last {options.channels_last}, "
-        f"{settings.video.codec}, {size[0]}x{size[1]}",
+        f"{resolve_encoder(folder / 'clipswap.mp4', settings.video)}, {size[0]}x{size[1]}",
         "clipswap_e2e_faces_per_s": round(faces_per_s, 2),
         "clipswap_e2e_generator_faces_per_s": baseline,
         "clipswap_e2e_vs_generator": round(faces_per_s / baseline, 3),

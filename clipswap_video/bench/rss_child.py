@@ -1,5 +1,6 @@
-"""`python -m clipswap_video.bench.rss_child ARGS`: run `clipswap-video ARGS`, then
-print the process's peak RSS (MiB) on the last line.
+"""`python -P .../bench/rss_child.py ARGS`: run `clipswap-video ARGS`, then print
+the process's peak RSS (MiB) on the last line. Run as a file: as a module it
+would import the bench package (torch and every model) before the CLI.
 
 VmHWM belongs to the address space, so exec resets it: the figure is this
 command's alone. The CLI runs as `python -m clipswap_video` runs it (runpy), so

@@ -21,6 +21,8 @@ matters is a ratio of two runs made back to back on the same file:
 - the batch command: single runs against one batch with 1 and 2 workers, and
   a long clip as one job against the same clip split into segments
   (bench/batch.py);
+- the short clip passed through into every container and VFX codec, each
+  against the same job into an .mp4 (bench/containers.py);
 - `preview` at 90 % of the long clip against a full run of it projected from
   `classic_fps`, and on that clip repeated ten times (bench/preview.py);
 - the trainer's steps per second on the tiny config (bench/train.py).
@@ -39,6 +41,7 @@ from av.video.stream import VideoStream
 
 from clipswap_video.bench import timing
 from clipswap_video.bench.batch import batch_figures, segment_figures
+from clipswap_video.bench.containers import container_figures
 from clipswap_video.bench.enhance import enhancer_flicker_figures
 from clipswap_video.bench.faces import face_figures
 from clipswap_video.bench.masks import mask_figures
@@ -50,6 +53,7 @@ from clipswap_video.bench.train import training_figures
 from clipswap_video.config import Settings, VideoSettings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
+from clipswap_video.media.containers import resolve_encoder
 from clipswap_video.media.encoder import plan_encoder
 from clipswap_video.pipeline import run_video
 
@@ -120,6 +124,8 @@ def run_bench(options: BenchOptions, say: Say | None = None) -> dict[str, Any]:
         results.update(face_figures(short, Settings()))
         _tell(say, "timing and evaluating the classic swap")
         results.update(swap_figures(short, folder, results["transcode_s"], results["frames"]))
+        _tell(say, "timing the short clip passed through into every kind of output")
+        results.update(container_figures(short, folder / "containers", options.repeats))
         _tell(say, "timing a preview at 90 % of the long clip, and of it repeated ten times")
         results.update(
             preview_figures(
@@ -243,7 +249,7 @@ def _memory(short: DemoMedia, long: DemoMedia, folder: Path, say: Say | None) ->
 def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None:
     """The baseline: one loop, decode video -> encode with the same settings, copy the rest."""
     video = probe(source).video
-    plan = plan_encoder(video, settings)
+    plan = plan_encoder(video, settings, resolve_encoder(output, settings))
     with av.open(str(source)) as inp, av.open(str(output), "w") as out:
         in_video = inp.streams.video[0]
         in_video.thread_type = "AUTO"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def seconds(work: Callable[[], object]) -> float:
@@ -32,7 +33,11 @@ def peak_rss_mb(arguments: list[str]) -> float:
     wait4() would also count the memory of this (large) parent at fork time,
     which Linux carries into the child's ru_maxrss across exec.
     """
-    done = _run_cli([sys.executable, "-m", "clipswap_video.bench.rss_child", *arguments])
+    # Run as a file, not `-m clipswap_video.bench.rss_child`: that would import
+    # the bench package first (torch and every model), and the figure with it.
+    # -P keeps the bench folder off sys.path (its module names are common words).
+    child = Path(__file__).with_name("rss_child.py")
+    done = _run_cli([sys.executable, "-P", str(child), *arguments])
     return float(done.stdout.strip().splitlines()[-1])
 
 

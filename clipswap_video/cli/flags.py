@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, get_args
 
 from clipswap_video._toml_config import toml_value
 from clipswap_video.config import (
+    AudioMode,
     DetectorChoice,
     EnhancerName,
     ModeName,
@@ -79,6 +80,12 @@ def add_swap_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", help="video encoder, e.g. libx264, libx265, h264_nvenc")
     parser.add_argument("--crf", type=int, help="quality: lower is better (x264 default 18)")
     parser.add_argument("--preset", help="encoder speed preset, e.g. veryfast, medium, slow")
+    parser.add_argument(
+        "--audio",
+        choices=get_args(AudioMode),
+        help="audio the output container cannot hold: auto transcodes it once to the "
+        "container's codec (WebM: Opus, MP4: AAC), drop leaves it out",
+    )
     parser.add_argument(
         "--strict-faces",
         action="store_true",
@@ -160,6 +167,7 @@ def settings_overrides(args: argparse.Namespace) -> list[str]:
         "video.codec": getattr(args, "codec", None),
         "video.crf": getattr(args, "crf", None),
         "video.preset": getattr(args, "preset", None),
+        "audio.mode": getattr(args, "audio", None),
         "input.tolerate_errors": True if args.tolerate_errors else None,
         "faces.strict": True if getattr(args, "strict_faces", False) else None,
         "faces.select": args.faces,

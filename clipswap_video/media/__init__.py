@@ -1,7 +1,8 @@
 """Media I/O with PyAV: probe, streaming reader, writer, stream passthrough.
 
 Knows nothing of faces. Frames keep their pts and time base from decode to
-encode; every stream but the processed video is copied packet for packet.
+encode; every stream but the processed video is copied packet for packet,
+except audio the output container cannot hold, which is transcoded once.
 """
 
 from clipswap_video.media.frame import Frame

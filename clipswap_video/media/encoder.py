@@ -45,20 +45,44 @@ class EncoderPlan:
     options: dict[str, str] = field(default_factory=dict)
 
 
-def plan_encoder(video: VideoInfo, settings: VideoSettings) -> EncoderPlan:
-    """Resolves `settings` against the input `video` and this FFmpeg build."""
-    codec = _encoder(_resolve_auto(settings.codec))
+def plan_encoder(video: VideoInfo, settings: VideoSettings, encoder: str) -> EncoderPlan:
+    """Resolves `settings` for `encoder` (media/containers.py chooses it) against the
+    input `video` and this FFmpeg build."""
+    codec = video_encoder(encoder)
+    if codec.name == "prores_ks":
+        profile = _prores_profile(video, settings.prores_profile)
+        requested = _PRORES_PIX_FMTS[profile] if settings.pix_fmt == "auto" else settings.pix_fmt
+        pix_fmt = _pix_fmt(codec, video, requested)
+        return EncoderPlan(codec.name, pix_fmt, _prores_options(profile, settings))
     pix_fmt = _pix_fmt(codec, video, settings.pix_fmt)
     return EncoderPlan(codec=codec.name, pix_fmt=pix_fmt, options=_options(codec.name, settings))
 
 
-def _resolve_auto(name: str) -> str:
-    """`auto`: NVENC when an NVIDIA GPU can run it, else libx264 (same H.264 stream)."""
-    if name != "auto":
-        return name
-    chosen = "h264_nvenc" if nvenc_usable() else "libx264"
-    log.info("video.codec auto -> %s", chosen)
-    return chosen
+_PRORES_PIX_FMTS = {
+    "proxy": "yuv422p10le",
+    "lt": "yuv422p10le",
+    "standard": "yuv422p10le",
+    "hq": "yuv422p10le",
+    "4444": "yuv444p10le",
+    "4444xq": "yuv444p10le",
+}
+
+
+def _prores_profile(video: VideoInfo, chosen: str) -> str:
+    """`auto`: 422 HQ, the usual mezzanine; 4444 where 4:2:2 would lose what the
+    input has (12 bits, full chroma, RGB plates)."""
+    if chosen != "auto":
+        return chosen
+    layout = av.VideoFormat(video.pix_fmt)
+    full_chroma = layout.chroma_width(2) == 2 and layout.chroma_height(2) == 2
+    return "4444" if video.bit_depth >= 12 or full_chroma else "hq"
+
+
+def _prores_options(profile: str, settings: VideoSettings) -> dict[str, str]:
+    # apl0: the vendor Apple's own decoders and Final Cut expect to see.
+    options = {"profile": profile, "vendor": "apl0"}
+    options.update(settings.options)
+    return options
 
 
 @functools.cache
@@ -77,7 +101,8 @@ def nvenc_usable() -> bool:
     return True
 
 
-def _encoder(name: str) -> av.Codec:
+def video_encoder(name: str) -> av.Codec:
+    """This FFmpeg's video encoder `name`, or one line saying it has none."""
     try:
         codec = av.Codec(name, "w")
     except (av.codec.codec.UnknownCodecError, ValueError):
@@ -192,19 +217,50 @@ def _depth(pix_fmt: str) -> int:
     return max(component.bits for component in av.VideoFormat(pix_fmt).components)
 
 
+# x264 preset names mapped onto the speed numbers of the other families
+# (slowest .. fastest): libvpx-vp9's cpu-used 0..8, SVT-AV1's preset 0..13.
+_VP9_SPEEDS = {"placebo": 0, "veryslow": 1, "slower": 2, "slow": 3, "medium": 4, "fast": 5}
+_SVT_PRESETS = {"placebo": 2, "veryslow": 3, "slower": 4, "slow": 6, "medium": 8, "fast": 9}
+_FASTER = {"faster": 1, "veryfast": 2, "superfast": 3, "ultrafast": 4}  # steps past fast
+
+
 def _options(codec: str, settings: VideoSettings) -> dict[str, str]:
     options: dict[str, str] = {}
+    preset = settings.preset
     if codec.endswith("_nvenc"):
         options.update(rc="vbr", cq=str(settings.crf), b="0")
-        options["preset"] = _NVENC_PRESETS.get(settings.preset, settings.preset)
-    elif codec in ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9", "libvpx"):
-        options["crf"] = str(settings.crf)
-        if codec in ("libx264", "libx265") or settings.preset.isdigit():  # SVT/AOM: numbers
-            options["preset"] = settings.preset
-        if codec.startswith("libvpx") or codec == "libaom-av1":
-            options["b"] = "0"  # constant-quality mode
+        options["preset"] = _NVENC_PRESETS.get(preset, preset)
+    elif codec in ("libx264", "libx265"):
+        options.update(crf=str(settings.crf), preset=preset)
+    elif codec == "libvpx-vp9" or codec == "libvpx":
+        # b=0 with crf is libvpx's constant-quality mode; row-mt lets it use the cores.
+        options.update(crf=str(settings.crf), b="0", deadline="good", **{"row-mt": "1"})
+        options["cpu-used"] = _speed(preset, _VP9_SPEEDS, 8)
+    elif codec == "libsvtav1":
+        options.update(crf=str(settings.crf), preset=_speed(preset, _SVT_PRESETS, 13))
+    elif codec == "libaom-av1":
+        options.update(crf=str(settings.crf), b="0")
+    elif codec == "mpeg4":
+        # No crf: a fixed quantiser (FFmpeg's -q:v) from the crf scale, 2 (best) .. 31.
+        quantiser = min(31, max(2, round(settings.crf / 6)))
+        options.update(flags="+qscale", global_quality=str(quantiser * _LAMBDA_PER_QP))
+    elif codec == "ffv1":
+        # The archival profile: version 3, a CRC per slice, every frame a keyframe.
+        options.update(level="3", slicecrc="1", g="1")
     options.update(settings.options)
     return options
+
+
+_LAMBDA_PER_QP = 118  # FFmpeg's FF_QP2LAMBDA: global_quality is in lambda units
+
+
+def _speed(preset: str, table: dict[str, int], fastest: int) -> str:
+    """A speed number for an x264 preset name; a number passes through."""
+    if preset.isdigit():
+        return preset
+    if preset in table:
+        return str(table[preset])
+    return str(min(fastest, table["fast"] + _FASTER.get(preset, 0)))
 
 
 __all__ = [
@@ -213,4 +269,5 @@ __all__ = [
     "available_video_encoders",
     "nvenc_usable",
     "plan_encoder",
+    "video_encoder",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from clipswap_video.config import SequenceSettings, VideoSettings
+from clipswap_video.config import AudioSettings, SequenceSettings, VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.encoder import EncoderPlan
 from clipswap_video.media.frame import Frame
@@ -58,6 +58,8 @@ class FrameWriter(Protocol):
 
     @property
     def dropped_streams(self) -> list[str]: ...
+    @property
+    def transcoded_streams(self) -> list[str]: ...
     def write(self, frame: Frame) -> None: ...
     def problems(self) -> list[str]: ...
     def finish(self) -> Path: ...
@@ -97,6 +99,7 @@ def open_writer(
     settings: VideoSettings,
     disclosure: str,
     sequence: SequenceSettings | None = None,
+    audio: AudioSettings | None = None,
     review: Path | None = None,
     queue_size: int = 8,
     tolerate_errors: bool = False,
@@ -118,6 +121,7 @@ def open_writer(
             source=source,
             settings=settings,
             disclosure=disclosure,
+            audio=audio,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
             time_range=time_range,

@@ -4,7 +4,8 @@ Each segment file holds the encoded video of one span (media.segments) as a
 closed GOP, with the input's own timestamps. The joiner remuxes their packets
 in order into one output and copies every other stream of the input once,
 interleaved, exactly as the writer does for a job run whole, so the output
-has the input's audio, subtitles, data, attachments, chapters and tags.
+has the input's audio (transcoded where the container cannot hold it, as a
+whole job's), subtitles, data, attachments, chapters and tags.
 
 PyAV, not FFmpeg's concat demuxer: the concat demuxer would need a second
 pass to add the input's other streams (a third input to map), rewrites the
@@ -23,6 +24,7 @@ import av
 import av.container
 from av.video.stream import VideoStream
 
+from clipswap_video.config import AudioSettings
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
 from clipswap_video.media.probe import MediaInfo, VideoInfo
@@ -40,12 +42,17 @@ class SegmentJoiner(OutputFile):
         source: MediaInfo,
         first_segment: Path,
         disclosure: str,
+        audio: AudioSettings | None = None,
         tolerate_errors: bool = False,
     ) -> None:
         self._first_segment = first_segment
         self._end: Fraction | None = None  # the latest frame time muxed so far
         super().__init__(
-            output, source=source, disclosure=disclosure, tolerate_errors=tolerate_errors
+            output,
+            source=source,
+            disclosure=disclosure,
+            audio=audio,
+            tolerate_errors=tolerate_errors,
         )
 
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:

@@ -1,38 +1,44 @@
-"""Copying every non-processed stream (audio, subtitles, data) packet for packet.
+"""Copying every non-processed stream (audio, subtitles, data) packet for packet,
+or for audio the output container cannot hold, transcoding it once.
 
 The copier demuxes the input a second time, on its own, and only the streams
 it copies. The writer asks it to catch up to each video frame's time, so the
 copied packets reach the muxer interleaved with the video and memory stays
-flat however long the file is.
+flat however long the file is. What each stream gets is media/stream_plan.py's
+decision; a transcoded stream's packets are chosen and cut by their source
+packet's time exactly as copied ones are, then decoded and encoded
+(media/audio.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import av
 import av.container
+from av.audio.stream import AudioStream
 
+from clipswap_video.config import AudioSettings
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
-from clipswap_video.media.tags import METADATA_ERRORS, printable, stream_tags
+from clipswap_video.media.audio import AudioTranscoder
+from clipswap_video.media.stream_plan import COVER_TYPES, StreamPlan, first_packet, plan_stream
+from clipswap_video.media.tags import printable, stream_tags
 
 log = logging.getLogger(__name__)
 
-_COVER_TYPES = {"mjpeg": "image/jpeg", "png": "image/png"}
-_SAMPLE_SEARCH = 2000  # packets read looking for an audio stream's first one
-_KEEPER = {"data": ".ts", "attachment": ".mkv"}  # the container to suggest instead
-
 
 class StreamCopier:
-    """Copies the streams of `source` other than `video_index` into `output`.
+    """Copies the streams of `source` other than `video_index` into `output`,
+    transcoding audio it cannot hold as `audio` says.
 
     A packet the output's muxer refuses (its time goes backwards, its header is
-    garbage: damage) stops the job, or with `tolerate_errors` is skipped and counted.
+    garbage: damage) or an audio packet that cannot be decoded stops the job,
+    or with `tolerate_errors` is skipped and counted.
     """
 
     def __init__(
@@ -41,17 +47,21 @@ class StreamCopier:
         output: av.container.OutputContainer,
         *,
         video_index: int,
+        audio: AudioSettings,
         tolerate_errors: bool = False,
     ) -> None:
         self._source = source
         self._tolerate_errors = tolerate_errors
         self._input = open_input(source)
         self._outputs: dict[int, av.stream.Stream] = {}
+        self._transcoders: dict[int, AudioTranscoder] = {}
         self.dropped: list[str] = []
+        self.transcoded: list[str] = []
         self.skipped_packets = 0
         for stream in self._input.streams:
             if stream.index != video_index:
-                self._add(stream, output)
+                plan = plan_stream(stream, output.format.name, audio, source)
+                self._follow(plan, stream, output)
         self._packets = self._demux()
         self._pending: av.Packet | None = None
         self._from_s = float("-inf")
@@ -73,86 +83,79 @@ class StreamCopier:
 
     def copy_rest(self, output: av.container.OutputContainer, until_s: float | None = None) -> None:
         """Muxes every packet still unread (after the last video frame), or with
-        `until_s` (a trimmed job's end) those that start before it."""
+        `until_s` (a trimmed job's end) those that start before it, then what
+        the transcoders still hold."""
         while (packet := self._next()) is not None:
             if until_s is not None and _start_s(packet) >= until_s:
-                return
+                break
             self._mux_kept(packet, output)
+        for index, transcoder in self._transcoders.items():
+            for encoded in self._transcoded(transcoder, None, index):
+                self._mux(self._shifted(encoded), transcoder.stream, output)
 
     def close(self) -> None:
         self._input.close()
 
-    def _add(self, stream: av.stream.Stream, output: av.container.OutputContainer) -> None:
-        if isinstance(stream, av.stream.AttachmentStream):
-            self._add_attachment(stream, output)
-            return
-        codec = _codec_name(stream)
-        is_cover = bool(stream.disposition & av.stream.Disposition.attached_pic)
-        if is_cover and output.format.name == "matroska":
-            self._add_cover(stream, codec, output)
-            return
-        sample = self._first_packet(stream) if stream.type == "audio" else None
-        if not _holds(output, stream, sample):
-            self._drop(stream, codec, f"{output.format.name} cannot hold it")
-            return
+    def _follow(
+        self, plan: StreamPlan, stream: av.stream.Stream, output: av.container.OutputContainer
+    ) -> None:
+        if plan.action == "drop":
+            self._drop(plan)
+        elif plan.attached:
+            self._add_attachment(stream, plan.codec, output)
+        elif plan.action == "transcode":
+            self._add_transcoded(plan, cast(AudioStream, stream), output)
+        else:
+            self._add_copy(plan, stream, output)
+
+    def _add_copy(
+        self, plan: StreamPlan, stream: av.stream.Stream, output: av.container.OutputContainer
+    ) -> None:
         try:
             copy = output.add_stream_from_template(stream)
         except (av.FFmpegError, ValueError, TypeError) as error:
-            self._drop(stream, codec, f"it cannot be copied ({error})")
+            self._drop(replace(plan, action="drop", reason=f"it cannot be copied ({error})"))
             return
-        copy.metadata.update(stream_tags(stream.metadata))  # language, title, handler
-        copy.disposition = stream.disposition  # default / forced / comment flags
-        self._outputs[stream.index] = copy
+        self._outputs[stream.index] = _tagged(copy, stream)
 
-    def _add_cover(
+    def _add_transcoded(
+        self, plan: StreamPlan, stream: AudioStream, output: av.container.OutputContainer
+    ) -> None:
+        assert plan.target is not None  # a transcode plan has one
+        try:
+            transcoder = AudioTranscoder(stream, output, plan.target)
+        except (av.FFmpegError, ValueError) as error:
+            reason = f"{plan.target.encoder} would not start ({error}); .mkv keeps it"
+            self._drop(replace(plan, action="drop", reason=reason, target=None))
+            return
+        self._outputs[stream.index] = _tagged(transcoder.stream, stream)
+        self._transcoders[stream.index] = transcoder
+        self._report(plan, self.transcoded)
+
+    def _add_attachment(
         self, stream: av.stream.Stream, codec: str, output: av.container.OutputContainer
     ) -> None:
-        """Cover art into Matroska, which keeps it as an attached picture file
-        (a video track would lose the cover flag and play as a one-frame video)."""
-        mimetype = _COVER_TYPES.get(codec)
-        picture = self._first_packet(stream) if mimetype else None
-        if mimetype is None or picture is None:
-            self._drop(stream, codec, "matroska keeps cover art as a JPEG or PNG only")
+        """A Matroska attachment: a font for styled subtitles, or cover art,
+        which it keeps as a picture file (a video track would lose the cover
+        flag and play as a one-frame video)."""
+        if isinstance(stream, av.stream.AttachmentStream):
+            # PyAV takes the file name and type as UTF-8 only (a tag may not be).
+            mimetype = printable(stream.mimetype or "application/octet-stream")
+            output.add_attachment(printable(str(stream.name)), mimetype, stream.data)
             return
+        picture = first_packet(self._source, stream.index)
+        assert picture is not None  # its plan found it
+        mimetype = COVER_TYPES[codec]
         name = "cover." + mimetype.split("/")[1].replace("jpeg", "jpg")
         output.add_attachment(name, mimetype, bytes(picture))
 
-    def _first_packet(self, stream: av.stream.Stream) -> av.Packet | None:
-        """The stream's first packet: for the muxer trial of an audio stream (the
-        other kinds are judged by their header alone: a sparse subtitle's first
-        packet can be an hour into the file), or a cover's picture."""
-        # A container of its own: seeking the copier's back to the start is not
-        # exact (it lands on the video's first keyframe, past earlier audio).
-        with open_input(self._source) as reader:
-            try:
-                packets = reader.demux(reader.streams[stream.index])
-                for index, packet in enumerate(packets):
-                    if packet.size:
-                        return packet
-                    if index > _SAMPLE_SEARCH:
-                        break
-            except FILE_DATA_ERRORS:
-                pass
-        return None
+    def _drop(self, plan: StreamPlan) -> None:
+        self._report(plan, self.dropped)
 
-    def _add_attachment(
-        self, stream: av.stream.AttachmentStream, output: av.container.OutputContainer
-    ) -> None:
-        # Attachments (fonts for styled subtitles) have no packets: they are header data.
-        if output.format.name != "matroska" or stream.name is None:
-            self._drop(
-                stream, stream.mimetype or "attachment", f"{output.format.name} cannot hold it"
-            )
-            return
-        # PyAV takes the file name and type as UTF-8 only (a tag may not be).
-        mimetype = printable(stream.mimetype or "application/octet-stream")
-        output.add_attachment(printable(stream.name), mimetype, stream.data)
-
-    def _drop(self, stream: av.stream.Stream, codec: str, why: str) -> None:
-        note = f"dropped {stream.type} stream #{stream.index} ({codec}): {why}"
-        note += f"; {_KEEPER.get(stream.type, '.mkv')} keeps it"
-        log.warning(note)  # now, before a long render, not only in the job's result
-        self.dropped.append(note)
+    @staticmethod
+    def _report(plan: StreamPlan, notes: list[str]) -> None:
+        log.warning(plan.note())  # now, before a long render, not only in the job's result
+        notes.append(plan.note())
 
     def _demux(self) -> Iterator[av.Packet]:
         if not self._outputs:
@@ -178,16 +181,47 @@ class StreamCopier:
             return None
 
     def _mux_kept(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
+        """Muxes `packet` if it is in the range: copied, or transcoded into what
+        its decoding completes (a transcoded stream is cut by its source's times)."""
         if _start_s(packet) < self._from_s:
             return
+        index = packet.stream_index
+        transcoder = self._transcoders.get(index)
+        if transcoder is None:
+            self._mux(self._shifted(packet), self._outputs[index], output)
+            return
+        for encoded in self._transcoded(transcoder, packet, index):
+            self._mux(self._shifted(encoded), transcoder.stream, output)
+
+    def _transcoded(
+        self, transcoder: AudioTranscoder, packet: av.Packet | None, index: int
+    ) -> list[av.Packet]:
+        """`packet` decoded and encoded (None: the transcoder's rest); a packet
+        the decoder refuses is damage, like one the muxer refuses."""
+        try:
+            return transcoder.transcode(packet) if packet is not None else transcoder.flush()
+        except FILE_DATA_ERRORS as error:
+            if not self._tolerate_errors:
+                at = f" at {_start_s(packet):.2f} s" if packet is not None else ""
+                raise CorruptInputError(
+                    f"input video {self._source} is damaged: its audio stream #{index} cannot "
+                    f"be decoded{at} ({ffmpeg_reason(error)}); rerun with --tolerate-errors "
+                    "to skip the damage"
+                ) from None
+            self.skipped_packets += 1
+            return []
+
+    def _shifted(self, packet: av.Packet) -> av.Packet:
         if self._shift_s and packet.time_base is not None:
             delta = round(self._shift_s / packet.time_base)
             packet.pts = None if packet.pts is None else packet.pts - delta
             packet.dts = None if packet.dts is None else packet.dts - delta
-        self._mux(packet, output)
+        return packet
 
-    def _mux(self, packet: av.Packet, output: av.container.OutputContainer) -> None:
-        packet.stream = self._outputs[packet.stream_index]
+    def _mux(
+        self, packet: av.Packet, stream: av.stream.Stream, output: av.container.OutputContainer
+    ) -> None:
+        packet.stream = stream
         try:
             output.mux_one(packet)
         except (av.error.ArgumentError, av.error.InvalidDataError) as error:
@@ -202,37 +236,10 @@ class StreamCopier:
             self.skipped_packets += 1
 
 
-def _codec_name(stream: av.stream.Stream) -> str:
-    if stream.codec_context is not None:
-        return stream.codec_context.name
-    return getattr(stream, "name", None) or "data"  # DataStream: the codec descriptor's name
-
-
-def _holds(
-    output: av.container.OutputContainer, stream: av.stream.Stream, sample: av.Packet | None
-) -> bool:
-    """Whether the output's muxer takes this stream, asked by writing a header,
-    the stream's `sample` packet and a trailer in memory.
-
-    FFmpeg's codec query is not enough: MPEG-TS answers "unknown" for AAC it
-    does carry, MOV answers "yes" for Opus that its muxer then refuses, and MP4
-    takes the header of Matroska's PCM but not its channel layout, which it
-    checks only as the file is closed.
-    """
-    trial = av.open(io.BytesIO(), "w", format=output.format.name, metadata_errors=METADATA_ERRORS)
-    try:
-        copy = trial.add_stream_from_template(stream)
-        trial.start_encoding()
-        if sample is not None:
-            sample.stream = copy
-            trial.mux(sample)
-        trial.close()
-    except (av.FFmpegError, ValueError, TypeError):
-        return False
-    finally:
-        with contextlib.suppress(av.FFmpegError, ValueError, TypeError):
-            trial.close()
-    return True
+def _tagged(copy: av.stream.Stream, stream: av.stream.Stream) -> av.stream.Stream:
+    copy.metadata.update(stream_tags(stream.metadata))  # language, title, handler
+    copy.disposition = stream.disposition  # default / forced / comment flags
+    return copy
 
 
 def _start_s(packet: av.Packet) -> float:

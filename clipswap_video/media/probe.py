@@ -91,7 +91,7 @@ def _video_info(
     pix_fmt = context.pix_fmt or first_frame.format.name
     return VideoInfo(
         index=stream.index,
-        codec=context.name,
+        codec=context.codec.canonical_name,  # av1, not the decoder libdav1d
         width=context.width,
         height=context.height,
         pix_fmt=pix_fmt,
@@ -151,7 +151,7 @@ def _with_counted_frames(
 
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     context = stream.codec_context
-    codec = context.name if context is not None else _codec_name_of(stream)
+    codec = context.codec.canonical_name if context is not None else _codec_name_of(stream)
     return StreamInfo(
         index=stream.index,
         kind=stream.type,

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from clipswap_video._threads import Consumer
-from clipswap_video.config import VideoSettings
+from clipswap_video.config import AudioSettings, VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.frame import Frame, frame_from_rgb
 from clipswap_video.media.probe import MediaInfo
@@ -49,6 +49,7 @@ class ReviewingWriter(VideoWriter):
         source: MediaInfo,
         settings: VideoSettings,
         disclosure: str,
+        audio: AudioSettings | None = None,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
         time_range: TimeRange | None = None,
@@ -59,6 +60,7 @@ class ReviewingWriter(VideoWriter):
             source=source,
             settings=settings,
             disclosure=disclosure,
+            audio=audio,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
             time_range=time_range,
@@ -75,6 +77,7 @@ class ReviewingWriter(VideoWriter):
                 source=source,
                 settings=settings,
                 disclosure=disclosure,
+                audio=audio,
                 tolerate_errors=tolerate_errors,
                 copy_streams=copy_streams,
                 time_range=time_range,
@@ -116,6 +119,7 @@ class _ReviewThread:
         source: MediaInfo,
         settings: VideoSettings,
         disclosure: str,
+        audio: AudioSettings | None,
         tolerate_errors: bool,
         copy_streams: bool,
         time_range: TimeRange | None,
@@ -127,8 +131,10 @@ class _ReviewThread:
         self.writer = VideoWriter(
             review,
             source=replace(source, video=self._layout.video(source.video)),
-            settings=replace(settings, preset=REVIEW_PRESET),
+            # its own container's encoder: a ProRes master's review is still an .mp4
+            settings=replace(settings, codec="auto", preset=REVIEW_PRESET),
             disclosure=disclosure,
+            audio=audio,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
             time_range=time_range,

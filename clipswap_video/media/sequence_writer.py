@@ -72,6 +72,7 @@ class SequenceWriter:
         )
         self._numbers = FrameNumbers(source, start_number)
         self.dropped_streams: list[str] = []  # the interface of VideoWriter
+        self.transcoded_streams: list[str] = []
 
     def __enter__(self) -> Self:
         return self

@@ -8,7 +8,9 @@ when it starts at or after the first frame written and before the end, so
 audio starts at most one audio frame (about 21 ms of AAC at 48 kHz) after the
 video, as a player shows any cut file (passthrough.StreamCopier.trim).
 Re-encoding the audio would align it to the sample but change every kept
-packet; the copy keeps them bit for bit. Times in the output start at zero
+packet; the copy keeps them bit for bit. Audio the output container cannot
+hold, transcoded (media/audio.py), is cut the same way: by its source
+packets' times, before they are decoded. Times in the output start at zero
 unless `keep_timestamps`.
 """
 

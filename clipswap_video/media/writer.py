@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Self, cast
@@ -26,7 +27,7 @@ import av.container
 from av.video.stream import VideoStream
 
 from clipswap_video.atomic import partial_path
-from clipswap_video.config import VideoSettings
+from clipswap_video.config import AudioSettings, VideoSettings
 from clipswap_video.errors import (
     ConfigValueError,
     CorruptInputError,
@@ -35,6 +36,7 @@ from clipswap_video.errors import (
     OutputUnwritableError,
 )
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason
+from clipswap_video.media.containers import check_container_takes, muxer_of, resolve_encoder
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.passthrough import StreamCopier
@@ -45,6 +47,7 @@ from clipswap_video.media.trim import TimeRange, trimmed_chapters
 log = logging.getLogger(__name__)
 
 _BT709, _LIMITED_RANGE = 1, 1  # FFmpeg's codes for the colour matrix and the range
+_FRAME_COUNTING = frozenset({"avi"})  # muxers whose clock is the frame count
 
 # Container-level tags the muxer writes itself; copying them would be wrong.
 _MUXER_OWNED_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER"}
@@ -76,7 +79,8 @@ def check_output_path(input_path: Path, output: Path, *, what: str = "output") -
 class OutputFile(ABC):
     """What the writer and the segment joiner share: the partial file, the
     container tags, every copied stream, the read-back check and the rename.
-    A subclass adds the video stream (`_add_video`) and fills it."""
+    A subclass adds the video stream (`_add_video`) and fills it. `audio`:
+    what becomes of audio the container cannot hold (None: the defaults)."""
 
     def __init__(
         self,
@@ -84,6 +88,7 @@ class OutputFile(ABC):
         *,
         source: MediaInfo,
         disclosure: str,
+        audio: AudioSettings | None = None,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
         time_range: TimeRange | None = None,
@@ -93,7 +98,7 @@ class OutputFile(ABC):
         self._input = source.path
         self._video_packets = 0  # written, checked against what reads back
         self._partial = partial_path(output)
-        self._container = _open_output(self._partial)
+        self._container = _open_output(self._partial, output)
         self._copier: StreamCopier | None = None
         try:
             self._stream = self._add_video(self._container, source.video)
@@ -102,6 +107,7 @@ class OutputFile(ABC):
                     source.path,
                     self._container,
                     video_index=source.video.index,
+                    audio=audio or AudioSettings(),
                     tolerate_errors=tolerate_errors,
                 )
             self._container.metadata.update(_container_tags(source.metadata, disclosure))
@@ -121,6 +127,10 @@ class OutputFile(ABC):
     @property
     def dropped_streams(self) -> list[str]:
         return self._copier.dropped if self._copier else []
+
+    @property
+    def transcoded_streams(self) -> list[str]:
+        return self._copier.transcoded if self._copier else []
 
     def problems(self) -> list[str]:
         """What was lost of the copied streams when errors were tolerated."""
@@ -245,20 +255,29 @@ class VideoWriter(OutputFile):
         source: MediaInfo,
         settings: VideoSettings,
         disclosure: str,
+        audio: AudioSettings | None = None,
         tolerate_errors: bool = False,
         copy_streams: bool = True,
         time_range: TimeRange | None = None,
     ) -> None:
-        self.plan: EncoderPlan = plan_encoder(source.video, settings)
+        check_output_path(source.path, output)
+        encoder = resolve_encoder(output, settings)
+        check_container_takes(output, encoder)
+        self.plan: EncoderPlan = plan_encoder(source.video, settings, encoder)
         self._to_yuv = _rgb_to_yuv(source.video, self.plan)
         self._range = time_range
         self._video = source.video
         self._shift_pts: int | None = None  # set by the first frame
         self._end_s = 0.0  # where the last frame written ends
+        # AVI has no timestamps, only a frame count: its clock ticks once a frame.
+        rate = source.video.average_rate or 30
+        self._tick = 1 / Fraction(rate) if muxer_of(output) in _FRAME_COUNTING else None
+        self._last_tick = -1
         super().__init__(
             output,
             source=source,
             disclosure=disclosure,
+            audio=audio,
             tolerate_errors=tolerate_errors,
             copy_streams=copy_streams,
             time_range=time_range,
@@ -267,7 +286,7 @@ class VideoWriter(OutputFile):
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
         if self._to_yuv is not None:  # the stream says which matrix the conversion used
             video = replace(video, colorspace=_BT709, color_range=_LIMITED_RANGE)
-        return _add_video_stream(container, video, self.plan)
+        return _add_video_stream(container, video, self.plan, self._tick or video.time_base)
 
     def write(self, frame: Frame) -> None:
         """Encodes one frame (in presentation order) and muxes what is ready."""
@@ -316,6 +335,10 @@ class VideoWriter(OutputFile):
             picture = picture.reformat(format=self.plan.pix_fmt, **(self._to_yuv or {}))
         picture.pts = frame.pts - (self._shift_pts or 0)
         picture.time_base = frame.time_base
+        if self._tick is not None:  # the nearest free tick keeps the frame, if not its time
+            ticks = round(picture.pts * frame.time_base / self._tick)
+            picture.pts = self._last_tick = max(ticks, self._last_tick + 1)
+            picture.time_base = self._tick
         # Decoded frames remember their I/P/B type, and libx264 obeys it:
         # clear it so the encoder picks its own GOP instead of the input's.
         picture.pict_type = av.video.frame.PictureType.NONE
@@ -332,9 +355,14 @@ def _rgb_to_yuv(video: VideoInfo, plan: EncoderPlan) -> dict[str, int] | None:
     return {"dst_colorspace": _BT709, "dst_color_range": _LIMITED_RANGE}
 
 
-def _open_output(partial: Path) -> av.container.OutputContainer:
+def _open_output(partial: Path, output: Path) -> av.container.OutputContainer:
+    # AVI places packets by count, not time: the usual shift of every stream
+    # past an AAC priming packet's negative time would move each video frame
+    # after the first by a fraction of a tick, rounded to a gap.
+    counting = muxer_of(output) in _FRAME_COUNTING
+    options = {"avoid_negative_ts": "disabled"} if counting else {}
     try:
-        return av.open(str(partial), mode="w", metadata_errors=METADATA_ERRORS)
+        return av.open(str(partial), mode="w", options=options, metadata_errors=METADATA_ERRORS)
     except ValueError as error:  # FFmpeg knows no muxer for this extension
         raise OutputPathError(
             f"output {partial.with_name(partial.name.replace('.partial', ''))}: {error}; "
@@ -347,23 +375,18 @@ def _open_output(partial: Path) -> av.container.OutputContainer:
 
 
 def _add_video_stream(
-    container: av.container.OutputContainer, video: VideoInfo, plan: EncoderPlan
+    container: av.container.OutputContainer,
+    video: VideoInfo,
+    plan: EncoderPlan,
+    time_base: Fraction,
 ) -> VideoStream:
     rate = video.average_rate or 30
-    try:
-        added = container.add_stream(plan.codec, rate=rate, options=plan.options)
-    except ValueError:  # the muxer cannot hold this codec (WebM and H.264)
-        kind = container.format.name
-        raise OutputPathError(
-            f"output {_final_name(container)}: {kind} cannot hold {plan.codec} video; choose an "
-            f"encoder it takes with --codec (WebM: libvpx-vp9 or libaom-av1), or another "
-            "extension such as .mp4 or .mkv"
-        ) from None
-    stream = cast(VideoStream, added)
+    # check_container_takes has asked the muxer already
+    stream = cast(VideoStream, container.add_stream(plan.codec, rate=rate, options=plan.options))
     stream.width, stream.height, stream.pix_fmt = video.width, video.height, plan.pix_fmt
-    stream.time_base = video.time_base  # same clock as the input: pts pass through exactly
+    stream.time_base = time_base  # the input's clock, so pts pass through exactly
     context = stream.codec_context
-    context.time_base = video.time_base
+    context.time_base = time_base
     context.color_range, context.colorspace = video.color_range, video.colorspace
     context.color_primaries, context.color_trc = video.color_primaries, video.color_trc
     if video.sample_aspect_ratio:
@@ -372,11 +395,6 @@ def _add_video_stream(
         stream.set_display_matrix(video.display_matrix)
     stream.metadata.update(stream_tags(video.tags))
     return stream
-
-
-def _final_name(container: av.container.OutputContainer) -> str:
-    """The output's name as the user gave it (the container writes its partial file)."""
-    return str(container.name).replace(".partial", "")
 
 
 def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]:
