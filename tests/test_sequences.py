@@ -13,6 +13,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from sequence_fixtures import (
@@ -290,6 +291,49 @@ def test_a_swapped_exr_keeps_its_hdr_values_outside_the_face(
         np.testing.assert_array_equal(after[far], before[far])
         assert after[0, 0, 0] == 6.0 and after[-1, -1, 0] == -0.25
         assert np.abs(after - before)[inside(box)].mean() > 0.02  # the face is another
+
+
+# --- the sound beside the frames ------------------------------------------------------------
+
+
+def wav_samples(path: Path) -> np.ndarray:
+    """A WAV file's first channel as floats in [-1, 1]."""
+    with av.open(str(path)) as wav:
+        assert wav.streams.audio[0].codec_context.name.startswith("pcm_")
+        channels = wav.streams.audio[0].channels
+        frames = [frame.to_ndarray().reshape(-1, channels)[:, 0] for frame in wav.decode(audio=0)]
+    samples = np.concatenate(frames).astype(np.float64)
+    return samples / np.iinfo(frames[0].dtype).max
+
+
+def lag_of_tone(samples: np.ndarray, start_s: float) -> int:
+    """How many samples late `samples` is against media_fixtures' 440 Hz tone from `start_s`."""
+    t = start_s + np.arange(4000) / 48000
+    tone = 0.2 * np.sin(2 * np.pi * 440 * t)
+    lags = range(-60, 61)
+    return max(lags, key=lambda lag: float(np.dot(samples[100 + lag : 3100 + lag], tone[100:3100])))
+
+
+def test_the_first_audio_stream_is_pcm_wav_beside_from_the_first_frame(
+    cli: CliRun, source_image: Path, tmp_path: Path
+) -> None:
+    clip = write_clip(tmp_path / "in.mkv", frames=30, fps=30, audio=["aac", "pcm_s16le"])
+    code, err = cli(source_image, clip, tmp_path / "shot" / PLATE, "--swapper", "none")  # type: ignore[operator]
+    assert code == 0, err
+    assert "an image sequence keeps no audio #2 (pcm_s16le)" in err  # the first stream only
+    whole = wav_samples(tmp_path / "shot" / "audio.wav")
+    assert len(whole) == pytest.approx(48000, abs=1024)  # as long as the clip, to an AAC frame
+    assert lag_of_tone(whole, 0.0) == 0  # sample 0 plays with frame 0
+
+    code, err = cli(source_image, clip, tmp_path / "part" / PLATE, "--start", "0.5", *NONE)  # type: ignore[operator]
+    assert code == 0, err
+    part = wav_samples(tmp_path / "part" / "audio.wav")
+    assert len(part) == pytest.approx(24000, abs=1024)
+    assert lag_of_tone(part, 0.5) == 0  # cut to the sample at the range's first frame
+
+    code, err = cli(source_image, clip, tmp_path / "mute" / PLATE, "--audio", "drop", *NONE)  # type: ignore[operator]
+    assert code == 0, err
+    assert "audio.wav" not in names(tmp_path / "mute")
 
 
 # --- a folder whole or not at all -----------------------------------------------------------

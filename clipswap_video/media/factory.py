@@ -107,8 +107,8 @@ def open_writer(
     time_range: TimeRange | None = None,
 ) -> FrameWriter:
     """The writer of `output`: a SequenceWriter for an image sequence pattern
-    (numbered from `sequence.start_number`), else a VideoWriter (which also
-    writes the `review`, if any)."""
+    (numbered from `sequence.start_number`, its sound in audio.wav), else a
+    VideoWriter (which also writes the `review`, if any)."""
     wanted = (sequence or SequenceSettings()).start_number
     start_number = None if wanted == "input" else wanted
     if not is_sequence_output(output):
@@ -131,7 +131,15 @@ def open_writer(
             f"--review is written beside a video output; with the image sequence {output}, "
             "write the review in a second run with a video OUT, or leave it out"
         )
-    return SequenceWriter(output, source=source, disclosure=disclosure, start_number=start_number)
+    return SequenceWriter(
+        output,
+        source=source,
+        disclosure=disclosure,
+        start_number=start_number,
+        audio=audio,
+        tolerate_errors=tolerate_errors,
+        time_range=time_range,
+    )
 
 
 __all__ = ["FrameReader", "FrameWriter", "open_reader", "open_writer"]

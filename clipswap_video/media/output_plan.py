@@ -19,6 +19,9 @@ from clipswap_video.media.containers import (
 )
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.probe import MediaInfo
+from clipswap_video.media.sequence import is_sequence_output, parse_pattern
+from clipswap_video.media.sequence_audio import wav_plan
+from clipswap_video.media.still_writer import plan_still
 from clipswap_video.media.stream_plan import StreamPlan, plan_streams
 
 
@@ -43,6 +46,8 @@ class OutputPlan:
 def plan_output(source: MediaInfo, output: Path, settings: Settings) -> OutputPlan:
     """The plan a job from `source` to `output` would follow; the errors it would
     stop with (an encoder the container cannot hold) are raised here too."""
+    if is_sequence_output(output):
+        return _sequence_plan(source, output, settings)
     encoder = resolve_encoder(output, settings.video)
     check_container_takes(output, encoder)
     muxer = muxer_of(output)
@@ -55,6 +60,21 @@ def plan_output(source: MediaInfo, output: Path, settings: Settings) -> OutputPl
         encoder=plan_encoder(source.video, settings.video, encoder),
         why=_why(output, settings.video),
         streams=tuple(plan_streams(source, muxer, settings.audio)),
+    )
+
+
+def _sequence_plan(source: MediaInfo, output: Path, settings: Settings) -> OutputPlan:
+    """An image sequence's: one file per frame at the input's depth, and the
+    first audio stream in its audio.wav."""
+    pattern = parse_pattern(output, what="output")
+    sound = wav_plan(source, settings.audio)
+    kind = f"image sequence ({pattern.suffix.lower().lstrip('.')})"
+    return OutputPlan(
+        output=output,
+        container=kind + (", audio.wav" if sound is not None else ""),
+        encoder=plan_still(pattern.suffix, source.video),
+        why="the input's depth: docs/sequences.md",
+        streams=(sound,) if sound is not None else (),
     )
 
 

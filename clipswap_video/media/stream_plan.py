@@ -66,6 +66,8 @@ class StreamPlan:
 
 def plan_streams(source: MediaInfo, muxer: str, audio: AudioSettings) -> list[StreamPlan]:
     """The plan of every stream of `source` but its video, for an output written by `muxer`."""
+    if source.is_sequence:
+        return []  # an image sequence has no other stream
     with open_input(source.path) as container:
         return [
             plan_stream(stream, muxer, audio, source.path)
