@@ -105,7 +105,7 @@ class Clips:
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
     folder = tmp_path_factory.mktemp("evaluate-arcface")
-    media = write_demo_media(folder / "demo", seconds=1, width=640, height=360, fps=30)
+    media = write_demo_media(folder / "demo", seconds=0.5, width=640, height=360, fps=30)
     reencoded = folder / "none.mp4"
     run_video(
         media.source_image, media.video, reencoded, load_settings(overrides=["swap.swapper=none"])
@@ -129,7 +129,7 @@ def test_a_reencode_keeps_the_identity_and_the_other_metrics(
     metrics = json.loads(capsys.readouterr().out)
     assert list(metrics) == KEYS
     faces = metrics["frames_evaluated"]  # one face in each sampled frame
-    assert faces >= 25 and len(metrics["id_cos_source"]) == len(metrics["id_cos_target"]) == faces
+    assert faces >= 12 and len(metrics["id_cos_source"]) == len(metrics["id_cos_target"]) == faces
     assert metrics["id_cos_target_mean"] >= 0.98 and metrics["id_cos_target_p5"] >= 0.98
     assert 0.9 <= metrics["id_cos_temporal"] <= 1  # the head turns a little between samples
     assert metrics["id_cos_source_mean"] < 0.5  # even this stand-in tells Grace Hopper apart
@@ -151,7 +151,7 @@ def test_blurred_faces_score_clearly_lower(clips: Clips) -> None:
     metrics = _evaluate(clips, clips.blurred, clips.weights)
     assert metrics["id_cos_target_mean"] < 0.9
     assert -1 <= metrics["id_cos_temporal"] <= 1
-    assert len(metrics["id_cos_target"]) == metrics["frames_evaluated"] >= 25
+    assert len(metrics["id_cos_target"]) == metrics["frames_evaluated"] >= 12
 
 
 def _face(x: float, y: float, track_id: int, scale: float = 1.0) -> Face:
