@@ -7,9 +7,10 @@ except audio the output container cannot hold, which is transcoded once.
 
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.image import IMAGE_SUFFIXES, read_image
+from clipswap_video.media.output_file import check_output_path
 from clipswap_video.media.probe import VIDEO_SUFFIXES, MediaInfo, StreamInfo, VideoInfo, probe
 from clipswap_video.media.reader import VideoReader
-from clipswap_video.media.writer import VideoWriter, check_output_path
+from clipswap_video.media.writer import VideoWriter
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -26,6 +26,8 @@ H264 = "h264"
 """A container whose default is H.264: `video.h264_codec` picks the encoder."""
 WEBM = "webm"
 """WebM's default: `video.webm_codec` (VP9 or AV1)."""
+FRAME_COUNTING = frozenset({"avi"})
+"""Muxers whose clock is the frame count, not a time."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def _label(output: Path, muxer: str) -> str:
 
 __all__ = [
     "CONTAINERS",
+    "FRAME_COUNTING",
     "H264",
     "WEBM",
     "Container",

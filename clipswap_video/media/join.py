@@ -27,9 +27,9 @@ from av.video.stream import VideoStream
 from clipswap_video.config import AudioSettings
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
+from clipswap_video.media.output_file import OutputFile
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import stream_tags
-from clipswap_video.media.writer import OutputFile
 
 
 class SegmentJoiner(OutputFile):

@@ -23,9 +23,10 @@ from clipswap_video._threads import Consumer
 from clipswap_video.config import AudioSettings, VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.frame import Frame, frame_from_rgb
+from clipswap_video.media.output_file import check_output_path, same_file
 from clipswap_video.media.probe import MediaInfo
 from clipswap_video.media.trim import TimeRange
-from clipswap_video.media.writer import VideoWriter, check_output_path, same_file
+from clipswap_video.media.writer import VideoWriter
 
 log = logging.getLogger(__name__)
 
