@@ -3,15 +3,23 @@ an in-process CLI runner."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib.cbook
-import pytest
+# xdist's workers share the machine's cores: one OpenMP/BLAS thread each (set
+# before torch and numpy load), or their threads spin against each other's
+# (a quarter of the wall time of a two-worker run here). The CLI processes the
+# tests start inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from clipswap_video.cli import main
-from clipswap_video.weights import ENV_VAR
+import matplotlib.cbook  # noqa: E402 (after the thread setting)
+import pytest  # noqa: E402
+
+from clipswap_video.cli import main  # noqa: E402
+from clipswap_video.weights import ENV_VAR  # noqa: E402
 
 CliRun = Callable[..., tuple[int, str]]
 
