@@ -23,6 +23,7 @@ from clipswap_video.config import Settings
 from clipswap_video.errors import ConfigValueError, CorruptInputError, NothingSwappedError
 from clipswap_video.media import Frame, read_image
 from clipswap_video.media.factory import FrameReader, FrameWriter, open_reader, open_writer
+from clipswap_video.media.output_file import OutputOptions
 from clipswap_video.media.segments import Span
 from clipswap_video.media.trim import TimeRange, span_for
 
@@ -128,12 +129,14 @@ def run_video(
             queue_size=settings.pipeline.queue_size,
             source=reader.info,
             settings=settings.video,
-            disclosure=disclosure_tag(settings),
+            options=OutputOptions(
+                disclosure=disclosure_tag(settings),
+                audio=settings.audio,
+                tolerate_errors=tolerate,
+                copy_streams=span is None,
+                time_range=time_range,
+            ),
             sequence=settings.sequence,
-            audio=settings.audio,
-            tolerate_errors=tolerate,
-            copy_streams=span is None,
-            time_range=time_range,
         ) as writer:
             _describe(reader, writer)
             swap = None

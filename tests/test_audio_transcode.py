@@ -24,6 +24,7 @@ from clipswap_video.media.audio import (
     audio_target,
 )
 from clipswap_video.media.join import SegmentJoiner
+from clipswap_video.media.output_file import OutputOptions
 from clipswap_video.media.stream_plan import plan_streams
 from media_fixtures import frame_times, packets, picture, write_clip
 
@@ -291,7 +292,9 @@ def test_a_split_job_into_webm_transcodes_at_the_join(tmp_path: Path) -> None:
     """The segment joiner copies the input's other streams as a whole job does."""
     clip = write_clip(tmp_path / "in.mp4", frames=20, codec="libvpx-vp9", audio=["aac"])
     out = tmp_path / "out.webm"
-    with SegmentJoiner(out, source=probe(clip), first_segment=clip, disclosure="x") as joiner:
+    with SegmentJoiner(
+        out, source=probe(clip), first_segment=clip, options=OutputOptions("x")
+    ) as joiner:
         joiner.add(clip)  # its own video as the one segment
         joiner.finish()
     assert joiner.transcoded_streams[0].startswith("transcoding audio stream #1 (aac")

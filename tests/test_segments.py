@@ -25,6 +25,7 @@ from clipswap_video.config import Settings, load_settings
 from clipswap_video.errors import CorruptInputError, ExitCode
 from clipswap_video.media import Frame, VideoReader, probe
 from clipswap_video.media.join import SegmentJoiner
+from clipswap_video.media.output_file import OutputOptions
 from clipswap_video.media.segments import Span, split_at_keyframes
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap import SwapStage
@@ -332,7 +333,9 @@ def test_segments_encoded_differently_are_not_joined(tmp_path: Path, source_imag
     output = tmp_path / "out.mp4"
     for second_file, error in [(second, "other parameters"), (first, "starts at or before")]:
         with pytest.raises(CorruptInputError, match=error):
-            with SegmentJoiner(output, source=info, first_segment=first, disclosure="x") as joiner:
+            with SegmentJoiner(
+                output, source=info, first_segment=first, options=OutputOptions("x")
+            ) as joiner:
                 joiner.add(first)
                 joiner.add(second_file)  # encoded otherwise; the same frames twice
         assert not output.exists() and not list(tmp_path.glob("*.partial.*"))

@@ -25,6 +25,7 @@ from clipswap_video.errors import ClipswapError, CorruptInputError, OutputUnwrit
 from clipswap_video.media import probe
 from clipswap_video.media.containers import muxer_takes, resolve_encoder
 from clipswap_video.media.join import SegmentJoiner
+from clipswap_video.media.output_file import OutputOptions
 from clipswap_video.media.segments import split_at_keyframes
 
 _SEGMENT_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"), (".mkv", "matroska"))
@@ -134,9 +135,11 @@ def _join(
         job.output,
         source=probe(job.input),
         first_segment=files[0],
-        disclosure=disclosure_tag(settings),
-        audio=settings.audio,
-        tolerate_errors=settings.input.tolerate_errors,
+        options=OutputOptions(
+            disclosure=disclosure_tag(settings),
+            audio=settings.audio,
+            tolerate_errors=settings.input.tolerate_errors,
+        ),
     ) as joiner:
         for row, file in zip(rows, files, strict=True):
             try:

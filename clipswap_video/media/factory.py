@@ -17,11 +17,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from clipswap_video.config import AudioSettings, SequenceSettings, VideoSettings
+from clipswap_video.config import SequenceSettings, VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.encoder import EncoderPlan
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.info import MediaInfo
+from clipswap_video.media.output_file import OutputOptions
 from clipswap_video.media.reader import VideoReader
 from clipswap_video.media.review import ReviewingWriter
 from clipswap_video.media.segments import Span
@@ -29,7 +30,6 @@ from clipswap_video.media.sequence import is_sequence_input, is_sequence_output
 from clipswap_video.media.sequence_probe import parse_rate
 from clipswap_video.media.sequence_reader import SequenceReader
 from clipswap_video.media.sequence_writer import SequenceWriter
-from clipswap_video.media.trim import TimeRange
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,10 @@ def open_writer(
     *,
     source: MediaInfo,
     settings: VideoSettings,
-    disclosure: str,
+    options: OutputOptions,
     sequence: SequenceSettings | None = None,
-    audio: AudioSettings | None = None,
     review: Path | None = None,
     queue_size: int = 8,
-    tolerate_errors: bool = False,
-    copy_streams: bool = True,
-    time_range: TimeRange | None = None,
 ) -> FrameWriter:
     """The writer of `output`: a SequenceWriter for an image sequence pattern
     (numbered from `sequence.start_number`, its sound in audio.wav), else a
@@ -120,26 +116,14 @@ def open_writer(
             queue_size=queue_size,
             source=source,
             settings=settings,
-            disclosure=disclosure,
-            audio=audio,
-            tolerate_errors=tolerate_errors,
-            copy_streams=copy_streams,
-            time_range=time_range,
+            options=options,
         )
     if review is not None:
         raise OutputPathError(
             f"--review is written beside a video output; with the image sequence {output}, "
             "write the review in a second run with a video OUT, or leave it out"
         )
-    return SequenceWriter(
-        output,
-        source=source,
-        disclosure=disclosure,
-        start_number=start_number,
-        audio=audio,
-        tolerate_errors=tolerate_errors,
-        time_range=time_range,
-    )
+    return SequenceWriter(output, source=source, options=options, start_number=start_number)
 
 
 __all__ = ["FrameReader", "FrameWriter", "open_reader", "open_writer"]

@@ -24,10 +24,9 @@ import av
 import av.container
 from av.video.stream import VideoStream
 
-from clipswap_video.config import AudioSettings
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
-from clipswap_video.media.output_file import OutputFile
+from clipswap_video.media.output_file import OutputFile, OutputOptions
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import stream_tags
 
@@ -41,19 +40,11 @@ class SegmentJoiner(OutputFile):
         *,
         source: MediaInfo,
         first_segment: Path,
-        disclosure: str,
-        audio: AudioSettings | None = None,
-        tolerate_errors: bool = False,
+        options: OutputOptions,
     ) -> None:
         self._first_segment = first_segment
         self._end: Fraction | None = None  # the latest frame time muxed so far
-        super().__init__(
-            output,
-            source=source,
-            disclosure=disclosure,
-            audio=audio,
-            tolerate_errors=tolerate_errors,
-        )
+        super().__init__(output, source=source, options=options)
 
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
         with open_input(self._first_segment, what="segment") as segment:

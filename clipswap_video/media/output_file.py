@@ -15,6 +15,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -64,23 +65,26 @@ def check_output_path(input_path: Path, output: Path, *, what: str = "output") -
         raise OutputUnwritableError(f"{what} folder {folder} is not writable")
 
 
+@dataclass(frozen=True)
+class OutputOptions:
+    """What every file a job writes shares, whatever writes it (the output, its
+    review, a segment, the join, an image sequence)."""
+
+    disclosure: str  # the synthetic-media tag
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    """What becomes of audio the container cannot hold."""
+    tolerate_errors: bool = False
+    copy_streams: bool = True  # False: the video alone (a segment of a split job)
+    time_range: TimeRange | None = None
+    """The part of the input the output holds (None: all of it)."""
+
+
 class OutputFile(ABC):
     """What the writer and the segment joiner share: the partial file, the
     container tags, every copied stream, the read-back check and the rename.
-    A subclass adds the video stream (`_add_video`) and fills it. `audio`:
-    what becomes of audio the container cannot hold (None: the defaults)."""
+    A subclass adds the video stream (`_add_video`) and fills it."""
 
-    def __init__(
-        self,
-        output: Path,
-        *,
-        source: MediaInfo,
-        disclosure: str,
-        audio: AudioSettings | None = None,
-        tolerate_errors: bool = False,
-        copy_streams: bool = True,
-        time_range: TimeRange | None = None,
-    ) -> None:
+    def __init__(self, output: Path, *, source: MediaInfo, options: OutputOptions) -> None:
         check_output_path(source.path, output)
         self.output = output
         self._input = source.path
@@ -90,18 +94,20 @@ class OutputFile(ABC):
         self._copier: StreamCopier | None = None
         try:
             self._stream = self._add_video(self._container, source.video)
+            copy_streams = options.copy_streams
             if copy_streams and not source.is_sequence:  # a sequence has no other stream
                 self._copier = StreamCopier(
                     source.path,
                     self._container,
                     video_index=source.video.index,
-                    audio=audio or AudioSettings(),
-                    tolerate_errors=tolerate_errors,
+                    audio=options.audio,
+                    tolerate_errors=options.tolerate_errors,
                 )
-            self._container.metadata.update(_container_tags(source.metadata, disclosure))
+            tags = _container_tags(source.metadata, options.disclosure)
+            self._container.metadata.update(tags)
             chapters = list(source.chapters) if copy_streams else []
-            if copy_streams and time_range is not None:
-                chapters = trimmed_chapters(source.chapters, source.video, time_range)
+            if copy_streams and options.time_range is not None:
+                chapters = trimmed_chapters(source.chapters, source.video, options.time_range)
             self._container.set_chapters(chapters)
             self._start()
         except BaseException:
@@ -255,4 +261,4 @@ def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]
     return tags
 
 
-__all__ = ["OutputFile", "check_output_path", "same_file"]
+__all__ = ["OutputFile", "OutputOptions", "check_output_path", "same_file"]

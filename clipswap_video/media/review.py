@@ -20,12 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from clipswap_video._threads import Consumer
-from clipswap_video.config import AudioSettings, VideoSettings
+from clipswap_video.config import VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.frame import Frame, frame_from_rgb
-from clipswap_video.media.output_file import check_output_path, same_file
+from clipswap_video.media.output_file import OutputOptions, check_output_path, same_file
 from clipswap_video.media.probe import MediaInfo
-from clipswap_video.media.trim import TimeRange
 from clipswap_video.media.writer import VideoWriter
 
 log = logging.getLogger(__name__)
@@ -49,23 +48,10 @@ class ReviewingWriter(VideoWriter):
         queue_size: int,
         source: MediaInfo,
         settings: VideoSettings,
-        disclosure: str,
-        audio: AudioSettings | None = None,
-        tolerate_errors: bool = False,
-        copy_streams: bool = True,
-        time_range: TimeRange | None = None,
+        options: OutputOptions,
     ) -> None:
         self._review: _ReviewThread | None = None  # abort() may run inside super().__init__
-        super().__init__(
-            output,
-            source=source,
-            settings=settings,
-            disclosure=disclosure,
-            audio=audio,
-            tolerate_errors=tolerate_errors,
-            copy_streams=copy_streams,
-            time_range=time_range,
-        )
+        super().__init__(output, source=source, settings=settings, options=options)
         if review is None:
             return
         try:
@@ -73,15 +59,7 @@ class ReviewingWriter(VideoWriter):
                 raise OutputPathError(f"review {review} is the output file; give it its own name")
             check_output_path(source.path, review, what="review")
             self._review = _ReviewThread(
-                review,
-                queue_size,
-                source=source,
-                settings=settings,
-                disclosure=disclosure,
-                audio=audio,
-                tolerate_errors=tolerate_errors,
-                copy_streams=copy_streams,
-                time_range=time_range,
+                review, queue_size, source=source, settings=settings, options=options
             )
         except BaseException:
             self.abort()
@@ -119,11 +97,7 @@ class _ReviewThread:
         *,
         source: MediaInfo,
         settings: VideoSettings,
-        disclosure: str,
-        audio: AudioSettings | None,
-        tolerate_errors: bool,
-        copy_streams: bool,
-        time_range: TimeRange | None,
+        options: OutputOptions,
     ) -> None:
         # OpenCV takes 0.4 s to import: only a job with a review loads it.
         from clipswap_video.media.review_picture import plan_layout
@@ -134,11 +108,7 @@ class _ReviewThread:
             source=replace(source, video=self._layout.video(source.video)),
             # its own container's encoder: a ProRes master's review is still an .mp4
             settings=replace(settings, codec="auto", preset=REVIEW_PRESET),
-            disclosure=disclosure,
-            audio=audio,
-            tolerate_errors=tolerate_errors,
-            copy_streams=copy_streams,
-            time_range=time_range,
+            options=options,
         )
         log.info("review %dx%d -> %s", self._layout.width, self._layout.height, review)
         self._stop = threading.Event()

@@ -19,19 +19,18 @@ from typing import Self
 
 import av
 
-from clipswap_video.config import AudioSettings
 from clipswap_video.errors import OutputUnwritableError
 from clipswap_video.media.encoder import EncoderPlan
 from clipswap_video.media.exr import EXR_ERRORS
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.info import MediaInfo
+from clipswap_video.media.output_file import OutputOptions
 from clipswap_video.media.segments import frames_before
 from clipswap_video.media.sequence import parse_pattern
 from clipswap_video.media.sequence_audio import SequenceAudio, wav_plan
 from clipswap_video.media.sequence_folder import AUDIO_NAME, SequenceFolder
 from clipswap_video.media.still_writer import StillWriter, plan_still
 from clipswap_video.media.stream_plan import StreamPlan
-from clipswap_video.media.trim import TimeRange
 
 log = logging.getLogger(__name__)
 
@@ -74,34 +73,31 @@ class SequenceWriter:
         output: Path,
         *,
         source: MediaInfo,
-        disclosure: str,
+        options: OutputOptions,
         start_number: int | None = None,
-        audio: AudioSettings | None = None,
-        tolerate_errors: bool = False,
-        time_range: TimeRange | None = None,
     ) -> None:
         self.output = output
         self._pattern = parse_pattern(output, what="output")
         self.plan: EncoderPlan = plan_still(self._pattern.suffix, source.video)
         self._folder = SequenceFolder(self._pattern, source=source)
         self._files = StillWriter(
-            self.plan, source.video, disclosure=disclosure, fps=source.video.average_rate
+            self.plan, source.video, disclosure=options.disclosure, fps=source.video.average_rate
         )
         self._numbers = FrameNumbers(source, start_number)
-        self._range = time_range
+        self._range = options.time_range
         self._frame_s = 1 / float(source.video.average_rate or 30)
         self._end_s = 0.0  # where the last frame written ends
         self._audio: SequenceAudio | None = None
         try:
             self._left_out = _left_out(source)
-            sound = wav_plan(source, audio or AudioSettings())
+            sound = wav_plan(source, options.audio)
             self._notes = _notes(sound)
             if sound is not None and sound.target is not None:
                 self._audio = SequenceAudio(
                     self._folder.partial / AUDIO_NAME,
                     source,
                     target=sound.target,
-                    tolerate_errors=tolerate_errors,
+                    tolerate_errors=options.tolerate_errors,
                 )
         except BaseException:
             self.abort()

@@ -15,7 +15,7 @@ import av
 import av.container
 from av.video.stream import VideoStream
 
-from clipswap_video.config import AudioSettings, VideoSettings
+from clipswap_video.config import VideoSettings
 from clipswap_video.errors import (
     ConfigValueError,
     EncoderUnavailableError,
@@ -28,39 +28,28 @@ from clipswap_video.media.containers import (
 )
 from clipswap_video.media.encoder import EncoderPlan, plan_encoder
 from clipswap_video.media.frame import Frame
-from clipswap_video.media.output_file import OutputFile, check_output_path
+from clipswap_video.media.output_file import OutputFile, OutputOptions, check_output_path
 from clipswap_video.media.probe import MediaInfo, VideoInfo
 from clipswap_video.media.tags import stream_tags
-from clipswap_video.media.trim import TimeRange
 
 _BT709, _LIMITED_RANGE = 1, 1  # FFmpeg's codes for the colour matrix and the range
 
 
 class VideoWriter(OutputFile):
     """Encodes frames into `output`; use as a context manager, call `finish()` on
-    success. `copy_streams` False: the video alone (a segment of a split job).
-    With a `time_range`, the frames given are the range's: the other streams
-    are cut to them and every time moves so the first frame is at 0 (unless
-    the range keeps timestamps)."""
+    success. With a time range (`options.time_range`), the frames given are the
+    range's: the other streams are cut to them and every time moves so the first
+    frame is at 0 (unless the range keeps timestamps)."""
 
     def __init__(
-        self,
-        output: Path,
-        *,
-        source: MediaInfo,
-        settings: VideoSettings,
-        disclosure: str,
-        audio: AudioSettings | None = None,
-        tolerate_errors: bool = False,
-        copy_streams: bool = True,
-        time_range: TimeRange | None = None,
+        self, output: Path, *, source: MediaInfo, settings: VideoSettings, options: OutputOptions
     ) -> None:
         check_output_path(source.path, output)
         encoder = resolve_encoder(output, settings)
         check_container_takes(output, encoder)
         self.plan: EncoderPlan = plan_encoder(source.video, settings, encoder)
         self._to_yuv = _rgb_to_yuv(source.video, self.plan)
-        self._range = time_range
+        self._range = options.time_range
         self._video = source.video
         self._shift_pts: int | None = None  # set by the first frame
         self._end_s = 0.0  # where the last frame written ends
@@ -68,15 +57,7 @@ class VideoWriter(OutputFile):
         rate = source.video.average_rate or 30
         self._tick = 1 / Fraction(rate) if muxer_of(output) in FRAME_COUNTING else None
         self._last_tick = -1
-        super().__init__(
-            output,
-            source=source,
-            disclosure=disclosure,
-            audio=audio,
-            tolerate_errors=tolerate_errors,
-            copy_streams=copy_streams,
-            time_range=time_range,
-        )
+        super().__init__(output, source=source, options=options)
 
     def _add_video(self, container: av.container.OutputContainer, video: VideoInfo) -> VideoStream:
         if self._to_yuv is not None:  # the stream says which matrix the conversion used
