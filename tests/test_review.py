@@ -108,6 +108,17 @@ def test_a_passthrough_review_is_input_beside_output_scaled(
     assert names(tmp_path) == ["in.mp4", "out.mp4", "review.mp4"]
 
 
+def test_a_dropped_stream_is_said_once_with_a_review(
+    cli, source_image: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    clip = write_clip(tmp_path / "in.mkv", frames=30, audio=["aac"], subtitles=True)
+    output, review = tmp_path / "out.mp4", tmp_path / "review.mp4"
+    code, err = cli(source_image, clip, output, "--swapper", "none", "--review", review)
+    assert code == ExitCode.OK, err
+    assert err.count("dropped subtitle stream #2") == 1, err  # the review drops it too
+    assert [stream.kind for stream in probe(review).streams] == ["video", "audio"]
+
+
 def test_a_sideways_phone_clip_is_reviewed_upright(source_image: Path, tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "in.mp4", width=96, height=64, frames=4, rotation=90)
     output, review = tmp_path / "out.mp4", tmp_path / "review.mp4"

@@ -75,6 +75,9 @@ class OutputOptions:
     """What becomes of audio the container cannot hold."""
     tolerate_errors: bool = False
     copy_streams: bool = True  # False: the video alone (a segment of a split job)
+    announce: bool = True
+    """Whether a stream dropped or transcoded is said as a warning (a review's
+    copy of the streams would repeat the output's)."""
     time_range: TimeRange | None = None
     """The part of the input the output holds (None: all of it)."""
 
@@ -102,6 +105,7 @@ class OutputFile(ABC):
                     video_index=source.video.index,
                     audio=options.audio,
                     tolerate_errors=options.tolerate_errors,
+                    announce=options.announce,
                 )
             tags = _container_tags(source.metadata, options.disclosure)
             self._container.metadata.update(tags)

@@ -49,9 +49,11 @@ class StreamCopier:
         video_index: int,
         audio: AudioSettings,
         tolerate_errors: bool = False,
+        announce: bool = True,
     ) -> None:
         self._source = source
         self._tolerate_errors = tolerate_errors
+        self._announce = announce  # say each stream's fate as a warning
         self._input = open_input(source)
         self._outputs: dict[int, av.stream.Stream] = {}
         self._transcoders: dict[int, AudioTranscoder] = {}
@@ -152,9 +154,9 @@ class StreamCopier:
     def _drop(self, plan: StreamPlan) -> None:
         self._report(plan, self.dropped)
 
-    @staticmethod
-    def _report(plan: StreamPlan, notes: list[str]) -> None:
-        log.warning(plan.note())  # now, before a long render, not only in the job's result
+    def _report(self, plan: StreamPlan, notes: list[str]) -> None:
+        if self._announce:
+            log.warning(plan.note())  # now, before a long render, not only in the job's result
         notes.append(plan.note())
 
     def _demux(self) -> Iterator[av.Packet]:

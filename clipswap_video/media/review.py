@@ -108,7 +108,7 @@ class _ReviewThread:
             source=replace(source, video=self._layout.video(source.video)),
             # its own container's encoder: a ProRes master's review is still an .mp4
             settings=replace(settings, codec="auto", preset=REVIEW_PRESET),
-            options=options,
+            options=replace(options, announce=False),  # the output's copy said it
         )
         log.info("review %dx%d -> %s", self._layout.width, self._layout.height, review)
         self._stop = threading.Event()
