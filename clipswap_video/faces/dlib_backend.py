@@ -9,6 +9,7 @@ the package's location instead. Nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,7 +71,7 @@ class DlibDetector:
         self.settings = settings
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
         folder = dlib_models_dir()
-        self._hog = dlib.get_frontal_face_detector()
+        self._hog = _frontal_face_detector()
         self._predictor = _load(dlib.shape_predictor, folder / PREDICTOR_FILE)
         self._descriptor = _load(dlib.face_recognition_model_v1, folder / DESCRIPTOR_FILE)
 
@@ -180,6 +181,17 @@ class LandmarkPredictor:
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
 
+# dlib's models never change once loaded, and this program calls them from one
+# thread at a time: one copy a process, not one a detector (half a second
+# each, and a batch worker, an evaluate after a swap or the bench makes many).
+@functools.cache
+def _frontal_face_detector() -> Any:
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@functools.cache
 def _load(loader: type, path: Path) -> Any:
     """The dlib model file at `path`, read by `loader`; a missing or unreadable file
     is a weights error naming the file, not dlib's RuntimeError."""
