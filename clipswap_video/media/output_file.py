@@ -82,7 +82,27 @@ class OutputOptions:
     """The part of the input the output holds (None: all of it)."""
 
 
-class OutputFile(ABC):
+class AbortsOnError:
+    """A writer used as a context manager: a `with` block that fails aborts it
+    (nothing that looks finished is left); success is the caller's `finish()`."""
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class OutputFile(AbortsOnError, ABC):
     """What the writer and the segment joiner share: the partial file, the
     container tags, every copied stream, the read-back check and the rename.
     A subclass adds the video stream (`_add_video`) and fills it."""
@@ -134,18 +154,6 @@ class OutputFile(ABC):
         """What was lost of the copied streams when errors were tolerated."""
         skipped = self._copier.skipped_packets if self._copier else 0
         return [f"skipped {skipped} damaged audio/subtitle packet(s)"] if skipped else []
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
 
     def _mux_video(self, packets: list[av.Packet], seconds: float) -> None:
         """Muxes video packets, after every copied packet that starts by `seconds`."""
@@ -265,4 +273,4 @@ def _container_tags(metadata: dict[str, str], disclosure: str) -> dict[str, str]
     return tags
 
 
-__all__ = ["OutputFile", "OutputOptions", "check_output_path", "same_file"]
+__all__ = ["AbortsOnError", "OutputFile", "OutputOptions", "check_output_path", "same_file"]

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import av
 
@@ -24,7 +22,7 @@ from clipswap_video.media.encoder import EncoderPlan
 from clipswap_video.media.exr import EXR_ERRORS
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.info import MediaInfo
-from clipswap_video.media.output_file import OutputOptions
+from clipswap_video.media.output_file import AbortsOnError, OutputOptions
 from clipswap_video.media.segments import frames_before
 from clipswap_video.media.sequence import parse_pattern
 from clipswap_video.media.sequence_audio import SequenceAudio, wav_plan
@@ -61,7 +59,7 @@ class FrameNumbers:
         return frames_before(self._source.path, self._source.video.index, frame.pts)
 
 
-class SequenceWriter:
+class SequenceWriter(AbortsOnError):
     """Writes the frames given to `output` (a pattern such as shot/frame_%06d.exr),
     and the input's first audio stream as audio.wav beside them (unless
     `audio.mode` is drop), from the first frame written; use as a context
@@ -110,18 +108,6 @@ class SequenceWriter:
     @property
     def transcoded_streams(self) -> list[str]:
         return self._notes[1]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
 
     def write(self, frame: Frame) -> None:
         """Encodes one frame into its own file, and the sound up to its time."""
