@@ -33,7 +33,12 @@ class VideoReader:
     its start are the warm-up, for the caller to drop)."""
 
     def __init__(
-        self, path: Path, *, tolerate_errors: bool = False, span: Span | None = None
+        self,
+        path: Path,
+        *,
+        tolerate_errors: bool = False,
+        span: Span | None = None,
+        hwaccel: str = "none",
     ) -> None:
         self.path = path
         self.info: MediaInfo = probe(path)
@@ -46,9 +51,14 @@ class VideoReader:
         self._first_pts: int | None = None
         self._early_pts: list[int] = []  # packets demuxed before the first frame came
         self.truncated_at_s: float | None = None
-        self._container = open_input(path)
+        self._container = open_input(path, hwaccel=hwaccel)
         self._stream = cast(VideoStream, self._container.streams[self.info.video.index])
         self._stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg
+
+    @property
+    def hardware_decoding(self) -> bool:
+        """Whether the video is decoded by the GPU (`hwaccel`) rather than the CPU."""
+        return bool(self._stream.codec_context.is_hwaccel)
 
     def __enter__(self) -> VideoReader:
         return self
