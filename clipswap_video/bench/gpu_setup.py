@@ -59,7 +59,7 @@ class PartOptions:
 
     @property
     def clip_seconds(self) -> float:
-        return 1.0 if self.small else 8.0
+        return 0.5 if self.small else 8.0
 
     def precisions(self, device: torch.device) -> tuple[str, ...]:
         """fp32 and bf16 everywhere, fp16 on CUDA (the CPU refuses it)."""
