@@ -29,7 +29,7 @@ def _pictures(reader: VideoReader) -> list[np.ndarray]:
 def test_without_a_gpu_it_decodes_on_the_cpu_and_says_so_once(
     clip: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _open._cuda_decoding.cache_clear()
+    _open.cuda_decoding.cache_clear()
     with caplog.at_level(logging.WARNING):
         with VideoReader(clip, hwaccel="cuda") as first, VideoReader(clip, hwaccel="cuda") as again:
             assert not first.hardware_decoding and not again.hardware_decoding
@@ -44,7 +44,7 @@ def test_without_a_gpu_it_decodes_on_the_cpu_and_says_so_once(
 def test_nvdec_decodes_the_same_pictures(clip: Path) -> None:
     """H.264 decoding is exact by the standard: NVDEC's frames, brought to the
     host, are the CPU decoder's, and the reader says it used the GPU."""
-    _open._cuda_decoding.cache_clear()
+    _open.cuda_decoding.cache_clear()
     with VideoReader(clip, hwaccel="cuda") as hardware, VideoReader(clip) as software:
         assert hardware.hardware_decoding
         pairs = list(zip(_pictures(hardware), _pictures(software), strict=True))

@@ -22,7 +22,7 @@ _NVIDIA_SMI_S = 10.0
 def environment(device: torch.device) -> dict[str, Any]:
     """Python, torch, CUDA, the GPU and its driver, PyAV/FFmpeg, and which video
     encoders and hardware decoders open here."""
-    from clipswap_video.media._open import _cuda_decoding
+    from clipswap_video.media.reader import nvdec_opens
 
     figures: dict[str, Any] = {
         "python": platform.python_version(),
@@ -47,7 +47,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     from av.codec.hwaccel import hwdevices_available
 
     figures["hw_devices"] = sorted(hwdevices_available())
-    figures["nvdec_opens"] = _cuda_decoding() is not None
+    figures["nvdec_opens"] = nvdec_opens()
     return figures
 
 

@@ -20,8 +20,8 @@ from clipswap_video.bench.transcode import plain_transcode
 from clipswap_video.config import FaceSettings, Settings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.faces import FaceAnalyzer, FaceDetector
-from clipswap_video.media._open import _cuda_decoding
 from clipswap_video.media.factory import open_reader
+from clipswap_video.media.reader import nvdec_opens
 from clipswap_video.models import create_model
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap import FaceSwapper
@@ -75,7 +75,7 @@ def job_part(options: PartOptions, results: Results) -> None:
                 f"job_{preset}_wall": min(parts, key=lambda name: parts[name]),
             }
         )
-    if _cuda_decoding() is None:
+    if not nvdec_opens():
         results["job_veryfast_nvdec_fps"] = "NVDEC does not open here"
         return
     settings = _settings(options, "veryfast", "input.hwaccel=cuda")

@@ -50,7 +50,7 @@ def open_input(
         raise InputNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise UnreadableInputError(f"{what} {path} is a folder, not a video file")
-    accel = _cuda_decoding() if hwaccel == "cuda" else None
+    accel = cuda_decoding() if hwaccel == "cuda" else None
     try:
         return av.open(str(path), mode="r", metadata_errors=METADATA_ERRORS, hwaccel=accel)
     except PermissionError:
@@ -96,7 +96,7 @@ def _sniff_container(path: Path) -> str | None:
 
 
 @functools.cache
-def _cuda_decoding() -> HWAccel | None:
+def cuda_decoding() -> HWAccel | None:
     """NVDEC through FFmpeg's CUDA device, or None (said once a process) where
     no CUDA device opens: no NVIDIA GPU, driver or permission."""
     try:
@@ -116,4 +116,4 @@ def ffmpeg_reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-__all__ = ["FILE_DATA_ERRORS", "ffmpeg_reason", "open_input", "reading"]
+__all__ = ["FILE_DATA_ERRORS", "cuda_decoding", "ffmpeg_reason", "open_input", "reading"]

@@ -19,7 +19,7 @@ import av
 from av.video.stream import VideoStream
 
 from clipswap_video.errors import CorruptInputError
-from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
+from clipswap_video.media._open import FILE_DATA_ERRORS, cuda_decoding, ffmpeg_reason, open_input
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.probe import MediaInfo, probe
 from clipswap_video.media.segments import Span
@@ -232,6 +232,11 @@ class VideoReader:
         return start + tagged if tagged is not None else None
 
 
+def nvdec_opens() -> bool:
+    """Whether `input.hwaccel = "cuda"` decodes on the GPU here (NVDEC opens)."""
+    return cuda_decoding() is not None
+
+
 def _comes_before(frame: av.VideoFrame, previous: av.VideoFrame) -> bool:
     return frame.pts is not None and previous.pts is not None and frame.pts <= previous.pts
 
@@ -244,4 +249,4 @@ def _frame_step(rate: Fraction | None, time_base: Fraction) -> int:
     return max(1, round(1 / (float(rate or 30) * time_base)))
 
 
-__all__ = ["VideoReader"]
+__all__ = ["VideoReader", "nvdec_opens"]
