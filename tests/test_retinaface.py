@@ -1,6 +1,6 @@
 """RetinaFace-Res50 in torch: narrow graphs in the released file's h5 layout
-against an independent NumPy forward, priors / decode / NMS by hand, and the
-`retinaface` detector backend end to end (no TensorFlow, no 110 MB file)."""
+against an independent NumPy forward, and the `retinaface` detector backend end
+to end (no TensorFlow, no 110 MB file). Post-processing: test_retinaface_post.py."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from clipswap_video.faces.retinaface_backend import (
 from clipswap_video.faces.types import Face
 from clipswap_video.models.keras_h5 import KerasOpError, load_h5_graph
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
-from clipswap_video.models.retinaface import decode, load_retinaface, nms, priors
+from clipswap_video.models.retinaface import load_retinaface
 
 BLOCKS = (1, 2, 1, 1)
 WIDTHS = (8, 8, 12, 8)
@@ -172,53 +172,6 @@ def test_resnet_outputs_match_the_interpreter(tmp_path: Path) -> None:
         expected, got = graph(x), net(x, names)
     for name, tensor in zip(names, expected, strict=True):
         torch.testing.assert_close(got[name], tensor, atol=1e-4, rtol=1e-4)
-
-
-def test_priors_by_hand() -> None:
-    anchors = priors(20, 40, [[16, 32]], [8])
-    assert anchors.shape == (3 * 5 * 2, 4)
-    expected = {
-        0: (0.1, 0.2, 0.4, 0.8),
-        1: (0.1, 0.2, 0.8, 1.6),
-        2: (0.3, 0.2, 0.4, 0.8),
-        10: (0.1, 0.6, 0.4, 0.8),
-        29: (0.9, 1.0, 0.8, 1.6),
-    }
-    for row, values in expected.items():
-        assert anchors[row].tolist() == pytest.approx(values)
-
-
-def test_decode_by_hand() -> None:
-    anchor = torch.tensor([[0.5, 0.5, 0.2, 0.4]])
-    deltas = torch.tensor([[1.0, -1.0, math.log(2) / 0.2, 0.0]])
-    landmarks = torch.tensor([[1.0, 2.0] * 5])
-    boxes, points = decode(deltas, landmarks, anchor)
-    assert boxes[0].tolist() == pytest.approx([0.32, 0.26, 0.72, 0.66])
-    assert points[0, 3].tolist() == pytest.approx([0.52, 0.58])
-
-
-def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    order, kept = list(np.argsort(-scores)), []
-    while order:
-        best, order = order[0], order[1:]
-        kept.append(int(best))
-        low = np.maximum(boxes[best, :2], boxes[order, :2])
-        high = np.minimum(boxes[best, 2:], boxes[order, 2:])
-        overlap = np.clip(high - low, 0, None).prod(1)
-        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-        iou_with_best = overlap / (area(boxes[best]) + area(boxes[order]) - overlap)
-        order = [o for o, v in zip(order, iou_with_best, strict=True) if v <= iou]
-    return kept
-
-
-def test_nms_matches_numpy() -> None:
-    rng = np.random.default_rng(5)
-    corners = rng.uniform(0, 1, (300, 2))
-    boxes = np.hstack([corners, corners + rng.uniform(0.05, 0.3, (300, 2))]).astype(np.float32)
-    scores = rng.uniform(0, 1, 300).astype(np.float32)
-    for iou in (0.2, 0.4, 0.7):
-        kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).tolist()
-        assert kept == _nms_numpy(boxes, scores, iou)
 
 
 # The interpreter's SlicingOpLambda / nn.bias_add ----------------------------------

@@ -41,7 +41,8 @@ from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import transform_face
 from clipswap_video.faces.types import Face, box_iou
-from clipswap_video.models.retinaface import Detections, load_retinaface
+from clipswap_video.models.retinaface import load_retinaface
+from clipswap_video.models.retinaface_post import Detections
 from clipswap_video.weights import find_weight, load_manifest, looked_for
 
 WEIGHT_NAME = RETINAFACE_WEIGHTS
@@ -157,10 +158,7 @@ class RetinaFaceDetector:
                     landmarks_5=(points * canvas_size).astype(np.float32),
                 )
                 for box, points, score in zip(
-                    found.boxes.cpu().numpy(),
-                    found.landmarks.cpu().numpy(),
-                    found.scores.cpu().numpy(),
-                    strict=True,
+                    found.boxes, found.landmarks, found.scores, strict=True
                 )
             ]
             for found in self.model.detect(tensor, self.min_score)
