@@ -2,11 +2,11 @@
 the graph's TFOpLambda nodes written out.
 
 Split between the device and the host so that a batch costs one transfer: on
-the head outputs' device, every image's best MAX_CANDIDATES anchors are sorted
-and decoded (no step there waits for the device); one copy brings them to the
-host, where the score threshold and greedy NMS run in NumPy. The old way made
-NMS's (N, N) IoU matrix on the device and copied it (16 MB at N = 2000), after a
-`nonzero` that waited for the device, per image.
+the head outputs' device, every image's best MAX_CANDIDATES anchors are picked,
+best first, and decoded (no step there waits for the device); one copy brings
+them to the host, where the score threshold and greedy NMS run in NumPy. Before
+(issue 18), each image had a `nonzero` that waited for the device and NMS's
+(N, N) IoU matrix copied to the host (16 MB at N = 2000).
 
     [found] = select_detections(boxes, landmarks, classes, (height, width), spec, 0.5)
 """
@@ -79,9 +79,10 @@ def candidates(
 ) -> torch.Tensor:
     """(N, K, 15) each image's K best anchors, best first, decoded on the outputs'
     device: box x1, y1, x2, y2, 5 landmarks x, y, score."""
-    scores, order = classes[..., 1].sort(dim=1, descending=True, stable=True)
-    k = min(MAX_CANDIDATES, order.shape[1])
-    scores, order = scores[:, :k], order[:, :k]
+    scores = classes[..., 1].float()
+    k = min(MAX_CANDIDATES, scores.shape[1])
+    order = _by_score(scores).topk(k, dim=1).indices
+    scores = scores.gather(1, order)
     anchors = cached_priors(size, spec.min_sizes, spec.steps, boxes.device, boxes.dtype)
     box, points = decode(
         boxes.gather(1, order[..., None].expand(-1, -1, 4)),
@@ -90,6 +91,15 @@ def candidates(
         spec.variances,
     )
     return torch.cat([box, points.flatten(-2), scores[..., None]], dim=-1)
+
+
+def _by_score(scores: torch.Tensor) -> torch.Tensor:
+    """(N, P) int64 keys in the order of (N, P) non-negative float32 scores, ties
+    broken by the anchor's index (the lower first), so that a `topk` of them is a
+    stable sort's first k on any device (a tenth of the time of sorting all)."""
+    bits = scores.view(torch.int32).long()  # non-negative floats sort like their bits
+    index = torch.arange(scores.shape[1], device=scores.device)
+    return bits * 2**32 + (2**32 - 1 - index)
 
 
 def _suppress(rows: Floats, min_score: float, iou: float) -> Detections:
