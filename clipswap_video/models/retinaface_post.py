@@ -170,22 +170,22 @@ def nms(boxes: Floats, scores: Floats, iou: float) -> npt.NDArray[np.intp]:
     rule)."""
     order = np.argsort(-scores, kind="stable")
     boxes = boxes[order]
+    areas = np.maximum(boxes[:, 2:] - boxes[:, :2], 0).prod(axis=1)
     alive = np.ones(len(order), bool)
     for index in range(len(order)):
         if alive[index]:
-            alive[index + 1 :] &= _iou_with(boxes[index], boxes[index + 1 :]) <= np.float32(iou)
+            alive[index + 1 :] &= _iou_after(boxes, areas, index) <= np.float32(iou)
     return order[alive]
 
 
-def _iou_with(box: Floats, others: Floats) -> Floats:
-    """IoU of one x1, y1, x2, y2 box with each of (M, 4) others, in float32."""
+def _iou_after(boxes: Floats, areas: Floats, index: int) -> Floats:
+    """IoU of x1, y1, x2, y2 box `index` with each box after it, in float32."""
+    box, others = boxes[index], boxes[index + 1 :]
     top_left = np.maximum(box[:2], others[:, :2])
     bottom_right = np.minimum(box[2:], others[:, 2:])
-    overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=1)
-    area = np.clip(box[2:] - box[:2], 0, None).prod()
-    union = area + np.clip(others[:, 2:] - others[:, :2], 0, None).prod(axis=1) - overlap
-    safe = np.maximum(union, np.float32(1e-12))
-    return np.where(union > 0, overlap / safe, np.float32(0))
+    overlap = np.maximum(bottom_right - top_left, 0).prod(axis=1)
+    union = areas[index] + areas[index + 1 :] - overlap
+    return np.where(union > 0, overlap / np.maximum(union, np.float32(1e-12)), np.float32(0))
 
 
 __all__ = [
