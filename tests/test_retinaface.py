@@ -33,6 +33,7 @@ from clipswap_video.errors import ConfigValueError, CorruptWeightsError, Missing
 from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.detect import detection_input
 from clipswap_video.faces.retinaface_backend import (
+    REFRESH_CANVAS,
     SMALLEST_FACE,
     RetinaFaceDetector,
     torch_device,
@@ -341,13 +342,14 @@ def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
         landmarks_5=np.zeros((5, 2), np.float32),
         track_id=7,
     )
-    calls = []
+    calls, canvases = [], []
 
     def in_window(face: Face) -> Face:  # frame pixels -> the window's: 2.5 x 40 px at 70, 30
         return face.with_(box=(face.box - [70, 30, 70, 30]) * 3.2, track_id=None)
 
-    def fake_run(images: list[np.ndarray]) -> list[list[Face]]:
+    def fake_run(images: list[np.ndarray], canvas: tuple[int, int]) -> list[list[Face]]:
         calls.append([image.shape for image in images])
+        canvases.append(canvas)
         near = in_window(track.with_(box=track.box + 2, score=0.8))
         far = in_window(track.with_(box=track.box + 60, score=0.99))
         return [[far, near] for _ in images]
@@ -358,6 +360,7 @@ def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
     assert len(refreshed) == 1 and refreshed[0].track_id == 7
     assert refreshed[0].box == pytest.approx(track.box + 2)
     assert calls[0] == [(320, 320, 3)]  # 2.5 x the 40 px face, scaled so the face is 128 px
+    assert canvases[0] == (REFRESH_CANVAS, REFRESH_CANVAS)
     track_gone = track.with_(box=np.array([5, 5, 45, 45], np.float32))
     assert detector.refresh(image, [track_gone]) == []  # only the far face: dropped
     detector.refresh(image, [track, track.with_(track_id=8), track.with_(track_id=9)])

@@ -179,8 +179,9 @@ class RetinaFace(nn.Module):
     def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]:
         """Faces in each of the (N, 3, H, W) RGB 0..255 images, in one forward
         pass, with score >= `min_score`, after NMS; one copy to the host."""
+        boxes, landmarks, classes = self(images)
         size = (images.shape[2], images.shape[3])
-        return select_detections(*self(images), size, self.spec, min_score)
+        return select_detections(boxes, landmarks, classes, size, self.spec, min_score)
 
 
 def _rows(x: torch.Tensor, k: int) -> torch.Tensor:
