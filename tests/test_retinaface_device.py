@@ -239,6 +239,6 @@ def test_a_detect_or_refresh_waits_for_the_device_once() -> None:
     frame = _frame(4, (540, 960))
     faces = detector.detect(frame)  # warm: priors of each size, the pinned buffer
     detector.refresh(frame, faces[:4])
-    assert len(faces) >= 4
+    assert len(faces) >= 4 and detector._staging._pinned.is_pinned()
     assert _syncs(lambda: detector.detect(frame)) == 1
     assert _syncs(lambda: detector.refresh(frame, faces[:4])) == 1
