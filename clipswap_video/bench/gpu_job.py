@@ -125,6 +125,9 @@ def _settings(options: PartOptions, preset: str, *more: str) -> Settings:
             f"swap.batch_size={options.engine_batch}",
             "video.codec=libx264",
             f"video.preset={preset}",
+            # The rehearsal's narrow detector on a CPU pays oneDNN's set-up for every
+            # new input shape, and the quarter-turn passes bring new shapes.
+            *(["faces.refine=false"] if options.small else []),
             *more,
         ]
     )

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from clipswap_video.cli.flags import add_loudness
 from clipswap_video.errors import ExitCode
 
 
@@ -24,6 +25,7 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="the rehearsal's sizes (narrow networks, small clips): minutes on a CPU",
     )
+    add_loudness(parser)
     parser.set_defaults(handler=run)
 
 
