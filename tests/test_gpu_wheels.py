@@ -1,9 +1,11 @@
-"""The GPU machine's wheels (tools/gpu_wheels.py), without the network: which
-wheel fits, what is kept, fetched and removed, and the size limit."""
+"""The GPU machine's wheels and launcher (tools/gpu_wheels.py, tools/gpu_check.sh),
+without the network: which wheel fits, what is kept, fetched and removed, the size
+limit, and what the launcher installs and runs (with a stand-in python3)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,3 +132,68 @@ def test_over_the_limit_fails_with_one_line_after_the_sizes(
     printed = capsys.readouterr().out
     assert "1.00 MiB  av-18.1.0-cp311-abi3-manylinux_2_28_x86_64.whl" in printed
     assert "56.00 MiB  working tree" in printed
+
+
+# A python3 that logs its PYTHONPATH and arguments, one line a call.
+STAND_IN = '#!/bin/sh\necho "$PYTHONPATH|$*" >> "$CALLS"\n'
+
+
+def _launcher(tmp_path: Path, wheels: list[str]) -> tuple[Path, dict[str, str]]:
+    """A tree holding tools/gpu_check.sh and .whl/WHEELS, and an environment whose
+    python3 is the stand-in."""
+    tree = tmp_path / "tree"
+    (tree / "tools").mkdir(parents=True)
+    shutil.copy2(ROOT / "tools" / "gpu_check.sh", tree / "tools")
+    (tree / ".whl").mkdir()
+    for name in wheels:
+        (tree / ".whl" / name).write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(STAND_IN)
+    (bin_dir / "python3").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "CALLS": str(tmp_path / "calls"),
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": "/before",
+        "OUT": str(tmp_path / "out"),
+    }
+    return tree, env
+
+
+def test_the_launcher_installs_the_wheels_aside_and_runs_the_check_from_the_tree(
+    tmp_path: Path,
+) -> None:
+    tree, env = _launcher(tmp_path, ["a-1-py3-none-any.whl", "b-2-py3-none-any.whl"])
+    done = subprocess.run(
+        [str(tree / "tools" / "gpu_check.sh"), "--small"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    install, check = (tmp_path / "calls").read_text().splitlines()
+    site = Path(install.split("--target ")[1].split()[0])
+    assert site.parent == tmp_path and site.name.startswith("clipswap-gpu-site.")
+    assert not site.exists()  # removed on the way out
+    assert install == (
+        f"/before|-m pip install --quiet --no-index --no-deps --no-cache-dir --target {site}"
+        f" {tree}/.whl/a-1-py3-none-any.whl {tree}/.whl/b-2-py3-none-any.whl"
+    )
+    out = tmp_path / "out"
+    assert check == f"{site}:{tree}:/before|-m clipswap_video gpu-check --out {out} --small"
+
+
+def test_the_launcher_without_wheels_is_one_line(tmp_path: Path) -> None:
+    tree, env = _launcher(tmp_path, [])
+    done = subprocess.run(
+        [str(tree / "tools" / "gpu_check.sh")], env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"gpu_check: no wheels in {tree}/.whl: run 'make gpu-wheels' and carry .whl\n"
+    )
+    assert not (tmp_path / "calls").exists()
