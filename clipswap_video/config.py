@@ -52,6 +52,7 @@ RegionName = Literal[
 
 
 WebmCodecName = Literal["libvpx-vp9", "libsvtav1"]
+HwaccelName = Literal["none", "cuda"]
 ProresProfileName = Literal["auto", "proxy", "lt", "standard", "hq", "4444", "4444xq"]
 
 
@@ -103,6 +104,9 @@ class InputSettings:
     tolerate_errors: bool = False
     """Off: stop at the first damaged packet or a truncated end (exit 8); on: skip
     undecodable packets, accept a truncated end and report what was lost."""
+    hwaccel: HwaccelName = "none"
+    """Video decoding: "none" (FFmpeg on the CPU) or "cuda" (NVIDIA's NVDEC, for
+    the codecs it decodes; on the CPU, with one warning, where it cannot open)."""
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,11 @@ def run_video(
         read_image(source)  # a bad source fails before any decoding
     tolerate = settings.input.tolerate_errors
     with open_reader(
-        input_video, tolerate_errors=tolerate, span=span, settings=settings.sequence
+        input_video,
+        tolerate_errors=tolerate,
+        span=span,
+        settings=settings.sequence,
+        hwaccel=settings.input.hwaccel,
     ) as reader:
         if time_range is not None:  # a segment's span comes cut already
             warmup_s = settings.batch.segment_warmup_seconds

@@ -149,11 +149,11 @@ def test_generator_batched_equals_unbatched(tmp_path: Path) -> None:
     assert (together - alone).abs().max() <= 1e-5 * alone.abs().max()  # float rounding
 
 
-def _generator_outputs(folder: Path, option: str) -> list[torch.Tensor]:
-    """The narrow generator's output on the same crops without and with `option`."""
+def _generator_outputs(folder: Path, *options: str) -> list[torch.Tensor]:
+    """The narrow generator's output on the same crops without and with `options`."""
     crops = torch.rand(2, 3, SIZE, SIZE) * 255
     outputs = []
-    for overrides in (["swap.device=cpu"], ["swap.device=cpu", option]):
+    for overrides in (["swap.device=cpu"], ["swap.device=cpu", *options]):
         backend = create_backend("clipswap", folder, load_settings(overrides=overrides).swap)
         backend.z = torch.ones(1, 512)  # type: ignore[attr-defined]
         outputs.append(backend.swap(CropBatch(crops)).crops)
@@ -166,16 +166,28 @@ def test_channels_last_keeps_the_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_compiled_generator_keeps_the_output(tmp_path: Path) -> None:
+def test_compiled_generator_keeps_the_output_and_compiles_once(tmp_path: Path) -> None:
     """The suite's one torch.compile: `swap.compile=true` through the backend on
     the narrow generator (the real graph's layers at 4 channels: compile time
-    grows with the layer count, not the width) gives the eager output."""
+    grows with the layer count, not the width) gives the eager output, and
+    batches of 2, 3 and 1 crops (the engine's partial batches) are padded to
+    the batch size, so the graph is compiled once, not once per size."""
     from torch._dynamo.utils import counters
 
+    folder = _weights(tmp_path / "w")
     graphs = counters["stats"]["unique_graphs"]
-    eager, compiled = _generator_outputs(_weights(tmp_path / "w"), "swap.compile=true")
-    assert counters["stats"]["unique_graphs"] > graphs  # the swap went through the compiler
+    eager, compiled = _generator_outputs(folder, "swap.compile=true", "swap.batch_size=4")
+    assert counters["stats"]["unique_graphs"] == graphs + 1  # through the compiler, once
+    assert compiled.shape == eager.shape == (2, 3, SIZE, SIZE)  # the padding cut off
     assert (eager - compiled).abs().max() <= 1e-4 * eager.abs().max()
+    options = ["swap.device=cpu", "swap.compile=true", "swap.batch_size=4"]
+    backend = create_backend("clipswap", folder, load_settings(overrides=options).swap)
+    backend.z = torch.ones(1, 512)  # type: ignore[attr-defined]
+    for count in (3, 1):
+        assert (
+            backend.swap(CropBatch(torch.rand(count, 3, SIZE, SIZE) * 255)).crops.shape[0] == count
+        )
+    assert counters["stats"]["unique_graphs"] == graphs + 1
 
 
 def test_batch_size_zero_is_the_devices_automatic_choice() -> None:

@@ -32,7 +32,13 @@ from clipswap_video.devices import parse_device_list
 from clipswap_video.errors import ClipswapError, ExitCode
 
 if TYPE_CHECKING:
+    from clipswap_video.config import FaceSettings
+    from clipswap_video.faces import FaceDetector
     from clipswap_video.swap import FaceSwapper
+
+DetectorFactory = Callable[["FaceSettings"], "FaceDetector"]
+"""Makes a worker's face detector from its face settings (picklable: it is sent
+to the worker process); benchmarks with known faces pass one."""
 
 _POLL_S = 0.5
 _STOP_GRACE_S = 30.0  # a stopped worker's time to remove its unfinished output and exit
@@ -61,6 +67,7 @@ def run_on_devices(
     weights_dir: Path | None = None,
     on_start: Callable[[WorkUnit, str], None] | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
+    detector_factory: DetectorFactory | None = None,
 ) -> list[JobOutcome]:
     """Runs `jobs` (whole videos or segments) on one worker process per entry of
     `devices`, with the same `settings` or one per job (a worker reloads its
@@ -68,7 +75,8 @@ def run_on_devices(
     other); returns one outcome per job, in the order of `jobs`. `on_start(job, device)` and
     `on_outcome(outcome)` are called in this process as jobs start and end. A
     failing job does not stop the others. Ctrl-C stops the workers and is
-    raised again here; workers whose parent dies (kill -9) exit by themselves."""
+    raised again here; workers whose parent dies (kill -9) exit by themselves.
+    `detector_factory`: each worker's detector instead of the settings' one."""
     context = mp.get_context("spawn")  # no fork: CUDA and threads do not survive it
     todo: Any = context.Queue()
     results: Any = context.Queue()
@@ -78,7 +86,7 @@ def run_on_devices(
     workers = [
         context.Process(
             target=_worker,
-            args=(device, weights_dir, todo, results),
+            args=(device, weights_dir, todo, results, detector_factory),
             name=f"clipswap-{number}-{device}",  # unique: `running` is keyed by it
             daemon=True,
         )
@@ -180,10 +188,17 @@ class VideoWorker:
     the models of the last source identity and settings (a worker process and a
     Ray actor are each one of these)."""
 
-    def __init__(self, device: str, label: str, weights_dir: Path | None) -> None:
+    def __init__(
+        self,
+        device: str,
+        label: str,
+        weights_dir: Path | None,
+        detector_factory: DetectorFactory | None = None,
+    ) -> None:
         self.device = device
         self.label = label  # how outcomes name the worker
         self.weights_dir = weights_dir
+        self.detector_factory = detector_factory
         self._settings: Settings | None = None
         self._swappers: dict[tuple[Path, ...], FaceSwapper] = {}
 
@@ -246,11 +261,22 @@ class VideoWorker:
             from clipswap_video.swap import FaceSwapper
 
             self._swappers.clear()  # one identity's models at a time: GPU memory stays bounded
-            self._swappers[job.sources] = FaceSwapper(settings, list(job.sources), self.weights_dir)
+            detector = None
+            if self.detector_factory is not None:
+                detector = self.detector_factory(settings.faces)
+            self._swappers[job.sources] = FaceSwapper(
+                settings, list(job.sources), self.weights_dir, detector=detector
+            )
         return self._swappers[job.sources]
 
 
-def _worker(device: str, weights_dir: Path | None, todo: Any, results: Any) -> None:
+def _worker(
+    device: str,
+    weights_dir: Path | None,
+    todo: Any,
+    results: Any,
+    detector_factory: DetectorFactory | None = None,
+) -> None:
     """A worker process: takes jobs until the stop mark, one at a time."""
     import logging
 
@@ -270,7 +296,7 @@ def _worker(device: str, weights_dir: Path | None, todo: Any, results: Any) -> N
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, interrupt)
     name = mp.current_process().name
-    worker = VideoWorker(device, device, weights_dir)
+    worker = VideoWorker(device, device, weights_dir, detector_factory)
     try:
         while (item := todo.get()) is not None:
             index, job, settings = item

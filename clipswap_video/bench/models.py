@@ -69,8 +69,8 @@ def generator_figures(options: NeuralOptions) -> dict[str, Any]:
     }
     batch = _batch_size(options)
     for size in sorted({*options.batches, batch}):
-        results[f"generator_faces_per_s_b{size}"] = _throughput(model, size, options)
-    results[f"generator_faces_per_s_b{batch}_channels_last"] = _throughput(
+        results[f"generator_faces_per_s_b{size}"] = generator_throughput(model, size, options)
+    results[f"generator_faces_per_s_b{batch}_channels_last"] = generator_throughput(
         model.to(memory_format=torch.channels_last),  # type: ignore[call-overload]
         batch,
         options,
@@ -80,9 +80,11 @@ def generator_figures(options: NeuralOptions) -> dict[str, Any]:
     if options.compile:
         started = time.perf_counter()
         compiled = torch.compile(model, dynamic=False)
-        _throughput(compiled, batch, options, repeats=1)  # the first call compiles
+        generator_throughput(compiled, batch, options, repeats=1)  # the first call compiles
         results["generator_compile_s"] = round(time.perf_counter() - started, 1)
-        results[f"generator_faces_per_s_b{batch}_compiled"] = _throughput(compiled, batch, options)
+        results[f"generator_faces_per_s_b{batch}_compiled"] = generator_throughput(
+            compiled, batch, options
+        )
     if device.type == "cpu":
         results |= page_fault_figures(options.generator, options.fault_calls)
     return results
@@ -132,7 +134,7 @@ def page_fault_figures(spec: GeneratorSpec, calls: int = 3) -> dict[str, Any]:
     }
 
 
-def _throughput(
+def generator_throughput(
     model: Callable[..., Any],
     batch: int,
     options: NeuralOptions,
@@ -174,15 +176,7 @@ def clipswap_figures(
     layout, timed just before and just after the job (the faster of the two: a
     shared machine's speed drifts within a minute): how much of the job's time
     the model gets."""
-    weights = folder / "weights"
-    weights.mkdir(parents=True, exist_ok=True)
-    config, shapes = generator_config(options.generator)
-    generator_weights = random_weights(shapes)
-    save_converted(config, generator_weights, weights / "ClipSwap.safetensors")
-    identity_config, identity_shapes = _identity_net()
-    save_converted(
-        identity_config, random_weights(identity_shapes), weights / "ArcFace-Res50.safetensors"
-    )
+    weights = write_random_clipswap(folder / "weights", options.generator)
     clip = write_demo_media(
         folder / "clipswap_clip", seconds=seconds, width=size[0], height=size[1], fps=30
     )
@@ -200,7 +194,7 @@ def clipswap_figures(
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
     model = create_model(weights / "ClipSwap.safetensors", device=resolve_device(options.device))
     model = model.to(memory_format=layout)  # type: ignore[call-overload]
-    before = _throughput(model, batch, options, memory_format=layout)
+    before = generator_throughput(model, batch, options, memory_format=layout)
     started: list[float] = []  # when the models are loaded and the first frame is read
 
     def on_start(frames: int | None) -> None:
@@ -215,7 +209,7 @@ def clipswap_figures(
         on_start=on_start,
     )
     elapsed = time.perf_counter() - started[0]
-    baseline = max(before, _throughput(model, batch, options, memory_format=layout))
+    baseline = max(before, generator_throughput(model, batch, options, memory_format=layout))
     faces_per_s = result.frames / elapsed  # one face per demo frame
     return {
         "clipswap_e2e_setup": f"batch {batch}, channels_last {options.channels_last}, "
@@ -224,6 +218,19 @@ def clipswap_figures(
         "clipswap_e2e_generator_faces_per_s": baseline,
         "clipswap_e2e_vs_generator": round(faces_per_s / baseline, 3),
     }
+
+
+def write_random_clipswap(folder: Path, spec: GeneratorSpec) -> Path:
+    """`folder` with ClipSwap.safetensors (the `spec` graph, random weights) and a
+    small random stand-in for ArcFace-Res50: what `--swapper clipswap` loads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config, shapes = generator_config(spec)
+    save_converted(config, random_weights(shapes), folder / "ClipSwap.safetensors")
+    identity_config, identity_shapes = _identity_net()
+    save_converted(
+        identity_config, random_weights(identity_shapes), folder / "ArcFace-Res50.safetensors"
+    )
+    return folder
 
 
 def _batch_size(options: NeuralOptions) -> int:
@@ -279,5 +286,7 @@ __all__ = [
     "NeuralOptions",
     "clipswap_figures",
     "generator_figures",
+    "generator_throughput",
     "page_fault_figures",
+    "write_random_clipswap",
 ]

@@ -34,10 +34,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-
-import av
-from av.video.stream import VideoStream
+from typing import Any
 
 from clipswap_video.bench import timing
 from clipswap_video.bench.batch import batch_figures, segment_figures
@@ -50,11 +47,10 @@ from clipswap_video.bench.preview import preview_figures
 from clipswap_video.bench.swap import swap_figures
 from clipswap_video.bench.swappers import swapper_figures
 from clipswap_video.bench.train import training_figures
-from clipswap_video.config import Settings, VideoSettings, load_settings
+from clipswap_video.bench.transcode import plain_transcode
+from clipswap_video.config import Settings, load_settings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.media import probe
-from clipswap_video.media.containers import resolve_encoder
-from clipswap_video.media.encoder import plan_encoder
 from clipswap_video.pipeline import run_video
 
 Say = Callable[[str], None]
@@ -246,35 +242,6 @@ def _memory(short: DemoMedia, long: DemoMedia, folder: Path, say: Say | None) ->
     }
 
 
-def plain_transcode(source: Path, output: Path, settings: VideoSettings) -> None:
-    """The baseline: one loop, decode video -> encode with the same settings, copy the rest."""
-    video = probe(source).video
-    plan = plan_encoder(video, settings, resolve_encoder(output, settings))
-    with av.open(str(source)) as inp, av.open(str(output), "w") as out:
-        in_video = inp.streams.video[0]
-        in_video.thread_type = "AUTO"
-        rate = in_video.average_rate
-        out_video = cast(VideoStream, out.add_stream(plan.codec, rate=rate, options=plan.options))
-        out_video.width, out_video.height, out_video.pix_fmt = (
-            video.width,
-            video.height,
-            plan.pix_fmt,
-        )
-        out_video.time_base = out_video.codec_context.time_base = video.time_base
-        copies = {
-            s.index: out.add_stream_from_template(s) for s in inp.streams if s is not in_video
-        }
-        for packet in inp.demux():
-            if packet.stream is in_video:
-                for frame in cast(list[av.VideoFrame], packet.decode()):
-                    frame.pict_type = av.video.frame.PictureType.NONE
-                    out.mux(out_video.encode(frame))
-            elif packet.size:
-                packet.stream = copies[packet.stream_index]
-                out.mux(packet)
-        out.mux(out_video.encode(None))
-
-
 def _cli(clip: DemoMedia, output: Path) -> list[str]:
     return [str(clip.source_image), str(clip.video), str(output), "--swapper", "none", "--quiet"]
 
@@ -284,4 +251,4 @@ def _tell(say: Say | None, message: str) -> None:
         say(message)
 
 
-__all__ = ["TARGETS", "BenchOptions", "Say", "neural_figures", "plain_transcode", "run_bench"]
+__all__ = ["TARGETS", "BenchOptions", "Say", "neural_figures", "run_bench"]

@@ -35,6 +35,7 @@ from clipswap_video.cli import (
     doctor,
     evaluate,
     faces,
+    gpu_check,
     preview,
     probe,
     swap,
@@ -55,6 +56,7 @@ _COMMAND_MODULES = (
     probe,
     demo_media,
     bench,
+    gpu_check,
     train,
 )
 """In the order `--help` lists them; each adds its subparser, with its handler."""

@@ -163,9 +163,26 @@ def warp_crops(
                 for source, matrix in zip(sources, crop_to_frame, strict=True)
             ]
         )
+    theta = crop_grid_theta(matrices, (height, width), size, origin=origin)
+    return sample_crops(sources, torch.as_tensor(theta, device=frames.device), size)
+
+
+def crop_grid_theta(
+    matrices: Matrix, region_size: tuple[int, int], size: int, *, origin: tuple[int, int] = (0, 0)
+) -> npt.NDArray[np.float32]:
+    """(N, 2, 3) `affine_grid` matrices of `warp_crops` (without `in_32nds`), computed
+    on the host: a caller on a GPU uploads them with its other inputs, since a
+    small pageable copy of its own would make the host wait for the device."""
+    crop_to_frame = invert_affine(np.asarray(matrices, np.float64).reshape(-1, 2, 3))
     crop_to_region = crop_to_frame - np.array([[origin[0]], [origin[1]]]) * [0, 0, 1]
-    theta = _grid_theta(crop_to_region, source_size=(height, width), target_size=(size, size))
-    return _sample(sources, theta, (size, size))
+    theta = _grid_theta(crop_to_region, source_size=region_size, target_size=(size, size))
+    return theta.astype(np.float32)
+
+
+def sample_crops(images: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
+    """`size` x `size` crops of (N, C, H, W) `images` (one image may be
+    expanded to N) sampled at `crop_grid_theta`'s matrices, already on their device."""
+    return _sample(images, theta, (size, size))
 
 
 def warp_back(
@@ -202,7 +219,8 @@ def warp_back(
     region_to_crop = frame_to_crop.copy()
     region_to_crop[..., :, 2] += frame_to_crop[..., :, :2] @ np.array(origin, np.float64)
     theta = _grid_theta(region_to_crop, source_size=(size[0], size[1]), target_size=frame_size)
-    return _sample(crops, theta, frame_size)
+    theta_tensor = torch.as_tensor(theta, dtype=torch.float32, device=crops.device)
+    return _sample(crops, theta_tensor, frame_size)
 
 
 def _sample_in_32nds(
@@ -258,12 +276,9 @@ def _grid_theta(
     return to_source_normal @ _to_3x3(target_to_source) @ to_target_pixel
 
 
-def _sample(
-    images: torch.Tensor, theta: npt.NDArray[np.float64], size: tuple[int, int]
-) -> torch.Tensor:
+def _sample(images: torch.Tensor, theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     dtype = images.dtype if images.is_floating_point() else torch.float32
-    theta_tensor = torch.as_tensor(theta, dtype=torch.float32, device=images.device)
-    grid = F.affine_grid(theta_tensor, [len(images), images.shape[1], *size], align_corners=False)
+    grid = F.affine_grid(theta, [len(images), images.shape[1], *size], align_corners=False)
     return F.grid_sample(
         images.to(dtype), grid.to(dtype), mode="bilinear", padding_mode="zeros", align_corners=False
     )
@@ -281,9 +296,11 @@ __all__ = [
     "alignment_matrices",
     "alignment_template",
     "arcface_template",
+    "crop_grid_theta",
     "estimate_similarity",
     "insightface_template",
     "invert_affine",
+    "sample_crops",
     "warp_back",
     "warp_crops",
 ]

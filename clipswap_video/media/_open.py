@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import av
 import av.container
+from av.codec.hwaccel import HWAccel
 
 from clipswap_video.errors import (
     ClipswapError,
@@ -16,6 +19,8 @@ from clipswap_video.errors import (
     UnreadableInputError,
 )
 from clipswap_video.media.tags import METADATA_ERRORS
+
+log = logging.getLogger(__name__)
 
 FILE_DATA_ERRORS = (av.FFmpegError, OSError, ValueError, ArithmeticError, LookupError)
 """What PyAV raises, beyond FFmpeg's own errors, on values a damaged file
@@ -35,14 +40,19 @@ _CONTAINER_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
-def open_input(path: Path, *, what: str = "input video") -> av.container.InputContainer:
-    """Opens `path` for demuxing, or raises a ClipswapError naming the file."""
+def open_input(
+    path: Path, *, what: str = "input video", hwaccel: str = "none"
+) -> av.container.InputContainer:
+    """Opens `path` for demuxing, or raises a ClipswapError naming the file.
+    `hwaccel` "cuda": its video decoded by NVDEC where it can be (frames still
+    arrive in host memory), else by FFmpeg on the CPU."""
     if not path.exists():
         raise InputNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise UnreadableInputError(f"{what} {path} is a folder, not a video file")
+    accel = cuda_decoding() if hwaccel == "cuda" else None
     try:
-        return av.open(str(path), mode="r", metadata_errors=METADATA_ERRORS)
+        return av.open(str(path), mode="r", metadata_errors=METADATA_ERRORS, hwaccel=accel)
     except PermissionError:
         raise UnreadableInputError(f"{what} {path} cannot be read: permission denied") from None
     except FILE_DATA_ERRORS as error:
@@ -85,9 +95,25 @@ def _sniff_container(path: Path) -> str | None:
     return None
 
 
+@functools.cache
+def cuda_decoding() -> HWAccel | None:
+    """NVDEC through FFmpeg's CUDA device, or None (said once a process) where
+    no CUDA device opens: no NVIDIA GPU, driver or permission."""
+    try:
+        HWAccel("cuda").create(av.Codec("h264", "r"))
+    except FILE_DATA_ERRORS as error:
+        log.warning(
+            "input.hwaccel = cuda: NVDEC cannot open here (%s); decoding on the CPU",
+            ffmpeg_reason(error),
+        )
+        return None
+    # Codecs NVDEC does not take (ProRes, FFV1, ...) fall back to the CPU's decoder.
+    return HWAccel("cuda", allow_software_fallback=True)
+
+
 def ffmpeg_reason(error: BaseException) -> str:
     """FFmpeg's own words, without PyAV's errno prefix."""
     return getattr(error, "strerror", None) or str(error)
 
 
-__all__ = ["FILE_DATA_ERRORS", "ffmpeg_reason", "open_input", "reading"]
+__all__ = ["FILE_DATA_ERRORS", "cuda_decoding", "ffmpeg_reason", "open_input", "reading"]

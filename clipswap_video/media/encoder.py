@@ -12,8 +12,10 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import cast
 
 import av
+from av.video.codeccontext import VideoCodecContext
 
 from clipswap_video.config import VideoSettings
 from clipswap_video.errors import ConfigValueError, EncoderUnavailableError
@@ -85,11 +87,17 @@ def _prores_options(profile: str, settings: VideoSettings) -> dict[str, str]:
     return options
 
 
-@functools.cache
 def nvenc_usable() -> bool:
     """Whether h264_nvenc opens here: the wheel always has it, a GPU and driver may lack."""
+    return encoder_opens("h264_nvenc")
+
+
+@functools.cache
+def encoder_opens(name: str) -> bool:
+    """Whether video encoder `name` opens here for a small 8-bit picture (a
+    hardware encoder needs its hardware: some NVIDIA GPUs have no NVENC)."""
     try:
-        context = av.CodecContext.create("h264_nvenc", "w")
+        context = cast(VideoCodecContext, av.CodecContext.create(name, "w"))
     except (av.codec.codec.UnknownCodecError, ValueError):
         return False
     context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
@@ -267,6 +275,7 @@ __all__ = [
     "WELL_KNOWN_VIDEO_ENCODERS",
     "EncoderPlan",
     "available_video_encoders",
+    "encoder_opens",
     "nvenc_usable",
     "plan_encoder",
     "video_encoder",

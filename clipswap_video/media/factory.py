@@ -79,9 +79,10 @@ def open_reader(
     span: Span | None = None,
     settings: SequenceSettings | None = None,
     quiet: bool = False,
+    hwaccel: str = "none",
 ) -> FrameReader:
     """The reader of `path`: a SequenceReader for an image sequence (which, unless
-    `quiet`, warns of its gaps), else a VideoReader."""
+    `quiet`, warns of its gaps), else a VideoReader (decoding with `hwaccel`)."""
     settings = settings or SequenceSettings()
     if is_sequence_input(path):
         return SequenceReader(
@@ -89,7 +90,7 @@ def open_reader(
         )
     if parse_rate(settings.fps) is not None or settings.fill_gaps:  # parsed: a bad value fails
         log.warning("--fps and --fill-gaps apply to image sequences; %s keeps its own timing", path)
-    return VideoReader(path, tolerate_errors=tolerate_errors, span=span)
+    return VideoReader(path, tolerate_errors=tolerate_errors, span=span, hwaccel=hwaccel)
 
 
 def open_writer(

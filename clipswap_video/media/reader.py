@@ -19,7 +19,7 @@ import av
 from av.video.stream import VideoStream
 
 from clipswap_video.errors import CorruptInputError
-from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
+from clipswap_video.media._open import FILE_DATA_ERRORS, cuda_decoding, ffmpeg_reason, open_input
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.probe import MediaInfo, probe
 from clipswap_video.media.segments import Span
@@ -33,7 +33,12 @@ class VideoReader:
     its start are the warm-up, for the caller to drop)."""
 
     def __init__(
-        self, path: Path, *, tolerate_errors: bool = False, span: Span | None = None
+        self,
+        path: Path,
+        *,
+        tolerate_errors: bool = False,
+        span: Span | None = None,
+        hwaccel: str = "none",
     ) -> None:
         self.path = path
         self.info: MediaInfo = probe(path)
@@ -46,9 +51,14 @@ class VideoReader:
         self._first_pts: int | None = None
         self._early_pts: list[int] = []  # packets demuxed before the first frame came
         self.truncated_at_s: float | None = None
-        self._container = open_input(path)
+        self._container = open_input(path, hwaccel=hwaccel)
         self._stream = cast(VideoStream, self._container.streams[self.info.video.index])
         self._stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg
+
+    @property
+    def hardware_decoding(self) -> bool:
+        """Whether the video is decoded by the GPU (`hwaccel`) rather than the CPU."""
+        return bool(self._stream.codec_context.is_hwaccel)
 
     def __enter__(self) -> VideoReader:
         return self
@@ -222,6 +232,11 @@ class VideoReader:
         return start + tagged if tagged is not None else None
 
 
+def nvdec_opens() -> bool:
+    """Whether `input.hwaccel = "cuda"` decodes on the GPU here (NVDEC opens)."""
+    return cuda_decoding() is not None
+
+
 def _comes_before(frame: av.VideoFrame, previous: av.VideoFrame) -> bool:
     return frame.pts is not None and previous.pts is not None and frame.pts <= previous.pts
 
@@ -234,4 +249,4 @@ def _frame_step(rate: Fraction | None, time_base: Fraction) -> int:
     return max(1, round(1 / (float(rate or 30) * time_base)))
 
 
-__all__ = ["VideoReader"]
+__all__ = ["VideoReader", "nvdec_opens"]

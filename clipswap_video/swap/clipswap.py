@@ -33,7 +33,9 @@ from clipswap_video.swap.device import (
     check_precision,
     keep_freed_host_memory,
     resolve_device,
+    use_ieee_fp32,
 )
+from clipswap_video.swap.engine import AUTO_BATCH_SIZE
 
 if TYPE_CHECKING:  # open_clip is imported only for a generator that needs it
     from clipswap_video.models.clip import ClipImageEncoder
@@ -55,6 +57,8 @@ class ClipSwapBackend:
         check_precision(self.precision, self.device)
         if self.device.type == "cpu":
             keep_freed_host_memory()  # no page faults on every call's activations
+        elif self.precision == "fp32":
+            use_ieee_fp32()
         found = find_clipswap_weights(weights_dir)
         if found is None:
             raise MissingWeightsError(
@@ -69,8 +73,13 @@ class ClipSwapBackend:
             self.memory_format = torch.channels_last
             self.generator = self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._run_generator: Callable[..., object] = self.generator
+        self._padded_batch = 0  # eager: every batch size as it comes
         if settings.compile:
             self._run_generator = torch.compile(self.generator, dynamic=False)
+            # A compiled graph is specialised to its batch size and the engine's
+            # batches vary (deadlines, faces per frame, the last one): padded to
+            # multiples of one size, a job compiles once or twice, not per size.
+            self._padded_batch = settings.batch_size or AUTO_BATCH_SIZE.get(self.device.type, 1)
         self.z: torch.Tensor | None = None
 
     def prepare_source(self, identity: SourceIdentity) -> None:
@@ -90,11 +99,14 @@ class ClipSwapBackend:
 
     def swap(self, batch: CropBatch) -> SwappedBatch:
         assert self.z is not None, "prepare_source() first"
-        target = ((batch.crops - 127.5) / 127.5).contiguous(memory_format=self.memory_format)
+        count = len(batch.crops)
+        target = _padded((batch.crops - 127.5) / 127.5, self._padded_batch)
+        target = target.contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), autocast(self.precision, self.device):
             output = self._run_generator(target, self.z.expand(len(target), -1))
         assert isinstance(output, torch.Tensor)
-        return SwappedBatch((output.float() + 1) * 127.5)  # (y + 1) / 2 in 0..255, unclipped
+        # (y + 1) / 2 in 0..255, unclipped
+        return SwappedBatch((output[:count].float() + 1) * 127.5)
 
     def _clip_encoder(self, path: Path, settings: SwapSettings) -> ClipImageEncoder | None:
         """None for the released 512-d identity input (ArcFace only); for a wider
@@ -114,6 +126,14 @@ class ClipSwapBackend:
                 f"{clip.embedding_dim}"
             )
         return clip
+
+
+def _padded(crops: torch.Tensor, multiple: int) -> torch.Tensor:
+    """`crops` with the last one repeated up to a multiple of `multiple` (0: as they are)."""
+    missing = -len(crops) % multiple if multiple else 0
+    if not missing:
+        return crops
+    return torch.cat([crops, crops[-1:].expand(missing, -1, -1, -1)])
 
 
 def _aligned(identity: SourceIdentity, size: int) -> list[np.ndarray]:

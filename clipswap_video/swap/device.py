@@ -31,6 +31,18 @@ def check_precision(precision: str, device: torch.device, key: str = "swap.preci
         raise ConfigValueError(f"{key} = fp16 needs a CUDA device; use bf16 or fp32")
 
 
+def use_ieee_fp32() -> None:
+    """Makes fp32 convolutions and matrix products on CUDA real fp32 (process-wide).
+
+    cuDNN's convolutions default to TF32 on Ampere and later (10 mantissa
+    bits): `precision = "fp32"` would then differ from the CPU by about 1e-3
+    and be no more exact than bf16 asks for less. Faster modes are fp16/bf16."""
+    # The flags every torch reads (torch 2.9's per-operator `fp32_precision`
+    # refuses to be mixed with them, and libraries still read these).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 @contextlib.contextmanager
 def autocast(precision: str, device: torch.device) -> Iterator[None]:
     """Mixed precision for fp16/bf16 (weights stay fp32); nothing for fp32."""
@@ -57,4 +69,10 @@ def keep_freed_host_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_FREED) and mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED))
 
 
-__all__ = ["autocast", "check_precision", "keep_freed_host_memory", "resolve_device"]
+__all__ = [
+    "autocast",
+    "check_precision",
+    "keep_freed_host_memory",
+    "resolve_device",
+    "use_ieee_fp32",
+]

@@ -12,12 +12,14 @@ A batch gathers whole frames until it holds `batch_size` crops, until its
 oldest frame has waited `wait_s` (the latency bound), or until too many frames
 queue behind it. Each batch then takes three steps, each on its own CUDA
 stream: the frame regions its faces cover are packed into a pinned host buffer
-and copied up (upload stream); they are warped into crops, swapped and, for
-the paper's composite, pasted back (compute stream); the results are copied
-into pinned host memory (download stream). The host waits for a batch only
-when a third is about to start, so batch k+1 is gathered and uploaded while
-batch k computes, and the CPU analyses the next frames meanwhile. On the CPU
-the streams are no-ops and the same code runs synchronously.
+and copied up with the crops' sampling matrices (upload stream); they are
+warped into crops, swapped and, for the paper's composite, pasted back (compute
+stream); the results are copied into pinned host memory (download stream).
+Nothing between a batch's launch and its collection makes the host wait for
+the device (no pageable copy, no value read back): the host waits for a batch
+only when a third is about to start, so batch k+1 is gathered and uploaded
+while batch k computes, and the CPU analyses the next frames meanwhile. On the
+CPU the streams are no-ops and the same code runs synchronously.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from clipswap_video.faces import Face, warp_back, warp_crops
+from clipswap_video.faces import Face, crop_grid_theta, sample_crops, warp_back, warp_crops
 from clipswap_video.media import Frame
 from clipswap_video.swap.backend import CropBatch, SwapBackend
 from clipswap_video.swap.composite import PixelRect
@@ -73,20 +75,36 @@ class _Staging:
     """A host buffer reused batch after batch (page-locked on CUDA, so copies
     to and from the device run asynchronously), grown when a batch needs more."""
 
-    def __init__(self, pinned: bool) -> None:
-        self.pinned = pinned
-        self.buffer = torch.empty(0, dtype=torch.uint8)
+    def __init__(self, pinned: bool, dtype: torch.dtype = torch.uint8) -> None:
+        self.pinned, self.dtype = pinned, dtype
+        self.buffer = torch.empty(0, dtype=dtype)
+        self.allocations = 0
 
     def reserve(self, size: int) -> torch.Tensor:
         if self.buffer.numel() < size:
-            self.buffer = torch.empty(size + size // 4, dtype=torch.uint8, pin_memory=self.pinned)
+            self.buffer = torch.empty(size + size // 4, dtype=self.dtype, pin_memory=self.pinned)
+            self.allocations += 1
         return self.buffer[:size]
+
+
+@dataclass(frozen=True, eq=False)
+class _Slot:
+    """The host buffers of one batch in flight: frame regions and sampling
+    matrices going up, results coming down."""
+
+    regions: _Staging
+    thetas: _Staging
+    results: _Staging
+
+    @classmethod
+    def new(cls, pinned: bool) -> _Slot:
+        return cls(_Staging(pinned), _Staging(pinned, torch.float32), _Staging(pinned))
 
 
 @dataclass(eq=False)
 class _Batch:
     works: list[FrameSwap]
-    slot: tuple[_Staging, _Staging]
+    slot: _Slot
     sizes: list[int] = field(default_factory=list)  # bytes of each work's results
     keep: list[torch.Tensor] = field(default_factory=list)  # device tensors in use
     event: torch.cuda.Event | None = None
@@ -141,11 +159,15 @@ class SwapEngine:
         self.device = backend.device
         self.batch_size = batch_size or AUTO_BATCH_SIZE.get(self.device.type, 1)
         self.streams = _Streams(self.device)
-        pinned = self.streams.cuda
-        self._slots = [(_Staging(pinned), _Staging(pinned)) for _ in range(_IN_FLIGHT)]
+        self._slots = [_Slot.new(pinned=self.streams.cuda) for _ in range(_IN_FLIGHT)]
         self._mask = None
         if paste_mask is not None:
             self._mask = torch.as_tensor(paste_mask, dtype=torch.float32, device=self.device)
+        if self.streams.cuda:
+            # The backend prepared its source (and this mask) on the default
+            # stream without waiting: the compute stream must not start before.
+            assert self.streams.compute is not None
+            self.streams.compute.wait_stream(torch.cuda.current_stream(self.device))
         self._order: deque[FrameSwap] = deque()  # submitted, not yet handed back
         self._gathering: list[FrameSwap] = []
         self._gathering_since = 0.0
@@ -192,51 +214,70 @@ class SwapEngine:
             self._complete(self._in_flight.popleft())
         batch = _Batch(self._gathering, self._slots[self.batches % _IN_FLIGHT])
         self._gathering = []
-        regions = self._upload(batch)
-        results = self._compute(batch, regions)
+        regions, thetas = self._upload(batch)
+        results = self._compute(batch, regions, thetas)
         self._download(batch, results)
         self._in_flight.append(batch)
         self.batches += 1
         self.crops += sum(len(work.faces) for work in batch.works)
 
-    def _upload(self, batch: _Batch) -> list[torch.Tensor]:
+    def _upload(self, batch: _Batch) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
         """Each work's region on the device, (3, h, w) uint8 (float on the CPU,
-        where the warp would convert it anyway)."""
-        shapes = [work.region.shape for work in batch.works]
+        where the warp would convert it anyway), and its crops' sampling
+        matrices (None for the paper's composite, which samples as OpenCV does)."""
+        thetas: list[np.ndarray | None] = [
+            None
+            if self.pastes
+            else crop_grid_theta(
+                work.matrices, work.region.shape[:2], self.backend.crop_size, origin=work.rect[:2]
+            )
+            for work in batch.works
+        ]
         if not self.streams.cuda:
             as_float = [work.region.astype(np.float32) for work in batch.works]
-            return [torch.from_numpy(region).permute(2, 0, 1) for region in as_float]
-        staged = batch.slot[0].reserve(sum(int(np.prod(shape)) for shape in shapes))
+            return (
+                [torch.from_numpy(region).permute(2, 0, 1) for region in as_float],
+                [None if theta is None else torch.from_numpy(theta) for theta in thetas],
+            )
+        regions = self._stage([work.region for work in batch.works], batch.slot.regions, batch)
+        matrices = [theta for theta in thetas if theta is not None]
+        uploaded = iter(self._stage(matrices, batch.slot.thetas, batch))
+        return (
+            [region.permute(2, 0, 1) for region in regions],
+            [None if theta is None else next(uploaded) for theta in thetas],
+        )
+
+    def _stage(
+        self, arrays: list[np.ndarray], staging: _Staging, batch: _Batch
+    ) -> list[torch.Tensor]:
+        """`arrays` packed into one pinned buffer and copied to the device in one
+        asynchronous copy on the upload stream; their views on the device."""
+        if not arrays:
+            return []
+        staged = staging.reserve(sum(array.size for array in arrays))
         flat, offset = staged.numpy(), 0
-        for work in batch.works:
-            flat[offset : offset + work.region.size] = work.region.reshape(-1)
-            offset += work.region.size
+        for array in arrays:
+            np.copyto(flat[offset : offset + array.size].reshape(array.shape), array)
+            offset += array.size
         with self.streams.on(self.streams.upload):
             on_device = staged.to(self.device, non_blocking=True)
         batch.keep.append(on_device)
-        regions, offset = [], 0
-        for shape in shapes:
-            size = int(np.prod(shape))
-            regions.append(on_device[offset : offset + size].view(shape).permute(2, 0, 1))
-            offset += size
-        return regions
+        views, offset = [], 0
+        for array in arrays:
+            views.append(on_device[offset : offset + array.size].view(array.shape))
+            offset += array.size
+        return views
 
-    def _compute(self, batch: _Batch, regions: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _compute(
+        self, batch: _Batch, regions: list[torch.Tensor], thetas: list[torch.Tensor | None]
+    ) -> list[torch.Tensor]:
         """Per work, the uint8 results to download (the pasted region, or the
         target and swapped crops)."""
-        size = self.backend.crop_size
         with self.streams.on(self.streams.compute, after=self.streams.upload):
             crops = torch.cat(
                 [
-                    warp_crops(
-                        region[None],
-                        work.matrices,
-                        size,
-                        torch.zeros(len(work.faces), dtype=torch.long, device=self.device),
-                        origin=work.rect[:2],
-                        in_32nds=self.pastes,
-                    )
-                    for region, work in zip(regions, batch.works, strict=True)
+                    self._crops(region, theta, work)
+                    for region, theta, work in zip(regions, thetas, batch.works, strict=True)
                 ]
             )
             if self.pastes:
@@ -261,6 +302,17 @@ class SwapEngine:
             batch.keep.extend([crops, swapped.crops, *results])
         return results
 
+    def _crops(
+        self, region: torch.Tensor, theta: torch.Tensor | None, work: FrameSwap
+    ) -> torch.Tensor:
+        """The aligned crops of one work's faces, (N, 3, S, S) float: the region
+        converted once and shared by its faces, not copied per face."""
+        faces = region[None].float().expand(len(work.faces), -1, -1, -1)
+        size = self.backend.crop_size
+        if theta is None:
+            return warp_crops(faces, work.matrices, size, origin=work.rect[:2], in_32nds=True)
+        return sample_crops(faces, theta, size)
+
     def _paste(self, region: torch.Tensor, faces: torch.Tensor, work: FrameSwap) -> torch.Tensor:
         """The reference's composite: each face (float, unclipped) alpha-blended
         with the warped mask in detection order, then clipped and truncated to
@@ -280,7 +332,7 @@ class SwapEngine:
         if not self.streams.cuda:
             batch.keep = [result.contiguous().view(-1) for result in results]
             return
-        host = batch.slot[1].reserve(sum(batch.sizes))
+        host = batch.slot.results.reserve(sum(batch.sizes))
         with self.streams.on(self.streams.download, after=self.streams.compute):
             flat = torch.cat([result.reshape(-1) for result in results])
             host.copy_(flat, non_blocking=True)
@@ -299,7 +351,7 @@ class SwapEngine:
     def _complete(self, batch: _Batch) -> None:
         if batch.event is not None:
             batch.event.synchronize()
-            host = batch.slot[1].buffer[: sum(batch.sizes)].numpy()
+            host = batch.slot.results.buffer[: sum(batch.sizes)].numpy()
             parts = np.split(host, np.cumsum(batch.sizes)[:-1])
         else:
             parts = [result.numpy() for result in batch.keep[-len(batch.works) :]]

@@ -24,6 +24,7 @@ from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import (
     Face,
     FaceAnalyzer,
+    FaceDetector,
     FaceSelector,
     alignment_matrices,
     alignment_template,
@@ -68,8 +69,15 @@ class FaceSwapper:
     """A swap job's models and source identity, loaded once for any number of videos."""
 
     def __init__(
-        self, settings: Settings, sources: Sequence[Path], weights_dir: Path | None = None
+        self,
+        settings: Settings,
+        sources: Sequence[Path],
+        weights_dir: Path | None = None,
+        *,
+        detector: FaceDetector | None = None,
     ) -> None:
+        """`detector`: a face detector already made (benchmarks with known
+        faces), instead of the one `settings.faces` names."""
         if settings.enhance.enhancer != "none" and composites_on_device(settings.composite):
             raise ConfigValueError(
                 "an enhancer needs the landmark mask: the paper's composite (composite.masks = "
@@ -79,11 +87,11 @@ class FaceSwapper:
         name, note = resolve_swapper(settings.swap.swapper, weights_dir)
         if note:
             log.warning(note)
-        detector, _ = resolve_detector(settings.faces, name, weights_dir)
-        settings = replace(settings, faces=replace(settings.faces, detector=detector))
+        detector_name, _ = resolve_detector(settings.faces, name, weights_dir)
+        settings = replace(settings, faces=replace(settings.faces, detector=detector_name))
         self.settings = settings
         self.selection = parse_selection(settings.faces.select)
-        self.detector = create_detector(settings.faces, weights_dir)
+        self.detector = detector or create_detector(settings.faces, weights_dir)
         self.identity = source_identity(
             self.detector,
             sources,
