@@ -10,7 +10,9 @@ psutil, tqdm and regex. The rest of what the check's code paths import is listed
 in WHEELS: one cp312 manylinux x86_64 (or pure-Python) wheel each, pinned to the
 version this venv has, so the GPU runs what CI tests; tools/gpu_check.sh installs
 them there. A package with no wheel on PyPI (only an sdist) is built here into a
-pure-Python wheel. Wheels of other versions or packages in DEST are removed.
+wheel, which must be pure Python. Wheels of other versions or packages in DEST are
+removed. `--python-version 3.11 --dest DIR` gathers the same list for a rehearsal
+in a CPython 3.11 that holds only what the GPU machine has.
 
 The working tree travels with the wheels, and the machine takes at most 64 MiB a
 call: this fails, with the sizes printed, when both together pass 56 MiB.
@@ -39,20 +41,24 @@ WHEELS = {
     "open-clip-torch": "the trainer's CLIP loss builds its tower (train/networks.py)",
     "ftfy": "open_clip's tokenizer imports it",
     "wcwidth": "ftfy imports it",
-    "pytest": "`pytest -m cuda`, which imports every test file to collect it",
+    "pytest": "`pytest -m cuda` on the test files that hold cuda tests",
     "pluggy": "pytest's dependency",
     "iniconfig": "pytest's dependency",
     "pytest-timeout": "pyproject.toml's `timeout` setting",
+    "insightface": "tests/face_fixtures.py's photos (found by location, not imported)",
+    # The rest lets every test file collect there (`pytest -m cuda tests/`), so that a
+    # cuda test can go into any of them: 1.8 MiB.
     "filterpy": "tests/test_kalman.py's reference",
-    "insightface": "tests/face_fixtures.py's photos, tests/test_insightface_backend.py",
-    "requests": "insightface imports it",
+    "requests": "tests/test_insightface_backend.py imports insightface, which imports it",
     "urllib3": "requests' dependency",
     "certifi": "requests' dependency",
     "charset-normalizer": "requests' dependency",
     "hypothesis": "tests/test_fuzz.py",
     "sortedcontainers": "hypothesis' dependency",
 }
-"""Distribution name -> why the check needs it."""
+"""Distribution name -> why the check needs it. Not here: dlib-bin and
+face-recognition-models (its model files are 126 MiB) and decord (13 MiB):
+the check's code paths must not need them."""
 
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 """The platforms `pip download` is asked for; it also takes manylinux2014's
