@@ -316,7 +316,9 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
     class RecordedSwapper:
         """FaceSwapper's stand-in: records what it would load (seconds of dlib)."""
 
-        def __init__(self, settings: Any, sources: list[Path], weights_dir: Any = None) -> None:
+        def __init__(
+            self, settings: Any, sources: list[Path], weights_dir: Any = None, detector: Any = None
+        ) -> None:
             self.loaded = ("+".join(path.name for path in sources), settings.video.crf)
             loads.append(self.loaded)
 

@@ -127,7 +127,8 @@ def test_nvenc_without_gpu_is_one_line(cli, source_image: Path, clip: Path, tmp_
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: NVENC may well start")
     code, err = cli(source_image, clip, tmp_path / "out.mp4", "--codec", "h264_nvenc")
-    assert_one_line_error(code, err, ExitCode.ENCODER_UNAVAILABLE, "needs an NVIDIA GPU")
+    assert_one_line_error(code, err, ExitCode.ENCODER_UNAVAILABLE, "h264_nvenc could not be opened")
+    assert "(A100, H100, H200) have none; use --codec libx264 or libx265" in err
     assert outputs(tmp_path) == []
 
 

@@ -13,6 +13,7 @@ from keras_writer import (
     avg_pool2,
     batch_norm,
     conv,
+    flat_node,
     functional,
     input_layer,
     instance_norm,
@@ -20,6 +21,7 @@ from keras_writer import (
     leaky,
     max_pool,
     node,
+    op_layer,
     sigmoid,
     upsample2_bilinear,
     write_keras_h5,
@@ -499,3 +501,119 @@ def test_prelu_per_channel_and_per_position(tmp_path: Path, shared: bool) -> Non
     with torch.no_grad():
         out = load_h5_graph(path)(_nchw(image)).numpy().transpose(0, 2, 3, 1)
     assert np.allclose(out, np.where(image >= 0, image, alpha * image), atol=1e-6)
+
+
+def _prelu_after_conv(tmp_path: Path) -> Path:
+    """input -> 1x1 Conv2D -> shared-axes PReLU (a conv's output is fp16 under autocast)."""
+    layers = [
+        input_layer("input_1", [None, 4, 4, 3]),
+        layer(
+            "Conv2D",
+            "conv2d",
+            node("input_1"),
+            filters=3,
+            kernel_size=[1, 1],
+            padding="same",
+            activation="linear",
+            use_bias=False,
+        ),
+        layer("PReLU", "p_re_lu", node("conv2d"), shared_axes=[1, 2]),
+    ]
+    weights = {
+        "conv2d": [("conv2d/kernel:0", _r(1, 1, 3, 3))],
+        "p_re_lu": [("p_re_lu/alpha:0", np.full((1, 1, 3), 0.25, np.float32))],
+    }
+    return write_keras_h5(
+        tmp_path / "p.h5", functional("prelu", layers, ["input_1"], ["p_re_lu"]), weights
+    )
+
+
+def test_prelu_keeps_a_half_precision_input_half() -> None:
+    """alpha is fp32; `alpha * x` promoted a bf16/fp16 x to fp32 for every later layer."""
+    from clipswap_video.models._keras_ops import PReLU
+
+    prelu = PReLU({}, [("alpha", np.full((1, 1, 2), 0.5, np.float32))])
+    x = torch.tensor([-2.0, 3.0]).view(1, 2, 1, 1).to(torch.bfloat16)
+    with torch.no_grad():
+        out = prelu([x])
+    assert out.dtype == torch.bfloat16 and out.flatten().tolist() == [-1.0, 3.0]
+
+
+def _bias_add_graph(tmp_path: Path, data_format: str = "NHWC") -> Path:
+    layers = [
+        input_layer("input_image", [None, None, None, 3]),
+        op_layer(
+            "TFOpLambda",
+            "nn.bias_add",
+            flat_node("input_image", bias=[-1.0, -2.0, -3.0], data_format=data_format),
+        ),
+        layer(
+            "Conv2D",
+            "conv2d",
+            node("tf.nn.bias_add"),
+            filters=2,
+            kernel_size=[1, 1],
+            padding="same",
+            activation="linear",
+            use_bias=False,
+        ),
+    ]
+    kernel = np.arange(6, dtype=np.float32).reshape(1, 1, 3, 2)
+    model = functional("pre", layers, ["input_image"], ["conv2d"])
+    return write_keras_h5(tmp_path / "bias.h5", model, {"conv2d": [("conv2d/kernel:0", kernel)]})
+
+
+def test_bias_add_makes_its_bias_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bias is a buffer built at load (moved and cast with the module, not in
+    the state dict), not a tensor made from the list on every call."""
+    model = load_h5_graph(_bias_add_graph(tmp_path)).double()
+    assert [name for name, _ in model.named_buffers()] == ["ops.tf__nn__bias_add.bias"]
+    assert "ops.tf__nn__bias_add.bias" not in model.state_dict()
+    image = RNG.uniform(0, 255, (1, 5, 4, 3))
+
+    def no_new_tensors(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a tensor made in forward")
+
+    monkeypatch.setattr(torch, "as_tensor", no_new_tensors)
+    monkeypatch.setattr(torch, "tensor", no_new_tensors)
+    with torch.no_grad():
+        got = model(torch.from_numpy(image).permute(0, 3, 1, 2))
+    expected = (image - [1, 2, 3]) @ np.arange(6.0).reshape(3, 2)
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.permute(0, 2, 3, 1).numpy(), expected, rtol=1e-12)
+
+
+def test_bias_add_refuses_channels_first(tmp_path: Path) -> None:
+    path = _bias_add_graph(tmp_path, data_format="NCHW")
+    with pytest.raises(KerasOpError, match="nn.bias_add with data_format 'NCHW'"):
+        load_h5_graph(path)
+
+
+@pytest.mark.cuda
+def test_prelu_graph_under_fp16_autocast_stays_fp16(tmp_path: Path) -> None:
+    model = load_h5_graph(_prelu_after_conv(tmp_path)).cuda()
+    x = torch.randn(2, 3, 4, 4, device="cuda")
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
+        out = model(x)
+    assert out.dtype == torch.float16
+    with torch.no_grad():
+        reference = model(x)
+    torch.testing.assert_close(out.float(), reference, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.cuda
+def test_bias_add_graph_runs_without_a_host_sync(tmp_path: Path) -> None:
+    model = load_h5_graph(_bias_add_graph(tmp_path)).cuda()
+    x = torch.rand(1, 3, 5, 4, device="cuda") * 255
+    with torch.no_grad():
+        model(x)  # warm-up: cuDNN's first call
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            out = model(x)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    expected = (x - torch.tensor([1.0, 2.0, 3.0], device="cuda").view(1, 3, 1, 1)).permute(
+        0, 2, 3, 1
+    ) @ torch.arange(6.0, device="cuda").view(3, 2)
+    torch.testing.assert_close(out.permute(0, 2, 3, 1), expected, atol=1e-3, rtol=1e-4)

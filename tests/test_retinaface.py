@@ -1,6 +1,6 @@
 """RetinaFace-Res50 in torch: narrow graphs in the released file's h5 layout
-against an independent NumPy forward, priors / decode / NMS by hand, and the
-`retinaface` detector backend end to end (no TensorFlow, no 110 MB file)."""
+against an independent NumPy forward, and the `retinaface` detector backend end
+to end (no TensorFlow, no 110 MB file). Post-processing: test_retinaface_post.py."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from clipswap_video.errors import ConfigValueError, CorruptWeightsError, Missing
 from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.detect import detection_input
 from clipswap_video.faces.retinaface_backend import (
+    REFRESH_CANVAS,
     SMALLEST_FACE,
     RetinaFaceDetector,
     torch_device,
@@ -41,7 +42,7 @@ from clipswap_video.faces.retinaface_backend import (
 from clipswap_video.faces.types import Face
 from clipswap_video.models.keras_h5 import KerasOpError, load_h5_graph
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
-from clipswap_video.models.retinaface import decode, load_retinaface, nms, priors
+from clipswap_video.models.retinaface import load_retinaface
 
 BLOCKS = (1, 2, 1, 1)
 WIDTHS = (8, 8, 12, 8)
@@ -172,53 +173,6 @@ def test_resnet_outputs_match_the_interpreter(tmp_path: Path) -> None:
         expected, got = graph(x), net(x, names)
     for name, tensor in zip(names, expected, strict=True):
         torch.testing.assert_close(got[name], tensor, atol=1e-4, rtol=1e-4)
-
-
-def test_priors_by_hand() -> None:
-    anchors = priors(20, 40, [[16, 32]], [8])
-    assert anchors.shape == (3 * 5 * 2, 4)
-    expected = {
-        0: (0.1, 0.2, 0.4, 0.8),
-        1: (0.1, 0.2, 0.8, 1.6),
-        2: (0.3, 0.2, 0.4, 0.8),
-        10: (0.1, 0.6, 0.4, 0.8),
-        29: (0.9, 1.0, 0.8, 1.6),
-    }
-    for row, values in expected.items():
-        assert anchors[row].tolist() == pytest.approx(values)
-
-
-def test_decode_by_hand() -> None:
-    anchor = torch.tensor([[0.5, 0.5, 0.2, 0.4]])
-    deltas = torch.tensor([[1.0, -1.0, math.log(2) / 0.2, 0.0]])
-    landmarks = torch.tensor([[1.0, 2.0] * 5])
-    boxes, points = decode(deltas, landmarks, anchor)
-    assert boxes[0].tolist() == pytest.approx([0.32, 0.26, 0.72, 0.66])
-    assert points[0, 3].tolist() == pytest.approx([0.52, 0.58])
-
-
-def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    order, kept = list(np.argsort(-scores)), []
-    while order:
-        best, order = order[0], order[1:]
-        kept.append(int(best))
-        low = np.maximum(boxes[best, :2], boxes[order, :2])
-        high = np.minimum(boxes[best, 2:], boxes[order, 2:])
-        overlap = np.clip(high - low, 0, None).prod(1)
-        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-        iou_with_best = overlap / (area(boxes[best]) + area(boxes[order]) - overlap)
-        order = [o for o, v in zip(order, iou_with_best, strict=True) if v <= iou]
-    return kept
-
-
-def test_nms_matches_numpy() -> None:
-    rng = np.random.default_rng(5)
-    corners = rng.uniform(0, 1, (300, 2))
-    boxes = np.hstack([corners, corners + rng.uniform(0.05, 0.3, (300, 2))]).astype(np.float32)
-    scores = rng.uniform(0, 1, 300).astype(np.float32)
-    for iou in (0.2, 0.4, 0.7):
-        kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).tolist()
-        assert kept == _nms_numpy(boxes, scores, iou)
 
 
 # The interpreter's SlicingOpLambda / nn.bias_add ----------------------------------
@@ -388,13 +342,14 @@ def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
         landmarks_5=np.zeros((5, 2), np.float32),
         track_id=7,
     )
-    calls = []
+    calls, canvases = [], []
 
     def in_window(face: Face) -> Face:  # frame pixels -> the window's: 2.5 x 40 px at 70, 30
         return face.with_(box=(face.box - [70, 30, 70, 30]) * 3.2, track_id=None)
 
-    def fake_run(images: list[np.ndarray]) -> list[list[Face]]:
+    def fake_run(images: list[np.ndarray], canvas: tuple[int, int]) -> list[list[Face]]:
         calls.append([image.shape for image in images])
+        canvases.append(canvas)
         near = in_window(track.with_(box=track.box + 2, score=0.8))
         far = in_window(track.with_(box=track.box + 60, score=0.99))
         return [[far, near] for _ in images]
@@ -405,6 +360,7 @@ def test_refresh_window_scale_and_choice(tmp_path: Path) -> None:
     assert len(refreshed) == 1 and refreshed[0].track_id == 7
     assert refreshed[0].box == pytest.approx(track.box + 2)
     assert calls[0] == [(320, 320, 3)]  # 2.5 x the 40 px face, scaled so the face is 128 px
+    assert canvases[0] == (REFRESH_CANVAS, REFRESH_CANVAS)
     track_gone = track.with_(box=np.array([5, 5, 45, 45], np.float32))
     assert detector.refresh(image, [track_gone]) == []  # only the far face: dropped
     detector.refresh(image, [track, track.with_(track_id=8), track.with_(track_id=9)])

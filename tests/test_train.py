@@ -416,7 +416,7 @@ def test_cli_trains_and_exports(cli, data_dir: Path, cache_dir: Path, tmp_path: 
         f'data.cache_dir="{cache_dir}"',
     )
     code, err = cli(*args)
-    assert code == 0 and "trained to step 2" in err
+    assert code == 0 and "trained to step 2" in err and "faces; device cpu, fp32" in err
     assert (out / "ClipSwap.safetensors").exists() and (out / "config.toml").exists()
     (out / "ClipSwap.safetensors").unlink()
     code, err = cli(*args, "--export-only")

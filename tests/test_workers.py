@@ -6,6 +6,7 @@ a worker's death fails only its job."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sqlite3
@@ -19,11 +20,18 @@ from typing import Any
 import av
 import pytest
 from conftest import CliRun
+from worker_fixtures import LOST_GPU, reporting_detector, reports
 
 from clipswap_video.batch import JobOutcome, VideoJob
+from clipswap_video.batch._worker_setup import (
+    ALLOCATOR,
+    device_failed,
+    plan_workers,
+    video_on,
+)
 from clipswap_video.batch.local_executor import _fail_dead_workers, expand_devices, run_on_devices
-from clipswap_video.config import load_settings
-from clipswap_video.errors import ConfigValueError, ExitCode
+from clipswap_video.config import VideoSettings, load_settings
+from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
 from media_fixtures import write_clip
 
 
@@ -87,6 +95,147 @@ def test_a_dead_worker_fails_only_its_job(tmp_path: Path) -> None:
     assert (
         outcomes[3].error == f"worker on cuda:1 died (exit code -9) while swapping {jobs[0].input}"
     )
+
+
+# What each worker is given, and a GPU lost --------------------------------------
+
+
+def test_workers_split_the_cores_and_share_a_gpu_s_memory() -> None:
+    """GPU workers count in the thread split (they decode, analyse, composite and
+    encode on the CPU); workers on one GPU get 1/k of it less a margin and
+    growable segments; what the user set is kept."""
+    setups, added = plan_workers(["cuda:0", "cuda:0", "cuda:1", "cpu"], 16, {})
+    assert [setup.threads for setup in setups] == [4, 4, 4, 4]
+    assert [setup.memory_fraction for setup in setups] == [0.48, 0.48, None, None]
+    assert added == {"OMP_NUM_THREADS": "4", "PYTORCH_CUDA_ALLOC_CONF": ALLOCATOR}
+    setups, added = plan_workers(["cuda:1"] * 3, 16, {})
+    assert [setup.memory_fraction for setup in setups] == [pytest.approx(1 / 3 - 0.02)] * 3
+    assert [setup.threads for setup in setups] == [5] * 3
+    user = {"OMP_NUM_THREADS": "6", "PYTORCH_ALLOC_CONF": "max_split_size_mb:512"}
+    setups, added = plan_workers(["cuda", "cuda:0"], 16, user)  # a bare cuda is GPU 0
+    assert [(s.threads, s.memory_fraction) for s in setups] == [(6, 0.48), (6, 0.48)]
+    assert added == {}
+    setups, added = plan_workers(["cuda:0", "cuda:1"], 16, {})  # a GPU each: no cap
+    assert [(s.threads, s.memory_fraction) for s in setups] == [(8, None), (8, None)]
+    assert added == {"OMP_NUM_THREADS": "8"}
+    setups, added = plan_workers(["cuda:0"], 16, {})  # alone: the libraries' defaults
+    assert setups[0].threads is None and setups[0].memory_fraction is None and added == {}
+
+
+def test_which_errors_lose_the_gpu() -> None:
+    import torch
+
+    assert device_failed(RuntimeError(LOST_GPU))
+    assert device_failed(RuntimeError("CUDA error: device-side assert triggered"))
+    if hasattr(torch, "AcceleratorError"):  # torch 2.8 and later
+        assert device_failed(torch.AcceleratorError("an illegal instruction was encountered"))
+    try:
+        try:
+            raise RuntimeError(LOST_GPU)
+        except RuntimeError as error:
+            raise ClipswapError("the swap failed") from error
+    except ClipswapError as wrapped:
+        assert device_failed(wrapped)
+    assert not device_failed(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to..."))
+    assert not device_failed(RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED"))
+    assert not device_failed(ValueError("CUDA error"))
+
+
+def test_nvenc_encodes_on_the_worker_s_gpu(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    nvenc = VideoSettings(codec="hevc_nvenc", options={"tune": "hq"})
+    assert video_on("cuda:1", nvenc, out, segment=False).options == {"tune": "hq", "gpu": "1"}
+    chosen = VideoSettings(codec="h264_nvenc", options={"gpu": "0"})  # the user's choice
+    assert video_on("cuda:1", chosen, out, segment=False) == chosen
+    x264 = VideoSettings(codec="libx264")
+    assert video_on("cuda:1", x264, out, segment=False) == x264
+    assert video_on("cpu", nvenc, out, segment=False) == nvenc
+    auto = VideoSettings(codec="auto", h264_codec="libx264")
+    assert video_on("cpu", auto, out, segment=True).codec == "libx264"  # the output's encoder
+    assert video_on("cpu", auto, out, segment=False) == auto
+
+
+def _fixed_face_jobs(source: Path, folder: Path, count: int) -> list[VideoJob]:
+    clips = [write_clip(folder / f"in{n}.mp4", frames=6) for n in range(count)]
+    return [VideoJob((source,), clip, folder / f"out{n}.mp4") for n, clip in enumerate(clips)]
+
+
+@pytest.mark.slow
+def test_workers_start_with_their_share_and_the_given_detector(
+    source_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two CPU workers, each seen from inside (the detector factory reports): half
+    the cores for OpenMP, torch and OpenCV, no allocator setting; the factory's
+    detector finds its face in every frame (the bundled one finds none there)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    jobs = _fixed_face_jobs(source_image, tmp_path, 2)
+    settings = load_settings(overrides=["swap.swapper=classic"])
+    factory = functools.partial(reporting_detector, folder, wait_for=2)
+    outcomes = run_on_devices(jobs, settings, ["cpu", "cpu"], detector_factory=factory)
+    assert [outcome.error for outcome in outcomes] == [None, None]
+    assert all(
+        outcome.coverage and outcome.coverage["frames_with_faces"] == 6 for outcome in outcomes
+    )
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    seen = reports(folder)
+    assert len({report["pid"] for report in seen}) == 2
+    for report in seen:
+        assert report["omp_num_threads"] == str(share) and report["alloc_conf"] is None
+        assert report["torch_threads"] == share and report["cv2_threads"] == share
+        assert report["device"] == "cpu"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failures", [1, 9])
+def test_a_worker_that_loses_its_gpu_is_replaced(
+    source_image: Path, tmp_path: Path, failures: int
+) -> None:
+    """A job whose worker hits a CUDA error fails with that line, and a new
+    process takes the jobs left on the device; twice at most: then the jobs
+    left are not run."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    jobs = _fixed_face_jobs(source_image, tmp_path, 4)
+    settings = load_settings(overrides=["swap.swapper=classic"])
+    factory = functools.partial(reporting_detector, folder, failures=failures)
+    outcomes = run_on_devices(jobs, settings, ["cpu"], detector_factory=factory)
+    lost = f"CUDA error on cpu, after which its worker cannot use the GPU: {LOST_GPU}"
+    errors = [outcome.error for outcome in outcomes]
+    if failures == 1:
+        assert errors == [lost, None, None, None]
+        assert [outcome.frames for outcome in outcomes[1:]] == [6, 6, 6]
+    else:
+        assert errors == [lost, lost, lost, "not run: every worker stopped"]
+    assert outcomes[0].exit_code == ExitCode.INTERNAL and outcomes[0].device == "cpu"
+    pids = [report["pid"] for report in reports(folder)]
+    assert len(pids) == (2 if failures == 1 else 3) == len(set(pids))  # a new process each
+
+
+@pytest.mark.cuda
+def test_two_workers_on_one_gpu_take_it_as_current_and_half_its_memory(tmp_path: Path) -> None:
+    """Seen from inside each worker (its detector factory reports, then ends the
+    job before any model loads): cuda:0 is the current device, torch may use
+    0.48 of it, and the allocator grows segments in place."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    jobs = [
+        VideoJob((tmp_path / "a.jpg",), tmp_path / f"in{n}.mp4", tmp_path / f"out{n}.mp4")
+        for n in range(2)
+    ]
+    settings = load_settings(overrides=["swap.swapper=classic"])
+    factory = functools.partial(reporting_detector, folder, wait_for=2, refuse=True)
+    outcomes = run_on_devices(jobs, settings, ["cuda:0", "cuda:0"], detector_factory=factory)
+    assert [outcome.error for outcome in outcomes] == ["reported", "reported"]
+    seen = reports(folder)
+    assert len({report["pid"] for report in seen}) == 2
+    allocator = os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ALLOCATOR)
+    for report in seen:
+        assert report["device"] == "cuda:0" and report["current_device"] == 0
+        assert report["memory_fraction"] == pytest.approx(0.48)
+        assert report["alloc_conf"] == allocator
 
 
 # Real processes, killed with SIGKILL --------------------------------------------

@@ -7,13 +7,18 @@ source identity and runs whole videos one after another; different videos run
 in parallel on different devices, the frames of each video are batched inside
 its worker (swap.engine). Processes, not threads: each GPU gets its own CUDA
 context and Python interpreter, and a crash in one worker (a driver fault, an
-out-of-memory kill) fails only the video it was working on. The batch planner
-(jobs, manifests, Ray) builds on this.
+out-of-memory kill) fails only the video it was working on. A CUDA error that
+leaves a GPU unusable to its process (an illegal address, a device-side
+assert) fails the job and ends the worker; a new one takes the jobs left on
+that device. The workers share the box's cores and, several on one GPU, its
+memory (batch/_worker_setup.py). The batch planner (jobs, manifests, Ray)
+builds on this.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -21,27 +26,33 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clipswap_video.batch._worker_setup import (
+    DetectorFactory,
+    WorkerSetup,
+    device_failed,
+    plan_workers,
+    prepare_worker,
+    spawn_environment,
+    video_on,
+)
 from clipswap_video.batch.jobs import JobOutcome, Segment, VideoJob, WorkUnit, job_of
 from clipswap_video.config import Settings
 from clipswap_video.devices import parse_device_list
 from clipswap_video.errors import ClipswapError, ExitCode
 
 if TYPE_CHECKING:
-    from clipswap_video.config import FaceSettings
-    from clipswap_video.faces import FaceDetector
     from clipswap_video.swap import FaceSwapper
 
-DetectorFactory = Callable[["FaceSettings"], "FaceDetector"]
-"""Makes a worker's face detector from its face settings (picklable: it is sent
-to the worker process); benchmarks with known faces pass one."""
+log = logging.getLogger(__name__)
 
 _POLL_S = 0.5
 _STOP_GRACE_S = 30.0  # a stopped worker's time to remove its unfinished output and exit
+_RESTARTS = 2  # new workers per device slot after lost GPUs: a failing GPU is not retried forever
+_DEVICE_LOST = 75  # a worker's exit status after a CUDA error made its GPU unusable to it
 
 
 def expand_devices(spec: str, cuda_count: int | None = None) -> list[str]:
@@ -74,29 +85,23 @@ def run_on_devices(
     models when they change, so give jobs that share settings next to each
     other); returns one outcome per job, in the order of `jobs`. `on_start(job, device)` and
     `on_outcome(outcome)` are called in this process as jobs start and end. A
-    failing job does not stop the others. Ctrl-C stops the workers and is
-    raised again here; workers whose parent dies (kill -9) exit by themselves.
-    `detector_factory`: each worker's detector instead of the settings' one."""
+    failing job does not stop the others; a worker whose GPU failed is replaced
+    (at most twice a device). `detector_factory` (picklable) builds each worker's
+    face detector instead of faces.create_detector. Ctrl-C stops the workers and
+    is raised again here; workers whose parent dies (kill -9) exit by themselves."""
     context = mp.get_context("spawn")  # no fork: CUDA and threads do not survive it
     todo: Any = context.Queue()
     results: Any = context.Queue()
     per_job = [settings] * len(jobs) if isinstance(settings, Settings) else list(settings)
     for index, (job, job_settings) in enumerate(zip(jobs, per_job, strict=True)):
         todo.put((index, job, job_settings))
-    workers = [
-        context.Process(
-            target=_worker,
-            args=(device, weights_dir, todo, results, detector_factory),
-            name=f"clipswap-{number}-{device}",  # unique: `running` is keyed by it
-            daemon=True,
-        )
-        for number, device in enumerate(devices[: max(1, len(jobs))])
-    ]
-    cpu_workers = sum(device == "cpu" for device in devices[: len(workers)])
-    with _threads_per_worker(cpu_workers):
-        for worker in workers:
-            todo.put(None)  # one stop mark per worker, after the jobs
-            worker.start()
+    slots = list(devices[: max(1, len(jobs))])
+    setups, environment = plan_workers(
+        slots, len(os.sched_getaffinity(0)), os.environ, detector_factory
+    )
+    for _ in slots:
+        todo.put(None)  # one stop mark per worker slot, after the jobs
+    workers = _Workers(context, slots, setups, environment, (weights_dir, todo, results))
     outcomes: dict[int, JobOutcome] = {}
     running: dict[str, tuple[int, WorkUnit]] = {}  # worker name -> its current job
     try:
@@ -104,8 +109,9 @@ def run_on_devices(
             try:
                 kind, name, index, payload = results.get(timeout=_POLL_S)
             except queue.Empty:
-                _fail_dead_workers(workers, running, outcomes, on_outcome)
-                if not any(worker.is_alive() for worker in workers) and results.empty():
+                _fail_dead_workers(workers.processes, running, outcomes, on_outcome)
+                workers.replace_lost(jobs_left=len(outcomes) + len(running) < len(jobs))
+                if not workers.alive() and results.empty():
                     break
                 continue
             if kind == "start":
@@ -118,14 +124,7 @@ def run_on_devices(
                 if on_outcome is not None:
                     on_outcome(payload)
     finally:
-        for worker in workers:
-            if worker.is_alive() and len(outcomes) < len(jobs):
-                worker.terminate()  # the worker unwinds its job (see _worker)
-        for worker in workers:
-            worker.join(timeout=_STOP_GRACE_S)
-            if worker.is_alive():  # stuck: no more waiting
-                worker.kill()
-                worker.join()
+        workers.stop(unfinished=len(outcomes) < len(jobs))
     return [
         outcomes.get(
             index,
@@ -137,21 +136,69 @@ def run_on_devices(
     ]
 
 
-@contextmanager
-def _threads_per_worker(workers: int) -> Iterator[None]:
-    """Several CPU workers share the cores: each gets cores / workers OpenMP
-    threads (torch, BLAS) through the environment its spawned process inherits,
-    as Ray does for its actors; unless the user set OMP_NUM_THREADS. Left to
-    size their pools for every core, the workers' pools spin-wait on each other's
-    cores and the batch runs slower than on one worker (docs/benchmarks.md)."""
-    if workers < 2 or "OMP_NUM_THREADS" in os.environ:
-        yield
-        return
-    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
-    try:
-        yield
-    finally:
-        del os.environ["OMP_NUM_THREADS"]
+class _Workers:
+    """One worker process per device slot, started at once. A slot whose worker
+    ended after losing its GPU (exit status _DEVICE_LOST) gets a new process,
+    _RESTARTS times at most: the new CUDA context starts clean."""
+
+    def __init__(
+        self,
+        context: Any,
+        devices: Sequence[str],
+        setups: Sequence[WorkerSetup],
+        environment: Mapping[str, str],
+        queues: tuple[Path | None, Any, Any],
+    ) -> None:
+        self._context, self._environment, self._queues = context, environment, queues
+        self._devices, self._setups = list(devices), list(setups)
+        self.restarts = [0] * len(devices)
+        self.processes = [self._start(slot) for slot in range(len(devices))]
+
+    def _start(self, slot: int) -> Any:
+        device, restarts = self._devices[slot], self.restarts[slot]
+        weights_dir, todo, results = self._queues
+        process = self._context.Process(
+            target=_worker,
+            args=(device, self._setups[slot], weights_dir, todo, results),
+            # unique (`running` is keyed by it), the device last (see _device)
+            name=f"clipswap-{slot}{f'.{restarts}' if restarts else ''}-{device}",
+            daemon=True,
+        )
+        with spawn_environment(self._environment):  # what a spawned process starts with
+            process.start()
+        return process
+
+    def replace_lost(self, jobs_left: bool) -> None:
+        """A new worker for each slot whose worker lost its GPU, while jobs are left."""
+        for slot, process in enumerate(self.processes):
+            if not jobs_left or process.exitcode != _DEVICE_LOST:
+                continue
+            if self.restarts[slot] >= _RESTARTS:
+                continue  # the other slots take the jobs left, if any are alive
+            process.join()
+            self.restarts[slot] += 1
+            log.warning(
+                "a new worker on %s after a CUDA error (%d of %d)",
+                self._devices[slot],
+                self.restarts[slot],
+                _RESTARTS,
+            )
+            self.processes[slot] = self._start(slot)
+
+    def alive(self) -> bool:
+        return any(process.is_alive() for process in self.processes)
+
+    def stop(self, unfinished: bool) -> None:
+        """Stops the workers still running when jobs are `unfinished` (each unwinds
+        its job, see _worker), and waits for every one to exit."""
+        for process in self.processes:
+            if process.is_alive() and unfinished:
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=_STOP_GRACE_S)
+            if process.is_alive():  # stuck: no more waiting
+                process.kill()
+                process.join()
 
 
 def _fail_dead_workers(
@@ -199,12 +246,12 @@ class VideoWorker:
         self.label = label  # how outcomes name the worker
         self.weights_dir = weights_dir
         self.detector_factory = detector_factory
+        self.device_lost = False  # a CUDA error made the GPU unusable to this process
         self._settings: Settings | None = None
         self._swappers: dict[tuple[Path, ...], FaceSwapper] = {}
 
     def run(self, unit: WorkUnit, settings: Settings) -> JobOutcome:
         """Swaps one video or segment; a user error or a bug becomes its outcome."""
-        from clipswap_video.media.containers import resolve_encoder
         from clipswap_video.pipeline import run_video
         from clipswap_video.swap.quality import quality_summary
 
@@ -215,10 +262,8 @@ class VideoWorker:
             swap=dataclasses.replace(settings.swap, device=self.device),
             faces=dataclasses.replace(settings.faces, device=self.device),
         )
-        if segment is not None:  # encoded as the whole output's container wants
-            codec = resolve_encoder(job.output, settings.video)
-            video = dataclasses.replace(settings.video, codec=codec)
-            on_device = dataclasses.replace(on_device, video=video)
+        video = video_on(self.device, settings.video, job.output, segment is not None)
+        on_device = dataclasses.replace(on_device, video=video)
         if on_device != self._settings:
             self._settings = on_device  # other settings: other models
             self._swappers.clear()
@@ -247,12 +292,25 @@ class VideoWorker:
                 coverage=coverage,
                 quality=quality,
             )
-        except ClipswapError as error:
-            return JobOutcome.of(unit, self.label, error=str(error), exit_code=error.exit_code)
-        except Exception as error:  # a bug: report it against this job, keep the worker
+        except Exception as error:  # the job's outcome; the worker goes on unless its GPU is lost
+            return self._failed(unit, error)
+
+    def _failed(self, unit: WorkUnit, error: Exception) -> JobOutcome:
+        if device_failed(error):  # every later call on this GPU would fail too
+            self.device_lost = True
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             return JobOutcome.of(
-                unit, self.label, error=f"internal error: {error!r}", exit_code=ExitCode.INTERNAL
+                unit,
+                self.label,
+                error=f"CUDA error on {self.device}, after which its worker cannot use "
+                f"the GPU: {reason}",
+                exit_code=ExitCode.INTERNAL,
             )
+        if isinstance(error, ClipswapError):
+            return JobOutcome.of(unit, self.label, error=str(error), exit_code=error.exit_code)
+        return JobOutcome.of(  # a bug: report it against this job, keep the worker
+            unit, self.label, error=f"internal error: {error!r}", exit_code=ExitCode.INTERNAL
+        )
 
     def _swapper_for(self, job: VideoJob, settings: Settings) -> FaceSwapper | None:
         if settings.swap.swapper == "none":
@@ -261,27 +319,24 @@ class VideoWorker:
             from clipswap_video.swap import FaceSwapper
 
             self._swappers.clear()  # one identity's models at a time: GPU memory stays bounded
-            detector = None
-            if self.detector_factory is not None:
-                detector = self.detector_factory(settings.faces)
+            factory = self.detector_factory
             self._swappers[job.sources] = FaceSwapper(
-                settings, list(job.sources), self.weights_dir, detector=detector
+                settings,
+                list(job.sources),
+                self.weights_dir,
+                detector=None if factory is None else factory(settings.faces),
             )
         return self._swappers[job.sources]
 
 
 def _worker(
-    device: str,
-    weights_dir: Path | None,
-    todo: Any,
-    results: Any,
-    detector_factory: DetectorFactory | None = None,
+    device: str, setup: WorkerSetup, weights_dir: Path | None, todo: Any, results: Any
 ) -> None:
-    """A worker process: takes jobs until the stop mark, one at a time."""
-    import logging
-
+    """A worker process: takes jobs until the stop mark, one at a time; ends with
+    status _DEVICE_LOST after a job whose CUDA error made its GPU unusable."""
     logging.basicConfig(level=logging.WARNING, format=f"[{device}] %(message)s")
     _exit_with_parent()
+    prepare_worker(device, setup)
     # The driver stops workers with SIGTERM (Process.terminate) and Ctrl-C reaches
     # the whole process group, often both at once: the first unwinds the job like
     # Ctrl-C in a single run (which removes its unfinished output), later ones are
@@ -296,12 +351,18 @@ def _worker(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, interrupt)
     name = mp.current_process().name
-    worker = VideoWorker(device, device, weights_dir, detector_factory)
+    worker = VideoWorker(device, device, weights_dir, setup.detector_factory)
     try:
         while (item := todo.get()) is not None:
             index, job, settings = item
             results.put(("start", name, index, job))
             results.put(("done", name, index, worker.run(job, settings)))
+            if worker.device_lost:
+                results.close()
+                results.join_thread()  # the outcome is sent before the process ends
+                sys.stderr.flush()
+                # no interpreter shutdown: tearing down a broken CUDA context can hang
+                os._exit(_DEVICE_LOST)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
 

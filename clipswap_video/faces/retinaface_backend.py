@@ -17,11 +17,19 @@ Differences from the papers' scripts, on purpose:
   the scripts do.
 - Identity: RetinaFace has no identity head, so `embed` is dlib's 128-d
   descriptor (clipswap_video.faces.dlib_backend) with dlib's match distance;
-  the swap itself uses ArcFace, this only decides who is who.
+  the swap itself uses ArcFace, this only decides who is who. dlib's models
+  are loaded on the first `embed`, not before: a detector that only detects
+  (a GPU check, a bench) needs no dlib files.
+- Transfers (docs/benchmarks.md, issue 18): a run of the graph is one upload
+  of its batch (on CUDA from a pinned buffer, without waiting) and one copy of
+  the candidates back (models/retinaface_post.py); refresh windows are pasted
+  on one canvas size, so the graph sees one input shape while faces move.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +49,8 @@ from clipswap_video.faces.dlib_backend import DLIB_MATCH_DISTANCE, DlibDetector
 from clipswap_video.faces.pose import estimate_roll
 from clipswap_video.faces.rolled import transform_face
 from clipswap_video.faces.types import Face, box_iou
-from clipswap_video.models.retinaface import Detections, load_retinaface
+from clipswap_video.models.retinaface import RetinaFace, load_retinaface
+from clipswap_video.models.retinaface_post import Detections
 from clipswap_video.weights import find_weight, load_manifest, looked_for
 
 WEIGHT_NAME = RETINAFACE_WEIGHTS
@@ -49,6 +58,12 @@ SMALLEST_FACE = 16.0
 """Side of the smallest anchors (stride 8) in detection pixels: smaller faces go unseen."""
 REFRESH_FACE_SIZE = 128.0
 """Face side the refresh window is scaled to: well inside the 64-128 px anchors."""
+REFRESH_CANVAS = 336
+"""Side of the square canvas refresh windows are pasted on, top left, so the graph
+sees one input shape while the windows drift by a pixel or two a frame (cuDNN
+picks a plan per shape). A window is at most 2.5 x the face + 1 px of rounding,
+scaled so the face is 128 px: 320 + 128 / face px, which fits for faces of 8 px
+and more. Larger windows round the canvas up to a multiple of 32 px."""
 REFRESH_MIN_IOU = 0.3
 ROLL_TURN = 15.0
 """Roll (degrees) past which the refresh window is turned to level the face:
@@ -88,13 +103,29 @@ class RetinaFaceDetector:
     MIN_SCORE = 0.5
     """Lowest probability kept when `faces.min_score` is 0."""
 
-    def __init__(self, settings: FaceSettings, weights_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: FaceSettings,
+        weights_dir: Path | None = None,
+        *,
+        network: RetinaFace | None = None,
+    ) -> None:
+        """The detector of `settings`, with RetinaFace-Res50 from the weight folders,
+        or `network` as it is (on its own device), for which no file is read:
+
+            network = RetinaFace(RESNET50_SPEC).to("cuda").eval()  # random weights
+            detector = RetinaFaceDetector(settings, network=network)
+        """
         self.settings = settings
+        self._weights_dir = weights_dir
         self.match_distance = settings.match_distance or DLIB_MATCH_DISTANCE
-        self.device, self.model = self._network(settings, weights_dir)
+        if network is None:
+            self.device, self.model = self._network(settings, weights_dir)
+        else:
+            self.device, self.model = next(network.parameters()).device, network
         stored = self.model.stored_min_score
         self.min_score = score_threshold(settings.min_score, self.MIN_SCORE, stored)
-        self._identity = DlibDetector(settings, weights_dir)  # for `embed` only
+        self._staging = _Staging(self.device)
 
     def _network(
         self, settings: FaceSettings, weights_dir: Path | None
@@ -123,7 +154,9 @@ class RetinaFaceDetector:
         usable = [(face, window) for face, window in windows if window is not None]
         if not usable:
             return []
-        found = self._run([window.pixels for _, window in usable])
+        pixels = [window.pixels for _, window in usable]
+        side = _canvas_side(max(max(p.shape[:2]) for p in pixels))
+        found = self._run(pixels, canvas=(side, side))
         refreshed = []
         for (face, window), in_window in zip(usable, found, strict=True):
             candidates = [transform_face(f, window.to_frame) for f in in_window]
@@ -133,38 +166,76 @@ class RetinaFaceDetector:
         return refreshed
 
     def embed(self, image: RgbImage, faces: Sequence[Face]) -> list[Face]:
-        """dlib descriptors (68 points measured in each RetinaFace box)."""
+        """dlib descriptors (68 points measured in each RetinaFace box).
+
+        Raises:
+            MissingWeightsError: dlib's model files are not installed (on the first call).
+        """
         return self._identity.embed(image, faces)
 
-    def _run(self, images: Sequence[RgbImage]) -> list[list[Face]]:
+    @functools.cached_property
+    def _identity(self) -> DlibDetector:
+        return DlibDetector(self.settings, self._weights_dir)
+
+    def _run(
+        self, images: Sequence[RgbImage], canvas: tuple[int, int] | None = None
+    ) -> list[list[Face]]:
         """The faces of each image, in its own pixels, from one run of the graph.
 
-        Images of different sizes are padded with black to the largest at the
-        bottom and right, which keeps each one's pixel coordinates.
+        The images are pasted at the top left of black canvases of (height,
+        width) `canvas` (default: the largest image's), which keeps each one's
+        pixel coordinates.
         """
-        height = max(image.shape[0] for image in images)
-        width = max(image.shape[1] for image in images)
-        batch = np.zeros((len(images), height, width, 3), np.uint8)
-        for canvas, image in zip(batch, images, strict=True):
-            canvas[: image.shape[0], : image.shape[1]] = image
-        tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
+        height, width = canvas or (
+            max(image.shape[0] for image in images),
+            max(image.shape[1] for image in images),
+        )
+        batch = self._staging.batch((len(images), height, width, 3))
+        for pasted, image in zip(batch.numpy(), images, strict=True):
+            pasted[: image.shape[0], : image.shape[1]] = image
+        tensor = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
         canvas_size = np.array([width, height], np.float32)  # outputs are normalised to it
-        return [
-            [
-                Face(
-                    box=(box * np.tile(canvas_size, 2)).astype(np.float32),
-                    score=float(score),
-                    landmarks_5=(points * canvas_size).astype(np.float32),
-                )
-                for box, points, score in zip(
-                    found.boxes.cpu().numpy(),
-                    found.landmarks.cpu().numpy(),
-                    found.scores.cpu().numpy(),
-                    strict=True,
-                )
-            ]
-            for found in self.model.detect(tensor, self.min_score)
-        ]
+        return [_faces(found, canvas_size) for found in self.model.detect(tensor, self.min_score)]
+
+
+class _Staging:
+    """Host batches for the graph: on CUDA views of one pinned buffer, reused, so
+    the upload need not wait for the device (a pageable copy does); elsewhere
+    plain tensors, which need no copy.
+
+    Reuse is safe: `detect` returns host results, so each run has finished with
+    its upload before the next batch is written.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._pinned = torch.empty(0, dtype=torch.uint8)
+
+    def batch(self, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        """A zeroed uint8 host tensor of `shape`."""
+        if self.device.type != "cuda":
+            return torch.zeros(shape, dtype=torch.uint8)
+        count = math.prod(shape)
+        if self._pinned.numel() < count:
+            self._pinned = torch.empty(count, dtype=torch.uint8, pin_memory=True)
+        return self._pinned[:count].view(shape).zero_()
+
+
+def _faces(found: Detections, canvas_size: np.ndarray) -> list[Face]:
+    """One image's detections in the pixels of its (width, height) canvas."""
+    return [
+        Face(
+            box=(box * np.tile(canvas_size, 2)).astype(np.float32),
+            score=float(score),
+            landmarks_5=(points * canvas_size).astype(np.float32),
+        )
+        for box, points, score in zip(found.boxes, found.landmarks, found.scores, strict=True)
+    ]
+
+
+def _canvas_side(largest: int) -> int:
+    """REFRESH_CANVAS, or the largest window's side rounded up to 32 px beyond it."""
+    return REFRESH_CANVAS if largest <= REFRESH_CANVAS else -(-largest // 32) * 32
 
 
 @dataclass(frozen=True)

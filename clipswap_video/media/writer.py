@@ -157,9 +157,12 @@ def _add_video_stream(
 def _encoder_error(plan: EncoderPlan, error: BaseException) -> Exception:
     reason = getattr(error, "strerror", None) or str(error)
     if "nvenc" in plan.codec:
+        # Opening fails alike with no GPU, no driver, or a GPU without the NVENC
+        # engine: the data-centre ones (A100, H100, H200) have NVDEC only.
         return EncoderUnavailableError(
-            f"{plan.codec} could not start ({reason}); it needs an NVIDIA GPU and driver. "
-            "Use --set video.codec=libx264 on this machine"
+            f"{plan.codec} could not be opened ({reason}): NVENC needs an NVIDIA GPU with a "
+            "video encoder and its driver, and some data-centre GPUs (A100, H100, H200) have "
+            "none; use --codec libx264 or libx265"
         )
     options = " ".join(f"{k}={v}" for k, v in plan.options.items())
     return ConfigValueError(

@@ -27,8 +27,15 @@ from clipswap_video.models._keras_ops import (
 Tensors = list[torch.Tensor]
 
 
-def build_layer(class_name: str, name: str, config: dict[str, Any], weights: Weights) -> nn.Module:
-    """The module for one Keras layer; refuses unknown classes naming the layer."""
+def build_layer(
+    class_name: str,
+    name: str,
+    config: dict[str, Any],
+    weights: Weights,
+    call: dict[str, Any] | None = None,
+) -> nn.Module:
+    """The module for one Keras layer; refuses unknown classes naming the layer.
+    `call`: a TFOpLambda node's keyword arguments (its constants)."""
     if class_name == "Lambda":
         raise KerasOpError(
             f"layer {name!r} is a Keras Lambda (Python bytecode), which cannot be converted"
@@ -45,6 +52,8 @@ def build_layer(class_name: str, name: str, config: dict[str, Any], weights: Wei
     }
     if class_name in weighted:
         return weighted[class_name]()
+    if class_name == "TFOpLambda" and config.get("function") == "nn.bias_add":
+        return BiasAdd(name, call or {})
     if class_name == "TFOpLambda":
         return Lambda(_tf_function(name, config))
     if class_name == "SlicingOpLambda":
@@ -184,8 +193,6 @@ def _tf_function(name: str, config: dict[str, Any]) -> Callable[..., torch.Tenso
         return lambda x, y: x[0] + y
     if function == "math.subtract":
         return lambda x, y: x[0] - y
-    if function == "nn.bias_add":
-        return _bias_add
     if function == "math.l2_normalize":
         return lambda x, axis=-1, epsilon=1e-12, **_: (
             x[0]
@@ -198,14 +205,39 @@ def _tf_function(name: str, config: dict[str, Any]) -> Callable[..., torch.Tenso
     raise KerasOpError(f"layer {name!r} is TFOpLambda {function!r}, which is not supported")
 
 
-def _bias_add(x: Tensors, bias: Any, data_format: str | None = None, **_: Any) -> torch.Tensor:
-    """tf.nn.bias_add on the channel axis (keras.applications' Caffe-mean step)."""
-    if data_format not in (None, "NHWC", "N...C", "channels_last"):
-        raise KerasOpError(f"nn.bias_add with data_format {data_format!r} is not supported")
-    value = x[0]
-    shape = [1] * value.dim()
-    shape[torch_axis(-1, value.dim())] = -1
-    return value + torch.as_tensor(bias, dtype=value.dtype, device=value.device).view(shape)
+class BiasAdd(nn.Module):
+    """tf.nn.bias_add on the channel axis (keras.applications' Caffe-mean step).
+    A constant bias is a buffer made once and moved with the module: a tensor made
+    from the list on every call was a host-to-device copy each time (a wait for the
+    GPU, and a step CUDA graphs cannot capture). Not persistent: state dicts stay
+    the file's weights."""
+
+    bias: torch.Tensor | None
+
+    def __init__(self, name: str, call: dict[str, Any]) -> None:
+        super().__init__()
+        data_format = call.get("data_format")
+        if data_format not in (None, "NHWC", "N...C", "channels_last"):
+            raise KerasOpError(
+                f"layer {name!r}: nn.bias_add with data_format {data_format!r} is not supported"
+            )
+        bias = call.get("bias")
+        constant = bias is not None and not _is_tensor_reference(bias)
+        self.register_buffer(
+            "bias", torch.tensor(bias, dtype=torch.float32) if constant else None, persistent=False
+        )
+
+    def forward(self, inputs: Tensors, bias: Any = None, **_: Any) -> torch.Tensor:
+        value = inputs[0]
+        added = self.bias if self.bias is not None else bias  # else a tensor of the graph
+        shape = [1] * value.dim()
+        shape[torch_axis(-1, value.dim())] = -1
+        return value + added.to(value.dtype).view(shape)
+
+
+def _is_tensor_reference(value: Any) -> bool:
+    """[layer, node, tensor]: how a TFOpLambda node names another layer's output."""
+    return isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
 
 
 def _getitem(name: str, config: dict[str, Any]) -> Callable[..., torch.Tensor]:

@@ -168,7 +168,8 @@ class PReLU(nn.Module):
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         x = inputs[0]
-        return torch.where(x >= 0, x, self.alpha * x)
+        # alpha in x's dtype: an fp32 alpha would promote an fp16 (autocast) x to fp32
+        return torch.where(x >= 0, x, self.alpha.to(x.dtype) * x)
 
 
 class AdaIN(nn.Module):

@@ -104,7 +104,8 @@ class KerasGraph(nn.Module):
         if len(layer["inbound_nodes"]) > 1:
             raise KerasOpError(f"layer {layer['name']!r} is shared (called twice): not supported")
         leaves = [(_leaf_name(name), array) for name, array in own]
-        return build_layer(layer["class_name"], layer["name"], layer["config"], leaves)
+        call = _flat_kwargs(layer)
+        return build_layer(layer["class_name"], layer["name"], layer["config"], leaves, call)
 
 
 def load_h5_graph(path: Path | str, config_json: Path | None = None) -> KerasGraph:
@@ -152,6 +153,14 @@ def _kind(census: dict[str, int], shapes: list[Any]) -> str:
     if "FPN" in census or "SSH" in census:
         return "detector (RetinaFace)"
     return "other (e.g. discriminator)"
+
+
+def _flat_kwargs(layer: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a TFOpLambda's flat node (see _node_inputs); {} otherwise."""
+    if layer["class_name"] != "TFOpLambda" or not layer["inbound_nodes"]:
+        return {}
+    node = layer["inbound_nodes"][0]
+    return dict(node[3] or {}) if len(node) == 4 else {}
 
 
 def _node_inputs(

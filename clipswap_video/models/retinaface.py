@@ -7,21 +7,22 @@ Keras ResNet50 v1 (C3, C4, C5) -> FPN -> three SSH context modules -> 1x1
 heads of 2 anchors per cell (box 4, landmarks 10, face/background 2). The
 graph's own preprocessing (RGB -> BGR, minus the Caffe means) runs in
 `forward`; its ~200 post-processing TFOpLambda nodes (priors, decode, NMS) are
-the functions below, not interpreted. `load_retinaface` fills it by name
-from the .h5.
+models/retinaface_post.py, not interpreted. `load_retinaface` fills it by name
+from the .h5; RESNET50_SPEC is the released file's shape, so a network of its
+size with random weights needs no file (for timing, as the GPU check does).
 
     model = load_retinaface("weights/RetinaFace-Res50.h5")
-    [found] = model.detect(image_rgb_nchw, min_score=0.5)   # normalised to [0, 1]
+    model = RetinaFace(RESNET50_SPEC).to("cuda").eval()  # random weights
+    [found] = model.detect(image_rgb_nchw, min_score=0.5)   # NumPy, normalised to [0, 1]
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,12 +33,10 @@ from clipswap_video.errors import CorruptWeightsError
 from clipswap_video.models.convert import read_converted
 from clipswap_video.models.keras_h5 import LayerWeights, read_keras_h5
 from clipswap_video.models.resnet import ResNet50, load_keras_weights
+from clipswap_video.models.retinaface_post import Detections, select_detections
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 """keras.applications' 'caffe' preprocessing: ImageNet means, BGR order."""
-
-MAX_CANDIDATES = 2000
-"""Best-scoring anchors kept for NMS (its IoU matrix is this size squared)."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +61,8 @@ class RetinaFaceSpec:
         return len(self.min_sizes[0])
 
 
-class Detections(NamedTuple):
-    """Faces of one image, best score first, coordinates normalised to [0, 1]."""
-
-    boxes: torch.Tensor
-    """(K, 4) x1, y1, x2, y2."""
-    landmarks: torch.Tensor
-    """(K, 5, 2) eyes, nose, mouth corners (the image's left first)."""
-    scores: torch.Tensor
-    """(K,) face probability."""
+RESNET50_SPEC = RetinaFaceSpec()
+"""RetinaFace-Res50.h5's shape: `RetinaFace(RESNET50_SPEC)` is its network, random."""
 
 
 class ConvUnit(nn.Module):
@@ -144,7 +136,7 @@ class RetinaFace(nn.Module):
 
     def __init__(
         self,
-        spec: RetinaFaceSpec = RetinaFaceSpec(),
+        spec: RetinaFaceSpec = RESNET50_SPEC,
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -186,91 +178,15 @@ class RetinaFace(nn.Module):
     @torch.inference_mode()
     def detect(self, images: torch.Tensor, min_score: float) -> list[Detections]:
         """Faces in each of the (N, 3, H, W) RGB 0..255 images, in one forward
-        pass, with score >= `min_score`, after NMS."""
+        pass, with score >= `min_score`, after NMS; one copy to the host."""
+        boxes, landmarks, classes = self(images)
         size = (images.shape[2], images.shape[3])
-        return [
-            select_detections(boxes, landmarks, classes, size, self.spec, min_score)
-            for boxes, landmarks, classes in zip(*self(images), strict=True)
-        ]
-
-
-def select_detections(
-    boxes: torch.Tensor,
-    landmarks: torch.Tensor,
-    classes: torch.Tensor,
-    size: tuple[int, int],
-    spec: RetinaFaceSpec,
-    min_score: float,
-) -> Detections:
-    """One image's head outputs (P, 4), (P, 10), (P, 2) on a (height, width)
-    input -> the faces scoring >= `min_score`, decoded, after NMS."""
-    scores = classes[:, 1]
-    keep = torch.nonzero(scores >= min_score).flatten()
-    keep = keep[scores[keep].argsort(descending=True)[:MAX_CANDIDATES]]
-    anchors = priors(size[0], size[1], spec.min_sizes, spec.steps).to(boxes)
-    box, points = decode(boxes[keep], landmarks[keep], anchors[keep], spec.variances)
-    chosen = nms(box, scores[keep], spec.nms_iou)
-    return Detections(box[chosen], points[chosen], scores[keep][chosen])
+        return select_detections(boxes, landmarks, classes, size, self.spec, min_score)
 
 
 def _rows(x: torch.Tensor, k: int) -> torch.Tensor:
     """(N, A*k, H, W) -> (N, H*W*A, k): Keras' NHWC reshape (cell-major, anchor-minor)."""
     return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, k)
-
-
-def priors(
-    height: int, width: int, min_sizes: Sequence[Sequence[int]], steps: Sequence[int]
-) -> torch.Tensor:
-    """(P, 4) anchors cx, cy, w, h normalised to the image: per level ceil(H/s) x
-    ceil(W/s) cells in row-major order, each with one anchor per min size."""
-    levels = []
-    for sizes, step in zip(min_sizes, steps, strict=True):
-        rows, cols = math.ceil(height / step), math.ceil(width / step)
-        cy = (torch.arange(rows, dtype=torch.float32) + 0.5) * step / height
-        cx = (torch.arange(cols, dtype=torch.float32) + 0.5) * step / width
-        grid_y, grid_x = torch.meshgrid(cy, cx, indexing="ij")
-        centres = torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 1, 2)
-        extent = torch.tensor([[m / width, m / height] for m in sizes], dtype=torch.float32)
-        cells = centres.expand(-1, len(sizes), 2)
-        levels.append(torch.cat([cells, extent.expand_as(cells)], dim=-1).reshape(-1, 4))
-    return torch.cat(levels)
-
-
-def decode(
-    boxes: torch.Tensor,
-    landmarks: torch.Tensor,
-    anchors: torch.Tensor,
-    variances: tuple[float, float] = (0.1, 0.2),
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deltas -> (P, 4) x1, y1, x2, y2 and (P, 5, 2) landmarks, normalised like `anchors`."""
-    centre, extent = anchors[:, :2], anchors[:, 2:]
-    middle = centre + boxes[:, :2] * variances[0] * extent
-    size = extent * torch.exp(boxes[:, 2:] * variances[1])
-    points = centre[:, None] + landmarks.reshape(-1, 5, 2) * variances[0] * extent[:, None]
-    return torch.cat([middle - size / 2, middle + size / 2], dim=1), points
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU of (N, 4) and (M, 4) x1, y1, x2, y2 boxes -> (N, M)."""
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    overlap = (bottom_right - top_left).clamp(min=0).prod(dim=2)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(dim=1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(dim=1)
-    union = area_a[:, None] + area_b[None, :] - overlap
-    return torch.where(union > 0, overlap / union.clamp(min=1e-12), torch.zeros_like(union))
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
-    """Indices kept by greedy NMS, best score first; a box goes when its IoU with
-    a kept one exceeds `iou` (tf.image.non_max_suppression's rule)."""
-    order = scores.argsort(descending=True, stable=True)
-    overlaps = box_iou(boxes[order], boxes[order]).cpu()
-    alive = torch.ones(len(order), dtype=torch.bool)
-    for index in range(len(order)):
-        if alive[index]:
-            alive[index + 1 :] &= overlaps[index, index + 1 :] <= iou
-    return order[alive.to(order.device)]
 
 
 # Loading RetinaFace-Res50.h5 --------------------------------------------------
@@ -442,13 +358,8 @@ def _leaf(full_name: str) -> str:
 __all__ = [
     "CAFFE_MEAN_BGR",
     "HEAD_NAMES",
-    "Detections",
+    "RESNET50_SPEC",
     "RetinaFace",
     "RetinaFaceSpec",
-    "box_iou",
-    "decode",
     "load_retinaface",
-    "nms",
-    "priors",
-    "select_detections",
 ]

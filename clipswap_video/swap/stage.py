@@ -66,7 +66,8 @@ _FORGET_AFTER = 150  # frames after which a track's smoothing state is dropped
 
 
 class FaceSwapper:
-    """A swap job's models and source identity, loaded once for any number of videos."""
+    """A swap job's models and source identity, loaded once for any number of videos.
+    `detector`: the face backend to use instead of the one the settings name."""
 
     def __init__(
         self,
@@ -76,8 +77,6 @@ class FaceSwapper:
         *,
         detector: FaceDetector | None = None,
     ) -> None:
-        """`detector`: a face detector already made (benchmarks with known
-        faces), instead of the one `settings.faces` names."""
         if settings.enhance.enhancer != "none" and composites_on_device(settings.composite):
             raise ConfigValueError(
                 "an enhancer needs the landmark mask: the paper's composite (composite.masks = "
@@ -91,7 +90,9 @@ class FaceSwapper:
         settings = replace(settings, faces=replace(settings.faces, detector=detector_name))
         self.settings = settings
         self.selection = parse_selection(settings.faces.select)
-        self.detector = detector or create_detector(settings.faces, weights_dir)
+        self.detector = (
+            detector if detector is not None else create_detector(settings.faces, weights_dir)
+        )
         self.identity = source_identity(
             self.detector,
             sources,

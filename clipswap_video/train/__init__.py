@@ -8,9 +8,11 @@ FaceDancer's losses plus CLIP-contrastive and attribute-preservation losses.
     trainer.fit()
 
 Layout: `config` (TOML settings), `data` (aligned-face datasets and batches),
-`losses` (the loss functions), `networks` (the frozen networks they look
-through), `trainer` (the loop), `checkpoint` (resumable state), `export` (the
-generator as a file the `clipswap` swap backend loads), `command` (the CLI).
+`prefetch` (the next batches, drawn in a thread during the step), `losses`
+(the loss functions), `networks` (the frozen networks they look through),
+`trainer` (the loop), `metrics` (metrics.csv or TensorBoard), `checkpoint`
+(resumable state), `export` (the generator as a file the `clipswap` swap
+backend loads); the CLI is cli/train.py.
 """
 
 from clipswap_video.train.config import TrainConfig, load_train_config

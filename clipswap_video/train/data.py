@@ -206,9 +206,14 @@ class Batch:
     same: torch.Tensor
 
     def to(self, device: torch.device) -> Batch:
+        """On `device`; asynchronous to a GPU from a pinned batch (see pin_memory)."""
         return Batch(
             *(t.to(device, non_blocking=True) for t in (self.target, self.source, self.same))
         )
+
+    def pin_memory(self) -> Batch:
+        """In page-locked host memory, which a GPU copies from while it computes."""
+        return Batch(*(t.pin_memory() for t in (self.target, self.source, self.same)))
 
 
 def same_flags(batch_size: int, ratio: float, generator: torch.Generator) -> torch.Tensor:

@@ -6,8 +6,10 @@ Per step: identity vectors of source and target from the frozen ArcFace, the
 swap Y = G(target, z_source), the generator's weighted loss sum, one Adam step
 of G; then the discriminator (sources real, Y fake, R1 on the reals every step)
 and one Adam step of D. Adam beta1 0, beta2 0.99, epsilon 1e-7, learning rate
-lr * decay_rate ** (step / decay_steps). fp16 autocast with loss scaling on CUDA
-(the R1 pass stays fp32), fp32 on the CPU.
+lr * decay_rate ** (step / decay_steps). bf16 autocast on GPUs that have it
+(Ampere and later), else fp16 with loss scaling on CUDA (the R1 pass stays
+fp32 either way), fp32 on the CPU. The next batches are drawn in a thread
+while the step runs (train/prefetch.py).
 
 Outputs in run.out_dir: checkpoint.safetensors (resumable), metrics.csv (or
 TensorBoard events), samples/step_N.png (source | target | swap rows),
@@ -16,7 +18,6 @@ config.toml, and ClipSwap.safetensors (the generator for the swap backend).
 
 from __future__ import annotations
 
-import csv
 import logging
 import signal
 import threading
@@ -30,7 +31,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from clipswap_video._resources import import_extra
 from clipswap_video.models.discriminator import Discriminator
 from clipswap_video.models.generator import FaceDancerGenerator
 from clipswap_video.swap.device import (
@@ -43,6 +43,7 @@ from clipswap_video.train.checkpoint import CHECKPOINT_NAME, TrainState, restore
 from clipswap_video.train.config import TrainConfig, to_toml
 from clipswap_video.train.data import Batch, FaceCache, FaceDataset, PairSampler, find_media
 from clipswap_video.train.export import BACKEND_SIZE, export_generator
+from clipswap_video.train.metrics import LOSSES, METRICS, Metrics, MetricsLog
 from clipswap_video.train.networks import (
     arcface_input,
     build_arcface,
@@ -52,28 +53,28 @@ from clipswap_video.train.networks import (
     embed_with_blocks,
     random_views,
 )
+from clipswap_video.train.prefetch import Prefetcher
 
 log = logging.getLogger("clipswap_video")
-LOSSES = (
-    "adversarial",
-    "reconstruction",
-    "identity",
-    "cycle",
-    "perceptual",
-    "ifsr",
-    "clip",
-    "attribute",
-)
-METRICS = ("step", "seconds", "lr", "total", *LOSSES, "discriminator", "r1")
-Metrics = dict[str, float]
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, None for fp32 (`auto`: fp16 on CUDA, fp32 elsewhere)."""
+    """The autocast dtype, None for fp32. `auto`: bf16 on a GPU that computes in
+    it (Ampere, Hopper and later: no loss scaling, no fp16 overflow in the GAN
+    and R1 terms), fp16 on older GPUs, fp32 on the CPU."""
     if name == "auto":
-        return torch.float16 if device.type == "cuda" else None
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if native_bf16(device) else torch.float16
     check_precision(name, device, "run.precision")
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether the GPU `device` computes in bf16 itself (torch emulates it on
+    older ones, slowly: not counted)."""
+    with torch.cuda.device(device):
+        return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 class Trainer:
@@ -135,6 +136,13 @@ class Trainer:
         )
 
     @property
+    def precision(self) -> str:
+        """What run.precision resolved to: fp32, fp16 or bf16."""
+        if self.amp_dtype is None:
+            return "fp32"
+        return "bf16" if self.amp_dtype == torch.bfloat16 else "fp16"
+
+    @property
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT_NAME
 
@@ -145,8 +153,14 @@ class Trainer:
         self.step = restore(self.checkpoint_path, self.state())
         return True
 
-    def save(self) -> None:
-        save_checkpoint(self.checkpoint_path, self.state(), self.step, to_toml(self.config))
+    def save(self, data_state: torch.Tensor | None = None) -> None:
+        """A checkpoint of this step; `data_state`: the data generator's state to
+        keep in place of its own (which the prefetch thread has moved on)."""
+        state = self.state()
+        if data_state is not None:
+            state.generators["data"] = torch.Generator()
+            state.generators["data"].set_state(data_state)
+        save_checkpoint(self.checkpoint_path, state, self.step, to_toml(self.config))
 
     def export(self) -> Path:
         """The generator as ClipSwap.safetensors in run.out_dir, for the swap backend."""
@@ -292,9 +306,15 @@ class Trainer:
         (self.out_dir / "config.toml").write_text(to_toml(self.config), encoding="utf-8")
         metrics_log = MetricsLog(self.out_dir, r.log, self.step)
         started, metrics = time.perf_counter(), {}
-        with metrics_log, _stop_requests() as stop:
+        pin = self.device.type == "cuda"
+        with (
+            metrics_log,
+            _stop_requests() as stop,
+            _autotuned_convolutions(self.device),
+            Prefetcher(self.sampler, max(0, r.steps - self.step), pin=pin) as batches,
+        ):
             while self.step < r.steps and not stop.is_set():
-                batch = self.sampler.draw()
+                batch = batches.next()
                 parts = self.train_step(batch)
                 self.step += 1
                 if self.step % r.log_every == 0 or self.step == r.steps:
@@ -307,7 +327,7 @@ class Trainer:
                 if self.step % r.sample_every == 0:
                     self._write_samples(batch)
                 if self.step % r.checkpoint_every == 0 or self.step == r.steps or stop.is_set():
-                    self.save()
+                    self.save(batches.consumed_state)
                 if on_step is not None:
                     on_step(self.step, metrics)
         if self.step >= r.steps:
@@ -336,50 +356,20 @@ class Trainer:
             self.sampler.dataset.close()
 
 
-class MetricsLog:
-    """metrics.csv (rows past a resumed step dropped, so a killed run's log
-    continues without duplicates), or TensorBoard events in out_dir/tensorboard."""
-
-    def __init__(self, out_dir: Path, kind: str, resumed_step: int) -> None:
-        self.kind = kind
-        self.path = out_dir / "metrics.csv"
-        self._writer: Any = None
-        if kind == "tensorboard":
-            # checked first: torch's own ImportError names neither the extra nor pip
-            import_extra("tensorboard", "train", 'run.log = "tensorboard"')
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=resumed_step + 1)
-            return
-        kept = []
-        if self.path.exists():
-            with open(self.path, newline="") as file:
-                kept = [row for row in csv.DictReader(file) if float(row["step"]) <= resumed_step]
-        self._file = open(self.path, "w", newline="")  # noqa: SIM115 (closed in __exit__)
-        self._csv = csv.DictWriter(self._file, fieldnames=METRICS, extrasaction="ignore")
-        self._csv.writeheader()
-        self._csv.writerows(kept)
-
-    def write(self, metrics: Metrics) -> None:
-        if self._writer is not None:
-            step = int(metrics["step"])
-            for key, value in metrics.items():
-                if key != "step":
-                    self._writer.add_scalar(f"train/{key}", value, step)
-            return
-        self._csv.writerow(
-            {key: f"{metrics[key]:.6g}" if key in metrics else "" for key in METRICS}
-        )
-        self._file.flush()
-
-    def __enter__(self) -> MetricsLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        else:
-            self._file.close()
+@contextmanager
+def _autotuned_convolutions(device: torch.device) -> Iterator[None]:
+    """cuDNN times its convolution algorithms on each new input shape and keeps
+    the fastest: a training run's shapes are fixed, so it times them once. The
+    process's setting is restored after the run."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 @contextmanager
@@ -400,4 +390,4 @@ def _stop_requests() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-__all__ = ["LOSSES", "METRICS", "MetricsLog", "Trainer", "resolve_precision"]
+__all__ = ["LOSSES", "METRICS", "MetricsLog", "Trainer", "native_bf16", "resolve_precision"]
