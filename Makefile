@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: install browser test fuzz demo bench lint parity clean
+.PHONY: install browser test fuzz demo bench gpu-wheels lint parity clean
 
 install: $(STAMP)
 
@@ -40,6 +40,15 @@ demo: install
 
 bench: install
 	$(BIN)/clipswap-video bench
+
+# The wheels the GPU machine (Python 3.12, torch + CUDA, no network) lacks for
+# `clipswap-video gpu-check`, pinned to this venv's versions, into .whl/ (git-ignored);
+# tools/gpu_wheels.py lists them and why. It fails when they and the working tree
+# pass 56 MiB together (the machine takes 64 MiB a call). There, in the repository
+# root, with .whl carried beside the tree, the one command is
+#   tools/gpu_check.sh [gpu-check options, e.g. --small]    # results in $OUT, else gpu-check-out/
+gpu-wheels: install
+	$(BIN)/python tools/gpu_wheels.py
 
 lint: install
 	$(PIP) --editable '.[test,demo,train,codeformer,dev]'
