@@ -47,3 +47,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]error:[/] a part failed or ran out of time; see {log}")
         return ExitCode.JOBS_FAILED
     return ExitCode.OK
+
+
+__all__ = ["add_parser", "run"]
