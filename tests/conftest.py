@@ -36,6 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "cuda" in item.keywords:
             item.add_marker(skip)
 
+
 # Variables that move a cache away from $HOME/$XDG_CACHE_HOME: removed, so the
 # temporary home below is the only place a cache can be found.
 CACHE_OVERRIDES = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE")
