@@ -5,7 +5,7 @@ and the demo clip with its known faces."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +101,7 @@ def known_faces(media: DemoMedia, settings: FaceSettings, small: bool) -> FaceDe
 
     device = torch_device(settings.device)
     network = RetinaFace(SMALL_DETECTOR if small else RetinaFaceSpec(), device=device).eval()
-    cost_settings = FaceSettings(
-        **{**settings.__dict__, "min_score": COST_MIN_SCORE, "detector": "retinaface"}
-    )
+    cost_settings = replace(settings, min_score=COST_MIN_SCORE, detector="retinaface")
     cost = RetinaFaceDetector(cost_settings, network=network)
     return KnownFacesDetector.for_demo(media, cost=cost)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -67,7 +66,7 @@ class KnownFacesDetector:
         as decoded here, with the clip's ground-truth landmarks."""
         source = read_image(media.source_image)
         known = [KnownPicture(thumbnail(source), source.shape[:2], [_face(GRACE_HOPPER_5)])]
-        truth = json.loads(Path(media.landmarks).read_text())["frames"]
+        truth = json.loads(media.landmarks.read_text())["frames"]
         with open_reader(media.video, quiet=True) as reader:
             for frame, entry in zip(reader.frames(), truth, strict=True):
                 faces = [_face(face["landmarks_5"], face["box"]) for face in entry["faces"]]

@@ -141,6 +141,9 @@ def generator_throughput(
     repeats: int | None = None,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> float:
+    """Faces per second of `model` on random `batch`-face inputs in the options'
+    precision: the best call after a warm-up, of at least `repeats` calls and
+    `min_timed_s` seconds of calls."""
     device = resolve_device(options.device)
     size = options.generator.image_size
     image = (torch.rand(batch, 3, size, size, device=device) * 2 - 1).contiguous(
