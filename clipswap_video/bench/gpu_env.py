@@ -12,8 +12,10 @@ from typing import Any
 
 import av
 import torch
+from av.codec.hwaccel import hwdevices_available
 
 from clipswap_video.media.encoder import encoder_opens
+from clipswap_video.media.reader import nvdec_opens
 
 _ENCODERS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "libsvtav1")
 _NVIDIA_SMI_S = 10.0
@@ -22,8 +24,6 @@ _NVIDIA_SMI_S = 10.0
 def environment(device: torch.device) -> dict[str, Any]:
     """Python, torch, CUDA, the GPU and its driver, PyAV/FFmpeg, and which video
     encoders and hardware decoders open here."""
-    from clipswap_video.media.reader import nvdec_opens
-
     figures: dict[str, Any] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -44,8 +44,6 @@ def environment(device: torch.device) -> dict[str, Any]:
             "driver": _smi_query("driver_version", device),
         }
     figures["encoders_open"] = {name: encoder_opens(name) for name in _ENCODERS}
-    from av.codec.hwaccel import hwdevices_available
-
     figures["hw_devices"] = sorted(hwdevices_available())
     figures["nvdec_opens"] = nvdec_opens()
     return figures

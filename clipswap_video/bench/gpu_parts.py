@@ -25,6 +25,7 @@ import torch
 from clipswap_video.bench.gpu_env import environment
 from clipswap_video.bench.gpu_job import batch_part, job_part
 from clipswap_video.bench.gpu_setup import PartOptions, Results, generator_spec
+from clipswap_video.bench.gpu_train import training_steps_per_s
 from clipswap_video.bench.models import NeuralOptions, generator_throughput
 from clipswap_video.models import create_model
 from clipswap_video.swap.device import resolve_device
@@ -114,8 +115,6 @@ def generator_part(options: PartOptions, results: Results) -> None:
 def train_part(options: PartOptions, results: Results) -> None:
     """Steps per second of `train default` (full-size networks, random frozen
     ones; `small`: the tiny config) in bf16 and fp16, after its face cache is made."""
-    from clipswap_video.bench.gpu_train import training_steps_per_s
-
     device = resolve_device(options.device)
     for precision in ("bf16", "fp16"):
         if precision == "fp16" and device.type != "cuda":
