@@ -15,7 +15,7 @@ from face_fixtures import grace_hopper
 from test_clipswap_backend import _weights
 
 from clipswap_video.config import load_settings
-from clipswap_video.faces import Face, alignment_matrices, invert_affine
+from clipswap_video.faces import Face, alignment_matrices, invert_affine, warp_back, warp_crops
 from clipswap_video.swap import CropBatch, FrameSwap, SwapEngine, SwappedBatch
 from clipswap_video.swap.backends import create_backend
 from clipswap_video.swap.composite import paper_mask
@@ -136,6 +136,46 @@ def test_device_paste_follows_the_reference_composite() -> None:
     diff = np.abs(work.pasted.astype(int) - expected)
     assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3  # OpenCV's 1/32 px grid
     assert np.array_equal(work.pasted[:5], work.region[:5])  # outside the mask: untouched
+
+
+def test_each_face_is_pasted_inside_its_own_footprint_as_over_the_whole_region() -> None:
+    """Faces far apart (a region spanning nearly the frame), overlapping and
+    cut by the frame's edge: blending each face only where it reaches gives
+    the whole-region composite exactly."""
+    still = grace_hopper()
+    image = np.zeros((700, 1700, 3), np.uint8)
+    image[50:650, 0:512], image[50:650, 1150:1662] = still, still
+    shifts = [(0, 50), (1150, 50), (40, 70), (-230, 40)]  # left, right, overlapping, cut
+    landmarks = np.stack([GRACE_5 + np.array(shift, np.float64) for shift in shifts])
+    landmarks[2] = (landmarks[2] - landmarks[2].mean(0)) * 0.8 + landmarks[2].mean(0)
+    matrices = alignment_matrices(landmarks, SIZE)
+    rect = (0, 0, 1700, 700)
+    face = Face(box=np.array([0, 0, 1, 1], np.float64), score=1.0, landmarks_5=GRACE_5)
+    work = FrameSwap(_Frame(0), image, [face] * 4, matrices, rect)  # type: ignore[arg-type]
+    engine = SwapEngine(_FakeBackend(), batch_size=4, wait_s=60, paste_mask=paper_mask(SIZE))
+    engine.submit(work)
+    engine.flush()
+    crops = warp_crops(
+        torch.from_numpy(image).permute(2, 0, 1).float()[None].expand(4, -1, -1, -1),
+        matrices,
+        SIZE,
+        in_32nds=True,
+    )
+    faces = 1.2 * (255 - (crops + 0.5).floor()) - 20
+    backs = warp_back(faces, matrices, image.shape[:2], in_32nds=True)
+    masks = warp_back(
+        torch.from_numpy(paper_mask(SIZE)).float().expand(4, 1, -1, -1),
+        matrices,
+        image.shape[:2],
+        in_32nds=True,
+    )
+    expected = torch.from_numpy(image).permute(2, 0, 1).float()
+    for back, mask in zip(backs, masks, strict=True):
+        expected = back * mask + expected * (1 - mask)
+    expected_image = expected.clamp(0, 255).floor().byte().permute(1, 2, 0).numpy()
+    assert work.pasted is not None
+    assert np.array_equal(work.pasted, expected_image)
+    assert not np.array_equal(work.pasted[:, 1150:], image[:, 1150:])  # the far face is there
 
 
 def test_generator_batched_equals_unbatched(tmp_path: Path) -> None:

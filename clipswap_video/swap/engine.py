@@ -36,7 +36,7 @@ import torch
 from clipswap_video.faces import Face, crop_grid_theta, sample_crops, warp_back, warp_crops
 from clipswap_video.media import Frame
 from clipswap_video.swap.backend import CropBatch, SwapBackend
-from clipswap_video.swap.composite import PixelRect
+from clipswap_video.swap.composite import PixelRect, crop_footprint
 
 AUTO_BATCH_SIZE = {"cpu": 1, "cuda": 16}
 """`swap.batch_size = 0`: on a CPU the generator is memory-bound and larger
@@ -316,15 +316,24 @@ class SwapEngine:
     def _paste(self, region: torch.Tensor, faces: torch.Tensor, work: FrameSwap) -> torch.Tensor:
         """The reference's composite: each face (float, unclipped) alpha-blended
         with the warped mask in detection order, then clipped and truncated to
-        uint8 (reference 2.3), as (h, w, 3)."""
+        uint8 (reference 2.3), as (h, w, 3). Each face is warped and blended
+        only inside its own footprint, where its mask can be non-zero: the
+        region spans every face of the frame, so two faces far apart make it
+        nearly the whole frame."""
         assert self._mask is not None
-        size, origin = (region.shape[-2], region.shape[-1]), work.rect[:2]
-        pasted = warp_back(faces.float(), work.matrices, size, origin=origin, in_32nds=True)
-        mask = self._mask.expand(len(faces), 1, -1, -1)
-        masks = warp_back(mask, work.matrices, size, origin=origin, in_32nds=True)
         frame = region.float()
-        for face, mask in zip(pasted, masks, strict=True):
-            frame = face * mask + frame * (1 - mask)
+        # Face and mask warped together: one sampling of four channels.
+        layers = torch.cat([faces.float(), self._mask.expand(len(faces), 1, -1, -1)], dim=1)
+        for layer, matrix in zip(layers, work.matrices, strict=True):
+            box = _footprint_in(matrix, layers.shape[-1], work)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            origin = (work.rect[0] + x0, work.rect[1] + y0)
+            back = warp_back(layer[None], matrix, (y1 - y0, x1 - x0), origin=origin, in_32nds=True)
+            face, mask = back[0, :3], back[0, 3:]
+            inside = frame[:, y0:y1, x0:x1]
+            inside.copy_(face * mask + inside * (1 - mask))
         return frame.clamp(0, 255).floor().byte().permute(1, 2, 0)
 
     def _download(self, batch: _Batch, results: list[torch.Tensor]) -> None:
@@ -370,6 +379,20 @@ class SwapEngine:
         while self._order and self._order[0].done:
             finished.append(self._order.popleft())
         return finished
+
+
+def _footprint_in(matrix: np.ndarray, size: int, work: FrameSwap) -> PixelRect | None:
+    """Where a crop made with `matrix` reaches when warped back, in the
+    coordinates of the work's region; None when it misses the region."""
+    footprint = crop_footprint(matrix, size, work.image.shape)
+    if footprint is None:
+        return None
+    left, top, right, bottom = work.rect
+    x0, y0 = max(footprint[0], left), max(footprint[1], top)
+    x1, y1 = min(footprint[2], right), min(footprint[3], bottom)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0 - left, y0 - top, x1 - left, y1 - top
 
 
 def _share(works: list[FrameSwap], name: str, values: np.ndarray) -> None:
