@@ -302,8 +302,8 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
     cli: CliRun, source_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a jobs file's batch sends its worker, replayed on one worker in this
-    process: models (dlib, the source identity) load only when the source or the
-    settings change, and each job swaps with its own source's."""
+    process: models load only when the settings change, a source identity only
+    when the source does, and each job swaps with its own source's."""
     import clipswap_video.batch.run
     import clipswap_video.pipeline
     import clipswap_video.swap
@@ -311,6 +311,7 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
     from clipswap_video.pipeline import JobResult
 
     loads: list[tuple[str, int]] = []  # (source photo, video.crf) of each FaceSwapper built
+    identities: list[tuple[str, int]] = []  # the same, of each identity prepared on loaded models
     swapped_with: dict[str, tuple[str, int] | None] = {}  # output -> the swapper it got
 
     class RecordedSwapper:
@@ -321,6 +322,10 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
         ) -> None:
             self.loaded = ("+".join(path.name for path in sources), settings.video.crf)
             loads.append(self.loaded)
+
+        def use_sources(self, sources: list[Path]) -> None:
+            self.loaded = ("+".join(path.name for path in sources), self.loaded[1])
+            identities.append(self.loaded)
 
     def swap_nothing(
         sources: Any, input_video: Path, output: Path, settings: Any, **options: Any
@@ -382,8 +387,9 @@ output = "renders/b-again.mp4"
     assert [row["state"] for row in rows.values()] == ["done"] * 6
     # Jobs that share settings run together: grace's three at crf 20 on one load,
     # nothing for the job that swaps nothing, grace at crf 30 (same source, other
-    # settings), then the astronaut (same settings, other source).
-    assert loads == [("grace.jpg", 20), ("grace.jpg", 30), ("astronaut.png", 30)]
+    # settings: other models), then the astronaut on those models (other source only).
+    assert loads == [("grace.jpg", 20), ("grace.jpg", 30)]
+    assert identities == [("astronaut.png", 30)]
     assert swapped_with == {
         "a.mp4": ("grace.jpg", 20),
         "b.mp4": ("grace.jpg", 20),

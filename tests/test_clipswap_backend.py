@@ -23,7 +23,7 @@ from keras_writer import colour_mix_generator, small_identity_graph, write_keras
 from PIL import Image
 
 from clipswap_video.config import load_settings
-from clipswap_video.errors import ExitCode
+from clipswap_video.errors import ExitCode, NoFaceError
 from clipswap_video.faces import SourceIdentity, create_detector, source_identity
 from clipswap_video.media import VideoReader
 from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
@@ -89,6 +89,29 @@ def test_the_official_tree_in_any_case_loads(tmp_path: Path) -> None:
     assert resolve_swapper("auto", folder) == ("clipswap", None)
     backend = create_backend("clipswap", folder)
     assert backend.name == "clipswap"
+
+
+def test_another_source_keeps_the_loaded_models(tmp_path: Path) -> None:
+    """`use_sources` (a batch worker's next identity) prepares the new source on
+    the same networks, as a fresh swapper would; photos without a face leave
+    the swapper as it was."""
+    folder = _weights(tmp_path / "w")
+    astronaut_photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut()).save(astronaut_photo)
+    swapper = FaceSwapper(load_settings(), [_source(tmp_path)], folder)
+    generator, grace_z = swapper.backend.generator, swapper.backend.z.clone()
+    swapper.use_sources([astronaut_photo])
+    fresh = FaceSwapper(load_settings(), [astronaut_photo], folder)
+    assert swapper.backend.generator is generator
+    assert torch.equal(swapper.backend.z, fresh.backend.z)
+    assert not torch.allclose(swapper.backend.z, grace_z)
+    assert swapper.identity.paths == fresh.identity.paths
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
+    with pytest.raises(NoFaceError, match="blank.png"):
+        swapper.use_sources([blank])
+    assert torch.equal(swapper.backend.z, fresh.backend.z)
+    assert swapper.identity.paths == fresh.identity.paths
 
 
 def test_identity_is_computed_once_for_a_whole_video(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
     outcomes = run_on_devices(jobs, settings, devices=expand_devices("auto"))
 
 Each worker owns one device (a GPU, or the CPU), loads the models once per
-source identity and runs whole videos one after another; different videos run
+set of settings and runs whole videos one after another; different videos run
 in parallel on different devices, the frames of each video are batched inside
 its worker (swap.engine). Processes, not threads: each GPU gets its own CUDA
 context and Python interpreter, and a crash in one worker (a driver fault, an
@@ -232,8 +232,8 @@ def _device(name: str) -> str:
 
 class VideoWorker:
     """Runs whole videos or segments on one device, one after another, keeping
-    the models of the last source identity and settings (a worker process and a
-    Ray actor are each one of these)."""
+    the models of the last settings (a worker process and a Ray actor are each
+    one of these)."""
 
     def __init__(
         self,
@@ -248,7 +248,8 @@ class VideoWorker:
         self.detector_factory = detector_factory
         self.device_lost = False  # a CUDA error made the GPU unusable to this process
         self._settings: Settings | None = None
-        self._swappers: dict[tuple[Path, ...], FaceSwapper] = {}
+        self._swapper: FaceSwapper | None = None  # the models of the settings above
+        self._sources: tuple[Path, ...] = ()  # the identity the swapper holds
 
     def run(self, unit: WorkUnit, settings: Settings) -> JobOutcome:
         """Swaps one video or segment; a user error or a bug becomes its outcome."""
@@ -266,7 +267,7 @@ class VideoWorker:
         on_device = dataclasses.replace(on_device, video=video)
         if on_device != self._settings:
             self._settings = on_device  # other settings: other models
-            self._swappers.clear()
+            self._swapper = None  # one set of models at a time: GPU memory stays bounded
         try:
             swapper = self._swapper_for(job, on_device)
             done = run_video(
@@ -313,20 +314,25 @@ class VideoWorker:
         )
 
     def _swapper_for(self, job: VideoJob, settings: Settings) -> FaceSwapper | None:
+        """The loaded models, holding the job's source identity: a job of
+        another identity with the same settings keeps the models (and a
+        compiled generator) and only prepares the new source."""
         if settings.swap.swapper == "none":
             return None
-        if job.sources not in self._swappers:
+        if self._swapper is None:
             from clipswap_video.swap import FaceSwapper
 
-            self._swappers.clear()  # one identity's models at a time: GPU memory stays bounded
             factory = self.detector_factory
-            self._swappers[job.sources] = FaceSwapper(
+            self._swapper = FaceSwapper(
                 settings,
                 list(job.sources),
                 self.weights_dir,
                 detector=None if factory is None else factory(settings.faces),
             )
-        return self._swappers[job.sources]
+        elif job.sources != self._sources:
+            self._swapper.use_sources(list(job.sources))
+        self._sources = job.sources
+        return self._swapper
 
 
 def _worker(

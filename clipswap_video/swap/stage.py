@@ -26,6 +26,7 @@ from clipswap_video.faces import (
     FaceAnalyzer,
     FaceDetector,
     FaceSelector,
+    SourceIdentity,
     alignment_matrices,
     alignment_template,
     create_detector,
@@ -66,7 +67,8 @@ _FORGET_AFTER = 150  # frames after which a track's smoothing state is dropped
 
 
 class FaceSwapper:
-    """A swap job's models and source identity, loaded once for any number of videos.
+    """A swap job's models and source identity, loaded once for any number of
+    videos; `use_sources` changes the identity and keeps the models.
     `detector`: the face backend to use instead of the one the settings name."""
 
     def __init__(
@@ -93,20 +95,32 @@ class FaceSwapper:
         self.detector = (
             detector if detector is not None else create_detector(settings.faces, weights_dir)
         )
-        self.identity = source_identity(
-            self.detector,
-            sources,
-            settings.faces.source_face,
-            one_pass=not settings.faces.refine,  # the papers' scripts: one pass
-        )
-        for line in self.identity.notes:
-            log.warning(line)
+        self.identity = self._identity(sources)
         backend = create_backend(name, weights_dir, settings.swap)
         backend = with_enhancer(backend, settings.enhance, settings.swap, weights_dir)
         # Outermost: the mask models read the crops the stage composites in.
         self.backend = with_masks(backend, settings.composite, settings.swap.device, weights_dir)
         self.backend.prepare_source(self.identity)
         self.frame_enhancer = _frame_enhancer(settings, self.backend.device)
+
+    def use_sources(self, sources: Sequence[Path]) -> None:
+        """Swaps the face of other source photos from now on, with the models
+        already loaded (a batch worker moving to a job of another identity: no
+        reload, no recompile). Unchanged when the new photos fail."""
+        identity = self._identity(sources)
+        self.backend.prepare_source(identity)
+        self.identity = identity
+
+    def _identity(self, sources: Sequence[Path]) -> SourceIdentity:
+        identity = source_identity(
+            self.detector,
+            sources,
+            self.settings.faces.source_face,
+            one_pass=not self.settings.faces.refine,  # the papers' scripts: one pass
+        )
+        for line in identity.notes:
+            log.warning(line)
+        return identity
 
     def stage_for(self, info: MediaInfo, measure_quality: bool = False) -> SwapStage:
         """The frame stage for one video (its rotation, its own tracks); with
