@@ -157,7 +157,7 @@ def _auto_lines(weights_dir: Path | None) -> list[str]:
     """What a job with the default settings loads from these folders: the
     swapper `--swapper auto` picks and its files, and the detector it brings.
     The backends (and torch) are imported here, not when the CLI starts."""
-    from clipswap_video.config import FaceSettings
+    from clipswap_video.config_sections import FaceSettings
     from clipswap_video.faces.backends import resolve_detector
     from clipswap_video.swap.choice import (
         find_clipswap_weights,
