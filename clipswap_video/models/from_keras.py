@@ -31,14 +31,10 @@ from clipswap_video.models.arcface import ArcFaceResNet50
 from clipswap_video.models.attribute_encoder import AttributeEncoder
 from clipswap_video.models.convert import load_graph
 from clipswap_video.models.discriminator import Discriminator
-from clipswap_video.models.facedancer_spec import (
-    GeneratorSpec,
-    attribute_encoder_config,
-    discriminator_config,
-    generator_config,
-)
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 from clipswap_video.models.generator import FaceDancerGenerator
 from clipswap_video.models.keras_h5 import KerasGraph, KerasOpError, describe
+from clipswap_video.models.training_specs import attribute_encoder_config, discriminator_config
 
 Tensors = dict[str, torch.Tensor]
 Source = Path | str | KerasGraph
