@@ -26,7 +26,7 @@ REGENERATE = "python -m clipswap_video.config_reference docs/configuration.md"
 _INTRO = f"""\
 # Configuration
 
-<!-- Generated from clipswap_video/config.py by `{REGENERATE}`; do not edit by hand. -->
+<!-- Generated from clipswap_video/config_sections.py by `{REGENERATE}`; do not edit by hand. -->
 
 Settings are typed and checked before any work starts: an unknown key or a bad
 value is one `error:` line (exit 3 or 4, see [cli.md](cli.md#exit-codes)).

@@ -268,6 +268,15 @@ def _same_file(path: Path, other: Path) -> bool:
         return False
 
 
+def entry_named(entries: list[WeightEntry], name: str) -> WeightEntry:
+    """The manifest entry `name` (or whose file is `name`)."""
+    for entry in entries:
+        if name in (entry.name, entry.file):
+            return entry
+    known = ", ".join(entry.name for entry in entries)
+    raise MissingWeightsError(f"no weight named {name!r} in the manifest; known: {known}")
+
+
 __all__ = [
     "ENV_VAR",
     "ROLES",
@@ -275,6 +284,7 @@ __all__ = [
     "SearchFolder",
     "WeightEntry",
     "WeightRole",
+    "entry_named",
     "find_weight",
     "load_manifest",
     "locate",

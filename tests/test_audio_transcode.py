@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import CliRun
 
-from clipswap_video.config import AudioSettings
+from clipswap_video.config_sections import AudioSettings
 from clipswap_video.errors import ExitCode
 from clipswap_video.media import probe
 from clipswap_video.media.audio import (

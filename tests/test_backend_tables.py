@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 import pytest
 
-from clipswap_video.config import DetectorName, SwapBackendName
+from clipswap_video.config_sections import DetectorName, SwapBackendName
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.faces.backends import DETECTORS
 from clipswap_video.faces.detect import FaceDetector

@@ -260,11 +260,8 @@ def _wide_generator(folder: Path, z_dim: int) -> Path:
     from keras_writer import write_keras_h5
     from test_clipswap_backend import _weights
 
-    from clipswap_video.models.facedancer_spec import (
-        GeneratorSpec,
-        generator_config,
-        random_weights,
-    )
+    from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
+    from clipswap_video.models.spec_graph import random_weights
 
     _weights(folder)
     spec = GeneratorSpec(z_dim=z_dim, channels=(4,) * 6, mapping_depth=1, mapping_size=8)

@@ -26,7 +26,8 @@ from clipswap_video.config import load_settings
 from clipswap_video.errors import ExitCode, NoFaceError
 from clipswap_video.faces import SourceIdentity, create_detector, source_identity
 from clipswap_video.media import VideoReader
-from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
+from clipswap_video.models.spec_graph import random_weights
 from clipswap_video.swap import CropBatch, FaceSwapper, create_backend, resolve_swapper
 from media_fixtures import rgb_frames
 

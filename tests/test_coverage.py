@@ -14,7 +14,7 @@ from conftest import CliRun
 from clipswap_video.batch.jobs import JobOutcome, VideoJob
 from clipswap_video.batch.manifest import InputIdentity, Manifest
 from clipswap_video.cli import main
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.demo import write_demo_media
 from clipswap_video.errors import ExitCode
 from clipswap_video.faces.coverage import FaceCoverage

@@ -20,7 +20,8 @@ from enhancer_fixtures import (
 )
 from face_fixtures import GRACE_LANDMARKS_5, grace_hopper
 
-from clipswap_video.config import EnhanceSettings, load_settings
+from clipswap_video.config import load_settings
+from clipswap_video.config_sections import EnhanceSettings
 from clipswap_video.errors import (
     ConfigValueError,
     CorruptWeightsError,

@@ -12,7 +12,7 @@ import torch
 from face_fixtures import GRACE_LANDMARKS_5, T1_IMAGE, astronaut, grace_hopper
 from PIL import Image
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.demo import ASTRONAUT_FACE_BOX, ASTRONAUT_LANDMARKS_5
 from clipswap_video.errors import ConfigValueError, InputNotFoundError, NoFaceError
 from clipswap_video.faces import (

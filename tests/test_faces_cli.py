@@ -19,7 +19,7 @@ from face_fixtures import (
 from PIL import Image
 
 from clipswap_video.cli import main
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import ExitCode
 from clipswap_video.faces import create_detector
 from media_fixtures import write_clip

@@ -18,7 +18,7 @@ from insightface.model_zoo import get_model
 from onnx_fixtures import write_arcface, write_landmark106, write_scrfd
 
 from clipswap_video.cli import main
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import (
     ConfigValueError,
     CorruptWeightsError,

@@ -413,12 +413,9 @@ def test_facedancer_spec_matches_the_reference_census_and_parameters() -> None:
     ],
 )
 def test_narrow_facedancer_through_the_h5_file(tmp_path: Path, up_types: tuple[str, ...]) -> None:
-    from clipswap_video.models.facedancer_spec import (
-        GeneratorSpec,
-        generator_config,
-        random_weights,
-    )
+    from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
     from clipswap_video.models.keras_h5 import KerasGraph
+    from clipswap_video.models.spec_graph import random_weights
 
     spec = GeneratorSpec(
         image_size=64,
@@ -444,7 +441,8 @@ def test_models_by_name(tmp_path: Path) -> None:
     from clipswap_video.errors import ConfigValueError
     from clipswap_video.models import create_model, list_models, model_spec
     from clipswap_video.models.convert import convert
-    from clipswap_video.models.facedancer_spec import generator_config, random_weights
+    from clipswap_video.models.facedancer_spec import generator_config
+    from clipswap_video.models.spec_graph import random_weights
 
     assert {"facedancer_256", "facedancer_256_m512"} <= set(list_models())
     assert model_spec("facedancer_256_m512").mapping_size == 512
@@ -460,7 +458,8 @@ def test_models_by_name(tmp_path: Path) -> None:
 
 
 def test_discriminator_spec_size_and_logit(tmp_path: Path) -> None:
-    from clipswap_video.models.facedancer_spec import discriminator_config, random_weights
+    from clipswap_video.models.spec_graph import random_weights
+    from clipswap_video.models.training_specs import discriminator_config
 
     config, shapes = discriminator_config()
     assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == 23_972_353
@@ -471,7 +470,8 @@ def test_discriminator_spec_size_and_logit(tmp_path: Path) -> None:
 
 
 def test_attribute_encoder_spec_size_and_outputs(tmp_path: Path) -> None:
-    from clipswap_video.models.facedancer_spec import attribute_encoder_config, random_weights
+    from clipswap_video.models.spec_graph import random_weights
+    from clipswap_video.models.training_specs import attribute_encoder_config
 
     config, shapes = attribute_encoder_config()
     assert sum(int(np.prod(s)) for arrays in shapes.values() for _, s in arrays) == 21_386_048

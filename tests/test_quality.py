@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import CliRun
 
-from clipswap_video.config import BatchSettings
+from clipswap_video.config_sections import BatchSettings
 from clipswap_video.errors import ExitCode
 from clipswap_video.faces import Face
 from clipswap_video.swap.quality import QualityLog

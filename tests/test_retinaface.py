@@ -28,7 +28,7 @@ from keras_writer import (
     write_keras_h5,
 )
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.detect import detection_input

@@ -18,7 +18,7 @@ import pytest
 import torch
 from skimage.data import astronaut, brick
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces import dlib_backend
 from clipswap_video.faces.backends import create_detector

@@ -16,7 +16,7 @@ import pytest
 from face_fixtures import grace_hopper
 from skimage.data import astronaut, brick
 
-from clipswap_video.config import FaceSettings, TrackSettings
+from clipswap_video.config_sections import FaceSettings, TrackSettings
 from clipswap_video.faces import FaceAnalyzer, alignment_matrices, create_detector
 from clipswap_video.faces import analysis as analysis_module
 from clipswap_video.faces.detect import FaceDetector

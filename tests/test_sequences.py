@@ -25,7 +25,8 @@ from sequence_fixtures import (
 )
 
 from clipswap_video.cli import main
-from clipswap_video.config import SequenceSettings, load_settings
+from clipswap_video.config import load_settings
+from clipswap_video.config_sections import SequenceSettings
 from clipswap_video.demo import write_demo_media
 from clipswap_video.errors import ExitCode
 from clipswap_video.media import Frame, probe

@@ -13,7 +13,7 @@ from face_fixtures import T1_IMAGE
 from PIL import Image
 from skimage.data import astronaut, brick
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import CorruptWeightsError
 from clipswap_video.faces.backends import create_detector
 from clipswap_video.faces.detect import FaceDetector

@@ -22,7 +22,8 @@ from onnx_fixtures import write_arcface, write_scrfd
 from PIL import Image
 
 from clipswap_video.cli import main
-from clipswap_video.config import CompositeSettings, Settings, load_settings
+from clipswap_video.config import Settings, load_settings
+from clipswap_video.config_sections import CompositeSettings
 from clipswap_video.demo import ASTRONAUT_LANDMARKS_5, write_demo_media
 from clipswap_video.errors import CorruptWeightsError, ExitCode
 from clipswap_video.faces import (

@@ -17,16 +17,12 @@ from clipswap_video.models import convert, create_model
 from clipswap_video.models.arcface import ArcFaceResNet50
 from clipswap_video.models.attribute_encoder import AttributeEncoder
 from clipswap_video.models.discriminator import Discriminator
-from clipswap_video.models.facedancer_spec import (
-    GeneratorSpec,
-    attribute_encoder_config,
-    discriminator_config,
-    generator_config,
-    random_weights,
-)
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 from clipswap_video.models.from_keras import load_into
 from clipswap_video.models.generator import FaceDancerGenerator
 from clipswap_video.models.keras_h5 import KerasGraph
+from clipswap_video.models.spec_graph import random_weights
+from clipswap_video.models.training_specs import attribute_encoder_config, discriminator_config
 
 MIXED = ("affa", "d_affa", "do_affa", "add", "no_skip", "concat")
 

@@ -18,7 +18,8 @@ from face_fixtures import T1_IMAGE, astronaut_actor, line_path, write_actor_clip
 from PIL import Image
 from skimage.data import brick, coffee
 
-from clipswap_video.config import FaceSettings, Settings, TrackSettings
+from clipswap_video.config import Settings
+from clipswap_video.config_sections import FaceSettings, TrackSettings
 from clipswap_video.faces import FaceAnalyzer, FaceTracker, create_detector
 from clipswap_video.faces.cuts import SceneCutDetector
 from clipswap_video.faces.detect import FaceDetector

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from face_fixtures import astronaut_actor, grace_actor, line_path, write_actor_clip
 
-from clipswap_video.config import FaceSettings, Settings, TrackSettings
+from clipswap_video.config import Settings
+from clipswap_video.config_sections import FaceSettings, TrackSettings
 from clipswap_video.demo import write_demo_media
 from clipswap_video.faces import FaceAnalyzer, FaceTracker, create_detector
 from clipswap_video.faces.rolled import unrotate_points

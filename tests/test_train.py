@@ -26,7 +26,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from test_clipswap_backend import _weights
 
-from clipswap_video.config import SwapSettings
+from clipswap_video.config_sections import SwapSettings
 from clipswap_video.errors import ExitCode, InputNotFoundError, NoFaceError, UnreadableInputError
 from clipswap_video.swap import CropBatch, create_backend
 from clipswap_video.train import TrainConfig, Trainer, load_train_config, losses

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from conftest import CliRun
 
-from clipswap_video import fetch
+from clipswap_video import digests
 from clipswap_video.cli import main
+from clipswap_video.digests import read_sidecar
 from clipswap_video.errors import ExitCode
-from clipswap_video.fetch import read_sidecar
 from clipswap_video.weights import ROLES
 
 FACEFUSION_MODELS = [
@@ -226,13 +226,13 @@ def test_verify_keeps_its_statuses_and_exit_code(cli: CliRun, hashed: tuple[Path
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The files hashed from now on."""
     read: list[Path] = []
-    real = fetch.digests_of
+    real = digests.digests_of
 
-    def counted(path: Path) -> fetch.Digests:
+    def counted(path: Path) -> digests.Digests:
         read.append(path)
         return real(path)
 
-    monkeypatch.setattr(fetch, "digests_of", counted)
+    monkeypatch.setattr(digests, "digests_of", counted)
     return read
 
 
@@ -332,10 +332,10 @@ def test_a_file_that_cannot_be_read_is_one_line(
 ) -> None:
     weights, manifest = hashed
 
-    def refuse(path: Path) -> fetch.Digests:
+    def refuse(path: Path) -> digests.Digests:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(fetch, "digests_of", refuse)
+    monkeypatch.setattr(digests, "digests_of", refuse)
     args = ("--weights", weights, "--manifest", manifest)
     code, _ = cli("weights", "list", "--json", *args)
     assert code == 0

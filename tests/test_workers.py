@@ -30,7 +30,8 @@ from clipswap_video.batch._worker_setup import (
     video_on,
 )
 from clipswap_video.batch.local_executor import _fail_dead_workers, expand_devices, run_on_devices
-from clipswap_video.config import VideoSettings, load_settings
+from clipswap_video.config import load_settings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
 from media_fixtures import write_clip
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from face_fixtures import GRACE_FACE_BOX, GRACE_LANDMARKS_5
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces import ARCFACE_TEMPLATE_112, Face, unit
 

@@ -22,13 +22,9 @@ import numpy as np
 import torch
 
 from clipswap_video.models import create_model
-from clipswap_video.models.facedancer_spec import (
-    GeneratorSpec,
-    attribute_encoder_config,
-    discriminator_config,
-    generator_config,
-)
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 from clipswap_video.models.retinaface import load_retinaface
+from clipswap_video.models.training_specs import attribute_encoder_config, discriminator_config
 
 GRAPHS = {
     "facedancer_s256": GeneratorSpec(mapping_size=256),

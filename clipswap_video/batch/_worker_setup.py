@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipswap_video.config import FaceSettings, VideoSettings
+from clipswap_video.config_sections import FaceSettings, VideoSettings
 from clipswap_video.faces import FaceDetector
 
 DetectorFactory = Callable[[FaceSettings], FaceDetector]

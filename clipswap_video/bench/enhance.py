@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from clipswap_video.config import EnhanceSettings, load_settings
+from clipswap_video.config import load_settings
+from clipswap_video.config_sections import EnhanceSettings
 from clipswap_video.demo import write_demo_media
 from clipswap_video.pipeline import run_video
 from clipswap_video.reports.evaluate import evaluate

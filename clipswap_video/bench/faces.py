@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import DetectorName, Settings
+from clipswap_video.config import Settings
+from clipswap_video.config_sections import DetectorName
 from clipswap_video.demo import DemoMedia
 from clipswap_video.faces import FaceAnalyzer, FaceDetector, create_detector
 from clipswap_video.faces.types import Face

@@ -17,7 +17,8 @@ from clipswap_video.bench.gpu_env import UtilisationSampler
 from clipswap_video.bench.gpu_setup import PartOptions, Results, generator_spec, known_faces
 from clipswap_video.bench.models import NeuralOptions, generator_throughput, write_random_clipswap
 from clipswap_video.bench.transcode import plain_transcode
-from clipswap_video.config import FaceSettings, Settings, load_settings
+from clipswap_video.config import Settings, load_settings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.demo import DemoMedia, write_demo_media
 from clipswap_video.faces import FaceAnalyzer, FaceDetector
 from clipswap_video.media.factory import open_reader

@@ -13,7 +13,7 @@ import torch
 
 from clipswap_video.atomic import write_text_atomic
 from clipswap_video.bench.known_faces import KnownFacesDetector
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.demo import DemoMedia
 from clipswap_video.faces import FaceDetector
 from clipswap_video.models.facedancer_spec import GeneratorSpec

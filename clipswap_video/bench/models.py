@@ -27,7 +27,8 @@ from clipswap_video.demo import write_demo_media
 from clipswap_video.media.containers import resolve_encoder
 from clipswap_video.models import create_model
 from clipswap_video.models.convert import save_converted
-from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
+from clipswap_video.models.spec_graph import random_weights
 from clipswap_video.pipeline import run_video
 from clipswap_video.swap.device import autocast, keep_freed_host_memory, resolve_device
 from clipswap_video.swap.engine import AUTO_BATCH_SIZE

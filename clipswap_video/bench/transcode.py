@@ -9,7 +9,7 @@ from typing import cast
 import av
 from av.video.stream import VideoStream
 
-from clipswap_video.config import VideoSettings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.media import probe
 from clipswap_video.media.containers import resolve_encoder
 from clipswap_video.media.encoder import plan_encoder

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clipswap_video.cli.flags import add_loudness
-from clipswap_video.config import PrecisionName
+from clipswap_video.config_sections import PrecisionName
 from clipswap_video.errors import ExitCode
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from clipswap_video._toml_config import toml_value
-from clipswap_video.config import (
+from clipswap_video.config import ModeName
+from clipswap_video.config_sections import (
     AudioMode,
     DetectorChoice,
     EnhancerName,
-    ModeName,
     PrecisionName,
     SwapperName,
 )

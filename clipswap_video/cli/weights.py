@@ -19,10 +19,18 @@ from clipswap_video.errors import (
     ExitCode,
     MissingWeightsError,
 )
-from clipswap_video.weights import ROLES, WeightEntry, load_manifest, looked_for, search_folders
+from clipswap_video.weights import (
+    ROLES,
+    WeightEntry,
+    entry_named,
+    load_manifest,
+    looked_for,
+    search_folders,
+)
 
-if TYPE_CHECKING:  # fetch is imported when a command runs, as in `run`
-    from clipswap_video.fetch import SidecarCheck, Verification
+if TYPE_CHECKING:  # digests and verification are imported when a command runs, as in `run`
+    from clipswap_video.digests import SidecarCheck
+    from clipswap_video.verification import Verification
 
 HASH_WORDS = {
     "matches": "matches",
@@ -60,14 +68,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from clipswap_video.fetch import (
-        HashCache,
-        default_folder,
-        entry_named,
-        fetch,
-        hash_cache_file,
-        verify,
-    )
+    from clipswap_video.digests import HashCache, hash_cache_file
+    from clipswap_video.fetch import default_folder, fetch
+    from clipswap_video.verification import verify
 
     if args.action == "convert":
         return _convert(args, console)
@@ -157,7 +160,7 @@ def _auto_lines(weights_dir: Path | None) -> list[str]:
     """What a job with the default settings loads from these folders: the
     swapper `--swapper auto` picks and its files, and the detector it brings.
     The backends (and torch) are imported here, not when the CLI starts."""
-    from clipswap_video.config import FaceSettings
+    from clipswap_video.config_sections import FaceSettings
     from clipswap_video.faces.backends import resolve_detector
     from clipswap_video.swap.choice import (
         find_clipswap_weights,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import FaceSettings, TrackSettings
+from clipswap_video.config_sections import FaceSettings, TrackSettings
 from clipswap_video.faces.cuts import SceneCutDetector
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.faces.rolled import detect_rolled, unrotate_face

@@ -3,8 +3,8 @@
 The table names each backend's class as "module:Class", imported only when
 that backend is built: listing the detectors loads neither dlib, onnxruntime
 nor torch, and the backends depend on the interface (faces.detect) while
-nothing depends on them. `DetectorName` in clipswap_video.config is the one
-list of names; a test keeps this table's keys equal to it.
+nothing depends on them. `DetectorName` in clipswap_video.config_sections is
+the one list of names; a test keeps this table's keys equal to it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from clipswap_video.config import DetectorName, FaceSettings, SwapBackendName
+from clipswap_video.config_sections import DetectorName, FaceSettings, SwapBackendName
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.weights import find_weight, load_manifest

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 
 
 @dataclass

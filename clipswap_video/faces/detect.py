@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.faces.types import Face, FaceBox, Landmarks
 
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.detect import detection_input, keep_faces, refresh_near
 from clipswap_video.faces.types import Face, Landmarks, box_iou, unit

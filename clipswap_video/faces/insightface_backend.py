@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces.detect import follow_landmarks, keep_faces, score_threshold
 from clipswap_video.faces.insightface_zoo import load_zoo_model

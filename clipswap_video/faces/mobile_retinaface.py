@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import CorruptWeightsError, MissingExtraError
 from clipswap_video.faces.onnx_session import onnx_providers, session_options
 from clipswap_video.faces.retinaface_backend import RetinaFaceDetector, RetinaFaceNetwork

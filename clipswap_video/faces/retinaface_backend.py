@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.devices import concrete_device, parse_device
 from clipswap_video.errors import MissingWeightsError
 from clipswap_video.faces.backends import RETINAFACE_WEIGHTS

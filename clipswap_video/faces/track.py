@@ -24,7 +24,7 @@ import numpy as np
 from scipy.linalg import block_diag
 from scipy.optimize import linear_sum_assignment
 
-from clipswap_video.config import TrackSettings
+from clipswap_video.config_sections import TrackSettings
 from clipswap_video.faces.kalman import KalmanFilter, white_noise_acceleration
 from clipswap_video.faces.pose import estimate_yaw
 from clipswap_video.faces.types import Embedding, Face, box_iou, embedding_distance

@@ -20,7 +20,7 @@ import av
 import av.container
 from av.audio.stream import AudioStream
 
-from clipswap_video.config import AudioSettings
+from clipswap_video.config_sections import AudioSettings
 from clipswap_video.errors import ConfigValueError
 
 AUDIO_ENCODERS: dict[str, str] = {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 
-from clipswap_video.config import VideoSettings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.encoder import available_video_encoders, nvenc_usable, video_encoder
 

@@ -17,7 +17,7 @@ from typing import cast
 import av
 from av.video.codeccontext import VideoCodecContext
 
-from clipswap_video.config import VideoSettings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import ConfigValueError, EncoderUnavailableError
 from clipswap_video.media.probe import VideoInfo
 

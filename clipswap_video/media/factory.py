@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from clipswap_video.config import SequenceSettings, VideoSettings
+from clipswap_video.config_sections import SequenceSettings, VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.encoder import EncoderPlan
 from clipswap_video.media.frame import Frame

@@ -25,7 +25,7 @@ import av.container
 from av.video.stream import VideoStream
 
 from clipswap_video.atomic import partial_path
-from clipswap_video.config import AudioSettings
+from clipswap_video.config_sections import AudioSettings
 from clipswap_video.errors import (
     CorruptInputError,
     OutputPathError,

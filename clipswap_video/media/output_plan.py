@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipswap_video.config import Settings, VideoSettings
+from clipswap_video.config import Settings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.containers import (
     H264,

@@ -22,7 +22,7 @@ import av
 import av.container
 from av.audio.stream import AudioStream
 
-from clipswap_video.config import AudioSettings
+from clipswap_video.config_sections import AudioSettings
 from clipswap_video.errors import CorruptInputError
 from clipswap_video.media._open import FILE_DATA_ERRORS, ffmpeg_reason, open_input
 from clipswap_video.media.audio import AudioTranscoder

@@ -21,7 +21,7 @@ import av.container
 import av.video.stream
 from av.sidedata.sidedata import Type
 
-from clipswap_video.config import SequenceSettings
+from clipswap_video.config_sections import SequenceSettings
 from clipswap_video.errors import CorruptInputError, NoVideoStreamError
 from clipswap_video.media._open import open_input, reading
 from clipswap_video.media.info import MediaInfo, StreamInfo, VideoInfo

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from clipswap_video._threads import Consumer
-from clipswap_video.config import VideoSettings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import OutputPathError
 from clipswap_video.media.frame import Frame, frame_from_rgb
 from clipswap_video.media.output_file import OutputOptions, check_output_path, same_file

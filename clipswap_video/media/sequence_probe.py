@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from clipswap_video.config import SequenceSettings
+from clipswap_video.config_sections import SequenceSettings
 from clipswap_video.errors import ConfigValueError, CorruptInputError
 from clipswap_video.media.info import MediaInfo, StreamInfo, VideoInfo
 from clipswap_video.media.sequence import ImageSequence, scan_sequence

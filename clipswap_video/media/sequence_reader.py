@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from clipswap_video.config import SequenceSettings
+from clipswap_video.config_sections import SequenceSettings
 from clipswap_video.errors import CorruptInputError, UnreadableInputError
 from clipswap_video.media.frame import Frame
 from clipswap_video.media.info import MediaInfo

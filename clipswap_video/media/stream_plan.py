@@ -18,7 +18,7 @@ import av
 import av.container
 from av.audio.stream import AudioStream
 
-from clipswap_video.config import AudioSettings
+from clipswap_video.config_sections import AudioSettings
 from clipswap_video.media._open import FILE_DATA_ERRORS, open_input
 from clipswap_video.media.audio import AudioTarget, audio_target, describe_audio
 from clipswap_video.media.probe import MediaInfo

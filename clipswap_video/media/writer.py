@@ -15,7 +15,7 @@ import av
 import av.container
 from av.video.stream import VideoStream
 
-from clipswap_video.config import VideoSettings
+from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import (
     ConfigValueError,
     EncoderUnavailableError,

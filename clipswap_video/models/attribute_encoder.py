@@ -1,7 +1,7 @@
 """ClipSwap's attribute encoder `AttrEncoder` (scripts/attribute_encoder.py): the
 encoder half of the StarGAN-v2 generator (Choi et al., CVPR 2020) with per-pixel
 LayerNormalization, as plain torch modules. docs/models.md,
-section 4; the layers are those `facedancer_spec.attribute_encoder_config` writes.
+section 4; the layers are those `training_specs.attribute_encoder_config` writes.
 
     encoder = AttributeEncoder()
     *blocks, feature = encoder(image)  # feature: (N,512,8,8), what the attribute loss compares
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipswap_video.models.facedancer_spec import attribute_encoder_config
 from clipswap_video.models.generator import SLOPE, conv, keras_order
+from clipswap_video.models.training_specs import attribute_encoder_config
 
 
 class PixelLayerNorm(nn.LayerNorm):

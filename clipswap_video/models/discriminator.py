@@ -1,6 +1,6 @@
 """FaceDancer's discriminator (Rosberg et al., WACV 2023; networks/discriminator.py)
 as plain torch modules: docs/models.md, section 4.
-The layers are those `facedancer_spec.discriminator_config` writes, at any width.
+The layers are those `training_specs.discriminator_config` writes, at any width.
 
     critic = Discriminator()
     logit = critic(image)  # (N,3,256,256) in [-1,1] -> (N,1), one logit per image
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipswap_video.models.facedancer_spec import discriminator_config
 from clipswap_video.models.generator import SLOPE, conv, instance_norm, keras_order
+from clipswap_video.models.training_specs import discriminator_config
 
 
 class DownBlock(nn.Module):

@@ -30,10 +30,11 @@ import torch
 from clipswap_video._resources import configs_dir
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.models.convert import load_graph
-from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config, random_weights
+from clipswap_video.models.facedancer_spec import GeneratorSpec, generator_config
 from clipswap_video.models.from_keras import HandWritten, from_keras, load_into
 from clipswap_video.models.generator import FaceDancerGenerator
 from clipswap_video.models.keras_h5 import KerasGraph, describe
+from clipswap_video.models.spec_graph import random_weights
 
 Impl = Literal["graph", "modules"]
 MODEL_FILE_SUFFIXES = (".h5", ".hdf5", ".keras", ".safetensors")

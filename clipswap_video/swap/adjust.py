@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from clipswap_video.config import SwapSettings
+from clipswap_video.config_sections import SwapSettings
 from clipswap_video.faces import SourceIdentity
 from clipswap_video.swap.backend import CropBatch, SwapBackend, SwappedBatch
 

@@ -4,7 +4,7 @@ settings turn (swap.adjust).
 The table names each backend's class as "module:Class", imported only when
 that backend is built; the backends depend on the interface (swap.backend)
 while nothing depends on them. Which backend `auto` is comes from swap.choice,
-which loads none of them. `SwapBackendName` in clipswap_video.config is the
+which loads none of them. `SwapBackendName` in clipswap_video.config_sections is the
 one list of names; a test keeps this table's keys equal to it.
 """
 
@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from clipswap_video.config import SwapBackendName, SwapSettings
+from clipswap_video.config_sections import SwapBackendName, SwapSettings
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.swap.adjust import adjusted
 from clipswap_video.swap.backend import SwapBackend

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clipswap_video.config import SwapBackendName, SwapperName
+from clipswap_video.config_sections import SwapBackendName, SwapperName
 from clipswap_video.errors import ConfigValueError
 from clipswap_video.weights import (
     find_weight,

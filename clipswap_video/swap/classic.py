@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from scipy.spatial import Delaunay
 
-from clipswap_video.config import SwapSettings
+from clipswap_video.config_sections import SwapSettings
 from clipswap_video.errors import NoFaceError
 from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matrices
 from clipswap_video.faces.dlib_backend import LandmarkPredictor

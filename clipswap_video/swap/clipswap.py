@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from clipswap_video.config import SwapSettings
+from clipswap_video.config_sections import SwapSettings
 from clipswap_video.errors import ConfigValueError, MissingWeightsError
 from clipswap_video.faces import AlignmentName, SourceIdentity, alignment_matrices
 from clipswap_video.models import create_model

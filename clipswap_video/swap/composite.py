@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from clipswap_video.config import CompositeSettings
+from clipswap_video.config_sections import CompositeSettings
 from clipswap_video.faces import invert_affine, warp_back
 
 FloatImage = npt.NDArray[np.float32]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clipswap_video.config import EnhanceSettings, SwapSettings
+from clipswap_video.config_sections import EnhanceSettings, SwapSettings
 from clipswap_video.errors import (
     ConfigValueError,
     CorruptWeightsError,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clipswap_video.config import SwapSettings
+from clipswap_video.config_sections import SwapSettings
 from clipswap_video.errors import CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces import AlignmentName, SourceIdentity
 from clipswap_video.faces.identity import mean_embedding

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from clipswap_video.config import CompositeSettings, RegionName
+from clipswap_video.config_sections import CompositeSettings, RegionName
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError
 from clipswap_video.faces import AlignmentName
 from clipswap_video.faces.onnx_session import first_output, onnx_providers, open_session

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from clipswap_video.config import SwapSettings
+from clipswap_video.config_sections import SwapSettings
 from clipswap_video.errors import ConfigValueError, CorruptWeightsError, MissingWeightsError
 from clipswap_video.faces import SourceIdentity, alignment_matrices
 from clipswap_video.faces.identity import mean_embedding

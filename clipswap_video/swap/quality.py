@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from clipswap_video.config import BatchSettings
+from clipswap_video.config_sections import BatchSettings
 from clipswap_video.faces import Face
 from clipswap_video.faces.detect import FaceDetector
 from clipswap_video.faces.types import Embedding, box_region, embedding_distance

@@ -31,7 +31,7 @@ import torch
 
 from clipswap_video._resources import import_extra
 from clipswap_video.arrays import RgbImage
-from clipswap_video.config import FaceSettings
+from clipswap_video.config_sections import FaceSettings
 from clipswap_video.errors import InputNotFoundError, NoFaceError, UnreadableInputError
 from clipswap_video.faces import FaceDetector, alignment_matrices, create_detector, warp_crops
 from clipswap_video.faces.identity import detect_still
