@@ -307,7 +307,7 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
     import clipswap_video.batch.run
     import clipswap_video.pipeline
     import clipswap_video.swap
-    from clipswap_video.batch.local_executor import VideoWorker
+    from clipswap_video.batch.video_worker import VideoWorker
     from clipswap_video.pipeline import JobResult
 
     loads: list[tuple[str, int]] = []  # (source photo, video.crf) of each FaceSwapper built

@@ -2,7 +2,7 @@
 
 Each actor holds one device (Ray sets CUDA_VISIBLE_DEVICES, so it is always
 `cuda:0` inside) and keeps the loaded models of its last source identity, as
-the local workers do (local_executor.py); the driver hands a video to whichever actor
+the local workers do (video_worker.py); the driver hands a video to whichever actor
 is free and records every start and end in the manifest itself. Inputs,
 outputs and source photos must be reachable at the same paths on every node
 (shared storage). Ray is optional: `pip install 'clipswap-video[ray]'`.
@@ -20,7 +20,7 @@ from typing import Any
 
 from clipswap_video._resources import import_extra
 from clipswap_video.batch.jobs import JobOutcome, WorkUnit, job_of
-from clipswap_video.batch.local_executor import VideoWorker
+from clipswap_video.batch.video_worker import VideoWorker
 from clipswap_video.config import Settings
 from clipswap_video.errors import ExitCode
 
