@@ -464,8 +464,8 @@ def test_a_worker_killed_mid_job_fails_only_that_job(
     cli: CliRun, source_image: Path, tmp_path: Path
 ) -> None:
     """SIGKILL to one of two workers: its job is failed with the worker's death as
-    its error, the other worker does the rest, the batch exits 16, and
-    --retry-failed redoes the failed job."""
+    its error, a new worker takes its place for the job left, the batch exits
+    16, and --retry-failed redoes the failed job."""
     inputs, outputs = _slow_folder(tmp_path / "in", clips=3, frames=150), tmp_path / "out"
     arguments = ["batch", str(source_image), str(inputs), str(outputs), *_SLOW]
     manifest = outputs / "clipswap-batch.sqlite"
@@ -491,6 +491,10 @@ def test_a_worker_killed_mid_job_fails_only_that_job(
     assert row["exit_code"] == ExitCode.INTERNAL
     assert row["error"] == f"worker on cpu died (exit code -9) while swapping {killed_input}"
     assert f"failed {killed_input}: {row['error']}" in " ".join(err.split())
+    # the third job was waiting: a new worker took the dead one's place, and said so
+    assert "worker on cpu was killed by SIGKILL; a new worker takes its place (1 of 2)" in " ".join(
+        err.split()
+    )
     assert not (outputs / failed[0]).exists()
     done = [name for name in rows if name not in failed]
     assert all(rows[name]["state"] == "done" and _frames(outputs / name) == 150 for name in done)
