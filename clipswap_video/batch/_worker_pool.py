@@ -188,7 +188,8 @@ class WorkerPool:
 
     def _send(self, slot: _Slot, message: object) -> bool:
         """False when the worker is gone (its death is handled once seen)."""
-        assert slot.connection is not None
+        if slot.connection is None:  # its end closed: it is ending
+            return False
         try:
             slot.connection.send(message)
         except OSError:  # a broken pipe: the worker died
@@ -224,8 +225,12 @@ class WorkerPool:
             self._waiting.appendleft(slot.job)  # it never ran: the next worker takes it
         slot.process, slot.job, slot.started = None, None, False
         self._close(slot)
-        if slot.stopping or code == 0 or not self._waiting:
-            return events  # a worker that was told to stop, or nothing left to take
+        if not slot.stopping and code != 0 and self._waiting:  # died, with jobs to take
+            self._replace(slot, code)
+        return events
+
+    def _replace(self, slot: _Slot, code: int) -> None:
+        """A new process in the slot of a worker that died, within its budget."""
         if slot.restarts >= RESTARTS:
             log.warning(
                 "worker on %s %s; no new worker: its %d restarts are spent",
@@ -233,7 +238,7 @@ class WorkerPool:
                 exit_reason(code),
                 RESTARTS,
             )
-            return events
+            return
         slot.restarts += 1
         log.warning(
             "worker on %s %s; a new worker takes its place (%d of %d)",
@@ -243,7 +248,6 @@ class WorkerPool:
             RESTARTS,
         )
         self._start(slot)
-        return events
 
     def _close(self, slot: _Slot) -> None:
         if slot.connection is not None:
@@ -277,14 +281,12 @@ def worker_main(
     try:
         while (item := connection.recv()) is not None:
             connection.send(STARTED)
-            connection.send(worker.run(*item))  # returns once the driver has it all
+            connection.send(worker.run(*item))  # in the pipe: it outlives os._exit below
             if worker.device_lost:
                 sys.stderr.flush()
                 # no interpreter shutdown: tearing down a broken CUDA context can hang
                 os._exit(DEVICE_LOST)
-    except KeyboardInterrupt:
-        sys.exit(ExitCode.INTERRUPTED)
-    except EOFError:  # the driver is gone
+    except (KeyboardInterrupt, EOFError):  # stopped, or the driver is gone
         sys.exit(ExitCode.INTERRUPTED)
 
 

@@ -190,19 +190,7 @@ class _Dispatch:
         try:
             reply = self.ray.get(ref)
         except self.ray.exceptions.RayError as error:  # the actor died, or Ray failed the call
-            reason = (str(error).strip().splitlines() or ["no reason given"])[0]
-            self.on_outcome(
-                JobOutcome.of(
-                    job,
-                    "ray",
-                    error=f"Ray failed while swapping {job_of(job).input}: {reason}",
-                    exit_code=ExitCode.INTERNAL,
-                )
-            )
-            if isinstance(error, self.ray.exceptions.RayActorError):
-                self._ask_ready(actor)  # Ray restarts it, unless its restarts are spent
-            else:
-                self.idle.append(actor)
+            self._ray_failed(actor, job, error)
             return
         self.on_outcome(reply.outcome)
         if reply.device_lost:
@@ -211,6 +199,21 @@ class _Dispatch:
             )
             self.ray.kill(actor, no_restart=False)  # a new process: a clean CUDA context
             self._ask_ready(actor)
+        else:
+            self.idle.append(actor)
+
+    def _ray_failed(self, actor: Any, job: WorkUnit, error: Exception) -> None:
+        reason = (str(error).strip().splitlines() or ["no reason given"])[0]
+        self.on_outcome(
+            JobOutcome.of(
+                job,
+                "ray",
+                error=f"Ray failed while swapping {job_of(job).input}: {reason}",
+                exit_code=ExitCode.INTERNAL,
+            )
+        )
+        if isinstance(error, self.ray.exceptions.RayActorError):
+            self._ask_ready(actor)  # Ray restarts it, unless its restarts are spent
         else:
             self.idle.append(actor)
 
@@ -223,7 +226,7 @@ class _Dispatch:
         actor, since = self.probes.pop(ref)
         try:
             pid = self.ray.get(ref)
-        except self.ray.exceptions.RayActorError:
+        except self.ray.exceptions.RayError:  # dead for good (RayActorError), or Ray failed
             log.warning("a Ray worker is gone for good (its restarts spent, or it cannot start)")
             return
         if pid is None:  # the old process: the kill has not landed yet
