@@ -307,7 +307,7 @@ def test_a_worker_loads_the_models_once_per_source_and_settings(
     import clipswap_video.batch.run
     import clipswap_video.pipeline
     import clipswap_video.swap
-    from clipswap_video.batch.local_executor import VideoWorker
+    from clipswap_video.batch.video_worker import VideoWorker
     from clipswap_video.pipeline import JobResult
 
     loads: list[tuple[str, int]] = []  # (source photo, video.crf) of each FaceSwapper built
@@ -453,8 +453,9 @@ def test_ray_flags_are_checked(
 
 
 class _FakeRay:
-    """Just what _batch_ray._dispatch uses of Ray: refs resolve in submission
-    order; an actor named "dying" dies on its first job."""
+    """Just what ray_executor._dispatch uses of Ray: refs resolve in submission
+    order (a restart that never comes resolves never); kill() restarts the
+    actor, unless told not to, and lands after the next `ready` call."""
 
     class exceptions:  # noqa: N801 (mirrors ray.exceptions)
         class RayError(Exception):
@@ -465,58 +466,203 @@ class _FakeRay:
 
     def __init__(self) -> None:
         self.order: list[Any] = []
+        self.killed: list[tuple[str, bool]] = []
 
-    def wait(self, refs: list[Any], num_returns: int) -> tuple[list[Any], list[Any]]:
-        first = next(ref for ref in self.order if ref in refs)
-        return [first], [ref for ref in refs if ref is not first]
+    def wait(
+        self, refs: list[Any], num_returns: int, timeout: float | None = None
+    ) -> tuple[list[Any], list[Any]]:
+        ready = [ref for ref in self.order if ref in refs and not ref.hangs()][:num_returns]
+        return ready, [ref for ref in refs if ref not in ready]
 
     def get(self, ref: Any) -> Any:
-        actor, job = ref
-        if actor.name == "dying":
-            raise self.exceptions.RayActorError("The actor died unexpectedly before finishing")
-        return JobOutcome(job, f"ray:{actor.name}", frames=1)
+        return ref.resolve()
+
+    def kill(self, actor: Any, no_restart: bool) -> None:
+        self.killed.append((actor.name, no_restart))
+        actor.kill_pending = not no_restart
 
 
 class _FakeActor:
-    def __init__(self, ray: _FakeRay, name: str) -> None:
-        self.ray, self.name, self.jobs = ray, name, 0
-        self.run = self  # actor.run.remote(...)
+    """An actor whose jobs end as its `script` says, one entry per job, then
+    `ok`: `dies` (its process dies mid-job), `loses-gpu` (a CUDA error); Ray
+    gives it `restarts` new processes, which `never-restarts` holds back for ever."""
 
-    def remote(self, job: VideoJob, settings: object) -> tuple[Any, VideoJob]:
-        self.jobs += 1
-        ref = (self, job)
-        self.ray.order.append(ref)
+    def __init__(self, ray: _FakeRay, name: str, *script: str, restarts: int = 2) -> None:
+        self.ray, self.name, self.script = ray, name, list(script)
+        self.restarts, self.process, self.jobs = restarts, 0, 0
+        self.lost = self.dead = self.kill_pending = self.never_restarts = False
+        self.swap, self.ready = _FakeMethod(self, "swap"), _FakeMethod(self, "ready")
+
+    def restart(self) -> None:
+        self.lost = False
+        self.dead = self.process == self.restarts
+        self.process += 1
+
+    def swap_now(self, job: VideoJob) -> Any:
+        from clipswap_video.batch.ray_executor import ActorReply
+
+        action = self.script.pop(0) if self.script else "ok"
+        if self.dead:
+            raise self.ray.exceptions.RayActorError("The actor died unexpectedly")
+        if action == "dies":
+            self.restart()
+            raise self.ray.exceptions.RayActorError("The actor is unavailable")
+        if action == "loses-gpu":
+            self.lost = True
+            return ActorReply(JobOutcome(job, self.name, error="CUDA error"), device_lost=True)
+        return ActorReply(JobOutcome(job, f"ray:{self.name}#{self.process}", frames=1), False)
+
+    def ready_now(self) -> int | None:
+        if self.dead:
+            raise self.ray.exceptions.RayActorError("The actor died unexpectedly")
+        if self.kill_pending and self.lost:  # the old process answers; the kill lands now
+            self.kill_pending = False
+            self.restart()
+            return None
+        return self.process
+
+
+class _FakeMethod:
+    """actor.swap.remote(job, settings), actor.ready.options(...).remote()."""
+
+    def __init__(self, actor: _FakeActor, name: str) -> None:
+        self.actor, self.name = actor, name
+
+    def options(self, **options: Any) -> _FakeMethod:
+        return self
+
+    def remote(self, *args: Any) -> _FakeRef:
+        ref = _FakeRef(self.actor, self.name, args)
+        self.actor.ray.order.append(ref)
+        self.actor.jobs += self.name == "swap"
         return ref
 
 
-def test_a_dead_ray_actor_fails_only_its_job(tmp_path: Path) -> None:
+class _FakeRef:
+    def __init__(self, actor: _FakeActor, method: str, args: tuple[Any, ...]) -> None:
+        self.actor, self.method, self.args = actor, method, args
+
+    def hangs(self) -> bool:
+        return self.method == "ready" and self.actor.never_restarts
+
+    def resolve(self) -> Any:
+        if self.method == "swap":
+            return self.actor.swap_now(self.args[0])
+        return self.actor.ready_now()
+
+
+def _fake_jobs(tmp_path: Path, count: int) -> list[VideoJob]:
+    return [
+        VideoJob((tmp_path / "s.jpg",), tmp_path / f"{i}.mp4", tmp_path / f"o{i}.mp4")
+        for i in range(count)
+    ]
+
+
+def _fake_dispatch(ray: _FakeRay, actors: list[_FakeActor], jobs: list[VideoJob]) -> list[Any]:
+    """The (input name, device, error) of each outcome, in the order they came."""
     from collections import deque
 
     from clipswap_video.batch.ray_executor import _dispatch
 
-    ray = _FakeRay()
-    dying, healthy = _FakeActor(ray, "dying"), _FakeActor(ray, "healthy")
-    jobs = [
-        VideoJob((tmp_path / "s.jpg",), tmp_path / f"{i}.mp4", tmp_path / f"o{i}.mp4")
-        for i in range(4)
-    ]
     outcomes: list[JobOutcome] = []
     _dispatch(
-        ray,
-        [healthy, dying],
-        deque((job, None) for job in jobs),
-        lambda job, device: None,
-        outcomes.append,
+        ray, actors, deque((job, None) for job in jobs), lambda job, device: None, outcomes.append
     )
-    assert sorted(o.job.input.name for o in outcomes) == [f"{i}.mp4" for i in range(4)]
-    failed = [o for o in outcomes if not o.ok]
-    assert len(failed) == 1 and dying.jobs == 1 and healthy.jobs == 3
-    assert failed[0].error is not None and failed[0].error.startswith("Ray failed while swapping")
-    assert failed[0].exit_code == ExitCode.INTERNAL
+    assert sorted(o.job.input.name for o in outcomes) == sorted(j.input.name for j in jobs)
+    return [(o.job.input.name, o.device, o.error) for o in outcomes]
 
-    ray, outcomes = _FakeRay(), []
-    only = _FakeActor(ray, "dying")
-    _dispatch(
-        ray, [only], deque((job, None) for job in jobs), lambda job, device: None, outcomes.append
+
+def test_a_dead_ray_actor_fails_only_its_job_and_is_restarted(tmp_path: Path) -> None:
+    ray = _FakeRay()
+    dying, healthy = _FakeActor(ray, "dying", "dies"), _FakeActor(ray, "healthy")
+    seen = _fake_dispatch(ray, [healthy, dying], _fake_jobs(tmp_path, 6))
+    failed = [error for _, _, error in seen if error is not None]
+    assert len(failed) == 1 and failed[0].startswith("Ray failed while swapping")
+    assert ("ray:dying#1" in {device for _, device, _ in seen}) and dying.jobs > 1
+
+    ray = _FakeRay()  # restarts spent: dropped, and what is left is not run
+    only = _FakeActor(ray, "dying", "dies", "dies", "dies")
+    seen = _fake_dispatch(ray, [only], _fake_jobs(tmp_path, 5))
+    errors = [error or "" for _, _, error in seen]
+    assert [error.startswith("Ray failed while swapping") for error in errors[:3]] == [True] * 3
+    assert errors[3:] == ["not run: every Ray worker died"] * 2 and only.jobs == 3
+
+
+def test_a_ray_actor_that_loses_its_gpu_is_killed_and_restarted(tmp_path: Path) -> None:
+    """The reply says the GPU is lost: the driver kills the actor for Ray to
+    restart (the old process may answer `ready` first: asked again), and the
+    jobs after it run on the new process."""
+    ray = _FakeRay()
+    actor = _FakeActor(ray, "gpu", "ok", "loses-gpu")
+    seen = _fake_dispatch(ray, [actor], _fake_jobs(tmp_path, 4))
+    assert seen == [
+        ("0.mp4", "ray:gpu#0", None),
+        ("1.mp4", "gpu", "CUDA error"),
+        ("2.mp4", "ray:gpu#1", None),
+        ("3.mp4", "ray:gpu#1", None),
+    ]
+    assert ray.killed == [("gpu", False)]
+
+
+def test_a_ray_actor_that_never_comes_back_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import clipswap_video.batch.ray_executor
+
+    monkeypatch.setattr(clipswap_video.batch.ray_executor, "_RESTART_LIMIT_S", 0.0)
+    ray = _FakeRay()
+    actor = _FakeActor(ray, "lost-node", "dies")
+    actor.never_restarts = True
+    seen = _fake_dispatch(ray, [actor], _fake_jobs(tmp_path, 2))
+    assert [error is not None for _, _, error in seen] == [True, True]
+    assert seen[1][2] == "not run: every Ray worker died" and ray.killed == [("lost-node", True)]
+
+
+def _scripted_actor() -> type:
+    """A real Ray actor class whose jobs do no video work: the input's stem says
+    what happens (`dies`: SIGKILL to its own process, as the OOM killer does;
+    `loses-gpu`: a CUDA error's reply); an `ok` job's device names the process.
+    Defined in a function, so Ray ships the class itself to its workers."""
+    from clipswap_video.batch.ray_executor import ActorReply, RayVideoWorker
+
+    class ScriptedActor(RayVideoWorker):
+        def swap(self, unit: VideoJob, settings: object) -> ActorReply:
+            if unit.input.stem.startswith("dies"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if unit.input.stem.startswith("loses-gpu"):
+                self.device_lost = True
+                return ActorReply(JobOutcome(unit, self.label, error="CUDA error"), True)
+            return ActorReply(JobOutcome(unit, f"pid:{os.getpid()}", frames=1), False)
+
+    return ScriptedActor
+
+
+@pytest.mark.slow
+def test_real_ray_actors_restart_after_a_death_and_a_lost_gpu(
+    tmp_path: Path, local_ray: Any
+) -> None:
+    """On a local Ray: an actor killed mid-job fails that job and takes the
+    next ones once Ray has restarted it; one whose GPU is lost is killed by the
+    driver and restarted the same way; a third death is one too many (two
+    restarts): the jobs left are not run."""
+    from collections import deque
+
+    import clipswap_video.batch.ray_executor as ray_executor
+
+    stems = ["ok", "dies", "ok", "loses-gpu", "ok", "dies-again", "ok"]
+    jobs = [VideoJob((tmp_path / "s.jpg",), tmp_path / f"{s}.mp4", tmp_path / s) for s in stems]
+    outcomes: list[JobOutcome] = []
+    began = time.monotonic()
+    actors = ray_executor._start_actors(local_ray, 1, 1, len(jobs), None, _scripted_actor())
+    ray_executor._dispatch(
+        local_ray, actors, deque((job, None) for job in jobs), lambda *_: None, outcomes.append
     )
-    assert [o.error for o in outcomes[1:]] == ["not run: every Ray worker died"] * 3
+    assert time.monotonic() - began < 120
+    assert [outcome.job for outcome in outcomes] == jobs
+    errors = [outcome.error or "" for outcome in outcomes]
+    assert errors[1].startswith(f"Ray failed while swapping {jobs[1].input}: ")
+    assert errors[3] == "CUDA error" and errors[5].startswith("Ray failed while swapping")
+    assert errors[6] == "not run: every Ray worker died"
+    processes = [outcomes[index].device for index in (0, 2, 4)]
+    assert all(device.startswith("pid:") for device in processes)
+    assert len(set(processes)) == 3  # a new process after the death and after the lost GPU

@@ -1,12 +1,16 @@
 """One worker process per device: device lists, jobs spread over workers, a
-failing job reported without stopping the others, a dead worker's job failed;
-and real processes killed with SIGKILL: a driver's workers exit by themselves,
-a worker's death fails only its job."""
+failing job reported without stopping the others, a dead worker's job failed
+and its place taken by a new process (a restart budget per device); scripted
+workers that die at each point of the pool's protocol; and real processes
+killed with SIGKILL: a driver's workers exit by themselves, a worker's death
+fails only its job."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import multiprocessing as mp
 import os
 import signal
 import sqlite3
@@ -20,16 +24,19 @@ from typing import Any
 import av
 import pytest
 from conftest import CliRun
+from pool_fixtures import scripted_jobs, scripted_worker
 from worker_fixtures import LOST_GPU, reporting_detector, reports
 
 from clipswap_video.batch import JobOutcome, VideoJob
+from clipswap_video.batch._worker_pool import DEVICE_LOST, Died, WorkerPool, exit_reason
 from clipswap_video.batch._worker_setup import (
     ALLOCATOR,
+    WorkerSetup,
     device_failed,
     plan_workers,
     video_on,
 )
-from clipswap_video.batch.local_executor import _fail_dead_workers, expand_devices, run_on_devices
+from clipswap_video.batch.local_executor import _died, _drive, expand_devices, run_on_devices
 from clipswap_video.config import load_settings
 from clipswap_video.config_sections import VideoSettings
 from clipswap_video.errors import ClipswapError, ConfigValueError, ExitCode
@@ -74,28 +81,105 @@ def test_jobs_run_on_two_workers_and_a_bad_one_is_reported(
             assert container.streams.video[0].frames == 12
 
 
-class _Worker:
-    def __init__(self, name: str, exitcode: int | None) -> None:
-        self.name, self.exitcode = name, exitcode
+def test_a_dead_worker_fails_its_job_and_says_how_it_died(tmp_path: Path) -> None:
+    job = VideoJob((tmp_path / "a.jpg",), tmp_path / "in.mp4", tmp_path / "out.mp4")
+    outcome = _died(job, Died(3, "cuda:1", -9))
+    assert outcome.exit_code == ExitCode.INTERNAL and outcome.device == "cuda:1"
+    assert outcome.error == f"worker on cuda:1 died (exit code -9) while swapping {job.input}"
+    assert exit_reason(-9) == "was killed by SIGKILL"
+    assert exit_reason(-11) == "was killed by SIGSEGV"
+    assert exit_reason(1) == "exited with status 1"
+    assert exit_reason(DEVICE_LOST) == "ended after a CUDA error made its GPU unusable"
 
-    def is_alive(self) -> bool:
-        return self.exitcode is None
+
+# Scripted workers, killed at each point of the protocol -------------------------
 
 
-def test_a_dead_worker_fails_only_its_job(tmp_path: Path) -> None:
-    jobs = [
-        VideoJob((tmp_path / "a.jpg",), tmp_path / f"in{n}.mp4", tmp_path / f"out{n}.mp4")
-        for n in range(2)
-    ]
-    running = {"clipswap-0-cuda:1": (3, jobs[0]), "clipswap-1-cuda:1": (5, jobs[1])}
-    outcomes: dict[int, JobOutcome] = {}
-    workers = [_Worker("clipswap-0-cuda:1", -9), _Worker("clipswap-1-cuda:1", None)]
-    _fail_dead_workers(workers, running, outcomes, None)
-    assert list(running) == ["clipswap-1-cuda:1"] and list(outcomes) == [3]
-    assert outcomes[3].exit_code == ExitCode.INTERNAL and outcomes[3].device == "cuda:1"
-    assert (
-        outcomes[3].error == f"worker on cuda:1 died (exit code -9) while swapping {jobs[0].input}"
+def _scripted_run(
+    jobs: list[VideoJob], devices: list[str], seconds: float = 60
+) -> tuple[list[str | None], list[VideoJob]]:
+    """Runs `jobs` on scripted workers (pool_fixtures) as run_on_devices does;
+    returns each job's error (None: done) and the jobs in the order they
+    started. Fails if the pool is not done within `seconds`."""
+    pool = WorkerPool(
+        mp.get_context("spawn"),
+        devices,
+        [WorkerSetup()] * len(devices),
+        {},
+        None,
+        [(job, None) for job in jobs],  # type: ignore[misc]  (the script ignores settings)
+        target=scripted_worker,
     )
+    outcomes: dict[int, JobOutcome] = {}
+    started: list[VideoJob] = []
+    began = time.monotonic()
+    try:
+        _drive(pool, jobs, outcomes, lambda unit, device: started.append(unit))  # type: ignore[arg-type]
+    finally:
+        pool.stop(unfinished=len(outcomes) < len(jobs))
+    assert time.monotonic() - began < seconds
+    assert not pool.working()
+    return [outcomes[n].error if n in outcomes else "not run" for n in range(len(jobs))], started
+
+
+def _killed(job: VideoJob) -> str:
+    return f"worker on cpu died (exit code -9) while swapping {job.input}"
+
+
+def test_a_worker_killed_mid_job_is_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One worker: the job it ran fails, a new worker does the rest, and one
+    warning line says why it was replaced."""
+    jobs = scripted_jobs(tmp_path, "ok", "kill-mid-job", "ok", "ok")
+    with caplog.at_level(logging.WARNING, "clipswap_video.batch"):
+        errors, started = _scripted_run(jobs, ["cpu"])
+    assert errors == [None, _killed(jobs[1]), None, None] and started == jobs
+    assert caplog.messages == [
+        "worker on cpu was killed by SIGKILL; a new worker takes its place (1 of 2)"
+    ]
+
+
+def test_a_worker_killed_before_it_starts_its_job_gives_it_back(tmp_path: Path) -> None:
+    """Killed between taking a job and saying it started: the job never ran,
+    so the next worker runs it; nothing fails."""
+    jobs = scripted_jobs(tmp_path, "kill-before-start", "ok", "ok")
+    errors, started = _scripted_run(jobs, ["cpu"])
+    assert errors == [None, None, None] and started == jobs
+
+
+def test_a_worker_killed_idle_fails_no_job(tmp_path: Path) -> None:
+    jobs = scripted_jobs(tmp_path, "kill-after", "ok", "kill-after")
+    errors, _ = _scripted_run(jobs, ["cpu"])
+    assert errors == [None, None, None]
+
+
+def test_workers_killed_at_their_stop_mark_do_not_hang_the_driver(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both workers die when told to stop (SIGKILL while idle, after the last
+    job): every job is done, no new worker is started for nothing left, and the
+    driver returns at once."""
+    jobs = scripted_jobs(tmp_path, "ok", "ok", "ok")
+    with caplog.at_level(logging.WARNING, "clipswap_video.batch"):
+        errors, _ = _scripted_run(jobs, ["dies-at-stop", "dies-at-stop"], seconds=20)
+    assert errors == [None, None, None] and caplog.messages == []
+
+
+def test_a_spent_restart_budget_ends_the_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every job kills its worker: two new workers, then the slot is done and
+    the job left is not run; every job has an outcome, in bounded time."""
+    jobs = scripted_jobs(tmp_path, "kill-mid-job", "kill-mid-job", "kill-mid-job", "ok")
+    with caplog.at_level(logging.WARNING, "clipswap_video.batch"):
+        errors, started = _scripted_run(jobs, ["cpu"])
+    assert errors == [*map(_killed, jobs[:3]), "not run"] and started == jobs[:3]
+    assert caplog.messages == [
+        "worker on cpu was killed by SIGKILL; a new worker takes its place (1 of 2)",
+        "worker on cpu was killed by SIGKILL; a new worker takes its place (2 of 2)",
+        "worker on cpu was killed by SIGKILL; no new worker: its 2 restarts are spent",
+    ]
 
 
 # What each worker is given, and a GPU lost --------------------------------------
@@ -209,10 +293,40 @@ def test_a_worker_that_loses_its_gpu_is_replaced(
         assert errors == [lost, None, None, None]
         assert [outcome.frames for outcome in outcomes[1:]] == [6, 6, 6]
     else:
-        assert errors == [lost, lost, lost, "not run: every worker stopped"]
+        assert errors == [lost, lost, lost, "not run: every worker died or stopped"]
     assert outcomes[0].exit_code == ExitCode.INTERNAL and outcomes[0].device == "cpu"
     pids = [report["pid"] for report in reports(folder)]
     assert len(pids) == (2 if failures == 1 else 3) == len(set(pids))  # a new process each
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deaths", [1, 9])
+def test_the_only_worker_killed_mid_job_is_replaced(
+    source_image: Path, tmp_path: Path, deaths: int
+) -> None:
+    """`--devices cpu` (one worker) and SIGKILL inside a running job (as the OOM
+    killer does): that job fails with the worker's death, a new process does
+    the later jobs; when every job kills its worker, two new ones at most, and
+    the job left ends `not run`, within bounded time."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    jobs = _fixed_face_jobs(source_image, tmp_path, 4)
+    settings = load_settings(overrides=["swap.swapper=classic"])
+    factory = functools.partial(reporting_detector, folder, deaths=deaths)
+    began = time.monotonic()
+    outcomes = run_on_devices(jobs, settings, ["cpu"], detector_factory=factory)
+    assert time.monotonic() - began < 120
+    killed = [f"worker on cpu died (exit code -9) while swapping {job.input}" for job in jobs]
+    errors = [outcome.error for outcome in outcomes]
+    if deaths == 1:
+        assert errors == [killed[0], None, None, None]
+        assert [outcome.frames for outcome in outcomes[1:]] == [6, 6, 6]
+        assert [_frames(job.output) for job in jobs[1:]] == [6, 6, 6]
+    else:
+        assert errors == [*killed[:3], "not run: every worker died or stopped"]
+    assert not jobs[0].output.exists() and outcomes[0].exit_code == ExitCode.INTERNAL
+    pids = [report["pid"] for report in reports(folder)]
+    assert len(pids) == (2 if deaths == 1 else 3) == len(set(pids))  # a new process each
 
 
 @pytest.mark.cuda
@@ -351,8 +465,8 @@ def test_a_worker_killed_mid_job_fails_only_that_job(
     cli: CliRun, source_image: Path, tmp_path: Path
 ) -> None:
     """SIGKILL to one of two workers: its job is failed with the worker's death as
-    its error, the other worker does the rest, the batch exits 16, and
-    --retry-failed redoes the failed job."""
+    its error, a new worker takes its place for the job left, the batch exits
+    16, and --retry-failed redoes the failed job."""
     inputs, outputs = _slow_folder(tmp_path / "in", clips=3, frames=150), tmp_path / "out"
     arguments = ["batch", str(source_image), str(inputs), str(outputs), *_SLOW]
     manifest = outputs / "clipswap-batch.sqlite"
@@ -378,6 +492,10 @@ def test_a_worker_killed_mid_job_fails_only_that_job(
     assert row["exit_code"] == ExitCode.INTERNAL
     assert row["error"] == f"worker on cpu died (exit code -9) while swapping {killed_input}"
     assert f"failed {killed_input}: {row['error']}" in " ".join(err.split())
+    # the third job was waiting: a new worker took the dead one's place, and said so
+    assert "worker on cpu was killed by SIGKILL; a new worker takes its place (1 of 2)" in " ".join(
+        err.split()
+    )
     assert not (outputs / failed[0]).exists()
     done = [name for name in rows if name not in failed]
     assert all(rows[name]["state"] == "done" and _frames(outputs / name) == 150 for name in done)

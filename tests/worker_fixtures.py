@@ -1,12 +1,14 @@
 """A detector factory for run_on_devices that reports, from inside each spawned
 worker, what the worker was given (threads, allocator settings, current CUDA
-device, memory cap), and can fail as a lost GPU does. Importable in the
-workers: spawned processes get this process's sys.path, tests/ included."""
+device, memory cap), and can fail as a lost GPU does or die as a worker that
+the OOM killer picks does. Importable in the workers: spawned processes get
+this process's sys.path, tests/ included."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,15 +57,18 @@ def reporting_detector(
     settings: FaceSettings,
     *,
     failures: int = 0,
+    deaths: int = 0,
     wait_for: int = 0,
     refuse: bool = False,
 ) -> FixedFaceDetector:
     """Writes folder/<call>-<pid>.json with what this worker process was given,
-    then: raises a lost GPU's error for the first `failures` calls (counted over
-    all processes), waits up to a minute until `wait_for` reports exist (so that
-    that many workers run at once), raises NoFaceError with `refuse` (the job
-    ends before any model loads), else returns a FixedFaceDetector. Bind the
-    folder and options with functools.partial."""
+    then: raises a lost GPU's error for the first `failures` calls, kills its
+    own process (SIGKILL) in the first `deaths` calls (both counted over all
+    processes; the job has started by then), waits up to a minute until
+    `wait_for` reports exist (so that that many workers run at once), raises
+    NoFaceError with `refuse` (the job ends before any model loads), else
+    returns a FixedFaceDetector. Bind the folder and options with
+    functools.partial."""
     import cv2
     import torch
 
@@ -84,6 +89,8 @@ def reporting_detector(
     partial.rename(partial.with_suffix(".json"))  # whole, when another process reads it
     if calls < failures:
         raise RuntimeError(LOST_GPU)
+    if calls < deaths:
+        os.kill(os.getpid(), signal.SIGKILL)
     deadline = time.monotonic() + 60
     while len(list(folder.glob("*.json"))) < wait_for and time.monotonic() < deadline:
         time.sleep(0.05)

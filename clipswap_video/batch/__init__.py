@@ -8,8 +8,10 @@ Modules: `jobs` (the data), `plan` (folders and jobs files -> a checked plan),
 `manifest` (the SQLite record of every job and segment), `decide` (what a
 rerun does with each job), `run` (decide, queue, execute, report), `segments`
 (long videos split into segments, and their join), `watch` (a folder kept
-running), `qc_report` (the HTML quality page), `local_executor` (worker
-processes) and `ray_executor` (Ray actors).
+running), `qc_report` (the HTML quality page), `video_worker` (one device's
+jobs, in a worker process or a Ray actor), `local_executor` (the driver of the
+worker processes, `_worker_pool` their processes and restarts) and
+`ray_executor` (Ray actors).
 """
 
 from clipswap_video.batch.jobs import (

@@ -281,7 +281,7 @@ def _execute_local(
         on_start=started,
         on_outcome=ended,
     )
-    for outcome in outcomes:  # jobs no worker got to ("every worker stopped")
+    for outcome in outcomes:  # jobs no worker got to ("every worker died or stopped")
         if outcome.unit not in finished:
             ended(outcome)
     return devices
